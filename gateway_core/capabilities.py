@@ -1,0 +1,222 @@
+"""Capability metadata: what a provider can do, declared by its plugin, read without its SDK.
+
+A plugin declares a :class:`Capabilities` value: per currency a :class:`CurrencyRule` (the
+provider's wire exponent and step, minimum and maximum), the :class:`Feature` set, card brands,
+and the :class:`Source` of every figure with the date it was checked. The core never special-cases
+a provider: routing, minimums and currency checks are computed from this metadata alone.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import date
+from types import MappingProxyType
+
+import attrs
+
+from gateway_core.errors import AmountOutOfRange, ConfigurationError, InvalidAmount, UnsupportedCurrency
+from gateway_core.money import Money, Rounding, WireFormat, currency
+
+__all__ = ["Capabilities", "CurrencyRule", "Feature", "Source"]
+
+
+class Feature(enum.StrEnum):
+    """Optional features a gateway may declare. Declaring one is a promise the conformance suite checks."""
+
+    HOSTED_CHECKOUT = "hosted_checkout"
+    AUTHORIZE_CAPTURE = "authorize_capture"
+    PARTIAL_CAPTURE = "partial_capture"
+    VOID = "void"
+    REFUND = "refund"
+    PARTIAL_REFUND = "partial_refund"
+    MULTIPLE_REFUNDS = "multiple_refunds"
+    PAYMENT_STATUS = "payment_status"
+    WEBHOOKS = "webhooks"
+    APPLICATION_FEE = "application_fee"
+
+
+#: The hook each feature needs implemented; the manager refuses a plugin that declares a feature
+#: without its hook.
+FEATURE_HOOKS: Mapping[Feature, tuple[str, ...]] = MappingProxyType(
+    {
+        Feature.HOSTED_CHECKOUT: ("gateway_create_checkout",),
+        Feature.AUTHORIZE_CAPTURE: ("gateway_authorize", "gateway_capture"),
+        Feature.PARTIAL_CAPTURE: ("gateway_capture",),
+        Feature.VOID: ("gateway_void",),
+        Feature.REFUND: ("gateway_refund",),
+        Feature.PARTIAL_REFUND: ("gateway_refund",),
+        Feature.MULTIPLE_REFUNDS: ("gateway_refund",),
+        Feature.PAYMENT_STATUS: ("gateway_payment_status",),
+        Feature.WEBHOOKS: ("gateway_parse_webhook",),
+    }
+)
+
+
+@attrs.frozen
+class Source:
+    """Where a figure comes from and when someone last checked it against that source."""
+
+    what: str
+    reference: str
+    checked: date
+
+
+@attrs.frozen
+class CurrencyRule:
+    """One currency as a provider takes it.
+
+    ``exponent`` and ``step`` describe the provider's wire format (see
+    :class:`~gateway_core.money.WireFormat`); ``minimum``/``maximum`` bound a single charge
+    (``None``: any positive amount / no documented maximum).
+    """
+
+    code: str
+    exponent: int
+    step: int = 1
+    minimum: Money | None = None
+    maximum: Money | None = None
+
+    def __attrs_post_init__(self) -> None:
+        wire = self.wire  # validates code, exponent and step
+        for label, bound in (("minimum", self.minimum), ("maximum", self.maximum)):
+            if bound is None:
+                continue
+            if bound.currency != self.code:
+                raise ValueError(f"{self.code} {label} is in {bound.currency}")
+            if not bound.is_positive:
+                raise ValueError(f"{self.code} {label} must be positive, got {bound}")
+            if not wire.accepts(bound):
+                raise ValueError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
+
+    @classmethod
+    def iso(cls, code: str, *, minimum: str | None = None, maximum: str | None = None, step: int = 1) -> CurrencyRule:
+        """A rule with the ISO 4217 exponent; bounds given as decimal strings in major units."""
+        return cls(
+            code,
+            currency(code).exponent,
+            step,
+            Money.of(minimum, code) if minimum is not None else None,
+            Money.of(maximum, code) if maximum is not None else None,
+        )
+
+    @property
+    def wire(self) -> WireFormat:
+        return WireFormat(self.code, self.exponent, self.step)
+
+    @property
+    def effective_minimum(self) -> Money:
+        """The smallest chargeable amount: the declared minimum, else one wire quantum."""
+        if self.minimum is not None:
+            return self.minimum
+        return Money.of(self.wire.quantum, self.code)
+
+    def refusal(self, amount: Money) -> str | None:
+        """Why this rule refuses ``amount``, or ``None`` when it accepts it."""
+        if amount.currency != self.code:
+            return f"{amount.currency} is not {self.code}"
+        if amount < self.effective_minimum:
+            return f"{amount} is below the {self.effective_minimum} minimum"
+        if self.maximum is not None and amount > self.maximum:
+            return f"{amount} is above the {self.maximum} maximum"
+        if not self.wire.accepts(amount):
+            return f"{amount} is not a multiple of {self.wire.quantum} {self.code}"
+        return None
+
+    def check(self, amount: Money, *, gateway: str | None = None) -> None:
+        """Raise :class:`AmountOutOfRange` or :class:`InvalidAmount` if ``amount`` is refused."""
+        reason = self.refusal(amount)
+        if reason is None:
+            return
+        if (
+            not self.wire.accepts(amount)
+            and amount >= self.effective_minimum
+            and (self.maximum is None or amount <= self.maximum)
+        ):
+            raise InvalidAmount(reason, gateway=gateway)
+        raise AmountOutOfRange(reason, gateway=gateway)
+
+    def round_up(self, amount: Money) -> Money:
+        """``amount`` raised to the minimum, then up to the wire step (``Rounding.CEILING``)."""
+        raised = max(amount, self.effective_minimum)
+        return self.wire.round_up(raised, Rounding.CEILING)
+
+
+def _freeze_currencies(value: Mapping[str, CurrencyRule] | Iterable[CurrencyRule]) -> Mapping[str, CurrencyRule]:
+    rules = list(value.values()) if isinstance(value, Mapping) else list(value)
+    out: dict[str, CurrencyRule] = {}
+    for rule in rules:
+        if rule.code in out:
+            raise ValueError(f"currency {rule.code} declared twice")
+        out[rule.code] = rule
+    return MappingProxyType(dict(sorted(out.items())))
+
+
+def _features(value: Iterable[Feature]) -> frozenset[Feature]:
+    return frozenset(Feature(f) for f in value)
+
+
+def _brands(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+def _sources(value: Iterable[Source]) -> tuple[Source, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Capabilities:
+    """Everything a gateway declares about itself.
+
+    Build with a list of rules; ``currencies`` becomes a read-only mapping by code.
+    """
+
+    currencies: Mapping[str, CurrencyRule] = attrs.field(converter=_freeze_currencies)
+    features: frozenset[Feature] = attrs.field(converter=_features)
+    card_brands: frozenset[str] = attrs.field(converter=_brands, factory=frozenset)
+    sources: tuple[Source, ...] = attrs.field(converter=_sources, factory=tuple)
+    #: Whether objects made through this gateway move real money (the fake says False).
+    live: bool = True
+
+    def supports(self, feature: Feature) -> bool:
+        return feature in self.features
+
+    def rule(self, currency_code: str) -> CurrencyRule | None:
+        return self.currencies.get(currency_code)
+
+    def require_rule(self, currency_code: str, *, gateway: str | None = None) -> CurrencyRule:
+        rule = self.currencies.get(currency_code)
+        if rule is None:
+            raise UnsupportedCurrency(f"{currency_code} not offered", gateway=gateway)
+        return rule
+
+    def narrowed(self, currencies: Iterable[str], *, gateway: str) -> Capabilities:
+        """These capabilities limited to ``currencies`` (configuration may only narrow, never widen)."""
+        wanted = list(currencies)
+        missing = [c for c in wanted if c not in self.currencies]
+        if missing:
+            raise ConfigurationError(
+                f"gateway {gateway!r} is configured for {', '.join(missing)} which its provider does not declare",
+                gateway=gateway,
+            )
+        return attrs.evolve(self, currencies=[self.currencies[c] for c in wanted])
+
+    def problems(self) -> list[str]:
+        """Self-consistency problems (empty when the metadata is sound)."""
+        found: list[str] = []
+        if not self.sources:
+            found.append("no sources named")
+        if Feature.HOSTED_CHECKOUT not in self.features and Feature.AUTHORIZE_CAPTURE not in self.features:
+            found.append("neither hosted_checkout nor authorize_capture: nothing can be paid")
+        for dependent, base in (
+            (Feature.PARTIAL_CAPTURE, Feature.AUTHORIZE_CAPTURE),
+            (Feature.PARTIAL_REFUND, Feature.REFUND),
+            (Feature.MULTIPLE_REFUNDS, Feature.PARTIAL_REFUND),
+        ):
+            if dependent in self.features and base not in self.features:
+                found.append(f"{dependent} declared without {base}")
+        if not self.currencies:
+            found.append("no currencies declared")
+        return found

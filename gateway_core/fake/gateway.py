@@ -1,0 +1,621 @@
+"""The fake gateway: an in-memory provider that behaves like a careful real one.
+
+It takes no money and every object it makes has ``live=False`` and an id starting ``fake_``.
+What it models:
+
+* **Scriptable outcomes** for the next operations (:meth:`FakeGateway.script`): success, a decline
+  with a code, 3-D Secure required, rate limited, unavailable, and the ambiguous case -- a timeout
+  *after* the charge succeeded (:class:`~gateway_core.errors.OutcomeUnknown`; a retry with the same
+  idempotency key returns the charge that was made, never a second one).
+* **Idempotency as Stripe does it**: the same key with the same parameters returns the same
+  result (or the same decline); the same key with other parameters is an
+  :class:`~gateway_core.errors.IdempotencyConflict`. Rate-limit and unavailable errors are not
+  stored, because nothing happened.
+* **A hosted checkout** that a test (or a person, through :mod:`gateway_core.fake.server`) pays,
+  declines or abandons: :meth:`complete_checkout`, :meth:`decline_checkout`, :meth:`abandon_checkout`.
+* **Signed webhooks** in an outbox (:meth:`drain_webhooks`), deliverable twice, late and out of
+  order; signatures are ``Fake-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import structlog
+
+from gateway_core.config import GatewaySettings, Secret
+from gateway_core.errors import (
+    AmountOutOfRange,
+    AuthenticationRequired,
+    ConfigurationError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+    RateLimited,
+    WebhookVerificationFailed,
+)
+from gateway_core.hookspecs import hookimpl
+from gateway_core.models import (
+    Authorization,
+    AuthorizeRequest,
+    Capture,
+    CaptureRequest,
+    CheckoutRequest,
+    CheckoutSession,
+    CheckoutStatus,
+    EventType,
+    OperationContext,
+    PaymentState,
+    PaymentStatus,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+    StatusRequest,
+    Void,
+    VoidRequest,
+    WebhookEvent,
+    WebhookRequest,
+)
+from gateway_core.money import Money
+
+__all__ = ["FakeGateway", "Outcome", "Scripted", "WebhookDelivery"]
+
+log = structlog.get_logger("gateway_core.fake")
+
+SIGNATURE_HEADER = "Fake-Signature"
+DEFAULT_TOLERANCE = 300
+DEFAULT_CHECKOUT_TTL = timedelta(hours=1)
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "success"
+    DECLINE = "decline"
+    REQUIRES_3DS = "requires_3ds"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
+
+
+@attrs.frozen
+class Scripted:
+    """One scripted outcome, optionally only for one operation (``"refund"``, ``"checkout"`` ...)."""
+
+    outcome: Outcome
+    operation: str | None = None
+    decline_code: str = "card_declined"
+
+
+@attrs.frozen
+class WebhookDelivery:
+    """A webhook as the fake would POST it: headers and raw body."""
+
+    event_id: str
+    type: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@attrs.define
+class _Payment:
+    id: str
+    amount: Money
+    state: PaymentState
+    captured: Money
+    refunded: Money
+    capture_method: str  # "automatic" | "manual"
+    checkout_id: str | None = None
+    reference: str | None = None
+
+
+@attrs.define
+class _Checkout:
+    id: str
+    request: CheckoutRequest
+    status: CheckoutStatus
+    payment_id: str
+    expires_at: datetime
+    url: str
+
+
+@attrs.define
+class _Stored:
+    operation: str
+    request: object
+    result: object | None = None
+    error: Exception | None = None
+
+
+def _new_id(prefix: str) -> str:
+    return f"fake_{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+def sign(body: bytes, secret: Secret, timestamp: int) -> str:
+    """The ``Fake-Signature`` header value for ``body`` at ``timestamp``."""
+    digest = hmac.new(secret.reveal().encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+class FakeGateway:
+    """One configured fake gateway (a gateway object: it implements the operation hooks)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        webhook_secret: Secret,
+        minimums: Mapping[str, Money] | None = None,
+        checkout_base_url: str = "https://checkout.fake-gateway.invalid",
+        tolerance: int = DEFAULT_TOLERANCE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self._secret = webhook_secret
+        self._minimums = dict(minimums or {})
+        self.checkout_base_url = checkout_base_url.rstrip("/")
+        self.tolerance = tolerance
+        self.clock = clock
+        self._lock = threading.RLock()
+        self._script: list[Scripted] = []
+        self._idem: dict[str, _Stored] = {}
+        self._payments: dict[str, _Payment] = {}
+        self._checkouts: dict[str, _Checkout] = {}
+        self._refunds: dict[str, Refund] = {}
+        self._outbox: list[tuple[str, str, bytes]] = []
+        #: Every request that reached the fake "provider": (operation, idempotency key).
+        self.requests: list[tuple[str, str | None]] = []
+
+    @classmethod
+    def from_settings(cls, settings: GatewaySettings) -> FakeGateway:
+        """Factory for :class:`~gateway_core.hookspecs.ProviderDefinition`.
+
+        Settings: ``test_mode = true`` (required: the fake refuses to run without it),
+        ``webhook_secret`` (a secret; default a fixed test secret), ``minimums`` (``{EUR = "0.50"}``),
+        ``checkout_base_url``, ``tolerance`` (seconds).
+        """
+        if settings.get("test_mode") is not True:
+            raise ConfigurationError(
+                f"gateway {settings.name!r} is the fake gateway, which takes no real money; "
+                "set test_mode = true in its settings to enable it",
+                gateway=settings.name,
+            )
+        secret = settings.get("webhook_secret") or Secret("whsec_fake_test_only", source="fake default")
+        if not isinstance(secret, Secret):
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: webhook_secret must be a Secret", gateway=settings.name
+            )
+        raw_minimums = settings.get("minimums", {})
+        if not isinstance(raw_minimums, Mapping):
+            raise ConfigurationError(f"gateway {settings.name!r}: minimums must be a table", gateway=settings.name)
+        minimums = {code: Money.of(str(value), code) for code, value in raw_minimums.items()}
+        return cls(
+            settings.name,
+            webhook_secret=secret,
+            minimums=minimums,
+            checkout_base_url=str(settings.get("checkout_base_url", "https://checkout.fake-gateway.invalid")),
+            tolerance=int(settings.get("tolerance", DEFAULT_TOLERANCE)),
+        )
+
+    # -- scripting ------------------------------------------------------------------------
+    def script(self, *outcomes: Outcome | Scripted) -> None:
+        """Queue outcomes for the next operations (each used once, in order)."""
+        with self._lock:
+            self._script.extend(o if isinstance(o, Scripted) else Scripted(o) for o in outcomes)
+
+    def _next_outcome(self, operation: str) -> Scripted:
+        with self._lock:
+            for i, scripted in enumerate(self._script):
+                if scripted.operation in (None, operation):
+                    return self._script.pop(i)
+        return Scripted(Outcome.SUCCESS)
+
+    # -- the idempotent request path ------------------------------------------------------
+    def _request(self, ctx: OperationContext, request: object, perform: Callable[[], object]) -> Any:
+        key = ctx.idempotency_key
+        with self._lock:
+            self.requests.append((ctx.operation, key))
+            if key is not None and key in self._idem:
+                stored = self._idem[key]
+                if stored.operation != ctx.operation or stored.request != request:
+                    raise IdempotencyConflict(
+                        "idempotency key reused with different parameters",
+                        gateway=self.name,
+                        provider_code="idempotency_key_in_use",
+                        http_status=400,
+                    )
+                if stored.error is not None:
+                    raise stored.error
+                return stored.result
+            scripted = self._next_outcome(ctx.operation)
+            if scripted.outcome is Outcome.RATE_LIMITED:
+                raise RateLimited("fake: too many requests", gateway=self.name, http_status=429, retry_after=1.0)
+            if scripted.outcome is Outcome.UNAVAILABLE:
+                raise GatewayUnavailable("fake: service unavailable", gateway=self.name, http_status=503)
+            error: Exception | None = None
+            if scripted.outcome is Outcome.DECLINE:
+                error = PaymentDeclined(
+                    "fake: the card was declined",
+                    gateway=self.name,
+                    decline_code=scripted.decline_code,
+                    provider_code="card_declined",
+                    http_status=402,
+                )
+            elif scripted.outcome is Outcome.REQUIRES_3DS:
+                error = AuthenticationRequired(
+                    "fake: the payer must authenticate",
+                    gateway=self.name,
+                    action_url=f"{self.checkout_base_url}/3ds/{uuid.uuid4().hex[:12]}",
+                    provider_code="authentication_required",
+                    http_status=402,
+                )
+            if error is not None:
+                if key is not None:
+                    self._idem[key] = _Stored(ctx.operation, request, error=error)
+                raise error
+            result = perform()
+            if key is not None:
+                self._idem[key] = _Stored(ctx.operation, request, result=result)
+            if scripted.outcome is Outcome.TIMEOUT_AFTER_SUCCESS:
+                raise OutcomeUnknown(
+                    "fake: timed out after the request was processed; retry with the same key",
+                    gateway=self.name,
+                )
+            return result
+
+    # -- metadata hooks -------------------------------------------------------------------
+    @hookimpl
+    def gateway_minimum_amount(self, currency: str) -> Money | None:
+        return self._minimums.get(currency)
+
+    # -- operation hooks ------------------------------------------------------------------
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        def perform() -> CheckoutSession:
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            expires = request.expires_at or now + DEFAULT_CHECKOUT_TTL
+            checkout_id = _new_id("cs")
+            payment = _Payment(
+                _new_id("pi"),
+                request.amount,
+                PaymentState.PENDING,
+                Money.zero(request.amount.currency),
+                Money.zero(request.amount.currency),
+                "automatic" if request.capture else "manual",
+                checkout_id,
+                request.reference,
+            )
+            checkout = _Checkout(
+                checkout_id,
+                request,
+                CheckoutStatus.OPEN,
+                payment.id,
+                expires,
+                f"{self.checkout_base_url}/c/{checkout_id}",
+            )
+            self._payments[payment.id] = payment
+            self._checkouts[checkout_id] = checkout
+            return self._session(checkout)
+
+        return self._request(context, request, perform)  # type: ignore[no-any-return]
+
+    @hookimpl
+    def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
+        def perform() -> Authorization:
+            payment = _Payment(
+                _new_id("pi"),
+                request.amount,
+                PaymentState.AUTHORIZED,
+                Money.zero(request.amount.currency),
+                Money.zero(request.amount.currency),
+                "manual",
+                reference=request.reference,
+            )
+            self._payments[payment.id] = payment
+            return Authorization(self.name, payment.id, payment.amount, payment.state, live=False, raw=_raw(payment))
+
+        return self._request(context, request, perform)  # type: ignore[no-any-return]
+
+    @hookimpl
+    def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
+        def perform() -> Capture:
+            payment = self._payment(request.payment_id)
+            if payment.state is not PaymentState.AUTHORIZED:
+                raise InvalidRequest(
+                    f"fake: payment is {payment.state}, not authorized", gateway=self.name, provider_code="state"
+                )
+            amount = request.amount or payment.amount
+            if amount.currency != payment.amount.currency:
+                raise InvalidRequest("fake: capture currency differs from the payment's", gateway=self.name)
+            if amount > payment.amount:
+                raise AmountOutOfRange(
+                    f"fake: cannot capture {amount}, only {payment.amount} is authorized", gateway=self.name
+                )
+            payment.captured = amount
+            payment.state = PaymentState.SUCCEEDED
+            self._emit(EventType.PAYMENT_SUCCEEDED, payment)
+            return Capture(self.name, _new_id("ch"), payment.id, amount, payment.state, live=False, raw=_raw(payment))
+
+        return self._request(context, request, perform)  # type: ignore[no-any-return]
+
+    @hookimpl
+    def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
+        def perform() -> Void:
+            checkout = self._checkouts.get(request.payment_id)
+            if checkout is not None:
+                if checkout.status is not CheckoutStatus.OPEN:
+                    raise InvalidRequest(f"fake: checkout is {checkout.status}", gateway=self.name)
+                self._expire(checkout)
+                payment = self._payments[checkout.payment_id]
+            else:
+                payment = self._payment(request.payment_id)
+                if payment.state is not PaymentState.AUTHORIZED:
+                    raise InvalidRequest(f"fake: cannot void a payment that is {payment.state}", gateway=self.name)
+                payment.state = PaymentState.CANCELED
+                self._emit(EventType.PAYMENT_CANCELED, payment)
+            return Void(self.name, payment.id, payment.state, live=False, raw=_raw(payment))
+
+        return self._request(context, request, perform)  # type: ignore[no-any-return]
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        def perform() -> Refund:
+            payment = self._payment(request.payment_id)
+            if payment.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
+                raise InvalidRequest(f"fake: cannot refund a payment that is {payment.state}", gateway=self.name)
+            remaining = payment.captured - payment.refunded
+            amount = request.amount or remaining
+            if amount.currency != payment.amount.currency:
+                raise InvalidRequest("fake: refund currency differs from the payment's", gateway=self.name)
+            if amount > remaining:
+                raise AmountOutOfRange(
+                    f"fake: cannot refund {amount}; {remaining} of {payment.captured} remains",
+                    gateway=self.name,
+                    provider_code="charge_exceeds_refundable",
+                )
+            payment.refunded = payment.refunded + amount
+            payment.state = (
+                PaymentState.REFUNDED if payment.refunded == payment.captured else PaymentState.PARTIALLY_REFUNDED
+            )
+            refund = Refund(
+                self.name,
+                _new_id("re"),
+                payment.id,
+                amount,
+                RefundStatus.SUCCEEDED,
+                request.reason,
+                live=False,
+                raw=_raw(payment),
+            )
+            self._refunds[refund.id] = refund
+            self._emit(EventType.REFUND_SUCCEEDED, payment, refund_id=refund.id, amount=amount)
+            return refund
+
+        return self._request(context, request, perform)  # type: ignore[no-any-return]
+
+    @hookimpl
+    def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
+        with self._lock:
+            checkout = self._checkouts.get(request.payment_id)
+            if checkout is not None:
+                self._expire_if_due(checkout)
+            payment = self._payments[checkout.payment_id] if checkout is not None else self._payment(request.payment_id)
+            return PaymentStatus(
+                self.name,
+                payment.id,
+                payment.state,
+                payment.amount,
+                payment.captured,
+                payment.refunded,
+                checkout_id=payment.checkout_id,
+                reference=payment.reference,
+                live=False,
+                raw=_raw(payment),
+            )
+
+    @hookimpl
+    def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        self.verify(request.header(SIGNATURE_HEADER), request.body)
+        try:
+            payload = json.loads(request.body)
+            data = payload["data"]
+            amount = Money.of(data["amount"], data["currency"]) if data.get("amount") else None
+            provider_type = str(payload["type"])
+            try:
+                event_type = EventType(provider_type)
+            except ValueError:
+                event_type = EventType.UNKNOWN
+            return WebhookEvent(
+                self.name,
+                str(payload["id"]),
+                event_type,
+                provider_type,
+                occurred_at=datetime.fromtimestamp(int(payload["created"]), UTC),
+                payment_id=data.get("payment_id"),
+                checkout_id=data.get("checkout_id"),
+                refund_id=data.get("refund_id"),
+                reference=data.get("reference"),
+                amount=amount,
+                failure_code=data.get("failure_code"),
+                live=bool(payload.get("livemode", False)),
+                raw=payload,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WebhookVerificationFailed(
+                f"fake: verified webhook has a malformed payload ({type(exc).__name__})", gateway=self.name
+            ) from exc
+
+    # -- webhooks -------------------------------------------------------------------------
+    def verify(self, header: str | None, body: bytes) -> None:
+        """Check a ``Fake-Signature`` header; raise :class:`WebhookVerificationFailed` if it fails."""
+        if not header:
+            raise WebhookVerificationFailed(f"missing {SIGNATURE_HEADER} header", gateway=self.name)
+        parts: dict[str, list[str]] = {}
+        for item in header.split(","):
+            k, _, v = item.strip().partition("=")
+            parts.setdefault(k, []).append(v)
+        try:
+            timestamp = int(parts["t"][0])
+        except (KeyError, ValueError):
+            raise WebhookVerificationFailed("signature header has no valid timestamp", gateway=self.name) from None
+        if abs(self.clock() - timestamp) > self.tolerance:
+            raise WebhookVerificationFailed(
+                f"signature timestamp is outside the {self.tolerance} s tolerance", gateway=self.name
+            )
+        expected = sign(body, self._secret, timestamp).partition("v1=")[2]
+        if not any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", [])):
+            raise WebhookVerificationFailed("signature does not match the body", gateway=self.name)
+
+    def sign(self, body: bytes, timestamp: int | None = None) -> str:
+        """Sign ``body`` as the fake does (for tests that craft their own deliveries)."""
+        return sign(body, self._secret, int(self.clock()) if timestamp is None else timestamp)
+
+    def _emit(self, event_type: EventType, payment: _Payment, **extra: Any) -> None:
+        amount: Money = extra.pop("amount", None) or payment.amount
+        event_id = _new_id("evt")
+        payload = {
+            "id": event_id,
+            "type": event_type.value,
+            "created": int(self.clock()),
+            "livemode": False,
+            "data": {
+                "payment_id": payment.id,
+                "checkout_id": payment.checkout_id,
+                "reference": payment.reference,
+                "amount": str(amount.amount),
+                "currency": amount.currency,
+                **extra,
+            },
+        }
+        self._outbox.append((event_id, event_type.value, json.dumps(payload, sort_keys=True).encode()))
+
+    def drain_webhooks(self, *, duplicate: bool = False, reverse: bool = False) -> list[WebhookDelivery]:
+        """Take every pending webhook, signed now. ``duplicate`` sends each twice; ``reverse`` out of order.
+
+        Holding events and draining them later is a late delivery: each is signed at delivery
+        time, as real providers sign each attempt.
+        """
+        with self._lock:
+            pending, self._outbox = self._outbox, []
+        if reverse:
+            pending.reverse()
+        deliveries = []
+        for event_id, event_type, body in pending:
+            delivery = WebhookDelivery(
+                event_id, event_type, {SIGNATURE_HEADER: self.sign(body), "Content-Type": "application/json"}, body
+            )
+            deliveries.extend([delivery, delivery] if duplicate else [delivery])
+        return deliveries
+
+    # -- hosted checkout: the payer's side ------------------------------------------------
+    def complete_checkout(self, checkout_id: str) -> PaymentStatus:
+        """The payer pays: the payment succeeds (or is authorized, for authorize-only)."""
+        with self._lock:
+            checkout = self._open_checkout(checkout_id)
+            payment = self._payments[checkout.payment_id]
+            checkout.status = CheckoutStatus.COMPLETE
+            payment.state = PaymentState.SUCCEEDED if payment.capture_method == "automatic" else PaymentState.AUTHORIZED
+            if payment.state is PaymentState.SUCCEEDED:
+                payment.captured = payment.amount
+            self._emit(EventType.CHECKOUT_COMPLETED, payment)
+            self._emit(
+                EventType.PAYMENT_SUCCEEDED
+                if payment.state is PaymentState.SUCCEEDED
+                else EventType.PAYMENT_AUTHORIZED,
+                payment,
+            )
+            log.info("fake.checkout.paid", gateway=self.name, checkout_id=checkout_id)
+        return self.gateway_payment_status(StatusRequest(checkout_id))
+
+    def decline_checkout(self, checkout_id: str, decline_code: str = "card_declined") -> PaymentStatus:
+        """The payer's card is declined; the checkout stays open for another attempt."""
+        with self._lock:
+            checkout = self._open_checkout(checkout_id)
+            payment = self._payments[checkout.payment_id]
+            payment.state = PaymentState.FAILED
+            self._emit(EventType.PAYMENT_FAILED, payment, failure_code=decline_code)
+        return self.gateway_payment_status(StatusRequest(checkout_id))
+
+    def abandon_checkout(self, checkout_id: str) -> PaymentStatus:
+        """The payer walks away; the checkout expires and its payment is canceled."""
+        with self._lock:
+            self._expire(self._open_checkout(checkout_id))
+        return self.gateway_payment_status(StatusRequest(checkout_id))
+
+    def checkout(self, checkout_id: str) -> CheckoutSession:
+        with self._lock:
+            checkout = self._checkouts.get(checkout_id)
+            if checkout is None:
+                raise NotFound(f"fake: no checkout {checkout_id}", gateway=self.name)
+            self._expire_if_due(checkout)
+            return self._session(checkout)
+
+    def payments_made(self) -> int:
+        """How many payments were created (a retry that made a second one would show here)."""
+        with self._lock:
+            return len(self._payments)
+
+    def refunds_made(self) -> int:
+        with self._lock:
+            return len(self._refunds)
+
+    # -- internals ------------------------------------------------------------------------
+    def _payment(self, payment_id: str) -> _Payment:
+        payment = self._payments.get(payment_id)
+        if payment is None:
+            raise NotFound(f"fake: no payment {payment_id}", gateway=self.name, http_status=404)
+        return payment
+
+    def _open_checkout(self, checkout_id: str) -> _Checkout:
+        checkout = self._checkouts.get(checkout_id)
+        if checkout is None:
+            raise NotFound(f"fake: no checkout {checkout_id}", gateway=self.name)
+        self._expire_if_due(checkout)
+        if checkout.status is not CheckoutStatus.OPEN:
+            raise InvalidRequest(f"fake: checkout {checkout_id} is {checkout.status}", gateway=self.name)
+        return checkout
+
+    def _expire_if_due(self, checkout: _Checkout) -> None:
+        if checkout.status is CheckoutStatus.OPEN and datetime.fromtimestamp(self.clock(), UTC) >= checkout.expires_at:
+            self._expire(checkout)
+
+    def _expire(self, checkout: _Checkout) -> None:
+        checkout.status = CheckoutStatus.EXPIRED
+        payment = self._payments[checkout.payment_id]
+        payment.state = PaymentState.CANCELED
+        self._emit(EventType.CHECKOUT_EXPIRED, payment)
+
+    def _session(self, checkout: _Checkout) -> CheckoutSession:
+        return CheckoutSession(
+            self.name,
+            checkout.id,
+            checkout.url,
+            checkout.request.amount,
+            checkout.status,
+            checkout.expires_at,
+            payment_id=checkout.payment_id,
+            reference=checkout.request.reference,
+            live=False,
+            raw={"id": checkout.id, "status": checkout.status.value, "livemode": False},
+        )
+
+
+def _raw(payment: _Payment) -> dict[str, Any]:
+    return {
+        "id": payment.id,
+        "state": payment.state.value,
+        "amount": str(payment.amount.amount),
+        "currency": payment.amount.currency,
+        "livemode": False,
+    }

@@ -1,0 +1,250 @@
+"""The hook contract between gateway-core and its plugins. Every hook's docstring is its contract.
+
+There are two kinds of plugin object, both registered with the same pluggy manager:
+
+**Plugin modules** are what an entry point in the ``gateway_core`` group names. They may
+implement :func:`gateway_providers` (to offer providers), :func:`gateway_cli_commands`, and
+*wrappers* around the operation hooks (audit, metrics, fees)::
+
+    @hookimpl(wrapper=True)
+    def gateway_refund(context):
+        started = time.perf_counter()
+        result = yield            # the provider's result, or the exception it raised
+        record(context.gateway, time.perf_counter() - started)
+        return result
+
+**Gateway objects** are built by a provider's factory, one per configured gateway (two Stripe
+accounts are two gateway objects of one provider). They implement the operation hooks.
+
+Dispatch rule for operation hooks (``gateway_create_checkout`` ... ``gateway_parse_webhook``): a
+call meant for one gateway reaches *only that gateway object's* implementation, plus every
+wrapper. The manager enforces it (``PluginManager.subset_hook_caller``) and raises
+:class:`~gateway_core.errors.CapabilityNotSupported` *before calling anything* when the gateway
+object lacks the hook. Host code never calls ``pm.hook`` directly; it uses
+:class:`~gateway_core.manager.GatewayManager`.
+
+Before an operation hook is called, the core has already checked the currency and amount
+against the gateway's declared capabilities and set ``context.idempotency_key`` for every
+mutating operation. Implementations must send that key to the provider, must raise only
+:mod:`gateway_core.errors` types (anything else is wrapped in ``GatewayError``), and must keep
+secrets, tokens and card data out of messages and log lines.
+
+Hooks are synchronous. Under the asyncio API the manager runs them on worker threads, so a
+plugin's blocking I/O never blocks the event loop; a plugin must therefore be thread-safe.
+
+Compatibility: hook names are prefixed ``gateway_``; arguments are never reordered or removed.
+pluggy lets an implementation accept any subset of a hook's arguments, so new arguments may be
+added in later versions without breaking plugins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+import pluggy
+
+from gateway_core.capabilities import Capabilities
+from gateway_core.config import GatewaySettings
+from gateway_core.models import (
+    Authorization,
+    AuthorizeRequest,
+    Capture,
+    CaptureRequest,
+    CheckoutRequest,
+    CheckoutSession,
+    OperationContext,
+    PaymentStatus,
+    Refund,
+    RefundRequest,
+    StatusRequest,
+    Void,
+    VoidRequest,
+    WebhookEvent,
+    WebhookRequest,
+)
+from gateway_core.money import Money
+
+if TYPE_CHECKING:
+    import click
+
+PROJECT_NAME = "gateway_core"
+#: The entry-point group plugins register under.
+ENTRY_POINT_GROUP = "gateway_core"
+
+_hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+#: Decorate hook implementations with this (``@hookimpl`` or ``@hookimpl(wrapper=True)``).
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+#: The operation hooks, dispatched to a single gateway (see the module docstring).
+OPERATION_HOOKS: tuple[str, ...] = (
+    "gateway_create_checkout",
+    "gateway_authorize",
+    "gateway_capture",
+    "gateway_void",
+    "gateway_refund",
+    "gateway_payment_status",
+    "gateway_parse_webhook",
+)
+#: Hooks a gateway object may implement to refine its declared metadata at start-up.
+METADATA_HOOKS: tuple[str, ...] = ("gateway_supported_currencies", "gateway_minimum_amount")
+
+
+@attrs.frozen
+class ProviderDefinition:
+    """A provider a plugin module offers.
+
+    ``capabilities`` is static metadata: building it must not import the provider's SDK.
+    ``factory`` builds the gateway object for one configured gateway; it may read
+    ``settings.settings`` (secrets arrive as :class:`~gateway_core.config.Secret`) and must raise
+    :class:`~gateway_core.errors.ConfigurationError` for missing or wrong settings. It is called
+    once per configured gateway, when the manager starts, and should not perform network I/O.
+    """
+
+    name: str
+    capabilities: Capabilities
+    factory: Callable[[GatewaySettings], object]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Registration hooks (plugin modules)
+# --------------------------------------------------------------------------------------------
+
+
+@_hookspec
+def gateway_providers() -> Sequence[ProviderDefinition]:  # type: ignore[empty-body]
+    """Return the providers this plugin module offers.
+
+    Called once per manager start on every plugin module; results are collected from all
+    plugins. Provider names must be unique across plugins; a duplicate is refused with
+    :class:`~gateway_core.errors.PluginLoadError` naming both distributions.
+
+    Since 0.1.
+    """
+
+
+@_hookspec
+def gateway_cli_commands(cli: click.Group) -> None:
+    """Add subcommands to the ``gateway`` command-line tool (``cli.add_command(...)``).
+
+    Called on every plugin module when the CLI starts. Import heavy dependencies inside the
+    command, not at module level, so ``gateway plugins`` stays fast.
+
+    Since 0.1.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata hooks (gateway objects; called once at start-up)
+# --------------------------------------------------------------------------------------------
+
+
+@_hookspec(firstresult=True)
+def gateway_supported_currencies(context: OperationContext) -> Iterable[str] | None:
+    """Narrow the declared currencies for this gateway at start-up (e.g. by account country).
+
+    Return the ISO codes this gateway object can take, or ``None`` to keep the declared set.
+    Returning a code the provider's capabilities do not declare is a configuration error: the
+    hook can narrow, never widen. Must not perform network I/O.
+
+    firstresult; dispatched to one gateway. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_minimum_amount(currency: str, context: OperationContext) -> Money | None:
+    """Raise the declared minimum charge for ``currency`` on this gateway at start-up.
+
+    Return a ``Money`` in ``currency`` at least the declared minimum, or ``None`` to keep the
+    declared minimum. Called once per currency the gateway offers. Must not perform network I/O.
+
+    firstresult; dispatched to one gateway. Since 0.1.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Operation hooks (gateway objects; dispatched to one gateway, wrapped by every wrapper)
+# --------------------------------------------------------------------------------------------
+
+
+@_hookspec(firstresult=True)
+def gateway_create_checkout(request: CheckoutRequest, context: OperationContext) -> CheckoutSession:  # type: ignore[empty-body]
+    """Create a hosted checkout for ``request`` and return where to send the payer.
+
+    The currency and total are already checked against this gateway's capabilities. Send
+    ``context.idempotency_key`` with the creating request. ``request.capture=False`` means
+    authorize only. Return a :class:`CheckoutSession` with the provider's id, the redirect URL
+    and the expiry. Completion is learned from a webhook or :func:`gateway_payment_status`,
+    never from the payer's browser returning.
+
+    Mutating; firstresult; dispatched to one gateway. Requires ``Feature.HOSTED_CHECKOUT``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_authorize(request: AuthorizeRequest, context: OperationContext) -> Authorization:  # type: ignore[empty-body]
+    """Authorize (hold) ``request.amount`` on ``request.payment_method`` without capturing.
+
+    Raise :class:`PaymentDeclined` (with ``decline_code``) on a decline and
+    :class:`AuthenticationRequired` when the payer must authenticate. The same idempotency key
+    must never produce a second authorization.
+
+    Mutating; firstresult; dispatched to one gateway. Requires ``Feature.AUTHORIZE_CAPTURE``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_capture(request: CaptureRequest, context: OperationContext) -> Capture:  # type: ignore[empty-body]
+    """Capture an authorization: all of it (``request.amount is None``) or part of it.
+
+    A partial capture on a gateway without ``Feature.PARTIAL_CAPTURE`` is refused by the core
+    before this hook runs. Capturing more than was authorized raises :class:`AmountOutOfRange`.
+
+    Mutating; firstresult; dispatched to one gateway. Requires ``Feature.AUTHORIZE_CAPTURE``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_void(request: VoidRequest, context: OperationContext) -> Void:  # type: ignore[empty-body]
+    """Cancel an uncaptured authorization, or expire an open hosted checkout.
+
+    Mutating; firstresult; dispatched to one gateway. Requires ``Feature.VOID``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_refund(request: RefundRequest, context: OperationContext) -> Refund:  # type: ignore[empty-body]
+    """Refund a captured payment: all that remains (``request.amount is None``) or part of it.
+
+    Refunding more than remains raises :class:`AmountOutOfRange` and refunds nothing. The same
+    idempotency key must never refund twice. Partial and repeated refunds are refused by the
+    core unless the gateway declares ``PARTIAL_REFUND`` / ``MULTIPLE_REFUNDS``.
+
+    Mutating; firstresult; dispatched to one gateway. Requires ``Feature.REFUND``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_payment_status(request: StatusRequest, context: OperationContext) -> PaymentStatus:  # type: ignore[empty-body]
+    """Retrieve the current state of a payment or hosted checkout by the provider's id.
+
+    Report ``SUCCEEDED`` only when the money is captured: a checkout completed with a pending or
+    declined payment is not paid. Raise :class:`NotFound` for an unknown id.
+
+    Read-only; firstresult; dispatched to one gateway. Requires ``Feature.PAYMENT_STATUS``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_parse_webhook(request: WebhookRequest, context: OperationContext) -> WebhookEvent:  # type: ignore[empty-body]
+    """Verify a webhook's authenticity, then parse it into a normalized :class:`WebhookEvent`.
+
+    Verify *before* parsing anything from the body: raise :class:`WebhookVerificationFailed`
+    for a missing or wrong signature, a wrong secret, or a timestamp outside the tolerance. An
+    event type the plugin does not map is returned as ``EventType.UNKNOWN`` (never dropped).
+    Deduplication is the host's job, keyed on ``(event.gateway, event.id)``.
+
+    Read-only; firstresult; dispatched to one gateway. Requires ``Feature.WEBHOOKS``. Since 0.1.
+    """

@@ -1,0 +1,617 @@
+"""The gateway manager: loads plugins, builds gateways, routes, and calls one gateway at a time.
+
+Host code talks to :class:`GatewayManager` (or :class:`~gateway_core.aio.AsyncGatewayManager`)
+and never to ``pm.hook``. Start-up, in order:
+
+1. register plugin objects given in code, then every entry point in the ``gateway_core`` group
+   (each loaded on its own; a failure is recorded with entry point, distribution and version,
+   or raised in strict mode; names in ``GATEWAY_CORE_DISABLE_PLUGINS`` are skipped);
+2. collect :class:`~gateway_core.hookspecs.ProviderDefinition` s, refusing duplicate names;
+3. build one gateway object per configured gateway, register it, and check that every declared
+   feature has its hook;
+4. ``check_pending()``, so a misspelled hook implementation is an error, not silence;
+5. compute each gateway's effective capabilities and one hook caller per (gateway, hook) that
+   reaches only that gateway's implementation plus the wrappers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import pluggy
+import structlog
+
+from gateway_core import hookspecs
+from gateway_core.capabilities import FEATURE_HOOKS, Capabilities, CurrencyRule, Feature
+from gateway_core.config import DeploymentConfig, GatewaySettings
+from gateway_core.errors import (
+    CapabilityNotSupported,
+    ConfigurationError,
+    GatewayError,
+    InvalidRequest,
+    PluginLoadError,
+    UnknownGateway,
+)
+from gateway_core.models import (
+    Authorization,
+    AuthorizeRequest,
+    Capture,
+    CaptureRequest,
+    CheckoutRequest,
+    CheckoutSession,
+    OperationContext,
+    PaymentStatus,
+    Refund,
+    RefundRequest,
+    StatusRequest,
+    Void,
+    VoidRequest,
+    WebhookEvent,
+    WebhookRequest,
+)
+from gateway_core.money import Money
+from gateway_core.routing import Exclusion, RouteDecision, RouteEntry, Router
+
+__all__ = ["Exclusion", "GatewayInfo", "GatewayManager", "PluginFailure", "PluginInfo", "RouteDecision"]
+
+log = structlog.get_logger("gateway_core")
+
+T = TypeVar("T")
+
+_MAX_KEY_LEN = 255
+
+
+@attrs.frozen
+class PluginInfo:
+    """A registered plugin module and where it came from."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+
+
+@attrs.frozen
+class PluginFailure:
+    """A plugin that failed to load, and why (the exception type and message)."""
+
+    entry_point: str
+    value: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+
+@attrs.frozen
+class GatewayInfo:
+    """One configured gateway as the manager runs it."""
+
+    name: str
+    provider: str
+    plugin: PluginInfo
+    capabilities: Capabilities
+    declared: Capabilities
+    implemented: frozenset[str]
+    priority: int
+    description: str = ""
+
+
+@attrs.frozen
+class _Gateway:
+    info: GatewayInfo
+    obj: object
+    callers: Mapping[str, pluggy.HookCaller]
+
+
+def _operation_key(gateway: str, operation: str, idempotency_key: str | None, operation_id: str | None) -> str:
+    if idempotency_key is not None:
+        if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= _MAX_KEY_LEN:
+            raise InvalidRequest(f"idempotency_key must be a str of 1 to {_MAX_KEY_LEN} characters")
+        if not idempotency_key.isascii() or not idempotency_key.isprintable():
+            raise InvalidRequest("idempotency_key must be printable ASCII")
+        return idempotency_key
+    if operation_id is not None:
+        if not isinstance(operation_id, str) or not operation_id:
+            raise InvalidRequest("operation_id must be a non-empty str")
+        digest = hashlib.sha256(f"{gateway}\0{operation}\0{operation_id}".encode()).hexdigest()
+        return f"gc-{operation}-{digest[:40]}"
+    raise InvalidRequest(
+        f"{operation} changes money: pass idempotency_key= or operation_id= so a retry cannot act twice"
+    )
+
+
+_SUCCESS_EVENT = {
+    "checkout": "gateway.checkout.created",
+    "authorize": "gateway.authorize.succeeded",
+    "capture": "gateway.capture.succeeded",
+    "void": "gateway.void.succeeded",
+    "refund": "gateway.refund.created",
+    "status": "gateway.status.retrieved",
+    "webhook": "gateway.webhook.verified",
+}
+
+
+class GatewayManager:
+    """Loads plugins and gateways from a :class:`DeploymentConfig` and runs operations on them.
+
+    ``plugins`` are extra plugin objects (audit wrappers, in-code providers) registered before
+    entry points. Set ``load_entry_points=False`` to use only those.
+    """
+
+    def __init__(
+        self,
+        config: DeploymentConfig,
+        *,
+        plugins: Iterable[object] = (),
+        load_entry_points: bool = True,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self._pm.add_hookspecs(hookspecs)
+        self.plugins: dict[str, PluginInfo] = {}
+        self.failures: list[PluginFailure] = []
+        for i, obj in enumerate(plugins):
+            name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
+            self._register_module(obj, PluginInfo(name, None, None))
+        if load_entry_points:
+            self._load_entry_points(os.environ if environ is None else environ)
+        self._providers = self._collect_providers()
+        self._gateways: dict[str, _Gateway] = {}
+        for settings in config.gateways:
+            self._add_gateway(settings)
+        try:
+            self._pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginLoadError(f"unknown hook implementation: {exc}") from exc
+        self._finish()
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str], **kwargs: Any) -> GatewayManager:
+        """Build from a ``gateway.toml`` file (see :mod:`gateway_core.config`)."""
+        return cls(DeploymentConfig.from_toml(path, kwargs.get("environ")), **kwargs)
+
+    # -- loading --------------------------------------------------------------------------
+    def _register_module(self, obj: object, info: PluginInfo) -> None:
+        if info.name in self.plugins:
+            raise PluginLoadError(f"plugin {info.name!r} registered twice")
+        try:
+            self._pm.register(obj, name=f"plugin:{info.name}")
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise PluginLoadError(f"plugin {info.name!r} ({_dist_label(info)}) is invalid: {exc}") from exc
+        for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS:
+            for impl in getattr(self._pm.hook, hook).get_hookimpls():
+                if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
+                    self._pm.unregister(obj)
+                    raise PluginLoadError(
+                        f"plugin {info.name!r} implements {hook} at module level; operation hooks belong "
+                        "on the gateway objects a provider's factory builds (or use wrapper=True)"
+                    )
+        self.plugins[info.name] = info
+
+    def _load_entry_points(self, environ: Mapping[str, str]) -> None:
+        from gateway_core.config import disabled_from_env  # noqa: PLC0415
+
+        disabled = self.config.disabled_plugins | disabled_from_env(environ)
+        for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+            dist = getattr(ep, "dist", None)
+            dist_name = dist.name if dist is not None else None
+            version = dist.version if dist is not None else None
+            if ep.name in disabled:
+                log.info("gateway.plugin.disabled", entry_point=ep.name, distribution=dist_name)
+                continue
+            info = PluginInfo(ep.name, dist_name, version)
+            try:
+                obj = ep.load()
+                self._register_module(obj, info)
+            except Exception as exc:
+                failure = PluginFailure(ep.name, ep.value, dist_name, version, f"{type(exc).__name__}: {exc}")
+                log.error(
+                    "gateway.plugin.load_failed",
+                    entry_point=ep.name,
+                    distribution=dist_name,
+                    version=version,
+                    error=type(exc).__name__,
+                )
+                if self.config.strict_plugins:
+                    raise PluginLoadError(
+                        f"plugin {ep.name!r} ({ep.value}) from {dist_name} {version} failed to load: {failure.error}"
+                    ) from exc
+                self.failures.append(failure)
+
+    def _collect_providers(self) -> dict[str, tuple[hookspecs.ProviderDefinition, PluginInfo]]:
+        found: dict[str, tuple[hookspecs.ProviderDefinition, PluginInfo]] = {}
+        for impl in self._pm.hook.gateway_providers.get_hookimpls():
+            info = self.plugins[impl.plugin_name.removeprefix("plugin:")]
+            try:
+                returned = impl.function()
+                definitions: list[object] = list(returned) if isinstance(returned, Iterable) else [returned]
+            except Exception as exc:
+                raise PluginLoadError(
+                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers"
+                ) from exc
+            for definition in definitions:
+                if not isinstance(definition, hookspecs.ProviderDefinition):
+                    raise PluginLoadError(
+                        f"plugin {info.name!r} returned {type(definition).__name__}, not ProviderDefinition"
+                    )
+                problems = definition.capabilities.problems()
+                if problems:
+                    raise PluginLoadError(
+                        f"provider {definition.name!r} from {info.name!r} has inconsistent metadata: {'; '.join(problems)}"
+                    )
+                if definition.name in found:
+                    other = found[definition.name][1]
+                    raise PluginLoadError(
+                        f"provider {definition.name!r} is declared by both {other.name!r} ({_dist_label(other)}) "
+                        f"and {info.name!r} ({_dist_label(info)})"
+                    )
+                found[definition.name] = (definition, info)
+        return found
+
+    def _add_gateway(self, settings: GatewaySettings) -> None:
+        entry = self._providers.get(settings.provider)
+        if entry is None:
+            failed = [f for f in self.failures if f.entry_point == settings.provider]
+            hint = f"; plugin {failed[0].entry_point!r} failed to load: {failed[0].error}" if failed else ""
+            raise ConfigurationError(
+                f"gateway {settings.name!r} uses provider {settings.provider!r}, which no installed plugin "
+                f"provides (installed: {', '.join(sorted(self._providers)) or 'none'}){hint}",
+                gateway=settings.name,
+            )
+        definition, plugin = entry
+        declared = definition.capabilities
+        caps = (
+            declared if settings.currencies is None else declared.narrowed(settings.currencies, gateway=settings.name)
+        )
+        try:
+            obj = definition.factory(settings)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise PluginLoadError(
+                f"provider {settings.provider!r} failed to build gateway {settings.name!r}: {type(exc).__name__}",
+                gateway=settings.name,
+            ) from exc
+        try:
+            self._pm.register(obj, name=f"gateway:{settings.name}")
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise PluginLoadError(f"gateway {settings.name!r} object is invalid: {exc}", gateway=settings.name) from exc
+        implemented = frozenset(
+            hook
+            for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS
+            if any(
+                i.plugin is obj and not (i.wrapper or i.hookwrapper)
+                for i in getattr(self._pm.hook, hook).get_hookimpls()
+            )
+        )
+        for feature in declared.features:
+            for hook in FEATURE_HOOKS.get(feature, ()):
+                if hook not in implemented:
+                    raise PluginLoadError(
+                        f"provider {settings.provider!r} declares {feature} but its gateway object lacks {hook}",
+                        gateway=settings.name,
+                    )
+        info = GatewayInfo(
+            settings.name,
+            settings.provider,
+            plugin,
+            caps,
+            declared,
+            implemented,
+            settings.priority,
+            definition.description,
+        )
+        self._gateways[settings.name] = _Gateway(info, obj, {})
+
+    def _finish(self) -> None:
+        objects = [g.obj for g in self._gateways.values()]
+        for name, built in list(self._gateways.items()):
+            others = [o for o in objects if o is not built.obj]
+            callers = {
+                hook: self._pm.subset_hook_caller(hook, others)
+                for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS
+                if hook in built.info.implemented
+            }
+            caps = self._refine(_Gateway(built.info, built.obj, callers))
+            self._gateways[name] = _Gateway(attrs.evolve(built.info, capabilities=caps), built.obj, callers)
+        self._router = Router(
+            [RouteEntry(g.info.name, g.info.capabilities, g.info.priority) for g in self._gateways.values()]
+        )
+        self._order = self._router.names
+
+    def _refine(self, gw: _Gateway) -> Capabilities:
+        """Apply the gateway's metadata hooks (narrow currencies, raise minimums)."""
+        caps = gw.info.capabilities
+        ctx = OperationContext(gw.info.name, gw.info.provider, "metadata")
+        if "gateway_supported_currencies" in gw.callers:
+            codes = gw.callers["gateway_supported_currencies"](context=ctx)
+            if codes is not None:
+                caps = caps.narrowed([c for c in caps.currencies if c in set(codes)], gateway=gw.info.name)
+                extra = set(codes) - set(gw.info.declared.currencies)
+                if extra:
+                    raise ConfigurationError(
+                        f"gateway {gw.info.name!r} offers undeclared currencies {sorted(extra)}", gateway=gw.info.name
+                    )
+        if "gateway_minimum_amount" in gw.callers:
+            rules: list[CurrencyRule] = []
+            for declared in caps.currencies.values():
+                raised = gw.callers["gateway_minimum_amount"](currency=declared.code, context=ctx)
+                if raised is None:
+                    rules.append(declared)
+                    continue
+                if (
+                    not isinstance(raised, Money)
+                    or raised.currency != declared.code
+                    or raised < declared.effective_minimum
+                ):
+                    raise ConfigurationError(
+                        f"gateway {gw.info.name!r} gateway_minimum_amount({declared.code}) returned {raised!r}; "
+                        "it may only raise the declared minimum",
+                        gateway=gw.info.name,
+                    )
+                rules.append(attrs.evolve(declared, minimum=raised))
+            caps = attrs.evolve(caps, currencies=rules)
+        return caps
+
+    # -- introspection --------------------------------------------------------------------
+    @property
+    def plugin_manager(self) -> pluggy.PluginManager:
+        """The underlying pluggy manager (for plugin tests; hosts should not need it)."""
+        return self._pm
+
+    def gateway_names(self) -> tuple[str, ...]:
+        """Configured gateways in routing order."""
+        return self._order
+
+    def gateway(self, name: str) -> GatewayInfo:
+        return self._get(name).info
+
+    def gateway_object(self, name: str) -> object:
+        """The provider's object behind ``name`` (e.g. the fake gateway, to script it in tests)."""
+        return self._get(name).obj
+
+    def providers(self) -> Mapping[str, tuple[hookspecs.ProviderDefinition, PluginInfo]]:
+        """Every installed provider with the plugin that declared it."""
+        return dict(self._providers)
+
+    def _get(self, name: str) -> _Gateway:
+        try:
+            return self._gateways[name]
+        except KeyError:
+            raise UnknownGateway(
+                f"no gateway named {name!r} (configured: {', '.join(self._order) or 'none'})"
+            ) from None
+
+    # -- routing --------------------------------------------------------------------------
+    @property
+    def router(self) -> Router:
+        """A :class:`Router` over the configured gateways' effective capabilities."""
+        return self._router
+
+    def route(
+        self, amount: Money, features: Iterable[Feature] = (), gateways: Iterable[str] | None = None
+    ) -> RouteDecision:
+        """Eligible gateways for ``amount`` with ``features``, in order; a reason for every other one."""
+        return self._router.route(amount, features, gateways)
+
+    def minimum_price(self, currency: str, gateways: Iterable[str] | None = None) -> Money | None:
+        """The lowest amount any (of the given) gateways accepts in ``currency``; ``None`` if none offers it."""
+        return self._router.minimum_price(currency, gateways)
+
+    def round_up(self, amount: Money, gateway: str) -> Money:
+        """``amount`` raised to ``gateway``'s minimum and step (ceiling); refused above its maximum."""
+        self._get(gateway)
+        return self._router.round_up(amount, gateway)
+
+    # -- operations -----------------------------------------------------------------------
+    def create_checkout(
+        self,
+        gateway: str,
+        request: CheckoutRequest,
+        *,
+        idempotency_key: str | None = None,
+        operation_id: str | None = None,
+    ) -> CheckoutSession:
+        """Create a hosted checkout on ``gateway``; see :func:`~gateway_core.hookspecs.gateway_create_checkout`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_create_checkout", Feature.HOSTED_CHECKOUT)
+        if not request.capture:
+            self._require_feature(gw, Feature.AUTHORIZE_CAPTURE, "an authorize-only checkout")
+        if request.application_fee is not None:
+            self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+        self._check_amount(gw, request.amount)
+        key = _operation_key(gateway, "checkout", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "checkout", key)
+        return self._call(gw, "gateway_create_checkout", ctx, CheckoutSession, request.amount, request=request)
+
+    def authorize(
+        self,
+        gateway: str,
+        request: AuthorizeRequest,
+        *,
+        idempotency_key: str | None = None,
+        operation_id: str | None = None,
+    ) -> Authorization:
+        """Authorize ``request.amount``; see :func:`~gateway_core.hookspecs.gateway_authorize`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
+        if request.application_fee is not None:
+            self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+        self._check_amount(gw, request.amount)
+        key = _operation_key(gateway, "authorize", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "authorize", key)
+        return self._call(gw, "gateway_authorize", ctx, Authorization, request.amount, request=request)
+
+    def capture(
+        self,
+        gateway: str,
+        request: CaptureRequest,
+        *,
+        idempotency_key: str | None = None,
+        operation_id: str | None = None,
+    ) -> Capture:
+        """Capture an authorization; see :func:`~gateway_core.hookspecs.gateway_capture`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
+        if request.amount is not None:
+            self._require_feature(gw, Feature.PARTIAL_CAPTURE, "a capture of a chosen amount")
+            self._check_wire(gw, request.amount)
+        key = _operation_key(gateway, "capture", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "capture", key)
+        return self._call(gw, "gateway_capture", ctx, Capture, request.amount, request=request)
+
+    def void(
+        self,
+        gateway: str,
+        request: VoidRequest,
+        *,
+        idempotency_key: str | None = None,
+        operation_id: str | None = None,
+    ) -> Void:
+        """Void an authorization or expire a checkout; see :func:`~gateway_core.hookspecs.gateway_void`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_void", Feature.VOID)
+        key = _operation_key(gateway, "void", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "void", key)
+        return self._call(gw, "gateway_void", ctx, Void, None, request=request)
+
+    def refund(
+        self,
+        gateway: str,
+        request: RefundRequest,
+        *,
+        idempotency_key: str | None = None,
+        operation_id: str | None = None,
+    ) -> Refund:
+        """Refund a payment; see :func:`~gateway_core.hookspecs.gateway_refund`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_refund", Feature.REFUND)
+        if request.amount is not None:
+            self._require_feature(gw, Feature.PARTIAL_REFUND, "a refund of a chosen amount")
+            self._check_wire(gw, request.amount)
+        key = _operation_key(gateway, "refund", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "refund", key)
+        return self._call(gw, "gateway_refund", ctx, Refund, request.amount, request=request)
+
+    def payment_status(self, gateway: str, payment_id: str) -> PaymentStatus:
+        """The payment's (or checkout's) current state; see :func:`~gateway_core.hookspecs.gateway_payment_status`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_payment_status", Feature.PAYMENT_STATUS)
+        if not payment_id:
+            raise InvalidRequest("payment_id must not be empty", gateway=gateway)
+        ctx = OperationContext(gateway, gw.info.provider, "status")
+        return self._call(gw, "gateway_payment_status", ctx, PaymentStatus, None, request=StatusRequest(payment_id))
+
+    def parse_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify and normalize a webhook; see :func:`~gateway_core.hookspecs.gateway_parse_webhook`."""
+        gw = self._get(gateway)
+        self._require(gw, "gateway_parse_webhook", Feature.WEBHOOKS)
+        if not isinstance(body, bytes):
+            raise InvalidRequest("webhook body must be the raw bytes as received", gateway=gateway)
+        ctx = OperationContext(gateway, gw.info.provider, "webhook")
+        return self._call(gw, "gateway_parse_webhook", ctx, WebhookEvent, None, request=WebhookRequest(headers, body))
+
+    # -- internals ------------------------------------------------------------------------
+    def _require(self, gw: _Gateway, hook: str, feature: Feature) -> None:
+        if hook not in gw.callers:
+            raise CapabilityNotSupported(
+                f"gateway {gw.info.name!r} ({gw.info.provider}) does not implement {hook}", gateway=gw.info.name
+            )
+        self._require_feature(gw, feature, hook)
+
+    @staticmethod
+    def _require_feature(gw: _Gateway, feature: Feature, what: str) -> None:
+        if feature not in gw.info.capabilities.features:
+            raise CapabilityNotSupported(
+                f"gateway {gw.info.name!r} ({gw.info.provider}) does not declare {feature}, needed for {what}",
+                gateway=gw.info.name,
+            )
+
+    @staticmethod
+    def _check_amount(gw: _Gateway, amount: Money) -> None:
+        gw.info.capabilities.require_rule(amount.currency, gateway=gw.info.name).check(amount, gateway=gw.info.name)
+
+    @staticmethod
+    def _check_wire(gw: _Gateway, amount: Money) -> None:
+        rule = gw.info.capabilities.require_rule(amount.currency, gateway=gw.info.name)
+        if not rule.wire.accepts(amount):
+            rule.check(amount, gateway=gw.info.name)
+
+    def _call(
+        self,
+        gw: _Gateway,
+        hook: str,
+        ctx: OperationContext,
+        expected: type[T],
+        amount: Money | None,
+        **kwargs: Any,
+    ) -> T:
+        fields: dict[str, Any] = {
+            "gateway": ctx.gateway,
+            "provider": ctx.provider,
+            "operation": ctx.operation,
+        }
+        if ctx.idempotency_key is not None:
+            fields["idempotency_key"] = ctx.idempotency_key
+        if amount is not None:
+            fields["amount"] = str(amount.amount)
+            fields["currency"] = amount.currency
+        started = time.perf_counter()
+        try:
+            result = gw.callers[hook](context=ctx, **kwargs)
+        except GatewayError as exc:
+            if exc.gateway is None:
+                exc.gateway = ctx.gateway
+            _log_failure(ctx, fields, started, exc)
+            raise
+        except Exception as exc:
+            wrapped = GatewayError(
+                f"gateway plugin raised {type(exc).__name__} during {ctx.operation}", gateway=ctx.gateway
+            )
+            _log_failure(ctx, fields, started, wrapped)
+            raise wrapped from exc
+        if not isinstance(result, expected):
+            wrapped = GatewayError(
+                f"{hook} returned {type(result).__name__}, expected {expected.__name__}", gateway=ctx.gateway
+            )
+            _log_failure(ctx, fields, started, wrapped)
+            raise wrapped
+        log.info(
+            _SUCCESS_EVENT[ctx.operation],
+            **fields,
+            result_id=_result_id(result),
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return result
+
+
+def _result_id(result: object) -> str | None:
+    value = getattr(result, "id", None) or getattr(result, "payment_id", None)
+    return value if isinstance(value, str) else None
+
+
+def _log_failure(ctx: OperationContext, fields: dict[str, Any], started: float, exc: GatewayError) -> None:
+    event = "gateway.webhook.rejected" if ctx.operation == "webhook" else f"gateway.{ctx.operation}.failed"
+    log.warning(
+        event,
+        **fields,
+        error=type(exc).__name__,
+        code=exc.code.value,
+        retryable=exc.retryable,
+        provider_code=exc.provider_code,
+        http_status=exc.http_status,
+        request_id=exc.request_id,
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+
+
+def _dist_label(info: PluginInfo) -> str:
+    if info.distribution is None:
+        return "registered in code"
+    return f"{info.distribution} {info.version}"

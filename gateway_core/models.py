@@ -1,0 +1,383 @@
+"""Requests the host sends and the normalized results and webhook events it gets back.
+
+All are frozen attrs values. Results carry the provider's ids, whether the object is live, and the
+provider's payload as ``raw`` (excluded from ``repr`` and ``==``, so a payload never reaches a log
+line by accident).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from gateway_core.errors import InvalidRequest
+from gateway_core.money import Money
+
+__all__ = [
+    "Authorization",
+    "AuthorizeRequest",
+    "Capture",
+    "CaptureRequest",
+    "CheckoutRequest",
+    "CheckoutSession",
+    "CheckoutStatus",
+    "EventType",
+    "LineItem",
+    "OperationContext",
+    "PaymentState",
+    "PaymentStatus",
+    "Refund",
+    "RefundRequest",
+    "RefundStatus",
+    "StatusRequest",
+    "Void",
+    "VoidRequest",
+    "WebhookEvent",
+    "WebhookRequest",
+]
+
+_MAX_METADATA_KEYS = 40
+
+
+def _freeze_metadata(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    data = dict(value or {})
+    if len(data) > _MAX_METADATA_KEYS:
+        raise InvalidRequest(f"metadata has {len(data)} keys; at most {_MAX_METADATA_KEYS} are portable")
+    for key, val in data.items():
+        if not isinstance(key, str) or not isinstance(val, str):
+            raise InvalidRequest("metadata keys and values must be str")
+    return MappingProxyType(data)
+
+
+def _raw_field() -> Any:
+    return attrs.field(factory=dict, repr=False, eq=False)
+
+
+def _positive(_: object, attribute: attrs.Attribute[Money], value: Money) -> None:
+    if not isinstance(value, Money):
+        raise InvalidRequest(f"{attribute.name} must be Money, not {type(value).__name__}")
+    if not value.is_positive:
+        raise InvalidRequest(f"{attribute.name} must be positive, got {value}")
+
+
+def _positive_or_none(obj: object, attribute: attrs.Attribute[Money], value: Money | None) -> None:
+    if value is not None:
+        _positive(obj, attribute, value)
+
+
+# --------------------------------------------------------------------------------------------
+# Context
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class OperationContext:
+    """What the manager knows about one call; every operation hook receives it.
+
+    ``idempotency_key`` is set for every mutating operation and must be sent to the provider
+    (Stripe ``Idempotency-Key``, PayPal ``PayPal-Request-Id``).
+    """
+
+    gateway: str
+    provider: str
+    operation: str
+    idempotency_key: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Requests
+# --------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class LineItem:
+    """One line of a hosted checkout: name, unit amount and quantity."""
+
+    name: str
+    unit_amount: Money = attrs.field(validator=_positive)
+    quantity: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name.strip():
+            raise InvalidRequest("line item name must not be empty")
+        if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity < 1:
+            raise InvalidRequest(f"quantity must be a positive int, got {self.quantity!r}")
+
+    @property
+    def total(self) -> Money:
+        return self.unit_amount * self.quantity
+
+
+def _line_items(value: Any) -> tuple[LineItem, ...]:
+    items = tuple(value)
+    if not items:
+        raise InvalidRequest("a checkout needs at least one line item")
+    currencies = {i.unit_amount.currency for i in items}
+    if len(currencies) > 1:
+        raise InvalidRequest(f"line items mix currencies: {', '.join(sorted(currencies))}")
+    return items
+
+
+@attrs.frozen
+class CheckoutRequest:
+    """A hosted checkout the payer is redirected to.
+
+    ``capture=False`` asks for authorize-only (capture later). ``application_fee`` is the
+    platform's fee where the gateway declares :attr:`Feature.APPLICATION_FEE`.
+    """
+
+    line_items: tuple[LineItem, ...] = attrs.field(converter=_line_items)
+    success_url: str
+    cancel_url: str
+    reference: str | None = None
+    customer_email: str | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata)
+    expires_at: datetime | None = None
+    locale: str | None = None
+    capture: bool = True
+    application_fee: Money | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for label, url in (("success_url", self.success_url), ("cancel_url", self.cancel_url)):
+            if not url.startswith(("https://", "http://")):
+                raise InvalidRequest(f"{label} must be an absolute http(s) URL")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise InvalidRequest("expires_at must be timezone-aware")
+        if self.application_fee is not None:
+            if self.application_fee.currency != self.amount.currency:
+                raise InvalidRequest("application_fee must be in the checkout's currency")
+            if self.application_fee.amount < 0 or self.application_fee > self.amount:
+                raise InvalidRequest("application_fee must be between zero and the checkout amount")
+
+    @classmethod
+    def single(cls, name: str, amount: Money, success_url: str, cancel_url: str, **kwargs: Any) -> CheckoutRequest:
+        """A checkout of one item at ``amount``."""
+        return cls(line_items=(LineItem(name, amount),), success_url=success_url, cancel_url=cancel_url, **kwargs)
+
+    @property
+    def amount(self) -> Money:
+        """The total to be paid."""
+        total = self.line_items[0].total
+        for item in self.line_items[1:]:
+            total = total + item.total
+        return total
+
+
+@attrs.frozen
+class AuthorizeRequest:
+    """Authorize (hold) ``amount`` on a payment method token the host collected client-side."""
+
+    amount: Money = attrs.field(validator=_positive)
+    payment_method: str
+    reference: str | None = None
+    customer_email: str | None = None
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata)
+    application_fee: Money | None = None
+
+
+@attrs.frozen
+class CaptureRequest:
+    """Capture an authorization, wholly (``amount=None``) or partly."""
+
+    payment_id: str
+    amount: Money | None = attrs.field(default=None, validator=_positive_or_none)
+
+
+@attrs.frozen
+class VoidRequest:
+    """Cancel an uncaptured authorization, or expire an open checkout."""
+
+    payment_id: str
+
+
+@attrs.frozen
+class RefundRequest:
+    """Refund a captured payment, wholly (``amount=None``) or partly, with an optional reason."""
+
+    payment_id: str
+    amount: Money | None = attrs.field(default=None, validator=_positive_or_none)
+    reason: str | None = None
+
+
+@attrs.frozen
+class StatusRequest:
+    """Retrieve a payment's (or checkout's) current state from the provider."""
+
+    payment_id: str
+
+
+def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType({k.lower(): v for k, v in headers.items()})
+
+
+@attrs.frozen
+class WebhookRequest:
+    """A webhook exactly as received: headers (case-insensitive lookup) and the raw body bytes."""
+
+    headers: Mapping[str, str] = attrs.field(converter=_lower_headers)
+    body: bytes
+    received_at: datetime | None = None
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+class CheckoutStatus(enum.StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"
+    EXPIRED = "expired"
+
+
+class PaymentState(enum.StrEnum):
+    """A payment's normalized state. Only ``SUCCEEDED`` means the money is ours."""
+
+    PENDING = "pending"  # created, awaiting payer or asynchronous settlement
+    REQUIRES_ACTION = "requires_action"  # payer must authenticate
+    AUTHORIZED = "authorized"  # held, awaiting capture
+    SUCCEEDED = "succeeded"  # captured / paid
+    FAILED = "failed"  # declined or failed
+    CANCELED = "canceled"  # voided, or checkout expired unpaid
+    REFUNDED = "refunded"  # fully refunded
+    PARTIALLY_REFUNDED = "partially_refunded"
+
+
+class RefundStatus(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@attrs.frozen
+class CheckoutSession:
+    """A hosted checkout: send the payer to ``url`` before ``expires_at``."""
+
+    gateway: str
+    id: str
+    url: str
+    amount: Money
+    status: CheckoutStatus
+    expires_at: datetime | None
+    payment_id: str | None = None
+    reference: str | None = None
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen
+class Authorization:
+    """An authorization (hold) or, if the provider captured immediately, a paid payment."""
+
+    gateway: str
+    id: str
+    amount: Money
+    state: PaymentState
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen
+class Capture:
+    gateway: str
+    id: str
+    payment_id: str
+    amount: Money
+    state: PaymentState
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen
+class Void:
+    gateway: str
+    payment_id: str
+    state: PaymentState
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen
+class Refund:
+    gateway: str
+    id: str
+    payment_id: str
+    amount: Money
+    status: RefundStatus
+    reason: str | None = None
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen
+class PaymentStatus:
+    """A payment's state with the amounts the provider reports."""
+
+    gateway: str
+    payment_id: str
+    state: PaymentState
+    amount: Money
+    amount_captured: Money
+    amount_refunded: Money
+    checkout_id: str | None = None
+    reference: str | None = None
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()
+
+    @property
+    def is_paid(self) -> bool:
+        return self.state in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED)
+
+
+# --------------------------------------------------------------------------------------------
+# Webhook events
+# --------------------------------------------------------------------------------------------
+
+
+class EventType(enum.StrEnum):
+    """Normalized webhook event types. ``UNKNOWN`` is reported, never dropped."""
+
+    CHECKOUT_COMPLETED = "checkout.completed"  # payer finished; payment may still be pending
+    CHECKOUT_EXPIRED = "checkout.expired"
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_SUCCEEDED = "payment.succeeded"
+    PAYMENT_PENDING = "payment.pending"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_CANCELED = "payment.canceled"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+    PAYMENT_REVERSED = "payment.reversed"
+    DISPUTE_OPENED = "dispute.opened"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class WebhookEvent:
+    """A verified webhook, normalized.
+
+    ``id`` is the provider's event id: deduplicate on ``(gateway, id)`` to process each event
+    once however often it arrives. ``provider_type`` is the provider's own name for the event.
+    """
+
+    gateway: str
+    id: str
+    type: EventType
+    provider_type: str
+    occurred_at: datetime | None = None
+    payment_id: str | None = None
+    checkout_id: str | None = None
+    refund_id: str | None = None
+    reference: str | None = None
+    amount: Money | None = None
+    failure_code: str | None = None
+    live: bool = True
+    raw: Mapping[str, Any] = _raw_field()

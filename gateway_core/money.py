@@ -1,0 +1,312 @@
+"""Exact money: ``Money`` values, ISO 4217 currencies and provider wire formats.
+
+Rules this module enforces:
+
+* An amount is a :class:`decimal.Decimal`, never a float. ``Money.of`` takes a ``str`` in plain
+  positional notation (``"12.50"``) or a ``Decimal``; ``Money.from_minor`` takes integer minor
+  units. Floats, NaN, infinities, exponent notation (``"1e3"``), booleans and more decimals than
+  the currency has are refused with :class:`~gateway_core.errors.InvalidAmount`.
+* A currency is an uppercase ISO 4217 code with a defined exponent. Exponents come from the
+  ``iso4217`` package (a maintained copy of the ISO table); a short, sourced table below adds
+  codes that ISO has withdrawn but providers still settle (BGN after 2026-01-01).
+* Arithmetic between different currencies raises :class:`~gateway_core.errors.CurrencyMismatch`.
+  Anything that has to round (percentages, ceilings to a provider's step) takes a
+  :class:`Rounding` and never rounds implicitly.
+* What a provider puts on the wire is described by a :class:`WireFormat` (its exponent and step),
+  which a plugin declares where the provider differs from ISO 4217.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    ROUND_UP,
+    Decimal,
+    InvalidOperation,
+)
+from functools import cache
+from typing import Self
+
+import attrs
+
+from gateway_core.errors import CurrencyMismatch, InvalidAmount, InvalidCurrency
+
+__all__ = [
+    "Currency",
+    "Money",
+    "Rounding",
+    "WireFormat",
+    "all_currencies",
+    "currency",
+]
+
+
+class Rounding(enum.StrEnum):
+    """A named rounding mode; every rounding in gateway-core takes one explicitly."""
+
+    HALF_UP = ROUND_HALF_UP
+    HALF_EVEN = ROUND_HALF_EVEN
+    UP = ROUND_UP
+    DOWN = ROUND_DOWN
+    CEILING = ROUND_CEILING
+    FLOOR = ROUND_FLOOR
+
+
+@dataclass(frozen=True, slots=True)
+class Currency:
+    """An ISO 4217 currency as the core knows it."""
+
+    code: str
+    exponent: int
+    name: str
+    #: Date ISO 4217 withdrew the code, for codes kept because providers still settle them.
+    withdrawn: date | None = None
+
+
+# Codes withdrawn from ISO 4217 List One that providers still accept. Each names its source.
+# BGN: Bulgaria adopted the euro on 2026-01-01 (Council Decision (EU) 2025/1407); ISO 4217
+# amendment 179 moved BGN to List Three. The lev keeps exponent 2 while providers settle it.
+_WITHDRAWN: dict[str, Currency] = {
+    "BGN": Currency("BGN", 2, "Bulgarian Lev", withdrawn=date(2026, 1, 1)),
+}
+
+_CODE_RE = re.compile(r"[A-Z]{3}")
+
+
+@cache
+def _table() -> dict[str, Currency]:
+    from iso4217 import Currency as IsoCurrency  # noqa: PLC0415  (26 ms; only when first needed)
+
+    table = dict(_WITHDRAWN)
+    for entry in IsoCurrency:
+        # Codes without minor units (XXX, XTS, XAU, SDR...) cannot carry an amount.
+        if entry.exponent is None:
+            continue
+        table[entry.code] = Currency(entry.code, int(entry.exponent), str(entry.currency_name))
+    return table
+
+
+def currency(code: object) -> Currency:
+    """Look up a currency by its ISO 4217 code; raise :class:`InvalidCurrency` if unusable."""
+    if not isinstance(code, str):
+        raise InvalidCurrency(f"currency code must be a str, not {type(code).__name__}")
+    if not _CODE_RE.fullmatch(code):
+        hint = f" (did you mean {code.upper()!r}?)" if _CODE_RE.fullmatch(code.upper()) else ""
+        raise InvalidCurrency(f"{code!r} is not an ISO 4217 code: expected three uppercase letters{hint}")
+    found = _table().get(code)
+    if found is None:
+        raise InvalidCurrency(f"{code!r} is not an ISO 4217 currency with minor units")
+    return found
+
+
+def all_currencies() -> Iterator[Currency]:
+    """Every currency the core accepts, ISO 4217 List One plus the sourced withdrawn codes."""
+    return iter(sorted(_table().values(), key=lambda c: c.code))
+
+
+_PLAIN_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _parse_amount(value: object) -> Decimal:
+    if isinstance(value, (bool, float)):
+        raise InvalidAmount(
+            f"amount must be a str or Decimal, not {type(value).__name__} (floats cannot represent money exactly)"
+        )
+    if isinstance(value, int):
+        raise InvalidAmount(
+            "an int amount is ambiguous: use Money.from_minor() for minor units "
+            "or pass a str such as '12' for major units"
+        )
+    if isinstance(value, str):
+        if not _PLAIN_DECIMAL_RE.fullmatch(value):
+            raise InvalidAmount(
+                f"{value!r} is not a plain decimal amount (digits, optional '.', no exponent, no spaces)"
+            )
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InvalidAmount(f"amount must be finite, got {value}")
+        return value
+    raise InvalidAmount(f"amount must be a str or Decimal, not {type(value).__name__}")
+
+
+def _quantize_exact(amount: Decimal, exponent: int, code: str) -> Decimal:
+    quantum = Decimal(1).scaleb(-exponent)
+    try:
+        exact = amount.quantize(quantum, rounding=ROUND_DOWN)
+    except InvalidOperation as exc:  # too many digits for the context
+        raise InvalidAmount(f"{amount} {code} is too large") from exc
+    if exact != amount:
+        raise InvalidAmount(f"{amount} has more decimals than {code} allows ({exponent})")
+    return exact
+
+
+@attrs.frozen(order=False)
+class Money:
+    """An exact amount in one currency.
+
+    Build with :meth:`of` (``Money.of("12.50", "EUR")``) or :meth:`from_minor`
+    (``Money.from_minor(1250, "EUR")``). The amount is stored quantized to the currency's
+    exponent, so ``Money.of("12.5", "EUR").amount == Decimal("12.50")``.
+    """
+
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, amount: str | Decimal, currency_code: str) -> Self:
+        """Build from a plain decimal string or a ``Decimal`` in major units."""
+        cur = currency(currency_code)
+        value = _parse_amount(amount)
+        return cls(_quantize_exact(value, cur.exponent, cur.code), cur.code)
+
+    @classmethod
+    def from_minor(cls, minor: int, currency_code: str, *, exponent: int | None = None) -> Self:
+        """Build from integer minor units (ISO exponent unless a provider ``exponent`` is given)."""
+        if isinstance(minor, bool) or not isinstance(minor, int):
+            raise InvalidAmount(f"minor units must be an int, not {type(minor).__name__}")
+        cur = currency(currency_code)
+        scale = cur.exponent if exponent is None else exponent
+        return cls(_quantize_exact(Decimal(minor).scaleb(-scale), cur.exponent, cur.code), cur.code)
+
+    @classmethod
+    def zero(cls, currency_code: str) -> Self:
+        """Zero in the given currency."""
+        return cls.of("0", currency_code)
+
+    @property
+    def exponent(self) -> int:
+        """The ISO 4217 exponent of this amount's currency."""
+        return currency(self.currency).exponent
+
+    def to_minor(self) -> int:
+        """Integer ISO minor units (exact; the amount is always quantized to the exponent)."""
+        return int(self.amount.scaleb(self.exponent))
+
+    # -- arithmetic -----------------------------------------------------------------------
+    def _same(self, other: object) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + self._same(other).amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.amount - self._same(other).amount, self.currency)
+
+    def __neg__(self) -> Money:
+        return Money(-self.amount, self.currency)
+
+    def __mul__(self, factor: int) -> Money:
+        """Multiply by a whole number (exact). Use :meth:`scale` for fractions."""
+        if isinstance(factor, bool) or not isinstance(factor, int):
+            raise TypeError("Money can only be multiplied by an int; use .scale() with a Rounding")
+        return Money(self.amount * factor, self.currency)
+
+    __rmul__ = __mul__
+
+    def __lt__(self, other: Money) -> bool:
+        return self.amount < self._same(other).amount
+
+    def __le__(self, other: Money) -> bool:
+        return self.amount <= self._same(other).amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self.amount > self._same(other).amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self.amount >= self._same(other).amount
+
+    def __bool__(self) -> bool:
+        return bool(self.amount)
+
+    def scale(self, factor: Decimal | str, rounding: Rounding) -> Money:
+        """Multiply by ``factor`` and round to the currency's exponent with ``rounding``."""
+        f = _parse_amount(factor)
+        quantum = Decimal(1).scaleb(-self.exponent)
+        return Money((self.amount * f).quantize(quantum, rounding=rounding.value), self.currency)
+
+    def percent(self, percent: Decimal | str, rounding: Rounding) -> Money:
+        """``percent`` % of this amount, rounded with ``rounding`` (``percent("5", HALF_UP)``)."""
+        return self.scale(_parse_amount(percent) / 100, rounding)
+
+    @property
+    def is_positive(self) -> bool:
+        return self.amount > 0
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}"
+
+
+@attrs.frozen
+class WireFormat:
+    """How one provider puts a currency on the wire.
+
+    ``exponent`` is the number of decimals the provider's integer amounts carry (Stripe sends ISK
+    with 2 although ISO says 0); ``step`` is the granularity in those units (Stripe takes ISK in
+    multiples of 100, three-decimal currencies in multiples of 10; PayPal takes HUF as whole
+    forints, i.e. exponent 0).
+    """
+
+    currency: str
+    exponent: int
+    step: int = 1
+
+    def __attrs_post_init__(self) -> None:
+        currency(self.currency)
+        if self.exponent < 0 or self.step < 1:
+            raise ValueError(f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step}")
+        iso_quantum = Decimal(1).scaleb(-currency(self.currency).exponent)
+        if self.quantum % iso_quantum != 0:
+            raise ValueError(
+                f"wire format for {self.currency} has a quantum of {self.quantum}, "
+                f"finer than ISO 4217 allows ({iso_quantum})"
+            )
+
+    @classmethod
+    def iso(cls, currency_code: str) -> WireFormat:
+        """The ISO 4217 wire format: ISO exponent, step 1."""
+        return cls(currency_code, currency(currency_code).exponent)
+
+    @property
+    def quantum(self) -> Decimal:
+        """The smallest amount this format can carry, in major units."""
+        return Decimal(self.step).scaleb(-self.exponent)
+
+    def accepts(self, money: Money) -> bool:
+        """Whether ``money`` is exactly representable in this format."""
+        return money.currency == self.currency and money.amount % self.quantum == 0
+
+    def to_minor(self, money: Money) -> int:
+        """Exact integer amount for the wire; raises :class:`InvalidAmount` if not representable."""
+        if money.currency != self.currency:
+            raise CurrencyMismatch(f"wire format for {self.currency} cannot carry {money.currency}")
+        if not self.accepts(money):
+            raise InvalidAmount(
+                f"{money} is not a multiple of {self.quantum} {self.currency}, the smallest amount the provider accepts"
+            )
+        return int(money.amount.scaleb(self.exponent))
+
+    def from_minor(self, minor: int) -> Money:
+        """Money from a provider's integer amount (exact, or :class:`InvalidAmount`)."""
+        return Money.from_minor(minor, self.currency, exponent=self.exponent)
+
+    def round_up(self, money: Money, rounding: Rounding = Rounding.CEILING) -> Money:
+        """Round ``money`` to this format's quantum; the mode is named (ceiling by default)."""
+        if money.currency != self.currency:
+            raise CurrencyMismatch(f"wire format for {self.currency} cannot carry {money.currency}")
+        q = self.quantum
+        units = (money.amount / q).quantize(Decimal(1), rounding=rounding.value)
+        return Money.of(units * q, self.currency)

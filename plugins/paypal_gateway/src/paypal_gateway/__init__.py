@@ -1,0 +1,1 @@
+"""PayPal provider plugin for gateway-core (Orders v2, authorizations, captures, refunds, webhooks)."""

@@ -1,0 +1,1 @@
+"""Stripe provider plugin for gateway-core (Checkout Sessions, PaymentIntents, refunds, webhooks)."""
