@@ -1,0 +1,1 @@
+"""gateway-core plugin module of paid_events (CLI commands)."""

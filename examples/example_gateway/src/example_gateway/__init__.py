@@ -1,0 +1,1 @@
+"""A minimal example provider plugin for gateway-core."""
