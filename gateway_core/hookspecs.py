@@ -54,6 +54,7 @@ from gateway_core.models import (
     CaptureRequest,
     CheckoutRequest,
     CheckoutSession,
+    CheckResult,
     OperationContext,
     PaymentStatus,
     Refund,
@@ -86,6 +87,7 @@ OPERATION_HOOKS: tuple[str, ...] = (
     "gateway_refund",
     "gateway_payment_status",
     "gateway_parse_webhook",
+    "gateway_check",
 )
 #: Hooks a gateway object may implement to refine its declared metadata at start-up.
 METADATA_HOOKS: tuple[str, ...] = ("gateway_supported_currencies", "gateway_minimum_amount")
@@ -247,4 +249,16 @@ def gateway_parse_webhook(request: WebhookRequest, context: OperationContext) ->
     Deduplication is the host's job, keyed on ``(event.gateway, event.id)``.
 
     Read-only; firstresult; dispatched to one gateway. Requires ``Feature.WEBHOOKS``. Since 0.1.
+    """
+
+
+@_hookspec(firstresult=True)
+def gateway_check(context: OperationContext) -> Sequence[CheckResult]:  # type: ignore[empty-body]
+    """Check this gateway's configuration against the provider and report each finding.
+
+    For ``gateway check NAME``: are the credentials accepted, and does a restricted key hold every
+    permission the operations need (name the missing one)? Must only make read-only or harmless
+    requests, and never put a secret in a finding. Return one :class:`CheckResult` per check.
+
+    Read-only; firstresult; dispatched to one gateway. Optional. Since 0.1.
     """

@@ -45,6 +45,7 @@ from gateway_core.models import (
     CaptureRequest,
     CheckoutRequest,
     CheckoutSession,
+    CheckResult,
     OperationContext,
     PaymentStatus,
     Refund,
@@ -133,6 +134,7 @@ _SUCCESS_EVENT = {
     "refund": "gateway.refund.created",
     "status": "gateway.status.retrieved",
     "webhook": "gateway.webhook.verified",
+    "check": "gateway.check.completed",
 }
 
 
@@ -516,6 +518,20 @@ class GatewayManager:
             raise InvalidRequest("webhook body must be the raw bytes as received", gateway=gateway)
         ctx = OperationContext(gateway, gw.info.provider, "webhook")
         return self._call(gw, "gateway_parse_webhook", ctx, WebhookEvent, None, request=WebhookRequest(headers, body))
+
+    def check(self, gateway: str) -> tuple[CheckResult, ...]:
+        """Run the gateway's configuration check; see :func:`~gateway_core.hookspecs.gateway_check`."""
+        gw = self._get(gateway)
+        if "gateway_check" not in gw.callers:
+            raise CapabilityNotSupported(
+                f"gateway {gateway!r} ({gw.info.provider}) has no configuration check", gateway=gateway
+            )
+        ctx = OperationContext(gateway, gw.info.provider, "check")
+        returned = self._call(gw, "gateway_check", ctx, object, None)
+        results = tuple(returned) if isinstance(returned, list | tuple) else ()
+        if not results or not all(isinstance(r, CheckResult) for r in results):
+            raise GatewayError("gateway_check returned something other than CheckResult values", gateway=gateway)
+        return results
 
     # -- internals ------------------------------------------------------------------------
     def _require(self, gw: _Gateway, hook: str, feature: Feature) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "AuthorizeRequest",
     "Capture",
     "CaptureRequest",
+    "CheckResult",
     "CheckoutRequest",
     "CheckoutSession",
     "CheckoutStatus",
@@ -336,6 +337,15 @@ class PaymentStatus:
     @property
     def is_paid(self) -> bool:
         return self.state in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED)
+
+
+@attrs.frozen
+class CheckResult:
+    """One finding of a configuration check: ``"credentials"`` ok, ``"permission: Checkout Sessions write"`` missing."""
+
+    name: str
+    ok: bool
+    detail: str = ""
 
 
 # --------------------------------------------------------------------------------------------
