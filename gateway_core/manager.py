@@ -334,8 +334,9 @@ class GatewayManager:
         if "gateway_supported_currencies" in gw.callers:
             codes = gw.callers["gateway_supported_currencies"](context=ctx)
             if codes is not None:
-                caps = caps.narrowed([c for c in caps.currencies if c in set(codes)], gateway=gw.info.name)
-                extra = set(codes) - set(gw.info.declared.currencies)
+                offered = set(codes)  # once: the hook may return a one-shot iterator
+                caps = caps.narrowed([c for c in caps.currencies if c in offered], gateway=gw.info.name)
+                extra = offered - set(gw.info.declared.currencies)
                 if extra:
                     raise ConfigurationError(
                         f"gateway {gw.info.name!r} offers undeclared currencies {sorted(extra)}", gateway=gw.info.name
