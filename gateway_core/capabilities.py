@@ -83,13 +83,13 @@ class CurrencyRule:
             if bound is None:
                 continue
             if bound.currency != self.code:
-                raise ValueError(f"{self.code} {label} is in {bound.currency}")
+                raise ConfigurationError(f"{self.code} {label} is in {bound.currency}")
             if not bound.is_positive:
-                raise ValueError(f"{self.code} {label} must be positive, got {bound}")
+                raise ConfigurationError(f"{self.code} {label} must be positive, got {bound}")
             if not wire.accepts(bound):
-                raise ValueError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
+                raise ConfigurationError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise ValueError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
+            raise ConfigurationError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
 
     @classmethod
     def iso(cls, code: str, *, minimum: str | None = None, maximum: str | None = None, step: int = 1) -> CurrencyRule:
@@ -149,7 +149,7 @@ def _freeze_currencies(value: Mapping[str, CurrencyRule] | Iterable[CurrencyRule
     out: dict[str, CurrencyRule] = {}
     for rule in rules:
         if rule.code in out:
-            raise ValueError(f"currency {rule.code} declared twice")
+            raise ConfigurationError(f"currency {rule.code} declared twice")
         out[rule.code] = rule
     return MappingProxyType(dict(sorted(out.items())))
 

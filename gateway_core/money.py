@@ -38,7 +38,7 @@ from typing import Self
 
 import attrs
 
-from gateway_core.errors import CurrencyMismatch, InvalidAmount, InvalidCurrency
+from gateway_core.errors import ConfigurationError, CurrencyMismatch, InvalidAmount, InvalidCurrency
 
 __all__ = [
     "Currency",
@@ -267,10 +267,12 @@ class WireFormat:
     def __attrs_post_init__(self) -> None:
         currency(self.currency)
         if self.exponent < 0 or self.step < 1:
-            raise ValueError(f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step}")
+            raise ConfigurationError(
+                f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step}"
+            )
         iso_quantum = Decimal(1).scaleb(-currency(self.currency).exponent)
         if self.quantum % iso_quantum != 0:
-            raise ValueError(
+            raise ConfigurationError(
                 f"wire format for {self.currency} has a quantum of {self.quantum}, "
                 f"finer than ISO 4217 allows ({iso_quantum})"
             )
