@@ -127,12 +127,14 @@ def _resolve_setting(gateway: str, key: str, value: Any, environ: Mapping[str, s
                 gateway=gateway,
             )
         return Secret(environ[var], source=f"env:{var}")
-    if isinstance(value, str) and _SECRET_NAME_RE.search(key.lower()):
+    if not isinstance(value, bool) and _SECRET_NAME_RE.search(key.lower()):  # 1234, ["..."], { value = "..." } too
         raise ConfigurationError(
             f'gateway {gateway!r} setting {key!r} looks like a secret: give it as {{ env = "VAR" }}, '
             "not as a literal in the file",
             gateway=gateway,
         )
+    if isinstance(value, dict):  # a nested table follows the same rules (client.secret = { env = ... })
+        return {k: _resolve_setting(gateway, f"{key}.{k}", v, environ) for k, v in value.items()}
     return value
 
 
