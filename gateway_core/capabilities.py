@@ -77,19 +77,25 @@ class CurrencyRule:
     minimum: Money | None = None
     maximum: Money | None = None
 
+    # Derived once at construction: routing checks every gateway's rule per decision.
+    _wire: WireFormat = attrs.field(init=False, repr=False, eq=False)
+    _floor: Money = attrs.field(init=False, repr=False, eq=False)
+
     def __attrs_post_init__(self) -> None:
-        wire = self.wire  # validates code, exponent and step
+        wire = WireFormat(self.code, self.exponent, self.step)  # validates code, exponent and step
         for label, bound in (("minimum", self.minimum), ("maximum", self.maximum)):
             if bound is None:
                 continue
             if bound.currency != self.code:
-                raise ConfigurationError(f"{self.code} {label} is in {bound.currency}")
+                raise ValueError(f"{self.code} {label} is in {bound.currency}")
             if not bound.is_positive:
-                raise ConfigurationError(f"{self.code} {label} must be positive, got {bound}")
+                raise ValueError(f"{self.code} {label} must be positive, got {bound}")
             if not wire.accepts(bound):
-                raise ConfigurationError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
+                raise ValueError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise ConfigurationError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
+            raise ValueError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
+        object.__setattr__(self, "_wire", wire)
+        object.__setattr__(self, "_floor", self.minimum or Money.of(wire.quantum, self.code))
 
     @classmethod
     def iso(cls, code: str, *, minimum: str | None = None, maximum: str | None = None, step: int = 1) -> CurrencyRule:
@@ -104,44 +110,39 @@ class CurrencyRule:
 
     @property
     def wire(self) -> WireFormat:
-        return WireFormat(self.code, self.exponent, self.step)
+        return self._wire
 
     @property
     def effective_minimum(self) -> Money:
         """The smallest chargeable amount: the declared minimum, else one wire quantum."""
-        if self.minimum is not None:
-            return self.minimum
-        return Money.of(self.wire.quantum, self.code)
+        return self._floor
 
     def refusal(self, amount: Money) -> str | None:
         """Why this rule refuses ``amount``, or ``None`` when it accepts it."""
         if amount.currency != self.code:
             return f"{amount.currency} is not {self.code}"
-        if amount < self.effective_minimum:
-            return f"{amount} is below the {self.effective_minimum} minimum"
-        if self.maximum is not None and amount > self.maximum:
+        value = amount.amount
+        if value < self._floor.amount:
+            return f"{amount} is below the {self._floor} minimum"
+        if self.maximum is not None and value > self.maximum.amount:
             return f"{amount} is above the {self.maximum} maximum"
-        if not self.wire.accepts(amount):
-            return f"{amount} is not a multiple of {self.wire.quantum} {self.code}"
+        if value % self._wire.quantum:
+            return f"{amount} is not a multiple of {self._wire.quantum} {self.code}"
         return None
 
     def check(self, amount: Money, *, gateway: str | None = None) -> None:
-        """Raise :class:`AmountOutOfRange` or :class:`InvalidAmount` if ``amount`` is refused."""
+        """Raise :class:`AmountOutOfRange` (outside the bounds) or :class:`InvalidAmount` (off the step)."""
         reason = self.refusal(amount)
         if reason is None:
             return
-        if (
-            not self.wire.accepts(amount)
-            and amount >= self.effective_minimum
-            and (self.maximum is None or amount <= self.maximum)
-        ):
+        in_bounds = amount >= self._floor and (self.maximum is None or amount <= self.maximum)
+        if in_bounds and amount.currency == self.code:
             raise InvalidAmount(reason, gateway=gateway)
         raise AmountOutOfRange(reason, gateway=gateway)
 
     def round_up(self, amount: Money) -> Money:
         """``amount`` raised to the minimum, then up to the wire step (``Rounding.CEILING``)."""
-        raised = max(amount, self.effective_minimum)
-        return self.wire.round_up(raised, Rounding.CEILING)
+        return self._wire.round_up(max(amount, self._floor), Rounding.CEILING)
 
 
 def _freeze_currencies(value: Mapping[str, CurrencyRule] | Iterable[CurrencyRule]) -> Mapping[str, CurrencyRule]:

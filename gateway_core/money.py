@@ -250,6 +250,11 @@ class Money:
         return f"{self.amount} {self.currency}"
 
 
+@cache
+def _quantum(step: int, exponent: int) -> Decimal:
+    return Decimal(step).scaleb(-exponent)
+
+
 @attrs.frozen
 class WireFormat:
     """How one provider puts a currency on the wire.
@@ -285,7 +290,7 @@ class WireFormat:
     @property
     def quantum(self) -> Decimal:
         """The smallest amount this format can carry, in major units."""
-        return Decimal(self.step).scaleb(-self.exponent)
+        return _quantum(self.step, self.exponent)
 
     def accepts(self, money: Money) -> bool:
         """Whether ``money`` is exactly representable in this format."""
