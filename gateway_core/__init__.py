@@ -3,7 +3,8 @@
 The public API is re-exported here; see ``hookspecs`` for the plugin contract.
 """
 
-from gateway_core.aio import AsyncGatewayManager
+from typing import TYPE_CHECKING
+
 from gateway_core.capabilities import Capabilities, CurrencyRule, Feature, Source
 from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
 from gateway_core.errors import (
@@ -59,7 +60,21 @@ from gateway_core.models import (
 from gateway_core.money import Currency, Money, Rounding, WireFormat
 from gateway_core.routing import Exclusion, RouteDecision, Router
 
+if TYPE_CHECKING:
+    from gateway_core.aio import AsyncGatewayManager
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # The asyncio façade imports asyncio and a thread pool; load it only when asked for, so
+    # sync hosts and the CLI start faster.
+    if name == "AsyncGatewayManager":
+        from gateway_core.aio import AsyncGatewayManager  # noqa: PLC0415
+
+        return AsyncGatewayManager
+    raise AttributeError(f"module 'gateway_core' has no attribute {name!r}")
+
 
 __all__ = [
     "AmountOutOfRange",

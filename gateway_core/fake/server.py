@@ -1,0 +1,129 @@
+"""A hosted checkout page for the fake gateway, so a person can pay, decline or abandon.
+
+Serves ``GET /c/<checkout id>`` (a page with the amount and three buttons) and
+``POST /c/<checkout id>/{pay,decline,abandon}`` on 127.0.0.1 only, on a free port. Start it with
+:meth:`FakeCheckoutServer.start` (it points the fake's checkout URLs at itself) and stop it with
+:meth:`stop`. Standard library only: it is a test and demo aid, not a production server.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+
+from gateway_core.errors import GatewayError
+from gateway_core.fake.gateway import FakeGateway
+from gateway_core.models import CheckoutStatus, StatusRequest
+
+__all__ = ["FakeCheckoutServer"]
+
+_PAGE_RE = re.compile(r"^/c/(fake_cs_[0-9a-f]+)$")
+_ACTION_RE = re.compile(r"^/c/(fake_cs_[0-9a-f]+)/(pay|decline|abandon)$")
+
+
+class FakeCheckoutServer:
+    """Serves the fake gateway's hosted checkout on ``http://127.0.0.1:<port>``."""
+
+    def __init__(self, fake: FakeGateway) -> None:
+        self.fake = fake
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise RuntimeError("server not started")
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> FakeCheckoutServer:
+        handler = _handler_for(self.fake)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-checkout", daemon=True)
+        self._thread.start()
+        self.fake.checkout_base_url = self.url
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeCheckoutServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "fake-checkout"
+
+        def log_message(self, format: str, *args: object) -> None:
+            """Quiet: the gateway's own structlog lines say what happened."""
+
+        def _send(self, status: HTTPStatus, body: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            match = _PAGE_RE.match(self.path)
+            if match is None:
+                self._send(HTTPStatus.NOT_FOUND, "<h1>Not found</h1>")
+                return
+            try:
+                session = fake.checkout(match.group(1))
+            except GatewayError as exc:
+                self._send(HTTPStatus.NOT_FOUND, f"<h1>{html.escape(exc.message)}</h1>")
+                return
+            status = fake.gateway_payment_status(StatusRequest(session.id)).state
+            buttons = ""
+            if session.status is CheckoutStatus.OPEN:
+                buttons = "".join(
+                    f'<form method="post" action="/c/{session.id}/{action}"><button>{label}</button></form>'
+                    for action, label in (("pay", "Pay"), ("decline", "Decline card"), ("abandon", "Abandon"))
+                )
+            self._send(
+                HTTPStatus.OK,
+                "<!doctype html><title>Fake checkout</title>"
+                f"<h1>Fake checkout (not live)</h1><p>Pay <b>{html.escape(str(session.amount))}</b></p>"
+                f"<p>Checkout: {html.escape(session.status.value)}; payment: {html.escape(status.value)}</p>{buttons}",
+            )
+
+        def do_POST(self) -> None:
+            match = _ACTION_RE.match(self.path)
+            if match is None:
+                self._send(HTTPStatus.NOT_FOUND, "<h1>Not found</h1>")
+                return
+            checkout_id, action = match.groups()
+            try:
+                if action == "pay":
+                    fake.complete_checkout(checkout_id)
+                elif action == "decline":
+                    fake.decline_checkout(checkout_id)
+                else:
+                    fake.abandon_checkout(checkout_id)
+            except GatewayError as exc:
+                self._send(HTTPStatus.CONFLICT, f"<h1>{html.escape(exc.message)}</h1>")
+                return
+            self.send_response(HTTPStatus.SEE_OTHER)
+            self.send_header("Location", f"/c/{checkout_id}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    return Handler

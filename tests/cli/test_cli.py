@@ -1,0 +1,149 @@
+"""The `gateway` CLI, run as a user runs it: a fresh interpreter, real entry points, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def gateway(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gateway_core.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def write_config(tmp_path: Path) -> Path:
+    path = tmp_path / "gateway.toml"
+    path.write_text(
+        """
+[gateways.cards]
+provider = "fake"
+currencies = ["EUR", "HUF"]
+priority = 10
+[gateways.cards.settings]
+test_mode = true
+minimums = { EUR = "0.50", HUF = "175" }
+
+[gateways.wallet]
+provider = "fake"
+currencies = ["EUR"]
+priority = 20
+[gateways.wallet.settings]
+test_mode = true
+minimums = { EUR = "1.00" }
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_demo_runs_the_whole_flow_and_exits_zero() -> None:
+    done = gateway("demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for expected in (
+        "Checkout fake_cs_",
+        "same checkout (True), payments made: 1",
+        "Webhook verified: payment.succeeded",
+        "recognised as duplicate",
+        "Tampered webhook refused",
+        "Refunded 500.00 HUF",
+        "Webhook verified: refund.succeeded",
+        "Final state: partially_refunded; captured 1500.00 HUF, refunded 500.00 HUF",
+    ):
+        assert expected in out
+
+
+def test_plugins_lists_installed_providers_as_json() -> None:
+    done = gateway("plugins", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    fake = next(p for p in data["providers"] if p["provider"] == "fake")
+    assert fake["distribution"] == "gateway-core"
+    assert fake["live"] is False
+    assert fake["currencies"]["JPY"] == {"exponent": 0, "step": 1, "minimum": None, "maximum": None}
+    assert "hosted_checkout" in fake["features"]
+
+
+def test_plugins_table_names_distribution_and_version() -> None:
+    done = gateway("plugins")
+    assert done.returncode == 0, done.stderr
+    assert "gateway-core 0.1.0" in done.stdout
+    assert "provider" in done.stdout.splitlines()[1]
+
+
+def test_route_with_config_gives_order_and_reasons(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = gateway("--config", str(config), "route", "--amount", "1500", "--currency", "HUF", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "amount": "1500.00",
+        "currency": "HUF",
+        "eligible": ["cards"],
+        "excluded": [{"gateway": "wallet", "reason": "HUF not offered"}],
+    }
+    below = gateway("--config", str(config), "route", "--amount", "0.75", "--currency", "EUR")
+    assert below.returncode == 0
+    assert "1. cards" in below.stdout
+    assert "wallet: 0.75 EUR is below the 1.00 EUR minimum" in below.stdout
+
+
+def test_route_reads_gateway_toml_from_the_working_directory(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    done = gateway("route", "--amount", "0.30", "--currency", "EUR", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "no eligible gateway" in done.stdout
+    assert "cards: 0.30 EUR is below the 0.50 EUR minimum" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("route", "--amount", "1e3", "--currency", "HUF"), "'1e3' is not a plain decimal amount"),
+        (("route", "--amount", "10", "--currency", "eur"), "did you mean 'EUR'?"),
+        (("route", "--amount", "10.001", "--currency", "EUR"), "more decimals than EUR allows"),
+        (("check", "nope"), "no configuration"),
+    ],
+)
+def test_errors_are_one_clear_line_and_exit_one(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    done = gateway(*args, cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_json_errors_are_json(tmp_path: Path) -> None:
+    done = gateway("route", "--amount", "abc", "--currency", "EUR", "--json", cwd=tmp_path)
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["error"]["code"] == "invalid_money"
+
+
+def test_check_on_a_gateway_without_a_check_says_so(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = gateway("--config", str(config), "check", "cards")
+    assert done.returncode == 1
+    assert "has no configuration check" in done.stderr
+
+
+def test_a_broken_config_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "gateway.toml"
+    bad.write_text(
+        '[gateways.x]\nprovider = "fake"\n[gateways.x.settings]\napi_key = "sk_live_literal"\n', encoding="utf-8"
+    )
+    done = gateway("route", "--amount", "10", "--currency", "EUR", cwd=tmp_path)
+    assert done.returncode == 1
+    assert "looks like a secret" in done.stderr
+    assert "sk_live_literal" not in done.stderr
