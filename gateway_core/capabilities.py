@@ -87,13 +87,13 @@ class CurrencyRule:
             if bound is None:
                 continue
             if bound.currency != self.code:
-                raise ValueError(f"{self.code} {label} is in {bound.currency}")
+                raise ConfigurationError(f"{self.code} {label} is in {bound.currency}")
             if not bound.is_positive:
-                raise ValueError(f"{self.code} {label} must be positive, got {bound}")
+                raise ConfigurationError(f"{self.code} {label} must be positive, got {bound}")
             if not wire.accepts(bound):
-                raise ValueError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
+                raise ConfigurationError(f"{self.code} {label} {bound} is not on the wire step {wire.quantum}")
         if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise ValueError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
+            raise ConfigurationError(f"{self.code} minimum {self.minimum} exceeds maximum {self.maximum}")
         object.__setattr__(self, "_wire", wire)
         object.__setattr__(self, "_floor", self.minimum or Money.of(wire.quantum, self.code))
 
