@@ -1,0 +1,419 @@
+"""Money: exact construction, typed refusals, currency safety, named rounding, provider wire formats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway_core import (
+    ConfigurationError,
+    CurrencyMismatch,
+    GatewayError,
+    InvalidAmount,
+    InvalidCurrency,
+    InvalidMoney,
+    Money,
+    Rounding,
+    WireFormat,
+)
+from gateway_core.errors import ErrorCode
+from gateway_core.money import all_currencies, currency
+
+CURRENCIES = list(all_currencies())
+
+
+# --------------------------------------------------------------------------------------------
+# Construction
+# --------------------------------------------------------------------------------------------
+
+
+def test_of_str_is_quantized_to_the_currency_exponent() -> None:
+    m = Money.of("12.5", "EUR")
+    assert m.amount == Decimal("12.50")
+    assert str(m.amount) == "12.50"
+    assert m.currency == "EUR"
+    assert str(m) == "12.50 EUR"
+
+
+def test_of_decimal_and_of_str_agree() -> None:
+    assert Money.of(Decimal("12.50"), "EUR") == Money.of("12.50", "EUR")
+    assert Money.of(Decimal("7"), "JPY").amount == Decimal("7")
+
+
+@pytest.mark.parametrize(
+    ("minor", "code", "expected"),
+    [
+        (1250, "EUR", "12.50"),
+        (1250, "JPY", "1250"),
+        (1250, "KWD", "1.250"),
+        (-5, "USD", "-0.05"),
+        (0, "ISK", "0"),
+    ],
+)
+def test_from_minor_uses_the_iso_exponent(minor: int, code: str, expected: str) -> None:
+    m = Money.from_minor(minor, code)
+    assert m.amount == Decimal(expected)
+    assert str(m.amount) == expected
+    assert m.to_minor() == minor
+
+
+def test_from_minor_with_a_provider_exponent() -> None:
+    # Stripe sends ISK with two decimals although ISO says none: 500 means 5 ISK.
+    assert Money.from_minor(500, "ISK", exponent=2) == Money.of("5", "ISK")
+    with pytest.raises(InvalidAmount, match="more decimals than ISK"):
+        Money.from_minor(550, "ISK", exponent=2)
+
+
+@pytest.mark.parametrize("minor", [12.0, "12", Decimal(12), True, None])
+def test_from_minor_takes_only_int(minor: object) -> None:
+    with pytest.raises(InvalidAmount, match="minor units must be an int"):
+        Money.from_minor(minor, "EUR")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("amount", "said"),
+    [
+        (12.5, "not float"),
+        (0.1, "floats cannot represent money"),
+        (float("nan"), "not float"),
+        (float("inf"), "not float"),
+        (Decimal("NaN"), "must be finite"),
+        (Decimal("sNaN"), "must be finite"),
+        (Decimal("Infinity"), "must be finite"),
+        (Decimal("-Infinity"), "must be finite"),
+        ("1e3", "no exponent"),
+        ("1E3", "no exponent"),
+        ("NaN", "not a plain decimal"),
+        ("Infinity", "not a plain decimal"),
+        ("", "not a plain decimal"),
+        (" 12", "no spaces"),
+        ("12.", "not a plain decimal"),
+        (".5", "not a plain decimal"),
+        ("+5", "not a plain decimal"),
+        ("1,50", "not a plain decimal"),
+        ("١٢", "not a plain decimal"),  # Arabic-Indic digits: Decimal() would take them
+        (True, "not bool"),
+        (False, "not bool"),
+        (12, "int amount is ambiguous"),
+        (0, "Money.from_minor"),
+        ("12.345", "more decimals than EUR allows (2)"),
+        (Decimal("0.001"), "more decimals than EUR allows"),
+        (Decimal("1E+40"), "too large"),
+        ([12], "not list"),
+    ],
+)
+def test_bad_amounts_are_refused_saying_why(amount: object, said: str) -> None:
+    with pytest.raises(InvalidAmount) as info:
+        Money.of(amount, "EUR")  # type: ignore[arg-type]
+    assert said in str(info.value)
+    assert isinstance(info.value, InvalidMoney)
+    assert isinstance(info.value, ValueError)
+    assert info.value.code is ErrorCode.INVALID_MONEY
+
+
+def test_decimals_are_counted_per_currency() -> None:
+    assert Money.of("1.234", "KWD").amount == Decimal("1.234")
+    with pytest.raises(InvalidAmount, match="more decimals than JPY allows"):
+        Money.of("1.5", "JPY")
+    with pytest.raises(InvalidAmount, match="more decimals than ISK allows"):
+        Money.of("0.5", "ISK")
+
+
+def test_trailing_zeros_beyond_the_exponent_are_exact_and_accepted() -> None:
+    assert Money.of("12.5000", "EUR") == Money.of("12.50", "EUR")
+    assert Money.of("100.000", "JPY").to_minor() == 100
+
+
+@pytest.mark.parametrize(
+    ("code", "said"),
+    [
+        ("€", "three uppercase letters"),
+        ("", "three uppercase letters"),
+        ("eur", "did you mean 'EUR'?"),
+        ("Eur", "did you mean 'EUR'?"),
+        ("EURO", "three uppercase letters"),
+        ("XXX", "not an ISO 4217 currency with minor units"),  # "no currency"
+        ("XTS", "not an ISO 4217 currency with minor units"),  # testing code
+        ("XAU", "not an ISO 4217 currency with minor units"),  # gold
+        ("QQQ", "not an ISO 4217 currency"),
+        (None, "must be a str"),
+    ],
+)
+def test_bad_currencies_are_refused_saying_why(code: object, said: str) -> None:
+    with pytest.raises(InvalidCurrency) as info:
+        Money.of("1", code)  # type: ignore[arg-type]
+    assert said in str(info.value)
+    with pytest.raises(InvalidCurrency):
+        Money.from_minor(1, code)  # type: ignore[arg-type]
+
+
+def test_bgn_is_accepted_from_the_withdrawn_table() -> None:
+    bgn = currency("BGN")
+    assert bgn.exponent == 2
+    assert bgn.withdrawn is not None
+    assert Money.of("9.99", "BGN").to_minor() == 999
+    assert "BGN" in {c.code for c in all_currencies()}
+
+
+def test_all_currencies_is_sorted_complete_and_usable() -> None:
+    codes = [c.code for c in CURRENCIES]
+    assert codes == sorted(codes)
+    assert {"EUR", "USD", "JPY", "KWD", "ISK", "HUF", "BGN"} <= set(codes)
+    assert not {"XXX", "XTS", "XAU", "XAG"} & set(codes)
+    assert currency("JPY").exponent == 0
+    assert currency("KWD").exponent == 3
+    assert currency("ISK").exponent == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Arithmetic
+# --------------------------------------------------------------------------------------------
+
+
+def test_arithmetic_is_exact() -> None:
+    a = Money.of("0.10", "EUR")
+    b = Money.of("0.20", "EUR")
+    assert a + b == Money.of("0.30", "EUR")
+    assert b - a == a
+    assert -a == Money.of("-0.10", "EUR")
+    assert a * 3 == Money.of("0.30", "EUR")
+    assert 3 * a == Money.of("0.30", "EUR")
+    assert sum([a] * 10, Money.zero("EUR")) == Money.of("1", "EUR")
+    assert a < b
+    assert b >= a
+    assert not Money.zero("EUR")
+    assert Money.of("0.01", "EUR").is_positive
+    assert not Money.of("-0.01", "EUR").is_positive
+
+
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda a, b: a + b,
+        lambda a, b: a - b,
+        lambda a, b: a < b,
+        lambda a, b: a <= b,
+        lambda a, b: a > b,
+        lambda a, b: a >= b,
+    ],
+)
+def test_combining_currencies_raises_currency_mismatch(combine: object) -> None:
+    eur = Money.of("1", "EUR")
+    usd = Money.of("1", "USD")
+    with pytest.raises(CurrencyMismatch, match="cannot combine EUR with USD"):
+        combine(eur, usd)  # type: ignore[operator]
+
+
+def test_different_currencies_are_never_equal() -> None:
+    assert Money.of("1", "EUR") != Money.of("1", "USD")
+
+
+@pytest.mark.parametrize("factor", [1.5, Decimal("1.5"), True])
+def test_multiplication_takes_only_whole_numbers(factor: object) -> None:
+    with pytest.raises(TypeError, match=r"scale\(\)"):
+        Money.of("1", "EUR") * factor  # type: ignore[operator]
+
+
+# --------------------------------------------------------------------------------------------
+# Rounding: always named
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rounding", "expected"),
+    [
+        (Rounding.HALF_UP, "0.03"),
+        (Rounding.HALF_EVEN, "0.02"),
+        (Rounding.UP, "0.03"),
+        (Rounding.DOWN, "0.02"),
+        (Rounding.CEILING, "0.03"),
+        (Rounding.FLOOR, "0.02"),
+    ],
+)
+def test_percent_rounds_with_the_named_mode(rounding: Rounding, expected: str) -> None:
+    # 50 % of 0.05 EUR is 0.025 EUR exactly: the mode decides the cent.
+    assert Money.of("0.05", "EUR").percent("50", rounding) == Money.of(expected, "EUR")
+
+
+@pytest.mark.parametrize(
+    ("rounding", "expected"),
+    [(Rounding.HALF_UP, "-0.03"), (Rounding.CEILING, "-0.02"), (Rounding.FLOOR, "-0.03"), (Rounding.DOWN, "-0.02")],
+)
+def test_rounding_modes_differ_on_negative_amounts(rounding: Rounding, expected: str) -> None:
+    assert Money.of("-0.05", "EUR").percent("50", rounding) == Money.of(expected, "EUR")
+
+
+def test_percent_and_scale_are_exact() -> None:
+    assert Money.of("10.00", "EUR").percent("2.9", Rounding.HALF_UP) == Money.of("0.29", "EUR")
+    assert Money.of("19.99", "EUR").percent("100", Rounding.DOWN) == Money.of("19.99", "EUR")
+    assert Money.of("10.00", "EUR").scale("0.333", Rounding.FLOOR) == Money.of("3.33", "EUR")
+    assert Money.of("10.00", "EUR").scale(Decimal("1.5"), Rounding.HALF_EVEN) == Money.of("15.00", "EUR")
+    assert Money.of("1000", "JPY").percent("3.6", Rounding.HALF_UP) == Money.of("36", "JPY")
+    assert Money.of("1.000", "KWD").percent("0.05", Rounding.HALF_UP) == Money.of("0.001", "KWD")
+
+
+@pytest.mark.parametrize("factor", [0.5, 1, "1e-1", float("nan")])
+def test_scale_refuses_inexact_factors(factor: object) -> None:
+    with pytest.raises(InvalidAmount):
+        Money.of("10", "EUR").scale(factor, Rounding.HALF_UP)  # type: ignore[arg-type]
+    with pytest.raises(InvalidAmount):
+        Money.of("10", "EUR").percent(factor, Rounding.HALF_UP)  # type: ignore[arg-type]
+
+
+@given(
+    minor=st.integers(min_value=-(10**12), max_value=10**12),
+    percent=st.decimals(min_value=0, max_value=100, places=3),
+)
+def test_percent_is_bounded_by_floor_and_ceiling(minor: int, percent: Decimal) -> None:
+    m = Money.from_minor(minor, "EUR")
+    low = m.percent(percent, Rounding.FLOOR)
+    high = m.percent(percent, Rounding.CEILING)
+    exact = m.amount * percent / 100
+    assert low.amount <= exact <= high.amount
+    assert (high - low).amount in (Decimal(0), Decimal("0.01"))
+
+
+# --------------------------------------------------------------------------------------------
+# Properties over every currency
+# --------------------------------------------------------------------------------------------
+
+
+@given(minor=st.integers(min_value=-(10**24), max_value=10**24))
+def test_minor_units_round_trip_exactly_for_every_currency(minor: int) -> None:
+    for cur in CURRENCIES:
+        m = Money.from_minor(minor, cur.code)
+        assert m.to_minor() == minor, cur.code
+        assert m.amount == Decimal(minor).scaleb(-cur.exponent), cur.code
+        assert Money.of(str(m.amount), cur.code) == m
+        assert Money.of(m.amount, cur.code) == m
+
+
+@given(minor=st.integers())
+def test_any_int_round_trips_or_is_refused_as_too_large(minor: int) -> None:
+    for code in ("EUR", "JPY", "KWD"):
+        if abs(minor) < 10**25:
+            assert Money.from_minor(minor, code).to_minor() == minor
+            continue
+        try:
+            m = Money.from_minor(minor, code)
+        except InvalidAmount as exc:
+            refusal: InvalidAmount | None = exc
+        else:
+            refusal = None
+            assert m.to_minor() == minor
+        assert refusal is None or "too large" in str(refusal)
+
+
+@given(a=st.integers(-(10**15), 10**15), b=st.integers(-(10**15), 10**15), code=st.sampled_from(CURRENCIES))
+def test_addition_is_exact_in_minor_units(a: int, b: int, code: object) -> None:
+    c = code.code  # type: ignore[attr-defined]
+    assert (Money.from_minor(a, c) + Money.from_minor(b, c)).to_minor() == a + b
+    assert (Money.from_minor(a, c) - Money.from_minor(b, c)).to_minor() == a - b
+
+
+# --------------------------------------------------------------------------------------------
+# Provider wire formats
+# --------------------------------------------------------------------------------------------
+
+STRIPE_ISK = WireFormat("ISK", 2, 100)  # two decimals on the wire, whole krona only
+STRIPE_KWD = WireFormat("KWD", 3, 10)  # three-decimal currencies in multiples of 10
+PAYPAL_HUF = WireFormat("HUF", 0)  # PayPal takes forints whole
+WIRE_FORMATS = [STRIPE_ISK, STRIPE_KWD, PAYPAL_HUF, WireFormat.iso("EUR"), WireFormat.iso("JPY")]
+
+
+def test_wire_format_quantum() -> None:
+    assert STRIPE_ISK.quantum == Decimal("1")
+    assert STRIPE_KWD.quantum == Decimal("0.01")
+    assert PAYPAL_HUF.quantum == Decimal("1")
+    assert WireFormat.iso("EUR").quantum == Decimal("0.01")
+
+
+def test_stripe_isk_is_whole_krona_with_two_zero_decimals() -> None:
+    assert STRIPE_ISK.to_minor(Money.of("5", "ISK")) == 500
+    assert STRIPE_ISK.to_minor(Money.of("1501", "ISK")) == 150100
+    assert STRIPE_ISK.from_minor(150100) == Money.of("1501", "ISK")
+    with pytest.raises(InvalidAmount):
+        STRIPE_ISK.from_minor(150150)  # half a krona cannot exist
+
+
+def test_kwd_off_the_step_is_refused_on_the_wire() -> None:
+    assert STRIPE_KWD.to_minor(Money.of("1.010", "KWD")) == 1010
+    with pytest.raises(InvalidAmount, match=r"not a multiple of 0\.010 KWD"):
+        STRIPE_KWD.to_minor(Money.of("1.001", "KWD"))
+
+
+def test_huf_with_filler_is_refused_by_paypal_but_not_by_iso() -> None:
+    m = Money.of("1500.50", "HUF")
+    assert WireFormat.iso("HUF").to_minor(m) == 150050
+    with pytest.raises(InvalidAmount, match="smallest amount the provider accepts"):
+        PAYPAL_HUF.to_minor(m)
+    assert PAYPAL_HUF.to_minor(Money.of("1500", "HUF")) == 1500
+
+
+def test_wire_format_refuses_another_currency() -> None:
+    with pytest.raises(CurrencyMismatch):
+        STRIPE_ISK.to_minor(Money.of("1", "EUR"))
+    with pytest.raises(CurrencyMismatch):
+        STRIPE_ISK.round_up(Money.of("1", "EUR"))
+
+
+@pytest.mark.parametrize(
+    ("wire", "amount", "rounding", "expected"),
+    [
+        (STRIPE_KWD, "1.001", Rounding.CEILING, "1.010"),
+        (STRIPE_KWD, "1.001", Rounding.FLOOR, "1.000"),
+        (STRIPE_KWD, "1.005", Rounding.HALF_UP, "1.010"),
+        (STRIPE_KWD, "1.005", Rounding.HALF_EVEN, "1.000"),
+        (PAYPAL_HUF, "1500.01", Rounding.CEILING, "1501"),
+        (PAYPAL_HUF, "1500.50", Rounding.HALF_EVEN, "1500"),
+        (STRIPE_ISK, "1501", Rounding.CEILING, "1501"),
+    ],
+)
+def test_wire_round_up_takes_a_named_rounding(wire: WireFormat, amount: str, rounding: Rounding, expected: str) -> None:
+    assert wire.round_up(Money.of(amount, wire.currency), rounding) == Money.of(expected, wire.currency)
+
+
+@given(wire=st.sampled_from(WIRE_FORMATS), units=st.integers(-(10**15), 10**15))
+def test_wire_formats_round_trip(wire: WireFormat, units: int) -> None:
+    minor = units * wire.step
+    money = wire.from_minor(minor)
+    assert wire.accepts(money)
+    assert wire.to_minor(money) == minor
+    assert wire.from_minor(wire.to_minor(money)) == money
+
+
+@given(wire=st.sampled_from(WIRE_FORMATS), minor=st.integers(-(10**12), 10**12))
+def test_wire_round_up_lands_on_the_step_and_never_below(wire: WireFormat, minor: int) -> None:
+    money = Money.from_minor(minor, wire.currency)
+    up = wire.round_up(money)
+    assert wire.accepts(up)
+    assert up >= money
+    assert (up - money).amount < wire.quantum
+
+
+@pytest.mark.parametrize(
+    ("code", "exponent", "step", "said"),
+    [
+        ("EUR", -1, 1, "invalid wire format"),
+        ("EUR", 2, 0, "invalid wire format"),
+        ("EUR", 3, 1, "finer than ISO 4217 allows"),
+        ("ISK", 2, 10, "finer than ISO 4217 allows"),
+    ],
+)
+def test_impossible_wire_formats_are_refused(code: str, exponent: int, step: int, said: str) -> None:
+    with pytest.raises(ConfigurationError, match=said):
+        WireFormat(code, exponent, step)
+
+
+def test_wire_format_refuses_unknown_currency() -> None:
+    with pytest.raises(InvalidCurrency):
+        WireFormat("XXX", 2)
+
+
+def test_money_errors_are_gateway_errors() -> None:
+    for exc in (InvalidAmount, InvalidCurrency, CurrencyMismatch):
+        assert issubclass(exc, GatewayError)
+        assert issubclass(exc, ValueError)
