@@ -1,0 +1,384 @@
+"""Plugin loading through real entry points, and the checks the manager makes at start.
+
+Distributions are written into ``tmp_path`` (a ``*.dist-info`` with METADATA and
+entry_points.txt, plus the module) and put on ``sys.path``, so ``importlib.metadata`` finds them
+exactly as it finds an installed wheel. Every other installed ``gateway_core`` entry point is
+disabled through ``GATEWAY_CORE_DISABLE_PLUGINS`` so the workspace's plugins cannot interfere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from structlog.testing import capture_logs
+
+import gateway_core.fake
+from gateway_core import (
+    CheckoutRequest,
+    CheckoutSession,
+    CheckoutStatus,
+    ConfigurationError,
+    CurrencyRule,
+    DeploymentConfig,
+    Feature,
+    GatewayManager,
+    GatewaySettings,
+    Money,
+    OperationContext,
+    PluginLoadError,
+    ProviderDefinition,
+    hookimpl,
+)
+from gateway_core.models import RefundRequest
+
+from .conftest import DistFactory, build_manager, caps, fake_table, provider_plugin
+
+GOOD = """
+    from datetime import date
+    from gateway_core import (
+        Capabilities, CheckoutSession, CheckoutStatus, CurrencyRule, Feature, ProviderDefinition, Source, hookimpl,
+    )
+
+    class Gateway:
+        def __init__(self, settings):
+            self.name = settings.name
+            self.requests = []
+
+        @hookimpl
+        def gateway_create_checkout(self, request, context):
+            self.requests.append(context.idempotency_key)
+            return CheckoutSession(self.name, "cs_1", "https://pay.example/cs_1", request.amount, CheckoutStatus.OPEN, None)
+
+    @hookimpl
+    def gateway_providers():
+        caps = Capabilities(
+            currencies=[CurrencyRule.iso("EUR")],
+            features={Feature.HOSTED_CHECKOUT},
+            sources=[Source("test", "test", date(2026, 11, 25))],
+        )
+        return [ProviderDefinition(%(provider)r, caps, Gateway, "good test provider")]
+"""
+
+BROKEN = """
+    import gc_no_such_sdk_for_tests  # the plugin's SDK is not installed
+"""
+
+MODULE_LEVEL_OPERATION = """
+    from gateway_core import hookimpl
+
+    @hookimpl
+    def gateway_refund(request, context):
+        raise AssertionError("a module-level operation hook must never be called")
+"""
+
+MODULE_LEVEL_MISSPELLED = """
+    from gateway_core import hookimpl
+
+    @hookimpl
+    def gateway_providerz():
+        return []
+"""
+
+
+def good(provider: str = "goodprov") -> str:
+    return GOOD % {"provider": provider}
+
+
+def checkout(amount: str = "10") -> CheckoutRequest:
+    return CheckoutRequest.single("t", Money.of(amount, "EUR"), "https://s.example", "https://c.example")
+
+
+def manager_for(dists: DistFactory, gateways: dict[str, dict[str, object]], **core: object) -> GatewayManager:
+    environ = dists.environ()
+    config = DeploymentConfig.from_mapping({"core": core, "gateways": gateways}, environ)
+    return GatewayManager(config, environ=environ)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_broken_plugin_is_reported_and_the_others_still_load(dists: DistFactory) -> None:
+    dists.make("gc-good-plugin", "1.0.0", "goodplug", good())
+    dists.make("gc-broken-plugin", "2.3.4", "brokenplug", BROKEN)
+    with capture_logs() as logs:
+        manager = manager_for(dists, {"shop": {"provider": "goodprov"}})
+
+    [failure] = manager.failures
+    assert failure.entry_point == "brokenplug"
+    assert failure.distribution == "gc-broken-plugin"
+    assert failure.version == "2.3.4"
+    assert failure.error.startswith("ModuleNotFoundError")
+    assert "gc_no_such_sdk_for_tests" in failure.error
+
+    assert manager.plugins["goodplug"].distribution == "gc-good-plugin"
+    assert manager.plugins["goodplug"].version == "1.0.0"
+    assert "brokenplug" not in manager.plugins
+    assert set(manager.providers()) == {"goodprov"}
+    session = manager.create_checkout("shop", checkout(), idempotency_key="k")
+    assert session.id == "cs_1"
+
+    [line] = [e for e in logs if e["event"] == "gateway.plugin.load_failed"]
+    assert (line["entry_point"], line["distribution"], line["version"]) == ("brokenplug", "gc-broken-plugin", "2.3.4")
+    assert line["error"] == "ModuleNotFoundError"
+
+
+def test_strict_mode_raises_plugin_load_error_naming_entry_point_distribution_and_version(
+    dists: DistFactory,
+) -> None:
+    dists.make("gc-good-plugin", "1.0.0", "goodplug", good())
+    dists.make("gc-broken-plugin", "2.3.4", "brokenplug", BROKEN)
+    with pytest.raises(PluginLoadError) as info:
+        manager_for(dists, {}, strict_plugins=True)
+    message = str(info.value)
+    for part in ("brokenplug", "gc-broken-plugin", "2.3.4", "ModuleNotFoundError"):
+        assert part in message
+    assert isinstance(info.value.__cause__, ModuleNotFoundError)
+
+
+def test_a_gateway_whose_plugin_failed_says_so(dists: DistFactory) -> None:
+    dists.make("gc-broken-plugin", "2.3.4", "brokenplug", BROKEN)
+    with pytest.raises(ConfigurationError) as info:
+        manager_for(dists, {"shop": {"provider": "brokenplug"}})
+    message = str(info.value)
+    assert "no installed plugin provides" in message
+    assert "plugin 'brokenplug' failed to load: ModuleNotFoundError" in message
+    assert info.value.gateway == "shop"
+
+
+def test_an_unknown_provider_lists_the_installed_ones(dists: DistFactory) -> None:
+    dists.make("gc-good-plugin", "1.0.0", "goodplug", good())
+    with pytest.raises(ConfigurationError, match=r"provider 'stirpe'.*installed: goodprov"):
+        manager_for(dists, {"shop": {"provider": "stirpe"}})
+
+
+def test_duplicate_provider_names_are_refused_naming_both_distributions(dists: DistFactory) -> None:
+    dists.make("gc-twin-a", "1.0", "twina", good("twin"))
+    dists.make("gc-twin-b", "2.0", "twinb", good("twin"))
+    with pytest.raises(PluginLoadError) as info:
+        manager_for(dists, {})
+    message = str(info.value)
+    assert "provider 'twin' is declared by both" in message
+    assert "gc-twin-a 1.0" in message
+    assert "gc-twin-b 2.0" in message
+
+
+def test_a_plugin_disabled_in_the_file_is_skipped(dists: DistFactory) -> None:
+    dists.make("gc-good-plugin", "1.0.0", "goodplug", good())
+    dists.make("gc-broken-plugin", "2.3.4", "brokenplug", BROKEN)
+    with capture_logs() as logs:
+        manager = manager_for(dists, {}, strict_plugins=True, disabled_plugins=["brokenplug"])
+    assert manager.failures == []
+    assert "brokenplug" not in manager.plugins
+    assert "goodplug" in manager.plugins
+    assert {"event": "gateway.plugin.disabled", "entry_point": "brokenplug", "distribution": "gc-broken-plugin"} in [
+        {k: e[k] for k in ("event", "entry_point", "distribution") if k in e} for e in logs
+    ]
+
+
+def test_a_plugin_disabled_by_the_environment_is_skipped(dists: DistFactory) -> None:
+    dists.make("gc-good-plugin", "1.0.0", "goodplug", good())
+    dists.make("gc-broken-plugin", "2.3.4", "brokenplug", BROKEN)
+    environ = dists.environ()
+    environ["GATEWAY_CORE_DISABLE_PLUGINS"] += ",brokenplug"
+    # the config is read without the variable: the manager applies it again from its own environ
+    config = DeploymentConfig.from_mapping({"core": {"strict_plugins": True}}, environ={})
+    manager = GatewayManager(config, environ=environ)
+    assert manager.failures == []
+    assert set(manager.plugins) == {"goodplug"}
+
+
+def test_a_module_level_operation_hook_is_refused(dists: DistFactory) -> None:
+    dists.make("gc-rogue", "0.1", "rogue", MODULE_LEVEL_OPERATION)
+    manager = manager_for(dists, {})
+    [failure] = manager.failures
+    assert failure.entry_point == "rogue"
+    assert "implements gateway_refund at module level" in failure.error
+    assert "rogue" not in manager.plugins
+    with pytest.raises(PluginLoadError, match="implements gateway_refund at module level"):
+        manager_for(dists, {}, strict_plugins=True)
+
+
+def test_a_misspelled_module_hook_fails_at_start(dists: DistFactory) -> None:
+    dists.make("gc-typo", "0.1", "typo", MODULE_LEVEL_MISSPELLED)
+    with pytest.raises(PluginLoadError, match="gateway_providerz"):
+        manager_for(dists, {})
+
+
+def test_the_fake_is_loaded_through_its_own_entry_point(dists: DistFactory) -> None:
+    environ = dists.environ()
+    environ["GATEWAY_CORE_DISABLE_PLUGINS"] = ",".join(
+        n for n in environ["GATEWAY_CORE_DISABLE_PLUGINS"].split(",") if n != "fake"
+    )
+    config = DeploymentConfig.from_mapping({"gateways": {"f": fake_table()}}, environ)
+    manager = GatewayManager(config, environ=environ)
+    assert manager.plugins["fake"].distribution == "gateway-core"
+    assert manager.gateway("f").plugin.name == "fake"
+
+
+# --------------------------------------------------------------------------------------------
+# Gateway objects and providers registered in code
+# --------------------------------------------------------------------------------------------
+
+
+class Misspelled:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.name = settings.name
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        return CheckoutSession(context.gateway, "cs", "https://x.example", request.amount, CheckoutStatus.OPEN, None)
+
+    @hookimpl
+    def gateway_refnud(self, request: RefundRequest, context: OperationContext) -> None:
+        raise AssertionError("never called")
+
+
+def test_a_misspelled_hook_on_a_gateway_object_fails_at_start() -> None:
+    plugin = provider_plugin("typo", Misspelled)
+    with pytest.raises(PluginLoadError, match=r"unknown hook implementation.*gateway_refnud"):
+        build_manager({"g": {"provider": "typo"}}, plugins=[plugin])
+
+
+class NoRefund:
+    def __init__(self, settings: GatewaySettings) -> None:
+        pass
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        raise AssertionError("never called")
+
+
+def test_a_feature_declared_without_its_hook_is_refused() -> None:
+    plugin = provider_plugin("liar", NoRefund, caps(features={Feature.HOSTED_CHECKOUT, Feature.REFUND}))
+    with pytest.raises(PluginLoadError, match="declares refund but its gateway object lacks gateway_refund"):
+        build_manager({"g": {"provider": "liar"}}, plugins=[plugin])
+
+
+class WrongArgument:
+    def __init__(self, settings: GatewaySettings) -> None:
+        pass
+
+    @hookimpl
+    def gateway_create_checkout(self, req: CheckoutRequest) -> CheckoutSession:
+        raise AssertionError("never called")
+
+
+def test_a_hook_with_arguments_the_spec_lacks_is_refused() -> None:
+    plugin = provider_plugin("wrongarg", WrongArgument)
+    with pytest.raises(PluginLoadError, match="object is invalid"):
+        build_manager({"g": {"provider": "wrongarg"}}, plugins=[plugin])
+
+
+class ModuleLevelRefund:
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> None:
+        raise AssertionError("never called")
+
+
+def test_a_plugin_object_implementing_an_operation_hook_is_refused() -> None:
+    with pytest.raises(PluginLoadError, match="implements gateway_refund at module level"):
+        GatewayManager(DeploymentConfig(), plugins=[ModuleLevelRefund()], load_entry_points=False)
+
+
+def test_a_factory_error_names_the_gateway_not_the_message() -> None:
+    def factory(settings: GatewaySettings) -> object:
+        raise RuntimeError("cannot connect with sk_live_leaked")
+
+    with pytest.raises(PluginLoadError) as info:
+        build_manager({"g": {"provider": "boom"}}, plugins=[provider_plugin("boom", factory)])
+    assert "failed to build gateway 'g': RuntimeError" in str(info.value)
+    assert "sk_live_leaked" not in str(info.value)
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_a_factory_configuration_error_passes_through() -> None:
+    def factory(settings: GatewaySettings) -> object:
+        return settings.require("account")
+
+    with pytest.raises(ConfigurationError, match="needs setting 'account'"):
+        build_manager({"g": {"provider": "needy"}}, plugins=[provider_plugin("needy", factory)])
+
+
+class BadProviders:
+    def __init__(self, returned: object) -> None:
+        self.returned = returned
+
+    @hookimpl
+    def gateway_providers(self) -> Sequence[ProviderDefinition]:
+        return self.returned  # type: ignore[return-value]
+
+
+def test_gateway_providers_must_return_provider_definitions() -> None:
+    with pytest.raises(PluginLoadError, match="returned str, not ProviderDefinition"):
+        GatewayManager(DeploymentConfig(), plugins=[BadProviders(["stripe"])], load_entry_points=False)
+
+
+def test_inconsistent_provider_metadata_is_refused() -> None:
+    bad = caps(features={Feature.REFUND})  # nothing can be paid
+    with pytest.raises(PluginLoadError, match="inconsistent metadata: neither hosted_checkout nor authorize_capture"):
+        GatewayManager(DeploymentConfig(), plugins=[provider_plugin("odd", NoRefund, bad)], load_entry_points=False)
+
+
+def test_duplicate_providers_in_code_name_both_plugins() -> None:
+    with pytest.raises(PluginLoadError, match=r"'fake' is declared by both .*registered in code"):
+        build_manager({}, plugins=[gateway_core.fake.provider("fake")])
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata hooks refine the declared capabilities at start
+# --------------------------------------------------------------------------------------------
+
+
+class Narrowing:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.offered: list[str] = list(settings.get("offered", []))
+
+    @hookimpl
+    def gateway_supported_currencies(self, context: OperationContext) -> object:
+        return (code for code in self.offered)  # a one-shot iterator
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        raise AssertionError("never called")
+
+
+THREE = caps([CurrencyRule.iso("EUR"), CurrencyRule.iso("GBP"), CurrencyRule.iso("USD")])
+
+
+def test_supported_currencies_narrows_even_when_it_returns_an_iterator() -> None:
+    plugin = provider_plugin("narrow", Narrowing, THREE)
+    manager = build_manager({"g": {"provider": "narrow", "settings": {"offered": ["USD", "EUR"]}}}, plugins=[plugin])
+    assert list(manager.gateway("g").capabilities.currencies) == ["EUR", "USD"]
+    assert list(manager.gateway("g").declared.currencies) == ["EUR", "GBP", "USD"]
+
+
+def test_supported_currencies_cannot_widen() -> None:
+    plugin = provider_plugin("narrow", Narrowing, THREE)
+    with pytest.raises(ConfigurationError, match=r"offers undeclared currencies \['JPY'\]"):
+        build_manager({"g": {"provider": "narrow", "settings": {"offered": ["EUR", "JPY"]}}}, plugins=[plugin])
+
+
+def test_minimum_amount_raises_the_minimum() -> None:
+    manager = build_manager({"g": fake_table(settings={"minimums": {"EUR": "0.50"}})})
+    assert manager.gateway("g").capabilities.currencies["EUR"].minimum == Money.of("0.50", "EUR")
+    assert manager.gateway("g").declared.currencies["EUR"].minimum is None
+
+
+def test_minimum_amount_cannot_lower_the_minimum() -> None:
+    from gateway_core.fake import default_capabilities, provider
+
+    strict_eur = default_capabilities(currencies=["EUR"])
+    strict_eur = type(strict_eur)(
+        currencies=[CurrencyRule.iso("EUR", minimum="1.00")],
+        features=strict_eur.features,
+        sources=strict_eur.sources,
+        live=False,
+    )
+    with pytest.raises(ConfigurationError, match="may only raise the declared minimum"):
+        build_manager(
+            {"g": {"provider": "fake-min", "settings": {"test_mode": True, "minimums": {"EUR": "0.50"}}}},
+            plugins=[provider("fake-min", strict_eur)],
+        )
