@@ -1,0 +1,237 @@
+"""The one place ``paypalserversdk`` is used: a thread-safe client over its orders and payments controllers.
+
+Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4 s to import).
+
+* **Base URL.** The SDK has no base-URL option, so :class:`_Configuration` overrides
+  ``get_base_uri`` (sandbox, live, or a local stand-in's ``base_url``).
+* **OAuth.** Tokens come from ``/v1/oauth2/token`` through the SDK, are cached by
+  :class:`_TokenCache` under a lock (the SDK's own cache is not thread-safe) and are refreshed
+  :data:`REFRESH_MARGIN` seconds before they expire.
+* **Retries.** The SDK's own retries are off (they retry only GET/PUT and would hide failures);
+  :meth:`PayPalClient._send` retries 429, 5xx, timeouts and dropped connections up to
+  ``max_retries`` times. A POST is retried only because it carries ``PayPal-Request-Id``: PayPal
+  answers a repeat with the original outcome, so a retry never charges or refunds twice.
+* **Timeouts** are always set (``timeout`` setting, default 30 s).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import requests
+import structlog
+from paypalserversdk.configuration import Configuration, Environment  # type: ignore[import-untyped]
+from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials  # type: ignore[import-untyped]
+from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient  # type: ignore[import-untyped]
+
+from gateway_core.errors import GatewayError, GatewayUnavailable, InvalidRequest, RateLimited
+from paypal_gateway.errors import error_from_status, map_errors
+from paypal_gateway.settings import PayPalSettings
+
+__all__ = ["REFRESH_MARGIN", "PayPalClient"]
+
+log = structlog.get_logger("paypal_gateway")
+
+#: Refresh a token this many seconds before PayPal says it expires.
+REFRESH_MARGIN = 300
+_MAX_RETRY_AFTER = 10.0
+
+
+class _Configuration(Configuration):  # type: ignore[misc]
+    """The SDK's configuration with a base URI we choose (the SDK offers only its two hosts)."""
+
+    def __init__(self, base_uri: str, **kwargs: Any) -> None:
+        self._base_uri = base_uri
+        super().__init__(**kwargs)
+
+    def get_base_uri(self, server: Any = None) -> str:
+        return self._base_uri
+
+
+class _TokenCache:
+    """One OAuth token per gateway, fetched once under a lock and refreshed before expiry."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._lock = threading.Lock()
+        self._token: Any = None
+        self._clock = clock
+        #: How many tokens were fetched (tests check the cache is used).
+        self.fetches = 0
+
+    def _fresh(self, token: Any) -> bool:
+        expiry = getattr(token, "expiry", None)
+        return token is not None and expiry is not None and self._clock() < expiry - REFRESH_MARGIN
+
+    def provide(self, _last: Any, auth_manager: Any) -> Any:
+        """The SDK's ``o_auth_token_provider`` callback."""
+        with self._lock:
+            if not self._fresh(self._token):
+                token = auth_manager.fetch_token()
+                if getattr(token, "expiry", None) is None:
+                    expires_in = int(getattr(token, "expires_in", 0) or 0)
+                    token.expiry = int(self._clock()) + expires_in
+                self._token = token
+                self.fetches += 1
+            return self._token
+
+    def access_token(self, auth_manager: Any) -> str:
+        return str(self.provide(None, auth_manager).access_token)
+
+
+def _body(response: Any) -> dict[str, Any]:
+    text = getattr(response, "text", None)
+    if not text:
+        return {}
+    data = json.loads(text)
+    return data if isinstance(data, dict) else {}
+
+
+class PayPalClient:
+    """Orders and payments calls for one gateway; every POST carries ``PayPal-Request-Id``."""
+
+    def __init__(self, settings: PayPalSettings, *, session: requests.Session | None = None) -> None:
+        self.settings = settings
+        self.tokens = _TokenCache()
+        credentials = ClientCredentialsAuthCredentials(
+            o_auth_client_id=settings.client_id.reveal(),
+            o_auth_client_secret=settings.client_secret.reveal(),
+            o_auth_token_provider=self.tokens.provide,
+            o_auth_clock_skew=REFRESH_MARGIN,
+        )
+        self._session = session or requests.Session()
+        config = _Configuration(
+            settings.api_base,
+            http_client_instance=self._session,
+            override_http_client_configuration=True,
+            timeout=settings.timeout,
+            max_retries=0,
+            environment=Environment.PRODUCTION if settings.live else Environment.SANDBOX,
+            client_credentials_auth_credentials=credentials,
+        )
+        self._sdk = PaypalServersdkClient(config=config)
+
+    # -- the request path -----------------------------------------------------------------
+    def _send(
+        self, operation: str, call: Callable[[Mapping[str, Any]], Any], options: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        mutating = "paypal_request_id" in options
+        if mutating and not options["paypal_request_id"]:
+            raise InvalidRequest(f"PayPal {operation}: a POST needs a PayPal-Request-Id", gateway=self.settings.name)
+        attempt = 0
+        while True:
+            try:
+                with map_errors(self.settings.name, operation, mutating=mutating):
+                    response = call(dict(options))
+                    return _body(response)
+            except (RateLimited, GatewayUnavailable) as exc:
+                if attempt >= self.settings.max_retries:
+                    raise
+                attempt += 1
+                delay = self.settings.retry_backoff * 2 ** (attempt - 1)
+                if isinstance(exc, RateLimited) and exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, _MAX_RETRY_AFTER))
+                log.info(
+                    "paypal.request.retry",
+                    gateway=self.settings.name,
+                    operation=operation,
+                    attempt=attempt,
+                    error=type(exc).__name__,
+                    http_status=exc.http_status,
+                    request_id=exc.request_id,
+                )
+                time.sleep(delay)
+
+    @staticmethod
+    def _post(key: str, **options: Any) -> dict[str, Any]:
+        return {"paypal_request_id": key, "prefer": "return=representation", **options}
+
+    # -- orders ---------------------------------------------------------------------------
+    def create_order(self, body: Mapping[str, Any], key: str) -> dict[str, Any]:
+        return self._send("create order", self._sdk.orders.create_order, self._post(key, body=dict(body)))
+
+    def get_order(self, order_id: str) -> dict[str, Any]:
+        return self._send("get order", self._sdk.orders.get_order, {"id": order_id})
+
+    def capture_order(self, order_id: str, key: str) -> dict[str, Any]:
+        return self._send("capture order", self._sdk.orders.capture_order, self._post(key, id=order_id))
+
+    def authorize_order(self, order_id: str, key: str) -> dict[str, Any]:
+        return self._send("authorize order", self._sdk.orders.authorize_order, self._post(key, id=order_id))
+
+    # -- payments -------------------------------------------------------------------------
+    def get_authorization(self, authorization_id: str) -> dict[str, Any]:
+        return self._send(
+            "get authorization", self._sdk.payments.get_authorized_payment, {"authorization_id": authorization_id}
+        )
+
+    def capture_authorization(self, authorization_id: str, body: Mapping[str, Any], key: str) -> dict[str, Any]:
+        return self._send(
+            "capture authorization",
+            self._sdk.payments.capture_authorized_payment,
+            self._post(key, authorization_id=authorization_id, body=dict(body)),
+        )
+
+    def void_authorization(self, authorization_id: str, key: str) -> dict[str, Any]:
+        return self._send(
+            "void authorization", self._sdk.payments.void_payment, self._post(key, authorization_id=authorization_id)
+        )
+
+    def get_capture(self, capture_id: str) -> dict[str, Any]:
+        return self._send("get capture", self._sdk.payments.get_captured_payment, {"capture_id": capture_id})
+
+    def refund_capture(self, capture_id: str, body: Mapping[str, Any], key: str) -> dict[str, Any]:
+        return self._send(
+            "refund capture",
+            self._sdk.payments.refund_captured_payment,
+            self._post(key, capture_id=capture_id, body=dict(body)),
+        )
+
+    # -- webhooks -------------------------------------------------------------------------
+    def verify_webhook_signature(self, payload: bytes) -> dict[str, Any]:
+        """``POST /v1/notifications/verify-webhook-signature`` (not in the SDK; same token and host).
+
+        ``payload`` is the request JSON with the webhook body embedded byte for byte.
+        """
+        name = self.settings.name
+        with map_errors(name, "verify webhook signature", mutating=False):
+            token = self.tokens.access_token(self._sdk.oauth_2)
+            response = self._session.post(
+                f"{self.settings.api_base}/v1/notifications/verify-webhook-signature",
+                data=payload,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                timeout=self.settings.timeout,
+            )
+        if response.status_code >= 400:
+            try:
+                data = response.json()
+            except ValueError:
+                data = {}
+            raise error_from_status(
+                response.status_code,
+                gateway=name,
+                operation="verify webhook signature",
+                mutating=False,
+                name=data.get("name") if isinstance(data, dict) else None,
+                debug_id=response.headers.get("Paypal-Debug-Id"),
+            )
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise GatewayError("PayPal verify-webhook-signature answered with invalid JSON", gateway=name) from exc
+        return data if isinstance(data, dict) else {}
+
+    def access_token(self) -> str:
+        """A current OAuth access token (cached; for ``gateway check``). Never log it."""
+        with map_errors(self.settings.name, "get token", mutating=False):
+            return self.tokens.access_token(self._sdk.oauth_2)
+
+    def fetch(self, url: str) -> bytes:
+        """GET a public URL (a webhook signing certificate) with the configured timeout."""
+        with map_errors(self.settings.name, "fetch certificate", mutating=False):
+            response = self._session.get(url, timeout=self.settings.timeout)
+            response.raise_for_status()
+            return response.content

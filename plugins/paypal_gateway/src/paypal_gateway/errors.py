@@ -1,0 +1,242 @@
+"""PayPal's errors mapped onto the core tree, in one context manager (httpx's ``map_httpcore_exceptions`` shape).
+
+Imported only when a PayPal operation runs (it imports the SDK's exception classes). The mapping:
+
+==================================================  =============================================
+PayPal (``ErrorException`` name / first issue)     gateway-core
+==================================================  =============================================
+401, ``invalid_client`` from ``/v1/oauth2/token``   :class:`AuthenticationFailed`
+403 ``NOT_AUTHORIZED`` / ``PERMISSION_DENIED``      :class:`PermissionDenied`
+404 ``RESOURCE_NOT_FOUND``                          :class:`NotFound`
+422 ``INSTRUMENT_DECLINED``, ``TRANSACTION_REFUSED``  :class:`PaymentDeclined` (``decline_code`` = issue)
+422 ``PAYER_ACTION_REQUIRED``, ``ORDER_NOT_APPROVED``  :class:`AuthenticationRequired`
+422 ``REFUND_AMOUNT_EXCEEDED`` ... (see ``_RANGE``)  :class:`AmountOutOfRange`
+422 ``DUPLICATE_REQUEST_ID``                        :class:`IdempotencyConflict`
+400 / other 422                                     :class:`InvalidRequest`
+409 (a duplicate request still in flight)           :class:`OutcomeUnknown` (retryable)
+429                                                 :class:`RateLimited` (retryable)
+5xx                                                 :class:`GatewayUnavailable`, or
+                                                    :class:`OutcomeUnknown` for a POST (retryable)
+connect error / connect timeout                     :class:`GatewayUnavailable` (nothing was sent)
+read timeout / connection dropped after sending     :class:`OutcomeUnknown` for a POST (retryable)
+==================================================  =============================================
+
+``request_id`` is PayPal's ``debug_id``. Messages are built from PayPal's ``name``, ``issue`` and
+``description`` only; request bodies, tokens and credentials never reach them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import requests
+from apimatic_core.exceptions.auth_validation_exception import (  # type: ignore[import-untyped]
+    AuthValidationException,
+)
+from paypalserversdk.exceptions.api_exception import ApiException  # type: ignore[import-untyped]
+from paypalserversdk.exceptions.error_exception import ErrorException  # type: ignore[import-untyped]
+from paypalserversdk.exceptions.o_auth_provider_exception import (  # type: ignore[import-untyped]
+    OAuthProviderException,
+)
+
+from gateway_core.errors import (
+    AmountOutOfRange,
+    AuthenticationFailed,
+    AuthenticationRequired,
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+    PermissionDenied,
+    RateLimited,
+)
+
+__all__ = ["error_from_status", "map_errors"]
+
+_DECLINED = frozenset(
+    {
+        "INSTRUMENT_DECLINED",
+        "TRANSACTION_REFUSED",
+        "PAYER_CANNOT_PAY",
+        "AUTHORIZATION_DENIED",
+        "DECLINED_DUE_TO_RELATED_TXN",
+        "PAYEE_BLOCKED_TRANSACTION",
+        "PAYER_ACCOUNT_LOCKED_OR_CLOSED",
+        "PAYER_ACCOUNT_RESTRICTED",
+        "CARD_EXPIRED",
+        "COMPLIANCE_VIOLATION",
+        "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED",
+        "REFUND_FAILED_INSUFFICIENT_FUNDS",
+    }
+)
+_PAYER_ACTION = frozenset({"PAYER_ACTION_REQUIRED", "ORDER_NOT_APPROVED"})
+_RANGE = frozenset(
+    {
+        "REFUND_AMOUNT_EXCEEDED",
+        "MAX_CAPTURE_AMOUNT_EXCEEDED",
+        "AUTHORIZATION_AMOUNT_EXCEEDED",
+        "REFUND_AMOUNT_TOO_LOW",
+        "CAPTURE_FULLY_REFUNDED",
+        "MAX_NUMBER_OF_REFUNDS_EXCEEDED",
+        "MAX_CAPTURE_COUNT_EXCEEDED",
+    }
+)
+_PERMISSION = frozenset({"NOT_AUTHORIZED", "PERMISSION_DENIED", "CONSENT_NEEDED"})
+
+
+def _first_issue(exc: Any) -> tuple[str | None, str | None]:
+    details = getattr(exc, "details", None) or []
+    for detail in details:
+        issue = getattr(detail, "issue", None)
+        if issue:
+            return str(issue), getattr(detail, "description", None)
+    return None, None
+
+
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for key, value in dict(headers).items():
+        if str(key).lower() == "retry-after":
+            try:
+                return max(0.0, float(value))
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+def _debug_id(exc: Any) -> str | None:
+    debug_id = getattr(exc, "debug_id", None)
+    if debug_id:
+        return str(debug_id)
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    for key, value in dict(headers).items():
+        if str(key).lower() == "paypal-debug-id":
+            return str(value)
+    return None
+
+
+def error_from_status(
+    status: int,
+    *,
+    gateway: str,
+    operation: str,
+    mutating: bool,
+    name: str | None = None,
+    message: str | None = None,
+    issue: str | None = None,
+    description: str | None = None,
+    debug_id: str | None = None,
+    retry_after: float | None = None,
+) -> GatewayError:
+    """The core error for a PayPal error response (status, ``name`` and first ``issue``)."""
+    code = issue or name
+    text = f"PayPal {operation} failed: {name or status}"
+    if issue:
+        text += f" / {issue}"
+    if description or message:
+        text += f": {description or message}"
+    fields: dict[str, Any] = {
+        "gateway": gateway,
+        "provider_code": code,
+        "http_status": status,
+        "request_id": debug_id,
+    }
+    if status == 429 or name == "RATE_LIMIT_REACHED":
+        return RateLimited(text, retry_after=retry_after, **fields)
+    if status >= 500:
+        if mutating:
+            return OutcomeUnknown(text + " (retry with the same PayPal-Request-Id)", **fields)
+        return GatewayUnavailable(text, **fields)
+    if status == 409:
+        return OutcomeUnknown(text + " (a request with this PayPal-Request-Id is in progress)", **fields)
+    if status == 401 or name in ("AUTHENTICATION_FAILURE", "invalid_client"):
+        return AuthenticationFailed(text, **fields)
+    if status == 403 or name in _PERMISSION:
+        return PermissionDenied(text, permission=issue, **fields)
+    if status == 404 or name == "RESOURCE_NOT_FOUND":
+        return NotFound(text, **fields)
+    if issue == "DUPLICATE_REQUEST_ID":
+        return IdempotencyConflict(text, **fields)
+    if issue in _DECLINED:
+        return PaymentDeclined(text, decline_code=issue, **fields)
+    if issue in _PAYER_ACTION:
+        return AuthenticationRequired(text, **fields)
+    if issue in _RANGE:
+        return AmountOutOfRange(text, **fields)
+    if 400 <= status < 500:
+        return InvalidRequest(text, **fields)
+    return GatewayError(text, **fields)
+
+
+def _is_connect_failure(exc: requests.ConnectionError) -> bool:
+    """Whether the connection failed before the request could be sent (so nothing happened)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    text = repr(exc.args[0]) if exc.args else ""
+    return any(marker in text for marker in ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError"))
+
+
+@contextmanager
+def map_errors(gateway: str, operation: str, *, mutating: bool) -> Iterator[None]:
+    """Translate SDK and transport errors raised inside the block into the core tree."""
+    try:
+        yield
+    except GatewayError:
+        raise
+    except OAuthProviderException as exc:
+        error = getattr(exc, "error", None) or "oauth_error"
+        raise AuthenticationFailed(
+            f"PayPal refused the client credentials: {error}",
+            gateway=gateway,
+            provider_code=str(error),
+            http_status=exc.response_code,
+            request_id=_debug_id(exc),
+        ) from exc
+    except ErrorException as exc:
+        issue, description = _first_issue(exc)
+        raise error_from_status(
+            exc.response_code,
+            gateway=gateway,
+            operation=operation,
+            mutating=mutating,
+            name=getattr(exc, "name", None),
+            message=getattr(exc, "message", None),
+            issue=issue,
+            description=description,
+            debug_id=_debug_id(exc),
+            retry_after=_retry_after(exc),
+        ) from exc
+    except ApiException as exc:
+        raise error_from_status(
+            exc.response_code,
+            gateway=gateway,
+            operation=operation,
+            mutating=mutating,
+            debug_id=_debug_id(exc),
+            retry_after=_retry_after(exc),
+        ) from exc
+    except AuthValidationException as exc:
+        raise AuthenticationFailed("PayPal OAuth token could not be obtained", gateway=gateway) from exc
+    except requests.Timeout as exc:
+        if isinstance(exc, requests.ConnectTimeout) or not mutating:
+            raise GatewayUnavailable(f"PayPal {operation} timed out", gateway=gateway) from exc
+        raise OutcomeUnknown(
+            f"PayPal {operation} timed out after the request was sent; retry with the same PayPal-Request-Id",
+            gateway=gateway,
+        ) from exc
+    except requests.ConnectionError as exc:
+        if _is_connect_failure(exc) or not mutating:
+            raise GatewayUnavailable(f"PayPal {operation}: could not connect", gateway=gateway) from exc
+        raise OutcomeUnknown(
+            f"PayPal {operation}: connection lost after the request was sent; retry with the same PayPal-Request-Id",
+            gateway=gateway,
+        ) from exc
+    except requests.RequestException as exc:
+        raise GatewayUnavailable(f"PayPal {operation}: {type(exc).__name__}", gateway=gateway) from exc

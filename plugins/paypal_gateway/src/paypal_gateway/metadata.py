@@ -1,0 +1,135 @@
+"""PayPal's capability metadata: currencies, wire formats, features, and where each figure comes from.
+
+Nothing here imports ``paypalserversdk``: the core reads this to route and to list plugins.
+
+Figures (checked 2026-11-25 against the sources in :data:`SOURCES`; the gathered facts are in
+``shared/provider-facts/provider_facts.json``):
+
+* 24 currencies; PayPal sends ``value`` as a decimal string with 2 decimals, except HUF, JPY and
+  TWD, which PayPal takes in whole units only (a fractional amount is refused by the core before
+  anything is sent, so routing can pick another gateway). ISO 4217 gives HUF and TWD 2 decimals;
+  PayPal's wire exponent is 0.
+* BRL, MYR and CNY are in-country only: declared here, but a gateway offers them only when its
+  ``account_country`` setting names that country (see :data:`IN_COUNTRY`).
+* No BGN, RON or RUB. No per-currency minimum beyond a positive amount and no documented maximum.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from types import MappingProxyType
+
+from gateway_core.capabilities import Capabilities, CurrencyRule, Feature, Source
+
+__all__ = ["CAPABILITIES", "CHECKED", "IN_COUNTRY", "SOURCES", "WHOLE_UNIT_CURRENCIES", "capabilities"]
+
+#: The date every figure below was last checked against its source.
+CHECKED = date(2026, 11, 25)
+
+_CURRENCY_CODES = "https://developer.paypal.com/docs/reports/reference/paypal-supported-currencies/"
+_REST_CODES = "https://developer.paypal.com/docs/api/reference/currency-codes/"
+
+SOURCES: tuple[Source, ...] = (
+    Source(
+        "supported currencies (24; RUB absent; BGN and RON in no PayPal list)",
+        _CURRENCY_CODES,
+        CHECKED,
+    ),
+    Source(
+        "HUF, JPY and TWD do not support decimals: 'If you pass a decimal amount, an error occurs' "
+        "(the Expanded Checkout table marks only JPY and TWD; HUF sent as whole units to be safe)",
+        _REST_CODES,
+        CHECKED,
+    ),
+    Source(
+        "BRL, MYR and CNY in-country only (BRL: non-Brazil receivers are converted); INR excluded "
+        "(domestic India service ended 2021-04-01)",
+        _REST_CODES,
+        CHECKED,
+    ),
+    Source(
+        "no per-currency minimum: AmountWithBreakdown 'The amount must be a positive number'; "
+        "no per-transaction maximum documented (account limits apply)",
+        "https://developer.paypal.com/docs/api/orders/v2/ (schema amount_with_breakdown)",
+        CHECKED,
+    ),
+    Source(
+        "intents CAPTURE and AUTHORIZE, partial and final captures, void, partial and repeated refunds",
+        "https://developer.paypal.com/docs/api/payments/v2/ and paypal-server-sdk 2.4.0 controllers",
+        CHECKED,
+    ),
+    Source(
+        "card brands: Mastercard, Visa and American Express in every country's Expanded Checkout table "
+        "(others, such as JCB or eftpos, only in some countries and currencies)",
+        "https://developer.paypal.com/docs/checkout/advanced/eligibility/",
+        CHECKED,
+    ),
+    Source(
+        "webhook verification: verify-webhook-signature API, or offline CRC32 + SHA256withRSA with the "
+        "certificate at PAYPAL-CERT-URL",
+        "https://developer.paypal.com/api/rest/webhooks/rest/",
+        CHECKED,
+    ),
+)
+
+#: Currencies PayPal takes in whole units only (wire exponent 0).
+WHOLE_UNIT_CURRENCIES: frozenset[str] = frozenset({"HUF", "JPY", "TWD"})
+
+#: In-country-only currencies and the account country (ISO 3166-1 alpha-2) that enables each.
+IN_COUNTRY: MappingProxyType[str, str] = MappingProxyType({"BRL": "BR", "MYR": "MY", "CNY": "CN"})
+
+_TWO_DECIMALS = (
+    "AUD",
+    "BRL",
+    "CAD",
+    "CHF",
+    "CNY",
+    "CZK",
+    "DKK",
+    "EUR",
+    "GBP",
+    "HKD",
+    "ILS",
+    "MXN",
+    "MYR",
+    "NOK",
+    "NZD",
+    "PHP",
+    "PLN",
+    "SEK",
+    "SGD",
+    "THB",
+    "USD",
+)
+
+
+def _rules() -> list[CurrencyRule]:
+    rules = [CurrencyRule(code, 2) for code in _TWO_DECIMALS]
+    rules += [CurrencyRule(code, 0) for code in sorted(WHOLE_UNIT_CURRENCIES)]
+    return rules
+
+
+def capabilities() -> Capabilities:
+    """The PayPal provider's declared capabilities (before ``account_country`` narrows them)."""
+    return Capabilities(
+        currencies=_rules(),
+        features=frozenset(
+            {
+                Feature.HOSTED_CHECKOUT,
+                Feature.AUTHORIZE_CAPTURE,
+                Feature.PARTIAL_CAPTURE,
+                Feature.VOID,
+                Feature.REFUND,
+                Feature.PARTIAL_REFUND,
+                Feature.MULTIPLE_REFUNDS,
+                Feature.PAYMENT_STATUS,
+                Feature.WEBHOOKS,
+            }
+        ),
+        card_brands=frozenset({"visa", "mastercard", "amex"}),
+        sources=SOURCES,
+        live=True,
+    )
+
+
+CAPABILITIES = capabilities()

@@ -1,0 +1,225 @@
+"""PayPal webhooks: verification (API or offline) and the mapping of event types onto the core's.
+
+Offline verification follows PayPal's documented scheme: the signed message is
+``transmission_id|transmission_time|webhook_id|crc32(raw body)`` (CRC32 as an unsigned decimal),
+signed SHA256withRSA by the certificate at ``PAYPAL-CERT-URL``. Before that URL is fetched it must
+be ``https`` on one of PayPal's API hosts for the environment, with the path
+``/v1/notifications/certs/...``, no port, credentials, query or fragment. The certificate chain
+must lead to a trusted root (the CA bundle from ``webhook_ca_bundle``, else ``certifi``'s), every
+certificate must be in its validity period, and the leaf's subject CN must be
+``messageverificationcerts[.sandbox].paypal.com``. Verified certificates are cached by URL until
+they expire.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import itertools
+import threading
+import zlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway_core.errors import GatewayError, WebhookVerificationFailed
+from gateway_core.models import EventType
+
+__all__ = [
+    "CERT_HOSTS",
+    "CERT_SUBJECTS",
+    "EVENT_TYPES",
+    "CertificateStore",
+    "check_cert_url",
+    "signed_message",
+]
+
+#: PayPal's hosts that serve webhook signing certificates, per environment.
+CERT_HOSTS: Mapping[str, frozenset[str]] = {
+    "live": frozenset({"api.paypal.com", "api-m.paypal.com"}),
+    "sandbox": frozenset({"api.sandbox.paypal.com", "api-m.sandbox.paypal.com"}),
+}
+#: The subject common name of PayPal's webhook signing certificate, per environment.
+CERT_SUBJECTS: Mapping[str, str] = {
+    "live": "messageverificationcerts.paypal.com",
+    "sandbox": "messageverificationcerts.sandbox.paypal.com",
+}
+CERT_PATH_PREFIX = "/v1/notifications/certs/"
+
+#: PayPal event type -> the core's. Anything else is reported as ``EventType.UNKNOWN``.
+EVENT_TYPES: Mapping[str, EventType] = {
+    "CHECKOUT.ORDER.APPROVED": EventType.CHECKOUT_COMPLETED,
+    "CHECKOUT.ORDER.COMPLETED": EventType.CHECKOUT_COMPLETED,
+    "PAYMENT.AUTHORIZATION.CREATED": EventType.PAYMENT_AUTHORIZED,
+    "PAYMENT.AUTHORIZATION.VOIDED": EventType.PAYMENT_CANCELED,
+    "PAYMENT.CAPTURE.COMPLETED": EventType.PAYMENT_SUCCEEDED,
+    "PAYMENT.CAPTURE.PENDING": EventType.PAYMENT_PENDING,
+    "PAYMENT.CAPTURE.DENIED": EventType.PAYMENT_FAILED,
+    "PAYMENT.CAPTURE.DECLINED": EventType.PAYMENT_FAILED,
+    "PAYMENT.CAPTURE.REFUNDED": EventType.REFUND_SUCCEEDED,
+    "PAYMENT.CAPTURE.REVERSED": EventType.PAYMENT_REVERSED,
+}
+
+HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url")
+
+
+def signed_message(transmission_id: str, transmission_time: str, webhook_id: str, body: bytes) -> bytes:
+    """The bytes PayPal signs for a webhook delivery."""
+    return f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(body) & 0xFFFFFFFF}".encode()
+
+
+def check_cert_url(url: str, environment: str, *, gateway: str | None = None) -> str:
+    """Refuse a ``cert_url`` that is not PayPal's own (before anything is fetched)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise WebhookVerificationFailed("PAYPAL-CERT-URL is not a valid URL", gateway=gateway) from exc
+    if parts.scheme != "https":
+        raise WebhookVerificationFailed("PAYPAL-CERT-URL must use https", gateway=gateway)
+    host = (parts.hostname or "").lower()
+    if host not in CERT_HOSTS[environment] or parts.username or parts.password or port not in (None, 443):
+        raise WebhookVerificationFailed(
+            f"PAYPAL-CERT-URL host {host!r} is not one of PayPal's {environment} hosts", gateway=gateway
+        )
+    path = parts.path
+    if not path.startswith(CERT_PATH_PREFIX) or len(path) == len(CERT_PATH_PREFIX) or ".." in path or "%" in path:
+        raise WebhookVerificationFailed(f"PAYPAL-CERT-URL path must be under {CERT_PATH_PREFIX}", gateway=gateway)
+    if parts.query or parts.fragment:
+        raise WebhookVerificationFailed("PAYPAL-CERT-URL must not carry a query or fragment", gateway=gateway)
+    return url
+
+
+class CertificateStore:
+    """Fetches, checks and caches PayPal's webhook signing certificates (thread-safe).
+
+    ``fetch`` GETs a URL (already checked by :func:`check_cert_url`) and returns the PEM chain.
+    ``roots_pem`` is the trust anchors' PEM bundle. ``clock`` gives the current time.
+    """
+
+    def __init__(
+        self,
+        environment: str,
+        fetch: Callable[[str], bytes],
+        roots_pem: bytes,
+        *,
+        gateway: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        from cryptography import x509  # noqa: PLC0415  (only when webhooks are verified offline)
+
+        self.environment = environment
+        self.gateway = gateway
+        self._fetch = fetch
+        self._clock = clock
+        self._roots = x509.load_pem_x509_certificates(roots_pem)
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[Any, datetime]] = {}
+        #: URLs actually fetched (each at most once while its certificate is valid).
+        self.fetched: list[str] = []
+
+    def public_key(self, url: str) -> Any:
+        """The verified leaf certificate's public key for ``url``."""
+        check_cert_url(url, self.environment, gateway=self.gateway)
+        now = self._clock()
+        with self._lock:
+            cached = self._cache.get(url)
+            if cached is not None and now < cached[1]:
+                return cached[0]
+        self.fetched.append(url)
+        try:
+            pem = self._fetch(url)
+        except GatewayError as exc:
+            raise WebhookVerificationFailed(
+                "could not fetch PayPal's webhook certificate", gateway=self.gateway
+            ) from exc
+        leaf = self._verify_chain(pem, now)
+        with self._lock:
+            self._cache[url] = (leaf.public_key(), leaf.not_valid_after_utc)
+        return leaf.public_key()
+
+    def _fail(self, reason: str) -> WebhookVerificationFailed:
+        return WebhookVerificationFailed(f"PayPal webhook certificate refused: {reason}", gateway=self.gateway)
+
+    def _verify_chain(self, pem: bytes, now: datetime) -> Any:
+        from cryptography import x509  # noqa: PLC0415
+        from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+        try:
+            chain = x509.load_pem_x509_certificates(pem)
+        except ValueError as exc:
+            raise self._fail("not a PEM certificate chain") from exc
+        for cert in chain:
+            if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+                raise self._fail("a certificate in the chain is not valid now")
+        leaf = chain[0]
+        names = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+        if names != [CERT_SUBJECTS[self.environment]]:
+            raise self._fail(f"subject is not {CERT_SUBJECTS[self.environment]}")
+        for child, issuer in itertools.pairwise(chain):
+            self._check_issued(child, issuer)
+        last = chain[-1]
+        for root in self._roots:
+            if root.subject != last.issuer:
+                continue
+            if root == last:
+                return leaf
+            try:
+                self._check_issued(last, root)
+            except WebhookVerificationFailed:
+                continue
+            if not root.not_valid_before_utc <= now <= root.not_valid_after_utc:
+                continue
+            return leaf
+        raise self._fail("the chain does not lead to a trusted root")
+
+    def _check_issued(self, child: Any, issuer: Any) -> None:
+        from cryptography import x509  # noqa: PLC0415
+        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+
+        try:
+            constraints = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca:
+            raise self._fail("an issuer in the chain is not a CA")
+        try:
+            child.verify_directly_issued_by(issuer)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            raise self._fail("a signature in the chain does not verify") from exc
+
+
+def verify_offline(
+    headers: Mapping[str, str], body: bytes, webhook_id: str, store: CertificateStore, *, gateway: str | None = None
+) -> None:
+    """Verify a delivery with the certificate at its ``PAYPAL-CERT-URL``; raise if it does not check out."""
+    from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: PLC0415
+
+    algo = headers.get("paypal-auth-algo", "SHA256withRSA")
+    if algo != "SHA256withRSA":
+        raise WebhookVerificationFailed(f"unsupported PAYPAL-AUTH-ALGO {algo!r}", gateway=gateway)
+    try:
+        signature = base64.b64decode(headers["paypal-transmission-sig"], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise WebhookVerificationFailed("PAYPAL-TRANSMISSION-SIG is not base64", gateway=gateway) from exc
+    key = store.public_key(headers["paypal-cert-url"])
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise WebhookVerificationFailed("PayPal webhook certificate is not RSA", gateway=gateway)
+    message = signed_message(headers["paypal-transmission-id"], headers["paypal-transmission-time"], webhook_id, body)
+    try:
+        key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature as exc:
+        raise WebhookVerificationFailed("PayPal webhook signature does not match the body", gateway=gateway) from exc
+
+
+def parse_transmission_time(value: str, *, gateway: str | None = None) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise WebhookVerificationFailed("PAYPAL-TRANSMISSION-TIME is not a timestamp", gateway=gateway) from exc
+    if parsed.tzinfo is None:
+        raise WebhookVerificationFailed("PAYPAL-TRANSMISSION-TIME has no time zone", gateway=gateway)
+    return parsed

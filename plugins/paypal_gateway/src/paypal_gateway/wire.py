@@ -1,0 +1,45 @@
+"""Money to and from PayPal's decimal strings, using this plugin's own wire formats (never floats)."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+from gateway_core.errors import InvalidAmount
+from gateway_core.money import Money, WireFormat
+from paypal_gateway.metadata import CAPABILITIES
+
+__all__ = ["amount_json", "from_wire", "to_wire"]
+
+_VALUE_RE = re.compile(r"[0-9]{1,32}(\.[0-9]{1,3})?")
+
+
+def wire_format(currency: str) -> WireFormat:
+    """PayPal's wire format for ``currency`` (HUF, JPY and TWD: exponent 0)."""
+    rule = CAPABILITIES.rule(currency)
+    if rule is None:
+        raise InvalidAmount(f"PayPal does not take {currency}")
+    return rule.wire
+
+
+def to_wire(money: Money) -> str:
+    """The decimal string PayPal expects: ``"12.50"``, ``"1250"`` for HUF. Refuses what PayPal cannot carry."""
+    fmt = wire_format(money.currency)
+    minor = fmt.to_minor(money)  # InvalidAmount for 10.50 HUF
+    return format(Decimal(minor).scaleb(-fmt.exponent), "f")
+
+
+def amount_json(money: Money) -> dict[str, str]:
+    """PayPal's ``Money`` object."""
+    return {"currency_code": money.currency, "value": to_wire(money)}
+
+
+def from_wire(payload: Any) -> Money:
+    """Money from PayPal's ``{"currency_code": "EUR", "value": "12.50"}`` (exact; never a float)."""
+    if not isinstance(payload, dict):
+        raise InvalidAmount("PayPal amount is missing")
+    value, code = payload.get("value"), payload.get("currency_code")
+    if not isinstance(value, str) or not isinstance(code, str) or not _VALUE_RE.fullmatch(value):
+        raise InvalidAmount(f"PayPal amount {value!r} {code!r} is not a decimal string with a currency")
+    return Money.of(Decimal(value), code)
