@@ -1,0 +1,179 @@
+"""Mapping of every ``stripe`` SDK error to the gateway-core error tree, in one context manager.
+
+Modelled on httpx's ``map_httpcore_exceptions``: operations run inside :func:`map_stripe_errors`,
+which raises the most specific :mod:`gateway_core.errors` class ``from`` the SDK's error. Messages
+are Stripe's own text with anything key-, secret- or card-shaped redacted.
+
+==================================  ==========================================================
+SDK error                           gateway-core error
+==================================  ==========================================================
+CardError ``authentication_required``  AuthenticationRequired
+CardError                           PaymentDeclined (``decline_code``)
+IdempotencyError                    IdempotencyConflict
+InvalidRequestError 404/``resource_missing``  NotFound
+InvalidRequestError amount codes    AmountOutOfRange
+InvalidRequestError ``rate_limit``  RateLimited
+InvalidRequestError                 InvalidRequest
+AuthenticationError                 AuthenticationFailed
+PermissionError                     PermissionDenied (``permission`` names the missing one)
+RateLimitError                      RateLimited (retryable)
+APIConnectionError                  OutcomeUnknown when mutating, else GatewayUnavailable
+APIError 5xx                        OutcomeUnknown when mutating, else GatewayUnavailable
+SignatureVerificationError          WebhookVerificationFailed
+any other StripeError               GatewayError (``provider_error``)
+==================================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import stripe
+
+from gateway_core.errors import (
+    AmountOutOfRange,
+    AuthenticationFailed,
+    AuthenticationRequired,
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+    PermissionDenied,
+    RateLimited,
+    WebhookVerificationFailed,
+)
+
+__all__ = ["AMOUNT_ERROR_CODES", "PERMISSION_NAMES", "map_stripe_errors", "permission_name", "redact"]
+
+#: Stripe error codes that mean "this amount is not acceptable" (nothing was charged/refunded).
+AMOUNT_ERROR_CODES: frozenset[str] = frozenset(
+    {
+        "amount_too_small",
+        "amount_too_large",
+        "charge_exceeds_source_limit",
+        "charge_exceeds_transaction_limit",
+        "charge_already_refunded",
+        "refund_exceeds_charge",
+    }
+)
+
+#: Restricted-key permission slugs Stripe names in a 403, as the Dashboard labels them.
+PERMISSION_NAMES: dict[str, str] = {
+    "rak_checkout_session_write": "Checkout Sessions write",
+    "rak_checkout_session_read": "Checkout Sessions read",
+    "rak_product_write": "Products write",
+    "rak_product_read": "Products read",
+    "rak_plan_write": "Prices write",
+    "rak_price_write": "Prices write",
+    "rak_plan_read": "Prices read",
+    "rak_payment_intent_write": "PaymentIntents write",
+    "rak_payment_intent_read": "PaymentIntents read",
+    "rak_refund_write": "Refunds write",
+    "rak_refund_read": "Refunds read",
+    "rak_charge_write": "Charges write",
+    "rak_charge_read": "Charges read",
+}
+
+_PERMISSION_RE = re.compile(r"\brak_[a-z_]+\b")
+_REDACTIONS = (
+    re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9*]+"),
+    re.compile(r"\bwhsec_[A-Za-z0-9]+"),
+    re.compile(r"\b[a-z]+_[A-Za-z0-9]+_secret_[A-Za-z0-9]+"),  # client secrets
+    re.compile(r"\b(?:\d[ -]?){12,18}\d\b"),  # card-number-shaped digit runs
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with key-, secret-, client-secret- and card-number-shaped substrings replaced."""
+    for pattern in _REDACTIONS:
+        text = pattern.sub("[redacted]", text)
+    return text
+
+
+def permission_name(message: str) -> str | None:
+    """The human name of the restricted-key permission a Stripe 403 message names, if any."""
+    match = _PERMISSION_RE.search(message)
+    if match is None:
+        return None
+    slug = match.group(0)
+    return PERMISSION_NAMES.get(slug, slug.removeprefix("rak_").replace("_", " "))
+
+
+def _retry_after(err: stripe.StripeError) -> float | None:
+    headers = err.headers or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _fields(err: stripe.StripeError, gateway: str) -> dict[str, Any]:
+    return {
+        "gateway": gateway,
+        "provider_code": err.code,
+        "http_status": err.http_status,
+        "request_id": err.request_id,
+    }
+
+
+def _message(err: stripe.StripeError, fallback: str) -> str:
+    text = err.user_message if isinstance(err.user_message, str) and err.user_message else fallback
+    return f"stripe: {redact(text)}"
+
+
+def translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> GatewayError:
+    """The gateway-core error for one SDK error (see the module table)."""
+    fields = _fields(err, gateway)
+    error_obj = err.error
+    if isinstance(err, stripe.CardError):
+        decline_code = getattr(error_obj, "decline_code", None) if error_obj is not None else None
+        if err.code == "authentication_required":
+            return AuthenticationRequired(_message(err, "the payer must authenticate"), **fields)
+        return PaymentDeclined(_message(err, "the card was declined"), decline_code=decline_code or err.code, **fields)
+    if isinstance(err, stripe.IdempotencyError):
+        return IdempotencyConflict(_message(err, "idempotency key reused with other parameters"), **fields)
+    if isinstance(err, stripe.RateLimitError) or err.code == "rate_limit":
+        return RateLimited(_message(err, "too many requests"), retry_after=_retry_after(err), **fields)
+    if isinstance(err, stripe.InvalidRequestError):
+        if err.http_status == 404 or err.code == "resource_missing":
+            return NotFound(_message(err, "no such object"), **fields)
+        if err.code in AMOUNT_ERROR_CODES:
+            return AmountOutOfRange(_message(err, "amount not accepted"), **fields)
+        return InvalidRequest(_message(err, "invalid request"), **fields)
+    if isinstance(err, stripe.AuthenticationError):
+        return AuthenticationFailed(_message(err, "the API key was rejected"), **fields)
+    if isinstance(err, stripe.PermissionError):
+        message = err.user_message if isinstance(err.user_message, str) else ""
+        permission = permission_name(message)
+        text = f"stripe: the key lacks the {permission} permission" if permission else _message(err, "forbidden")
+        return PermissionDenied(text, permission=permission, **fields)
+    if isinstance(err, stripe.APIConnectionError):
+        if mutating:
+            return OutcomeUnknown(
+                "stripe: the connection failed; the request may have been processed. "
+                "Retry with the same idempotency key",
+                **fields,
+            )
+        return GatewayUnavailable("stripe: could not reach Stripe", **fields)
+    if isinstance(err, stripe.SignatureVerificationError):
+        return WebhookVerificationFailed(_message(err, "signature did not verify"), **fields)
+    if isinstance(err, stripe.APIError) and (err.http_status is None or err.http_status >= 500):
+        cls = OutcomeUnknown if mutating else GatewayUnavailable
+        return cls(_message(err, "Stripe had an internal error"), **fields)
+    return GatewayError(_message(err, "unexpected Stripe error"), **fields)
+
+
+@contextmanager
+def map_stripe_errors(gateway: str, *, mutating: bool) -> Iterator[None]:
+    """Run a block of SDK calls, raising gateway-core errors ``from`` any SDK error."""
+    try:
+        yield
+    except stripe.StripeError as exc:
+        raise translate(exc, gateway, mutating=mutating) from exc

@@ -1,0 +1,349 @@
+"""Stripe objects (as plain dicts) to gateway-core results and webhook events.
+
+Works on ``StripeObject.to_dict()`` output and on JSON from fixtures alike, and does not import
+the SDK. Amounts go through the plugin's own wire formats (:class:`~gateway_core.money.WireFormat`),
+never ISO exponents: Stripe's ``100000`` ISK is 1000 ISK.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway_core.capabilities import CurrencyRule
+from gateway_core.errors import GatewayError, UnsupportedCurrency
+from gateway_core.models import (
+    CheckoutSession,
+    CheckoutStatus,
+    EventType,
+    PaymentState,
+    PaymentStatus,
+    Refund,
+    RefundStatus,
+    WebhookEvent,
+)
+from gateway_core.money import Money, WireFormat
+
+__all__ = [
+    "Wire",
+    "checkout_session",
+    "event",
+    "intent_amounts",
+    "intent_state",
+    "payment_status",
+    "refund",
+    "session_status",
+]
+
+_PI_STATES: Mapping[str, PaymentState] = {
+    "requires_payment_method": PaymentState.PENDING,
+    "requires_confirmation": PaymentState.PENDING,
+    "requires_action": PaymentState.REQUIRES_ACTION,
+    "processing": PaymentState.PENDING,
+    "requires_capture": PaymentState.AUTHORIZED,
+    "canceled": PaymentState.CANCELED,
+    "succeeded": PaymentState.SUCCEEDED,
+}
+
+_REFUND_STATUSES: Mapping[str, RefundStatus] = {
+    "pending": RefundStatus.PENDING,
+    "requires_action": RefundStatus.PENDING,
+    "succeeded": RefundStatus.SUCCEEDED,
+    "failed": RefundStatus.FAILED,
+    "canceled": RefundStatus.CANCELED,
+}
+
+
+class Wire:
+    """Converts Stripe's integer amounts with the plugin's currency rules."""
+
+    def __init__(self, rules: Mapping[str, CurrencyRule], gateway: str) -> None:
+        self._rules = rules
+        self._gateway = gateway
+
+    def fmt(self, currency_code: str) -> WireFormat:
+        rule = self._rules.get(currency_code.upper())
+        if rule is None:
+            raise UnsupportedCurrency(
+                f"stripe: {currency_code.upper()} is not a declared currency", gateway=self._gateway
+            )
+        return rule.wire
+
+    def to_minor(self, money: Money) -> int:
+        return self.fmt(money.currency).to_minor(money)
+
+    def money(self, minor: Any, currency_code: Any) -> Money:
+        if isinstance(minor, bool) or not isinstance(minor, int) or not isinstance(currency_code, str):
+            raise GatewayError(f"stripe: malformed amount {minor!r} {currency_code!r}", gateway=self._gateway)
+        return self.fmt(currency_code).from_minor(minor)
+
+
+def _ts(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int) else None
+
+
+def _id(value: Any) -> str | None:
+    """An object's id whether the field holds the id or the expanded object."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
+
+
+def _expanded(value: Any) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
+
+
+def _charge(pi: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The PaymentIntent's charge: ``latest_charge`` if expanded, else the old embedded list."""
+    latest = _expanded(pi.get("latest_charge"))
+    if latest is not None:
+        return latest
+    charges = _expanded(pi.get("charges"))
+    data = charges.get("data") if charges is not None else None
+    if isinstance(data, list) and data and isinstance(data[0], Mapping):
+        return data[0]
+    return None
+
+
+def intent_amounts(pi: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(amount, captured, refunded) of a PaymentIntent, in Stripe minor units.
+
+    Uses ``amount_received`` and the charge's ``amount_captured``/``amount_refunded`` where the
+    API version has them; older shapes fall back to the charge's ``captured`` flag. On a partial
+    capture Stripe counts the released remainder as refunded, so that remainder is subtracted.
+    """
+    amount = int(pi.get("amount") or 0)
+    charge = _charge(pi)
+    received = pi.get("amount_received")
+    if isinstance(received, int):
+        captured = received
+    elif charge is not None and isinstance(charge.get("amount_captured"), int):
+        captured = int(charge["amount_captured"])
+    elif charge is not None and charge.get("captured"):
+        captured = int(charge.get("amount") or amount)
+    else:
+        captured = 0
+    refunded = int(charge.get("amount_refunded") or 0) if charge is not None else 0
+    charge_amount = int(charge.get("amount") or amount) if charge is not None else amount
+    released = charge_amount - captured if 0 < captured < charge_amount else 0
+    if released and refunded >= released:
+        refunded -= released
+    refunded = min(refunded, captured)
+    return amount, captured, refunded
+
+
+def intent_state(pi: Mapping[str, Any]) -> PaymentState:
+    """The normalized state of a PaymentIntent, refunds included."""
+    status = str(pi.get("status"))
+    state = _PI_STATES.get(status)
+    if state is None:
+        return PaymentState.PENDING
+    if status == "requires_payment_method" and pi.get("last_payment_error"):
+        return PaymentState.FAILED
+    if state is PaymentState.SUCCEEDED:
+        _, captured, refunded = intent_amounts(pi)
+        if refunded and refunded >= captured:
+            return PaymentState.REFUNDED
+        if refunded:
+            return PaymentState.PARTIALLY_REFUNDED
+    return state
+
+
+def session_status(session: Mapping[str, Any]) -> CheckoutStatus:
+    return {"complete": CheckoutStatus.COMPLETE, "expired": CheckoutStatus.EXPIRED}.get(
+        str(session.get("status")), CheckoutStatus.OPEN
+    )
+
+
+def checkout_session(
+    session: Mapping[str, Any], wire: Wire, gateway: str, *, amount: Money | None = None
+) -> CheckoutSession:
+    """A Checkout Session as a :class:`CheckoutSession`; ``amount`` when Stripe omits the total."""
+    total = session.get("amount_total")
+    if isinstance(total, int) and isinstance(session.get("currency"), str):
+        amount = wire.money(total, session["currency"])
+    if amount is None:
+        raise GatewayError("stripe: checkout session has no amount_total", gateway=gateway)
+    return CheckoutSession(
+        gateway,
+        str(session["id"]),
+        str(session.get("url") or ""),
+        amount,
+        session_status(session),
+        _ts(session.get("expires_at")),
+        payment_id=_id(session.get("payment_intent")),
+        reference=session.get("client_reference_id"),
+        live=bool(session.get("livemode", False)),
+        raw=dict(session),
+    )
+
+
+def payment_status(
+    pi: Mapping[str, Any] | None, wire: Wire, gateway: str, *, session: Mapping[str, Any] | None = None
+) -> PaymentStatus:
+    """A PaymentIntent (and the Checkout Session behind it, if any) as a :class:`PaymentStatus`.
+
+    Only a captured payment is ``SUCCEEDED``: a session that completed with ``payment_status``
+    ``unpaid`` (asynchronous methods, or authorize-only) is ``PENDING`` unless its PaymentIntent
+    says more.
+    """
+    if pi is not None:
+        amount_minor, captured, refunded = intent_amounts(pi)
+        currency_code = str(pi["currency"])
+        state = intent_state(pi)
+        payment_id = str(pi["id"])
+        reference = (pi.get("metadata") or {}).get("reference")
+        live = bool(pi.get("livemode", False))
+    elif session is not None:
+        currency_code = str(session.get("currency") or "")
+        amount_minor = int(session.get("amount_total") or 0)
+        status, paid = session.get("status"), session.get("payment_status")
+        if status == "expired":
+            state = PaymentState.CANCELED
+        elif status == "complete" and paid in ("paid", "no_payment_required"):
+            state = PaymentState.SUCCEEDED
+        else:
+            state = PaymentState.PENDING
+        captured = amount_minor if state is PaymentState.SUCCEEDED else 0
+        refunded = 0
+        payment_id = str(session["id"])
+        reference = None
+        live = bool(session.get("livemode", False))
+    else:
+        raise GatewayError("stripe: nothing to report a status from", gateway=gateway)
+    if session is not None:
+        reference = session.get("client_reference_id") or reference
+    return PaymentStatus(
+        gateway,
+        payment_id,
+        state,
+        wire.money(amount_minor, currency_code),
+        wire.money(captured, currency_code),
+        wire.money(refunded, currency_code),
+        checkout_id=str(session["id"]) if session is not None else None,
+        reference=reference,
+        live=live,
+        raw={"payment_intent": dict(pi) if pi else None, "checkout_session": dict(session) if session else None},
+    )
+
+
+def refund(obj: Mapping[str, Any], wire: Wire, gateway: str, *, payment_id: str, reason: str | None) -> Refund:
+    return Refund(
+        gateway,
+        str(obj["id"]),
+        _id(obj.get("payment_intent")) or payment_id,
+        wire.money(obj.get("amount"), obj.get("currency")),
+        _REFUND_STATUSES.get(str(obj.get("status")), RefundStatus.PENDING),
+        reason,
+        live=bool(obj.get("livemode", False)),
+        raw=dict(obj),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Webhook events
+# --------------------------------------------------------------------------------------------
+
+
+def _event_type(provider_type: str, obj: Mapping[str, Any]) -> EventType:
+    match provider_type:
+        case "checkout.session.completed":
+            # Paid means captured; unpaid (async methods, authorize-only) is not yet money.
+            return EventType.PAYMENT_SUCCEEDED if obj.get("payment_status") == "paid" else EventType.CHECKOUT_COMPLETED
+        case "checkout.session.async_payment_succeeded" | "payment_intent.succeeded":
+            return EventType.PAYMENT_SUCCEEDED
+        case "checkout.session.async_payment_failed" | "payment_intent.payment_failed":
+            return EventType.PAYMENT_FAILED
+        case "checkout.session.expired":
+            return EventType.CHECKOUT_EXPIRED
+        case "payment_intent.amount_capturable_updated":
+            return EventType.PAYMENT_AUTHORIZED
+        case "payment_intent.canceled":
+            return EventType.PAYMENT_CANCELED
+        case "payment_intent.processing":
+            return EventType.PAYMENT_PENDING
+        case "charge.refunded":
+            return EventType.REFUND_SUCCEEDED
+        case "refund.updated" | "charge.refund.updated":
+            status = obj.get("status")
+            if status == "succeeded":
+                return EventType.REFUND_SUCCEEDED
+            if status in ("failed", "canceled"):
+                return EventType.REFUND_FAILED
+            return EventType.UNKNOWN
+        case "refund.failed":
+            return EventType.REFUND_FAILED
+        case "charge.dispute.created":
+            return EventType.DISPUTE_OPENED
+    return EventType.UNKNOWN
+
+
+def _event_amount(provider_type: str, obj: Mapping[str, Any], wire: Wire) -> Money | None:
+    if provider_type.startswith("checkout.session."):
+        minor = obj.get("amount_total")
+    elif provider_type == "charge.refunded":
+        minor = obj.get("amount_refunded")
+    else:
+        minor = obj.get("amount")
+    currency_code = obj.get("currency")
+    if not isinstance(minor, int) or isinstance(minor, bool) or not isinstance(currency_code, str):
+        return None
+    try:
+        return wire.money(minor, currency_code)
+    except UnsupportedCurrency:
+        return None
+
+
+def _failure_code(obj: Mapping[str, Any]) -> str | None:
+    error = _expanded(obj.get("last_payment_error"))
+    if error is not None:
+        code = error.get("decline_code") or error.get("code")
+        return str(code) if code else None
+    for key in ("failure_reason", "failure_code"):
+        if obj.get(key):
+            return str(obj[key])
+    return None
+
+
+def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
+    """A verified Stripe event (parsed JSON) as a :class:`WebhookEvent`; unknown types are ``UNKNOWN``."""
+    provider_type = str(payload["type"])
+    data = _expanded(payload.get("data"))
+    obj = _expanded(data.get("object")) if data is not None else None
+    if obj is None:
+        raise KeyError("data.object")
+    kind = obj.get("object")
+    payment_id: str | None = None
+    checkout_id: str | None = None
+    refund_id: str | None = None
+    reference: str | None = None
+    if kind == "checkout.session":
+        checkout_id = _id(obj.get("id"))
+        payment_id = _id(obj.get("payment_intent"))
+        reference = obj.get("client_reference_id")
+    elif kind == "payment_intent":
+        payment_id = _id(obj.get("id"))
+        reference = (obj.get("metadata") or {}).get("reference")
+    elif kind == "refund":
+        refund_id = _id(obj.get("id"))
+        payment_id = _id(obj.get("payment_intent")) or _id(obj.get("charge"))
+    elif kind in ("charge", "dispute"):
+        payment_id = _id(obj.get("payment_intent")) or _id(obj.get("charge")) or _id(obj.get("id"))
+    return WebhookEvent(
+        gateway,
+        str(payload["id"]),
+        _event_type(provider_type, obj),
+        provider_type,
+        occurred_at=_ts(payload.get("created")),
+        payment_id=payment_id,
+        checkout_id=checkout_id,
+        refund_id=refund_id,
+        reference=reference,
+        amount=_event_amount(provider_type, obj, wire),
+        failure_code=_failure_code(obj),
+        live=bool(payload.get("livemode", False)),
+        raw=dict(payload),
+    )
