@@ -32,7 +32,7 @@ from gateway_core.errors import (
     UnsupportedCurrency,
     WebhookVerificationFailed,
 )
-from gateway_core.hookspecs import ProviderDefinition, hookimpl
+from gateway_core.hookspecs import ProviderDefinition, hookimpl, on_outcome
 from gateway_core.manager import GatewayInfo, GatewayManager, PluginFailure, PluginInfo
 from gateway_core.models import (
     Authorization,
@@ -143,4 +143,5 @@ __all__ = [
     "WireFormat",
     "__version__",
     "hookimpl",
+    "on_outcome",
 ]

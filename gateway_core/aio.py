@@ -1,9 +1,11 @@
 """The asyncio API: the same operations as :class:`GatewayManager`, as coroutines.
 
-Hooks are synchronous (see :mod:`gateway_core.hookspecs`), so every operation runs on a worker
-thread of a bounded pool: the event loop is never blocked and concurrent operations overlap up to
-``max_workers``. ``contextvars`` (e.g. ``structlog.contextvars`` bindings) follow the call onto
-the worker thread. Routing and other pure computations stay on the loop: they do no I/O.
+Every check (currency, amount, features, idempotency key) runs on the loop first: it does no I/O.
+Then a gateway whose provider is asyncio-native (``ProviderDefinition.asyncio_native``) is called
+on the event loop and its awaitable awaited; any other gateway's synchronous hook runs on a worker
+thread of a bounded pool. Either way the event loop is never blocked and concurrent operations
+overlap (up to ``max_workers`` for thread-run gateways). ``contextvars`` (e.g.
+``structlog.contextvars`` bindings) follow the call onto the worker thread.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import ParamSpec, TypeVar
+from typing import TypeVar
 
-from gateway_core.manager import GatewayManager
+from gateway_core.manager import GatewayManager, _check_results, _Prepared
 from gateway_core.models import (
     Authorization,
     AuthorizeRequest,
@@ -24,6 +26,7 @@ from gateway_core.models import (
     CaptureRequest,
     CheckoutRequest,
     CheckoutSession,
+    CheckResult,
     PaymentStatus,
     Refund,
     RefundRequest,
@@ -34,7 +37,6 @@ from gateway_core.models import (
 
 __all__ = ["AsyncGatewayManager"]
 
-P = ParamSpec("P")
 R = TypeVar("R")
 
 
@@ -57,9 +59,11 @@ class AsyncGatewayManager:
         """Wait for running operations to finish and release the worker threads."""
         await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
 
-    async def _run(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    async def _execute(self, prepared: _Prepared[R]) -> R:
+        if prepared.asyncio_native:
+            return await self.manager._arun(prepared)
         ctx = contextvars.copy_context()
-        call = functools.partial(ctx.run, fn, *args, **kwargs)
+        call = functools.partial(ctx.run, self.manager._run, prepared)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def create_checkout(
@@ -70,9 +74,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> CheckoutSession:
-        return await self._run(
-            self.manager.create_checkout, gateway, request, idempotency_key=idempotency_key, operation_id=operation_id
-        )
+        return await self._execute(self.manager._prepare_checkout(gateway, request, idempotency_key, operation_id))
 
     async def authorize(
         self,
@@ -82,9 +84,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Authorization:
-        return await self._run(
-            self.manager.authorize, gateway, request, idempotency_key=idempotency_key, operation_id=operation_id
-        )
+        return await self._execute(self.manager._prepare_authorize(gateway, request, idempotency_key, operation_id))
 
     async def capture(
         self,
@@ -94,9 +94,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Capture:
-        return await self._run(
-            self.manager.capture, gateway, request, idempotency_key=idempotency_key, operation_id=operation_id
-        )
+        return await self._execute(self.manager._prepare_capture(gateway, request, idempotency_key, operation_id))
 
     async def void(
         self,
@@ -106,9 +104,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Void:
-        return await self._run(
-            self.manager.void, gateway, request, idempotency_key=idempotency_key, operation_id=operation_id
-        )
+        return await self._execute(self.manager._prepare_void(gateway, request, idempotency_key, operation_id))
 
     async def refund(
         self,
@@ -118,12 +114,13 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Refund:
-        return await self._run(
-            self.manager.refund, gateway, request, idempotency_key=idempotency_key, operation_id=operation_id
-        )
+        return await self._execute(self.manager._prepare_refund(gateway, request, idempotency_key, operation_id))
 
     async def payment_status(self, gateway: str, payment_id: str) -> PaymentStatus:
-        return await self._run(self.manager.payment_status, gateway, payment_id)
+        return await self._execute(self.manager._prepare_status(gateway, payment_id))
 
     async def parse_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        return await self._run(self.manager.parse_webhook, gateway, headers, body)
+        return await self._execute(self.manager._prepare_webhook(gateway, headers, body))
+
+    async def check(self, gateway: str) -> tuple[CheckResult, ...]:
+        return _check_results(gateway, await self._execute(self.manager._prepare_check(gateway)))

@@ -29,8 +29,18 @@ mutating operation. Implementations must send that key to the provider, must rai
 :mod:`gateway_core.errors` types (anything else is wrapped in ``GatewayError``), and must keep
 secrets, tokens and card data out of messages and log lines.
 
-Hooks are synchronous. Under the asyncio API the manager runs them on worker threads, so a
-plugin's blocking I/O never blocks the event loop; a plugin must therefore be thread-safe.
+Sync and asyncio: by default hooks are synchronous, and under the asyncio API
+(:class:`~gateway_core.aio.AsyncGatewayManager`) the manager runs them on worker threads, so a
+plugin's blocking I/O never blocks the event loop; a plugin must therefore be thread-safe. A
+provider whose SDK has an asyncio client declares ``ProviderDefinition(asyncio_native=True)``: its
+operation hooks are then called *on the event loop* with ``context.asynchronous`` true and may
+return an awaitable (they must not block); with ``context.asynchronous`` false (the sync API) they
+return the result itself. A wrapper therefore may receive an awaitable as the result; it should
+pass the result through :func:`on_outcome` to observe the final outcome either way::
+
+    @hookimpl(wrapper=True)
+    def gateway_refund(context):
+        return on_outcome((yield), lambda result, error: audit(context, result, error))
 
 Compatibility: hook names are prefixed ``gateway_``; arguments are never reordered or removed.
 pluggy lets an implementation accept any subset of a hook's arguments, so new arguments may be
@@ -39,8 +49,9 @@ added in later versions without breaking plugins.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING
+import inspect
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import attrs
 import pluggy
@@ -69,6 +80,8 @@ from gateway_core.money import Money
 
 if TYPE_CHECKING:
     import click
+
+T = TypeVar("T")
 
 PROJECT_NAME = "gateway_core"
 #: The entry-point group plugins register under.
@@ -108,6 +121,48 @@ class ProviderDefinition:
     capabilities: Capabilities
     factory: Callable[[GatewaySettings], object]
     description: str = ""
+    #: True when the gateway objects' operation hooks return awaitables if ``context.asynchronous``
+    #: (the asyncio API then calls them on the event loop instead of a worker thread).
+    asyncio_native: bool = False
+
+
+def on_outcome(result: T, callback: Callable[[Any, BaseException | None], object]) -> T:
+    """For wrappers: call ``callback(result, error)`` once the operation's outcome is known.
+
+    ``result`` is what a wrapper's ``yield`` returned. For a synchronous result the callback runs
+    now; for an awaitable (an asyncio-native provider under the asyncio API) it runs when the
+    awaitable completes, with the value or the exception, and the awaitable is returned wrapped.
+    An exception raised synchronously reaches the wrapper at its ``yield`` as usual.
+    """
+    if not inspect.isawaitable(result):
+        callback(result, None)
+        return result
+    return cast(T, _Observed(result, callback))
+
+
+class _Observed:
+    """An awaitable that reports its inner awaitable's outcome; closing it closes the inner one."""
+
+    def __init__(self, inner: Awaitable[Any], callback: Callable[[Any, BaseException | None], object]) -> None:
+        self._inner = inner
+        self._callback = callback
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._observe().__await__()
+
+    async def _observe(self) -> Any:
+        try:
+            value = await self._inner
+        except BaseException as exc:
+            self._callback(None, exc)
+            raise
+        self._callback(value, None)
+        return value
+
+    def close(self) -> None:
+        close = getattr(self._inner, "close", None)
+        if callable(close):
+            close()
 
 
 # --------------------------------------------------------------------------------------------

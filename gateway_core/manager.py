@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import os
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import pluggy
@@ -100,6 +101,8 @@ class GatewayInfo:
     implemented: frozenset[str]
     priority: int
     description: str = ""
+    #: The provider's hooks return awaitables under asyncio (see ProviderDefinition.asyncio_native).
+    asyncio_native: bool = False
 
 
 @attrs.frozen
@@ -308,6 +311,7 @@ class GatewayManager:
             implemented,
             settings.priority,
             definition.description,
+            definition.asyncio_native,
         )
         self._gateways[settings.name] = _Gateway(info, obj, {})
 
@@ -413,6 +417,10 @@ class GatewayManager:
         return self._router.round_up(amount, gateway)
 
     # -- operations -----------------------------------------------------------------------
+    # Each operation is prepared (every check, the idempotency key, the context: no I/O) and then
+    # run; the sync API runs it here, AsyncGatewayManager on a worker thread or, for a gateway whose
+    # provider is asyncio-native, on the event loop. Both share every check and log line.
+
     def create_checkout(
         self,
         gateway: str,
@@ -422,16 +430,7 @@ class GatewayManager:
         operation_id: str | None = None,
     ) -> CheckoutSession:
         """Create a hosted checkout on ``gateway``; see :func:`~gateway_core.hookspecs.gateway_create_checkout`."""
-        gw = self._get(gateway)
-        self._require(gw, "gateway_create_checkout", Feature.HOSTED_CHECKOUT)
-        if not request.capture:
-            self._require_feature(gw, Feature.AUTHORIZE_CAPTURE, "an authorize-only checkout")
-        if request.application_fee is not None:
-            self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
-        self._check_amount(gw, request.amount)
-        key = _operation_key(gateway, "checkout", idempotency_key, operation_id)
-        ctx = OperationContext(gateway, gw.info.provider, "checkout", key)
-        return self._call(gw, "gateway_create_checkout", ctx, CheckoutSession, request.amount, request=request)
+        return self._run(self._prepare_checkout(gateway, request, idempotency_key, operation_id))
 
     def authorize(
         self,
@@ -442,14 +441,7 @@ class GatewayManager:
         operation_id: str | None = None,
     ) -> Authorization:
         """Authorize ``request.amount``; see :func:`~gateway_core.hookspecs.gateway_authorize`."""
-        gw = self._get(gateway)
-        self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
-        if request.application_fee is not None:
-            self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
-        self._check_amount(gw, request.amount)
-        key = _operation_key(gateway, "authorize", idempotency_key, operation_id)
-        ctx = OperationContext(gateway, gw.info.provider, "authorize", key)
-        return self._call(gw, "gateway_authorize", ctx, Authorization, request.amount, request=request)
+        return self._run(self._prepare_authorize(gateway, request, idempotency_key, operation_id))
 
     def capture(
         self,
@@ -460,14 +452,7 @@ class GatewayManager:
         operation_id: str | None = None,
     ) -> Capture:
         """Capture an authorization; see :func:`~gateway_core.hookspecs.gateway_capture`."""
-        gw = self._get(gateway)
-        self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
-        if request.amount is not None:
-            self._require_feature(gw, Feature.PARTIAL_CAPTURE, "a capture of a chosen amount")
-            self._check_wire(gw, request.amount)
-        key = _operation_key(gateway, "capture", idempotency_key, operation_id)
-        ctx = OperationContext(gateway, gw.info.provider, "capture", key)
-        return self._call(gw, "gateway_capture", ctx, Capture, request.amount, request=request)
+        return self._run(self._prepare_capture(gateway, request, idempotency_key, operation_id))
 
     def void(
         self,
@@ -478,11 +463,7 @@ class GatewayManager:
         operation_id: str | None = None,
     ) -> Void:
         """Void an authorization or expire a checkout; see :func:`~gateway_core.hookspecs.gateway_void`."""
-        gw = self._get(gateway)
-        self._require(gw, "gateway_void", Feature.VOID)
-        key = _operation_key(gateway, "void", idempotency_key, operation_id)
-        ctx = OperationContext(gateway, gw.info.provider, "void", key)
-        return self._call(gw, "gateway_void", ctx, Void, None, request=request)
+        return self._run(self._prepare_void(gateway, request, idempotency_key, operation_id))
 
     def refund(
         self,
@@ -493,6 +474,71 @@ class GatewayManager:
         operation_id: str | None = None,
     ) -> Refund:
         """Refund a payment; see :func:`~gateway_core.hookspecs.gateway_refund`."""
+        return self._run(self._prepare_refund(gateway, request, idempotency_key, operation_id))
+
+    def payment_status(self, gateway: str, payment_id: str) -> PaymentStatus:
+        """The payment's (or checkout's) current state; see :func:`~gateway_core.hookspecs.gateway_payment_status`."""
+        return self._run(self._prepare_status(gateway, payment_id))
+
+    def parse_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+        """Verify and normalize a webhook; see :func:`~gateway_core.hookspecs.gateway_parse_webhook`."""
+        return self._run(self._prepare_webhook(gateway, headers, body))
+
+    def check(self, gateway: str) -> tuple[CheckResult, ...]:
+        """Run the gateway's configuration check; see :func:`~gateway_core.hookspecs.gateway_check`."""
+        return _check_results(gateway, self._run(self._prepare_check(gateway)))
+
+    # -- preparation: every check happens here, before any plugin is called -----------------
+    def _prepare_checkout(
+        self, gateway: str, request: CheckoutRequest, idempotency_key: str | None, operation_id: str | None
+    ) -> _Prepared[CheckoutSession]:
+        gw = self._get(gateway)
+        self._require(gw, "gateway_create_checkout", Feature.HOSTED_CHECKOUT)
+        if not request.capture:
+            self._require_feature(gw, Feature.AUTHORIZE_CAPTURE, "an authorize-only checkout")
+        if request.application_fee is not None:
+            self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+        self._check_amount(gw, request.amount)
+        key = _operation_key(gateway, "checkout", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "checkout", key)
+        return _Prepared(gw, "gateway_create_checkout", ctx, CheckoutSession, request.amount, {"request": request})
+
+    def _prepare_authorize(
+        self, gateway: str, request: AuthorizeRequest, idempotency_key: str | None, operation_id: str | None
+    ) -> _Prepared[Authorization]:
+        gw = self._get(gateway)
+        self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
+        if request.application_fee is not None:
+            self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+        self._check_amount(gw, request.amount)
+        key = _operation_key(gateway, "authorize", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "authorize", key)
+        return _Prepared(gw, "gateway_authorize", ctx, Authorization, request.amount, {"request": request})
+
+    def _prepare_capture(
+        self, gateway: str, request: CaptureRequest, idempotency_key: str | None, operation_id: str | None
+    ) -> _Prepared[Capture]:
+        gw = self._get(gateway)
+        self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
+        if request.amount is not None:
+            self._require_feature(gw, Feature.PARTIAL_CAPTURE, "a capture of a chosen amount")
+            self._check_wire(gw, request.amount)
+        key = _operation_key(gateway, "capture", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "capture", key)
+        return _Prepared(gw, "gateway_capture", ctx, Capture, request.amount, {"request": request})
+
+    def _prepare_void(
+        self, gateway: str, request: VoidRequest, idempotency_key: str | None, operation_id: str | None
+    ) -> _Prepared[Void]:
+        gw = self._get(gateway)
+        self._require(gw, "gateway_void", Feature.VOID)
+        key = _operation_key(gateway, "void", idempotency_key, operation_id)
+        ctx = OperationContext(gateway, gw.info.provider, "void", key)
+        return _Prepared(gw, "gateway_void", ctx, Void, None, {"request": request})
+
+    def _prepare_refund(
+        self, gateway: str, request: RefundRequest, idempotency_key: str | None, operation_id: str | None
+    ) -> _Prepared[Refund]:
         gw = self._get(gateway)
         self._require(gw, "gateway_refund", Feature.REFUND)
         if request.amount is not None:
@@ -500,39 +546,33 @@ class GatewayManager:
             self._check_wire(gw, request.amount)
         key = _operation_key(gateway, "refund", idempotency_key, operation_id)
         ctx = OperationContext(gateway, gw.info.provider, "refund", key)
-        return self._call(gw, "gateway_refund", ctx, Refund, request.amount, request=request)
+        return _Prepared(gw, "gateway_refund", ctx, Refund, request.amount, {"request": request})
 
-    def payment_status(self, gateway: str, payment_id: str) -> PaymentStatus:
-        """The payment's (or checkout's) current state; see :func:`~gateway_core.hookspecs.gateway_payment_status`."""
+    def _prepare_status(self, gateway: str, payment_id: str) -> _Prepared[PaymentStatus]:
         gw = self._get(gateway)
         self._require(gw, "gateway_payment_status", Feature.PAYMENT_STATUS)
         if not payment_id:
             raise InvalidRequest("payment_id must not be empty", gateway=gateway)
         ctx = OperationContext(gateway, gw.info.provider, "status")
-        return self._call(gw, "gateway_payment_status", ctx, PaymentStatus, None, request=StatusRequest(payment_id))
+        return _Prepared(gw, "gateway_payment_status", ctx, PaymentStatus, None, {"request": StatusRequest(payment_id)})
 
-    def parse_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
-        """Verify and normalize a webhook; see :func:`~gateway_core.hookspecs.gateway_parse_webhook`."""
+    def _prepare_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> _Prepared[WebhookEvent]:
         gw = self._get(gateway)
         self._require(gw, "gateway_parse_webhook", Feature.WEBHOOKS)
         if not isinstance(body, bytes):
             raise InvalidRequest("webhook body must be the raw bytes as received", gateway=gateway)
         ctx = OperationContext(gateway, gw.info.provider, "webhook")
-        return self._call(gw, "gateway_parse_webhook", ctx, WebhookEvent, None, request=WebhookRequest(headers, body))
+        return _Prepared(
+            gw, "gateway_parse_webhook", ctx, WebhookEvent, None, {"request": WebhookRequest(headers, body)}
+        )
 
-    def check(self, gateway: str) -> tuple[CheckResult, ...]:
-        """Run the gateway's configuration check; see :func:`~gateway_core.hookspecs.gateway_check`."""
+    def _prepare_check(self, gateway: str) -> _Prepared[object]:
         gw = self._get(gateway)
         if "gateway_check" not in gw.callers:
             raise CapabilityNotSupported(
                 f"gateway {gateway!r} ({gw.info.provider}) has no configuration check", gateway=gateway
             )
-        ctx = OperationContext(gateway, gw.info.provider, "check")
-        returned = self._call(gw, "gateway_check", ctx, object, None)
-        results = tuple(returned) if isinstance(returned, list | tuple) else ()
-        if not results or not all(isinstance(r, CheckResult) for r in results):
-            raise GatewayError("gateway_check returned something other than CheckResult values", gateway=gateway)
-        return results
+        return _Prepared(gw, "gateway_check", OperationContext(gateway, gw.info.provider, "check"), object, None, {})
 
     # -- internals ------------------------------------------------------------------------
     def _require(self, gw: _Gateway, hook: str, feature: Feature) -> None:
@@ -560,52 +600,101 @@ class GatewayManager:
         if not rule.wire.accepts(amount):
             rule.check(amount, gateway=gw.info.name)
 
-    def _call(
-        self,
-        gw: _Gateway,
-        hook: str,
-        ctx: OperationContext,
-        expected: type[T],
-        amount: Money | None,
-        **kwargs: Any,
-    ) -> T:
-        fields: dict[str, Any] = {
-            "gateway": ctx.gateway,
-            "provider": ctx.provider,
-            "operation": ctx.operation,
-        }
-        if ctx.idempotency_key is not None:
-            fields["idempotency_key"] = ctx.idempotency_key
-        if amount is not None:
-            fields["amount"] = str(amount.amount)
-            fields["currency"] = amount.currency
-        started = time.perf_counter()
+    def _run(self, p: _Prepared[T]) -> T:
+        """Run a prepared operation on this thread (the sync API, and async for thread-run gateways)."""
+        fields, started = _log_fields(p), time.perf_counter()
         try:
-            result = gw.callers[hook](context=ctx, **kwargs)
-        except GatewayError as exc:
-            if exc.gateway is None:
-                exc.gateway = ctx.gateway
-            _log_failure(ctx, fields, started, exc)
-            raise
+            result = p.gw.callers[p.hook](context=p.ctx, **p.kwargs)
         except Exception as exc:
-            wrapped = GatewayError(
-                f"gateway plugin raised {type(exc).__name__} during {ctx.operation}", gateway=ctx.gateway
-            )
-            _log_failure(ctx, fields, started, wrapped)
-            raise wrapped from exc
-        if not isinstance(result, expected):
-            wrapped = GatewayError(
-                f"{hook} returned {type(result).__name__}, expected {expected.__name__}", gateway=ctx.gateway
-            )
-            _log_failure(ctx, fields, started, wrapped)
-            raise wrapped
-        log.info(
-            _SUCCESS_EVENT[ctx.operation],
-            **fields,
-            result_id=_result_id(result),
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            error = _failed(p, fields, started, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if callable(close):
+                close()  # never to be awaited: close it (and what it wraps) so nothing leaks
+            error = GatewayError(f"{p.hook} returned an awaitable to a synchronous call", gateway=p.ctx.gateway)
+            raise _failed(p, fields, started, error)
+        return _succeeded(p, fields, started, result)
+
+    async def _arun(self, p: _Prepared[T]) -> T:
+        """Run a prepared operation on the event loop (gateways whose provider is asyncio-native)."""
+        p = attrs.evolve(p, ctx=attrs.evolve(p.ctx, asynchronous=True))
+        fields, started = _log_fields(p), time.perf_counter()
+        try:
+            result = p.gw.callers[p.hook](context=p.ctx, **p.kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            error = _failed(p, fields, started, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        return _succeeded(p, fields, started, result)
+
+
+@attrs.frozen
+class _Prepared(Generic[T]):
+    """One operation, checked and ready to send: the gateway, hook, context and arguments."""
+
+    gw: _Gateway
+    hook: str
+    ctx: OperationContext
+    expected: type[T]
+    amount: Money | None
+    kwargs: Mapping[str, Any]
+
+    @property
+    def asyncio_native(self) -> bool:
+        return self.gw.info.asyncio_native
+
+
+def _log_fields(p: _Prepared[Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {"gateway": p.ctx.gateway, "provider": p.ctx.provider, "operation": p.ctx.operation}
+    if p.ctx.idempotency_key is not None:
+        fields["idempotency_key"] = p.ctx.idempotency_key
+    if p.amount is not None:
+        fields["amount"] = str(p.amount.amount)
+        fields["currency"] = p.amount.currency
+    return fields
+
+
+def _failed(p: _Prepared[Any], fields: dict[str, Any], started: float, exc: Exception) -> GatewayError:
+    """The error the host sees: the plugin's GatewayError (gateway named), or a wrapped foreign one."""
+    if isinstance(exc, GatewayError):
+        if exc.gateway is None:
+            exc.gateway = p.ctx.gateway
+        error = exc
+    else:
+        error = GatewayError(
+            f"gateway plugin raised {type(exc).__name__} during {p.ctx.operation}", gateway=p.ctx.gateway
         )
-        return result
+    _log_failure(p.ctx, fields, started, error)
+    return error
+
+
+def _succeeded(p: _Prepared[T], fields: dict[str, Any], started: float, result: object) -> T:
+    if not isinstance(result, p.expected):
+        error = GatewayError(
+            f"{p.hook} returned {type(result).__name__}, expected {p.expected.__name__}", gateway=p.ctx.gateway
+        )
+        _log_failure(p.ctx, fields, started, error)
+        raise error
+    log.info(
+        _SUCCESS_EVENT[p.ctx.operation],
+        **fields,
+        result_id=_result_id(result),
+        duration_ms=round((time.perf_counter() - started) * 1000, 3),
+    )
+    return result
+
+
+def _check_results(gateway: str, returned: object) -> tuple[CheckResult, ...]:
+    results = tuple(returned) if isinstance(returned, list | tuple) else ()
+    if not results or not all(isinstance(r, CheckResult) for r in results):
+        raise GatewayError("gateway_check returned something other than CheckResult values", gateway=gateway)
+    return results
 
 
 def _result_id(result: object) -> str | None:

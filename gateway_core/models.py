@@ -81,13 +81,16 @@ class OperationContext:
     """What the manager knows about one call; every operation hook receives it.
 
     ``idempotency_key`` is set for every mutating operation and must be sent to the provider
-    (Stripe ``Idempotency-Key``, PayPal ``PayPal-Request-Id``).
+    (Stripe ``Idempotency-Key``, PayPal ``PayPal-Request-Id``). ``asynchronous`` is true only when
+    the call comes from the asyncio API to an asyncio-native provider: the hook may then return an
+    awaitable (see :attr:`~gateway_core.hookspecs.ProviderDefinition.asyncio_native`).
     """
 
     gateway: str
     provider: str
     operation: str
     idempotency_key: str | None = None
+    asynchronous: bool = False
 
 
 # --------------------------------------------------------------------------------------------
