@@ -35,6 +35,7 @@ from gateway_core.errors import (
     CapabilityNotSupported,
     ConfigurationError,
     GatewayError,
+    InvalidAmount,
     InvalidRequest,
     PluginLoadError,
     UnknownGateway,
@@ -596,9 +597,10 @@ class GatewayManager:
 
     @staticmethod
     def _check_wire(gw: _Gateway, amount: Money) -> None:
+        # A capture or refund is bounded by the payment, not by the charge minimum: only the step applies.
         rule = gw.info.capabilities.require_rule(amount.currency, gateway=gw.info.name)
         if not rule.wire.accepts(amount):
-            rule.check(amount, gateway=gw.info.name)
+            raise InvalidAmount(f"{amount} is not a multiple of {rule.wire.quantum} {rule.code}", gateway=gw.info.name)
 
     def _run(self, p: _Prepared[T]) -> T:
         """Run a prepared operation on this thread (the sync API, and async for thread-run gateways)."""
