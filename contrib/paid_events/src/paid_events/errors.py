@@ -1,0 +1,138 @@
+"""The exception tree of paid_events. Every error is refused before anything changes::
+
+    PaidEventsError
+    ├── InvalidInput (ValueError)       the caller's input is malformed; nothing was written
+    │   ├── InvalidEmail                not a plausible e-mail address
+    │   ├── InvalidPromoCode            overlong, empty, or not [A-Z0-9_-] after NFKC (unicode tricks)
+    │   └── InvalidPrice                below 1, above the currency's limit, fractional minor unit, no gateway
+    ├── NotFoundError (LookupError)
+    │   ├── UnknownEvent
+    │   ├── UnknownRegistration
+    │   ├── UnknownPromoCode
+    │   └── UnknownPayment             a (verified) webhook or status for a payment we never started
+    ├── Refused                         the request is well formed but the state forbids it
+    │   ├── SoldOut                     every seat is held or sold
+    │   ├── PromoCodeExhausted          the code's uses are all redeemed
+    │   ├── PromoCodeExpired
+    │   ├── PromoNotAllowed             promo codes are for one-off events only
+    │   ├── EventClosed                 the event is cancelled
+    │   ├── PriceLocked                 a payment is confirmed: the price cannot change
+    │   ├── AlreadyRegistered           this e-mail holds or has a ticket for the event
+    │   ├── PriceChanged                the price differs from the one the participant accepted
+    │   └── InvalidTransition           e.g. refunding a free ticket, rejecting a refunded one
+    └── CheckoutPending                 the provider's answer was lost; reconciliation will finish it
+
+Messages carry ids and amounts, never access tokens, secrets or e-mail addresses.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyRegistered",
+    "CheckoutPending",
+    "EventClosed",
+    "InvalidEmail",
+    "InvalidInput",
+    "InvalidPrice",
+    "InvalidPromoCode",
+    "InvalidTransition",
+    "NotFoundError",
+    "PaidEventsError",
+    "PriceChanged",
+    "PriceLocked",
+    "PromoCodeExhausted",
+    "PromoCodeExpired",
+    "PromoNotAllowed",
+    "Refused",
+    "SoldOut",
+    "UnknownEvent",
+    "UnknownPayment",
+    "UnknownPromoCode",
+    "UnknownRegistration",
+]
+
+
+class PaidEventsError(Exception):
+    """Base of every paid_events error."""
+
+
+class InvalidInput(PaidEventsError, ValueError):
+    pass
+
+
+class InvalidEmail(InvalidInput):
+    pass
+
+
+class InvalidPromoCode(InvalidInput):
+    pass
+
+
+class InvalidPrice(InvalidInput):
+    pass
+
+
+class NotFoundError(PaidEventsError, LookupError):
+    pass
+
+
+class UnknownEvent(NotFoundError):
+    pass
+
+
+class UnknownRegistration(NotFoundError):
+    pass
+
+
+class UnknownPromoCode(NotFoundError):
+    pass
+
+
+class UnknownPayment(NotFoundError):
+    pass
+
+
+class Refused(PaidEventsError):
+    pass
+
+
+class SoldOut(Refused):
+    pass
+
+
+class PromoCodeExhausted(Refused):
+    pass
+
+
+class PromoCodeExpired(Refused):
+    pass
+
+
+class PromoNotAllowed(Refused):
+    pass
+
+
+class EventClosed(Refused):
+    pass
+
+
+class PriceLocked(Refused):
+    pass
+
+
+class AlreadyRegistered(Refused):
+    pass
+
+
+class PriceChanged(Refused):
+    pass
+
+
+class InvalidTransition(Refused):
+    pass
+
+
+class CheckoutPending(PaidEventsError):
+    """The provider may have created the checkout but its answer was lost; retry or reconcile."""
+
+    retryable = True

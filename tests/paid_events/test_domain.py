@@ -1,0 +1,177 @@
+"""The pure rules: prices, promo codes (incl. unicode tricks), e-mail, fee, configuration."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from paid_events import config as pe_config
+from paid_events import domain
+from paid_events.config import PlatformConfig
+from paid_events.domain import Promo, PromoKind
+from paid_events.errors import InvalidEmail, InvalidPrice, InvalidPromoCode, PromoNotAllowed
+
+from gateway_core import ConfigurationError, Money, Rounding
+
+EXAMPLE, DEPLOYMENT = pe_config.load()
+ALL = set(EXAMPLE.price_limits)
+
+
+def test_example_config_has_the_issue_table_and_hu_bg_ro_only_through_stripe_like() -> None:
+    assert EXAMPLE.price_limit("USD") == Money.of("2000", "USD")
+    assert EXAMPLE.price_limit("HUF") == Money.of("700000", "HUF")
+    assert EXAMPLE.price_limit("RUB") == Money.of("200000", "RUB")
+    assert len(EXAMPLE.price_limits) == 22
+    assert EXAMPLE.fee_percent == Decimal(5)
+    assert EXAMPLE.fee_rounding is Rounding.HALF_UP
+    by_name = {g.name: g for g in DEPLOYMENT.gateways}
+    stripe, paypal = by_name["stripe-like"].currencies, by_name["paypal-like"].currencies
+    assert stripe is not None
+    assert paypal is not None
+    assert {"HUF", "BGN", "RON"} <= set(stripe)
+    assert not {"HUF", "BGN", "RON"} & set(paypal)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"price_limits": {"EUR": 2000.0}}, "decimal string"),
+        ({"price_limits": {"EUR": "2000"}, "fee_percent": 5.0}, "decimal string"),
+        ({"price_limits": {"EUR": "2000"}, "fee_rounding": "NEAREST"}, "fee_rounding"),
+        ({"price_limits": {"EUR": "2000"}, "fee_percent": "100"}, "fee_percent"),
+        ({"price_limits": {}}, "price_limits"),
+        ({"price_limits": {"EUR": "2000"}, "colour": "red"}, "unknown"),
+    ],
+)
+def test_bad_platform_config_is_refused(body: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        PlatformConfig.from_mapping(body)
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "message"),
+    [
+        ("0.99", "EUR", "below the minimum"),
+        ("2000.01", "EUR", "above the platform's limit"),
+        ("8000.01", "PLN", "above"),
+        ("5", "JPY", "does not sell"),
+        ("-5", "EUR", "below the minimum"),
+    ],
+)
+def test_price_rules(amount: str, currency: str, message: str) -> None:
+    with pytest.raises(InvalidPrice, match=message):
+        domain.validate_price(Money.of(amount, currency), EXAMPLE, ALL)
+
+
+def test_price_at_the_limits_is_accepted() -> None:
+    domain.validate_price(Money.of("1", "EUR"), EXAMPLE, ALL)
+    domain.validate_price(Money.of("2000", "EUR"), EXAMPLE, ALL)
+    domain.validate_price(Money.of("700000", "HUF"), EXAMPLE, ALL)
+
+
+def test_currency_must_be_offered_by_an_enabled_gateway() -> None:
+    with pytest.raises(InvalidPrice, match="enabled gateways offers HUF"):
+        domain.validate_price(Money.of("1000", "HUF"), EXAMPLE, {"EUR", "USD"})
+
+
+@pytest.mark.parametrize("raw", ["10.005", "1e3", "abc", 10.5])
+def test_fractional_cent_float_or_garbage_price_is_refused(raw: object) -> None:
+    with pytest.raises(InvalidPrice):
+        domain.parse_price(raw, "EUR")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("early-bird", "EARLY-BIRD"),
+        ("  save_10 ", "SAVE_10"),
+        ("\uff33\uff21\uff36\uff25", "SAVE"),
+        ("A" * 32, "A" * 32),
+    ],
+)
+def test_promo_codes_are_normalized(raw: str, expected: str) -> None:
+    assert domain.normalize_promo_code(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "",
+        "A" * 33,
+        "A" * 10_000,
+        "S\u0410VE",  # Cyrillic A
+        "SA\u200bVE",  # zero-width space
+        "stra\u00dfe",  # would uppercase to STRASSE
+        "d\u0131scount",  # dotless i would uppercase to I
+        "SAVE 10",
+        "SAVE;DROP",
+        None,
+    ],
+)
+def test_overlong_or_unicode_trick_promo_codes_are_refused(raw: object) -> None:
+    with pytest.raises(InvalidPromoCode):
+        domain.normalize_promo_code(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "no-at-sign", "a@b", "a@@b.com", "a b@c.com", "x" * 250 + "@b.com", ".a@b.com", "\u0430@b.com", None]
+)
+def test_malformed_email_is_refused(raw: object) -> None:
+    with pytest.raises(InvalidEmail):
+        domain.normalize_email(raw)
+
+
+def test_email_domain_is_lowercased() -> None:
+    assert domain.normalize_email(" Ann.Lee+x@Example.COM ") == "Ann.Lee+x@example.com"
+
+
+def test_percentage_promo_rounds_the_discount_with_the_named_mode() -> None:
+    promo = Promo("P", PromoKind.PERCENT, percent=Decimal("33.33"))
+    price = Money.of("10.01", "EUR")  # 33.33 % of 10.01 = 3.336333
+    assert domain.apply_promo(price, promo, Rounding.HALF_UP) == Money.of("6.67", "EUR")
+    assert domain.apply_promo(price, promo, Rounding.DOWN) == Money.of("6.68", "EUR")
+
+
+def test_hundred_percent_and_oversized_fixed_promo_are_free_never_negative() -> None:
+    price = Money.of("20", "EUR")
+    assert domain.apply_promo(price, Promo("F", PromoKind.PERCENT, percent=Decimal(100)), Rounding.HALF_UP).amount == 0
+    fixed = Promo("F", PromoKind.FIXED, amount=Money.of("25", "EUR"))
+    assert domain.apply_promo(price, fixed, Rounding.HALF_UP) == Money.zero("EUR")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kind": PromoKind.PERCENT, "percent": Decimal(0)},
+        {"kind": PromoKind.PERCENT, "percent": Decimal("100.01")},
+        {"kind": PromoKind.PERCENT, "percent": Decimal("10.001")},
+        {"kind": PromoKind.FIXED, "amount": Money.of("-1", "EUR")},
+        {"kind": PromoKind.FIXED},
+    ],
+)
+def test_bad_promo_rules_are_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(InvalidPromoCode):
+        Promo("X", **kwargs)  # type: ignore[arg-type]
+
+
+def test_promo_codes_only_for_one_off_events() -> None:
+    domain.check_promo_allowed(domain.EventKind.ONE_OFF)
+    for kind in (domain.EventKind.PERMANENT, domain.EventKind.ON_DEMAND):
+        with pytest.raises(PromoNotAllowed):
+            domain.check_promo_allowed(kind)
+
+
+def test_service_fee_is_exact_with_the_configured_rounding() -> None:
+    assert domain.service_fee(Money.of("19.99", "EUR"), EXAMPLE) == Money.of("1.00", "EUR")  # 0.9995 half-up
+    assert domain.service_fee(Money.of("10.10", "EUR"), EXAMPLE) == Money.of("0.51", "EUR")  # 0.505 half-up
+    even = PlatformConfig(EXAMPLE.price_limits, fee_percent=Decimal(5), fee_rounding=Rounding.HALF_EVEN)
+    assert domain.service_fee(Money.of("10.10", "EUR"), even) == Money.of("0.50", "EUR")
+
+
+def test_early_bird_price_applies_only_inside_its_window() -> None:
+    now = datetime(2026, 11, 25, tzinfo=UTC)
+    price, early = Money.of("50", "EUR"), Money.of("40", "EUR")
+    assert domain.current_price(price, early, now + timedelta(days=1), now) == early
+    assert domain.current_price(price, early, now, now) == price
+    assert domain.current_price(price, None, None, now) == price
