@@ -1,0 +1,282 @@
+"""Webhooks through the manager: verified before believed, duplicates and disorder, hosted checkout states."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from gateway_core import (
+    CheckoutRequest,
+    CheckoutStatus,
+    EventType,
+    GatewayManager,
+    InvalidRequest,
+    Money,
+    PaymentState,
+    WebhookVerificationFailed,
+)
+from gateway_core.errors import ErrorCode
+from gateway_core.fake import WebhookDelivery
+from gateway_core.fake.gateway import SIGNATURE_HEADER
+
+from .conftest import fake
+
+
+def checkout(amount: str = "10.00", **kwargs: object) -> CheckoutRequest:
+    return CheckoutRequest.single(
+        "Ticket", Money.of(amount, "EUR"), "https://shop.example/ok", "https://shop.example/no", **kwargs
+    )
+
+
+def paid_checkout(manager: GatewayManager, gateway: str = "alpha") -> tuple[str, list[WebhookDelivery]]:
+    session = manager.create_checkout(gateway, checkout(reference="order-1"), idempotency_key=f"{gateway}-co")
+    f = fake(manager, gateway)
+    f.complete_checkout(session.id)
+    return session.id, f.drain_webhooks()
+
+
+def test_signed_webhooks_verify_and_are_normalized(two_fakes: GatewayManager) -> None:
+    checkout_id, deliveries = paid_checkout(two_fakes)
+    events = [two_fakes.parse_webhook("alpha", d.headers, d.body) for d in deliveries]
+    assert [e.type for e in events] == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED]
+    for event, delivery in zip(events, deliveries, strict=True):
+        assert event.gateway == "alpha"
+        assert event.id == delivery.event_id
+        assert event.checkout_id == checkout_id
+        assert event.reference == "order-1"
+        assert event.amount == Money.of("10.00", "EUR")
+        assert event.live is False
+        assert event.occurred_at is not None
+    assert events[1].provider_type == "payment.succeeded"
+
+
+def test_headers_are_matched_case_insensitively(two_fakes: GatewayManager) -> None:
+    _, [delivery, *_] = paid_checkout(two_fakes)
+    headers = {SIGNATURE_HEADER.lower(): delivery.headers[SIGNATURE_HEADER]}
+    assert two_fakes.parse_webhook("alpha", headers, delivery.body).id == delivery.event_id
+
+
+def test_a_tampered_body_is_refused(two_fakes: GatewayManager) -> None:
+    _, [delivery, *_] = paid_checkout(two_fakes)
+    payload = json.loads(delivery.body)
+    payload["data"]["amount"] = "0.01"
+    tampered = json.dumps(payload, sort_keys=True).encode()
+    with pytest.raises(WebhookVerificationFailed, match="signature does not match the body") as info:
+        two_fakes.parse_webhook("alpha", delivery.headers, tampered)
+    assert info.value.gateway == "alpha"
+    assert info.value.code is ErrorCode.WEBHOOK_VERIFICATION_FAILED
+    with pytest.raises(WebhookVerificationFailed):
+        two_fakes.parse_webhook("alpha", delivery.headers, delivery.body + b" ")
+
+
+def test_a_webhook_signed_with_another_secret_is_refused(two_fakes: GatewayManager) -> None:
+    # alpha and beta read different webhook secrets from the environment
+    _, [delivery, *_] = paid_checkout(two_fakes, "alpha")
+    with pytest.raises(WebhookVerificationFailed, match="signature does not match") as info:
+        two_fakes.parse_webhook("beta", delivery.headers, delivery.body)
+    assert info.value.gateway == "beta"
+
+
+@pytest.mark.parametrize(
+    ("headers", "said"),
+    [
+        ({}, "missing Fake-Signature header"),
+        ({SIGNATURE_HEADER: ""}, "missing Fake-Signature header"),
+        ({SIGNATURE_HEADER: "v1=abc"}, "no valid timestamp"),
+        ({SIGNATURE_HEADER: "t=soon,v1=abc"}, "no valid timestamp"),
+        ({SIGNATURE_HEADER: "t={now}"}, "does not match"),
+        ({SIGNATURE_HEADER: "t={now},v1=é"}, "does not match"),
+        ({SIGNATURE_HEADER: "t={now},v1=\udcff"}, "does not match"),
+    ],
+)
+def test_missing_or_malformed_signatures_are_refused(
+    two_fakes: GatewayManager, headers: dict[str, str], said: str
+) -> None:
+    _, [delivery, *_] = paid_checkout(two_fakes)
+    now = str(int(time.time()))
+    headers = {k: v.replace("{now}", now) for k, v in headers.items()}
+    with pytest.raises(WebhookVerificationFailed, match=said):
+        two_fakes.parse_webhook("alpha", headers, delivery.body)
+
+
+def test_a_stale_or_future_timestamp_is_refused(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    now = 1_800_000_000.0
+    f.clock = lambda: now
+    _, [delivery, *_] = paid_checkout(two_fakes)
+    assert two_fakes.parse_webhook("alpha", delivery.headers, delivery.body).id == delivery.event_id
+
+    f.clock = lambda: now + 300  # at the tolerance: still fine
+    two_fakes.parse_webhook("alpha", delivery.headers, delivery.body)
+    f.clock = lambda: now + 301
+    with pytest.raises(WebhookVerificationFailed, match="outside the 300 s tolerance"):
+        two_fakes.parse_webhook("alpha", delivery.headers, delivery.body)
+    f.clock = lambda: now - 301  # signed in the future
+    with pytest.raises(WebhookVerificationFailed, match="outside the 300 s tolerance"):
+        two_fakes.parse_webhook("alpha", delivery.headers, delivery.body)
+
+
+def test_a_late_delivery_is_signed_when_it_is_sent(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    now = 1_800_000_000.0
+    f.clock = lambda: now
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.complete_checkout(session.id)
+    f.clock = lambda: now + 3600  # the events wait an hour before delivery
+    deliveries = f.drain_webhooks()
+    assert all(two_fakes.parse_webhook("alpha", d.headers, d.body) for d in deliveries)
+
+
+def test_a_body_that_is_not_bytes_is_refused(two_fakes: GatewayManager) -> None:
+    _, [delivery, *_] = paid_checkout(two_fakes)
+    with pytest.raises(InvalidRequest, match="raw bytes"):
+        two_fakes.parse_webhook("alpha", delivery.headers, delivery.body.decode())  # type: ignore[arg-type]
+
+
+def test_a_verified_but_malformed_payload_is_refused(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    body = b'{"id": "evt_1"}'
+    with pytest.raises(WebhookVerificationFailed, match="malformed payload"):
+        two_fakes.parse_webhook("alpha", {SIGNATURE_HEADER: f.sign(body)}, body)
+
+
+def test_an_unmapped_event_type_is_reported_as_unknown(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    body = json.dumps({"id": "evt_x", "type": "payout.paid", "created": int(time.time()), "data": {}}).encode()
+    event = two_fakes.parse_webhook("alpha", {SIGNATURE_HEADER: f.sign(body)}, body)
+    assert event.type is EventType.UNKNOWN
+    assert event.provider_type == "payout.paid"
+    assert event.amount is None
+
+
+def test_duplicates_keep_the_same_event_id(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.complete_checkout(session.id)
+    deliveries = f.drain_webhooks(duplicate=True)
+    events = [two_fakes.parse_webhook("alpha", d.headers, d.body) for d in deliveries]
+    assert len(events) == 4
+    assert events[0].id == events[1].id
+    assert events[2].id == events[3].id
+    assert events[0].id != events[2].id
+    # deduplicating on (gateway, id) processes each event once
+    assert len({(e.gateway, e.id) for e in events}) == 2
+
+
+def test_reverse_order_delivery(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.complete_checkout(session.id)
+    events = [two_fakes.parse_webhook("alpha", d.headers, d.body) for d in f.drain_webhooks(reverse=True)]
+    assert [e.type for e in events] == [EventType.PAYMENT_SUCCEEDED, EventType.CHECKOUT_COMPLETED]
+    assert f.drain_webhooks() == []  # drained once
+
+
+def test_refund_webhooks_carry_the_refund(two_fakes: GatewayManager) -> None:
+    from gateway_core import RefundRequest
+
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout("30.00"), idempotency_key="k")
+    status = f.complete_checkout(session.id)
+    f.drain_webhooks()
+    refund = two_fakes.refund("alpha", RefundRequest(status.payment_id, Money.of("12.00", "EUR")), idempotency_key="r")
+    [delivery] = f.drain_webhooks()
+    event = two_fakes.parse_webhook("alpha", delivery.headers, delivery.body)
+    assert event.type is EventType.REFUND_SUCCEEDED
+    assert event.refund_id == refund.id
+    assert event.amount == Money.of("12.00", "EUR")
+
+
+# --------------------------------------------------------------------------------------------
+# Hosted checkout: complete, decline, abandon, expire
+# --------------------------------------------------------------------------------------------
+
+
+def events_of(manager: GatewayManager, gateway: str = "alpha") -> list[EventType]:
+    f = fake(manager, gateway)
+    return [manager.parse_webhook(gateway, d.headers, d.body).type for d in f.drain_webhooks()]
+
+
+def test_checkout_complete(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    assert session.status is CheckoutStatus.OPEN
+    assert session.url.startswith("https://checkout.fake-gateway.invalid/c/")
+    assert two_fakes.payment_status("alpha", session.id).state is PaymentState.PENDING
+    assert not two_fakes.payment_status("alpha", session.id).is_paid
+
+    f.complete_checkout(session.id)
+    status = two_fakes.payment_status("alpha", session.id)
+    assert status.state is PaymentState.SUCCEEDED
+    assert status.is_paid
+    assert status.amount_captured == Money.of("10.00", "EUR")
+    assert status.checkout_id == session.id
+    assert f.checkout(session.id).status is CheckoutStatus.COMPLETE
+    assert events_of(two_fakes) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED]
+    with pytest.raises(InvalidRequest, match="is complete"):
+        f.complete_checkout(session.id)
+
+
+def test_checkout_authorize_only_completes_as_authorized(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(capture=False), idempotency_key="k")
+    f.complete_checkout(session.id)
+    status = two_fakes.payment_status("alpha", session.id)
+    assert status.state is PaymentState.AUTHORIZED
+    assert not status.is_paid
+    assert status.amount_captured == Money.zero("EUR")
+    assert events_of(two_fakes) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_AUTHORIZED]
+
+
+def test_checkout_decline_leaves_the_checkout_open_for_another_try(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.decline_checkout(session.id, "insufficient_funds")
+    status = two_fakes.payment_status("alpha", session.id)
+    assert status.state is PaymentState.FAILED
+    assert not status.is_paid
+    assert f.checkout(session.id).status is CheckoutStatus.OPEN
+    [delivery] = f.drain_webhooks()
+    event = two_fakes.parse_webhook("alpha", delivery.headers, delivery.body)
+    assert event.type is EventType.PAYMENT_FAILED
+    assert event.failure_code == "insufficient_funds"
+
+    f.complete_checkout(session.id)  # the payer tries another card
+    assert two_fakes.payment_status("alpha", session.id).is_paid
+
+
+def test_checkout_abandon_expires_and_cancels(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.abandon_checkout(session.id)
+    assert two_fakes.payment_status("alpha", session.id).state is PaymentState.CANCELED
+    assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
+    assert events_of(two_fakes) == [EventType.CHECKOUT_EXPIRED]
+    with pytest.raises(InvalidRequest, match="is expired"):
+        f.complete_checkout(session.id)
+
+
+def test_checkout_expires_on_the_clock(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    now = 1_800_000_000.0
+    f.clock = lambda: now
+    expires = datetime.fromtimestamp(now, UTC) + timedelta(minutes=30)
+    session = two_fakes.create_checkout("alpha", checkout(expires_at=expires), idempotency_key="k")
+    assert session.expires_at == expires
+    f.clock = lambda: now + 30 * 60
+    assert two_fakes.payment_status("alpha", session.id).state is PaymentState.CANCELED
+    assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
+    assert events_of(two_fakes) == [EventType.CHECKOUT_EXPIRED]
+
+
+def test_void_expires_an_open_checkout(two_fakes: GatewayManager) -> None:
+    from gateway_core import VoidRequest
+
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    void = two_fakes.void("alpha", VoidRequest(session.id), idempotency_key="v")
+    assert void.state is PaymentState.CANCELED
+    assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
