@@ -1,0 +1,180 @@
+"""The guarantees under real concurrency: threads against one store, on PostgreSQL and on SQLite.
+
+Each test releases its workers together (a barrier) so the attempts truly overlap. Nothing here
+is timed; the assertions are on counts.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+import sqlalchemy as sa
+from paid_events import outbox
+from paid_events.errors import PromoCodeExhausted, SoldOut
+from paid_events.service import PaidEvents, WebhookOutcome
+from paid_events.store import OutboxRow, RegistrationRow, Store
+
+from gateway_core import CheckoutSession, Money
+
+from .helpers import deliver, fake_of
+
+T = TypeVar("T")
+
+
+def run_together(workers: int, jobs: list[Callable[[], T]]) -> list[T | Exception]:
+    """Run ``jobs`` on ``workers`` threads; the first wave starts at once. Returns results or exceptions."""
+    barrier = threading.Barrier(min(workers, len(jobs)))
+    started = threading.local()
+
+    def wrap(job: Callable[[], T]) -> T | Exception:
+        if not getattr(started, "done", False):
+            started.done = True
+            barrier.wait()
+        try:
+            return job()
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(wrap, jobs))
+
+
+def new_event(service: PaidEvents, capacity: int) -> str:
+    return service.create_event(
+        organizer="org",
+        title="Busy webinar",
+        kind="one_off",
+        price=Money.of("20", "EUR"),
+        capacity=capacity,
+        gateways=["stripe-like"],
+        starts_at=datetime(2026, 12, 10, tzinfo=UTC),
+    ).id
+
+
+def statuses(store: Store, event_id: str) -> Counter[str]:
+    with store.transaction() as s:
+        return Counter(s.scalars(sa.select(RegistrationRow.status).where(RegistrationRow.event_id == event_id)).all())
+
+
+def test_1000_attempts_by_32_workers_confirm_exactly_50_of_50_seats(service: PaidEvents, store: Store) -> None:
+    event_id = new_event(service, capacity=50)
+    fake = fake_of(service.gateways, "stripe-like")
+
+    def attempt(i: int) -> str:
+        result = service.checkout(event_id, f"p{i}@example.com")
+        fake.complete_checkout(result.checkout_id or "")
+        deliver(service, "stripe-like")  # whatever webhooks are pending, from any worker
+        return result.registration_id
+
+    results = run_together(32, [lambda i=i: attempt(i) for i in range(1000)])
+    deliver(service, "stripe-like")
+    errors = Counter(type(r).__name__ for r in results if isinstance(r, Exception))
+    assert errors == Counter({"SoldOut": 950})
+    assert statuses(store, event_id) == Counter({"confirmed": 50})
+    assert service.event(event_id).seats_taken == 50
+    assert fake.payments_made() == 50
+    with store.transaction() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(OutboxRow.kind == "confirmation")) == 50
+
+
+def test_promo_limited_to_50_uses_tried_by_200_concurrent_checkouts_is_redeemed_50_times(
+    service: PaidEvents, store: Store
+) -> None:
+    event_id = new_event(service, capacity=500)
+    service.add_promo_code(event_id, "FIFTY", percent="20", max_uses=50)
+    results = run_together(
+        32, [lambda i=i: service.checkout(event_id, f"p{i}@example.com", "FIFTY") for i in range(200)]
+    )
+    ok = [r for r in results if not isinstance(r, Exception)]
+    refused = [r for r in results if isinstance(r, Exception)]
+    assert len(ok) == 50
+    assert all(isinstance(r, PromoCodeExhausted) for r in refused)
+    assert len(refused) == 150
+    assert service.promo_code(event_id, "FIFTY").uses == 50
+    assert service.event(event_id).seats_taken == 50  # a refused promo holds no seat
+    with store.transaction() as s:
+        assert (
+            s.scalar(
+                sa.select(sa.func.count()).select_from(RegistrationRow).where(RegistrationRow.promo_id.is_not(None))
+            )
+            == 50
+        )
+
+
+def test_one_webhook_delivered_20_times_concurrently_fulfils_once_and_sends_one_message(
+    service: PaidEvents, store: Store, tmp_path: Path
+) -> None:
+    event_id = new_event(service, capacity=5)
+    result = service.checkout(event_id, "ann@example.com")
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.complete_checkout(result.checkout_id or "")
+    deliveries = fake.drain_webhooks()
+    succeeded = next(d for d in deliveries if d.type == "payment.succeeded")
+    outcomes = run_together(
+        20, [lambda: service.handle_webhook("stripe-like", succeeded.headers, succeeded.body) for _ in range(20)]
+    )
+    assert Counter(outcomes) == Counter({WebhookOutcome.PROCESSED: 1, WebhookOutcome.DUPLICATE: 19})
+    completed = next(d for d in deliveries if d.type == "checkout.completed")  # the other event: no second fulfilment
+    again = run_together(
+        20, [lambda: service.handle_webhook("stripe-like", completed.headers, completed.body) for _ in range(20)]
+    )
+    assert Counter(again) == Counter({WebhookOutcome.IGNORED: 1, WebhookOutcome.DUPLICATE: 19})
+    assert statuses(store, event_id) == Counter({"confirmed": 1})
+    mailbox = tmp_path / "mailbox.txt"
+    sent = run_together(4, [lambda: outbox.drain(store, outbox.FileSender(mailbox)) for _ in range(4)])
+    assert sum(n for n in sent if isinstance(n, int)) == 1
+    assert mailbox.read_text(encoding="utf-8").count("--- message") == 1
+
+
+def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents, store: Store, clock: object) -> None:
+    event_id = new_event(service, capacity=10)
+    fake = fake_of(service.gateways, "stripe-like")
+    first = run_together(10, [lambda i=i: service.checkout(event_id, f"a{i}@example.com") for i in range(10)])
+    checkouts = [r.checkout_id for r in first if not isinstance(r, Exception)]
+    assert len(checkouts) == 10
+    with pytest.raises(SoldOut):
+        service.checkout(event_id, "late@example.com")
+    for checkout_id in checkouts[:5]:
+        fake.abandon_checkout(checkout_id or "")
+    deliveries = fake.drain_webhooks(duplicate=True)
+    run_together(10, [lambda d=d: service.handle_webhook("stripe-like", d.headers, d.body) for d in deliveries])
+    assert service.event(event_id).seats_taken == 5
+    second = run_together(10, [lambda i=i: service.checkout(event_id, f"b{i}@example.com") for i in range(10)])
+    assert sum(not isinstance(r, Exception) for r in second) == 5
+    assert all(isinstance(r, SoldOut) for r in second if isinstance(r, Exception))
+    assert service.event(event_id).seats_taken == 10
+    assert statuses(store, event_id) == Counter({"pending": 10, "expired": 5})
+
+
+def test_concurrent_reconcilers_recover_a_crash_without_a_second_charge(
+    service: PaidEvents, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event_id = new_event(service, capacity=50)
+    fake = fake_of(service.gateways, "stripe-like")
+
+    def crash(registration_id: str, session: CheckoutSession) -> None:
+        raise RuntimeError("process died after the provider answered")
+
+    monkeypatch.setattr(service, "_record_checkout", crash)
+    crashed = run_together(8, [lambda i=i: service.checkout(event_id, f"c{i}@example.com") for i in range(8)])
+    monkeypatch.undo()
+    assert all(isinstance(r, RuntimeError) for r in crashed)
+    assert fake.payments_made() == 8
+    reports = run_together(8, [service.reconcile for _ in range(8)])
+    assert not [r for r in reports if isinstance(r, Exception)]
+    assert fake.payments_made() == 8
+    with store.transaction() as s:
+        rows = s.scalars(sa.select(RegistrationRow).where(RegistrationRow.event_id == event_id)).all()
+    assert all(r.checkout_id is not None for r in rows)
+    for row in rows:
+        fake.complete_checkout(row.checkout_id or "")
+    run_together(8, [service.reconcile for _ in range(8)])
+    assert statuses(store, event_id) == Counter({"confirmed": 8})
+    assert fake.payments_made() == 8
