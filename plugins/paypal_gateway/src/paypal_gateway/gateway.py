@@ -270,11 +270,12 @@ class PayPalGateway:
         if not order_id or url is None:
             raise GatewayError("PayPal created an order without an id or approval link", gateway=self.name)
         created = _parse_time(order.get("create_time")) or datetime.now(UTC)
+        reported = _purchase_unit(order).get("amount")
         return CheckoutSession(
             self.name,
             order_id,
             url,
-            request.amount,
+            from_wire(reported) if isinstance(reported, dict) else request.amount,
             CheckoutStatus.OPEN,
             created + APPROVAL_WINDOW,
             payment_id=order_id,
@@ -286,21 +287,36 @@ class PayPalGateway:
     # -- authorize / capture / void -------------------------------------------------------
     @hookimpl
     def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
-        """Authorize an approved authorize-only order: ``payment_method`` is the order id."""
+        """Authorize ``request.amount``.
+
+        ``payment_method`` is either ``card:VAULT_ID`` / ``paypal:VAULT_ID`` (a saved payment
+        method: an order with intent AUTHORIZE and that ``vault_id`` is created and authorized in
+        one request) or the id of an approved authorize-only checkout (the order is authorized).
+        """
         key = self._key(context)
-        order = self.client.get_order(request.payment_method)
-        if order.get("intent") != "AUTHORIZE":
-            raise InvalidRequest(
-                "PayPal order intent is CAPTURE: complete it with capture(order id), not authorize",
-                gateway=self.name,
-                provider_code="ACTION_DOES_NOT_MATCH_INTENT",
-            )
-        unit_amount = from_wire(_purchase_unit(order).get("amount"))
-        if unit_amount != request.amount:
-            raise AmountOutOfRange(
-                f"PayPal authorizes the order's amount ({unit_amount}), not {request.amount}", gateway=self.name
-            )
-        order = self.client.authorize_order(request.payment_method, key)
+        kind, _, vault_id = request.payment_method.partition(":")
+        if vault_id and kind in ("card", "paypal"):
+            unit: dict[str, Any] = {"amount": amount_json(request.amount)}
+            if request.reference is not None:
+                if len(request.reference) > _MAX_ID:
+                    raise InvalidRequest(f"PayPal reference must be at most {_MAX_ID} characters", gateway=self.name)
+                unit.update({"reference_id": request.reference, "custom_id": request.reference})
+            body = {"intent": "AUTHORIZE", "purchase_units": [unit], "payment_source": {kind: {"vault_id": vault_id}}}
+            order = self.client.create_order(body, key)
+        else:
+            order = self.client.get_order(request.payment_method)
+            if order.get("intent") != "AUTHORIZE":
+                raise InvalidRequest(
+                    "PayPal order intent is CAPTURE: complete it with capture(order id), not authorize",
+                    gateway=self.name,
+                    provider_code="ACTION_DOES_NOT_MATCH_INTENT",
+                )
+            unit_amount = from_wire(_purchase_unit(order).get("amount"))
+            if unit_amount != request.amount:
+                raise AmountOutOfRange(
+                    f"PayPal authorizes the order's amount ({unit_amount}), not {request.amount}", gateway=self.name
+                )
+            order = self.client.authorize_order(request.payment_method, key)
         authorizations = _payments(order)["authorizations"]
         if not authorizations:
             raise GatewayError("PayPal authorized the order but returned no authorization", gateway=self.name)
@@ -462,11 +478,12 @@ class PayPalGateway:
             state = PaymentState.FAILED
         elif authorizations:
             state = _AUTH_STATES.get(str(authorizations[-1].get("status")), PaymentState.PENDING)
-        elif status == "PAYER_ACTION_REQUIRED":
-            state = PaymentState.REQUIRES_ACTION
         elif status == "VOIDED":
             state = PaymentState.CANCELED
-        else:  # CREATED, SAVED, APPROVED; COMPLETED without a payment is not paid either
+        else:
+            # CREATED, SAVED, APPROVED, and PAYER_ACTION_REQUIRED (what an order with an experience
+            # context reports until the payer approves): awaiting the payer or the merchant's capture.
+            # COMPLETED without a capture or authorization is not paid either.
             state = PaymentState.PENDING
         if len(captures) == 1:
             payment_id = str(captures[0]["id"])

@@ -1,0 +1,134 @@
+"""Fixtures for the PayPal plugin's tests: the local stand-in, gateways configured against it, certificates."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
+from gateway_core.manager import GatewayManager
+from tests.paypal_gateway import spec
+
+HERE = Path(__file__).parent
+# Test-only credentials of the local stand-in; they must never show up in logs, errors or results.
+CLIENT_ID = "standin-client-id-7f3a9c"
+CLIENT_SECRET = "standin-client-secret-e81b44d2"
+WEBHOOK_ID = "WH-STANDIN-0001"
+GATEWAY = "paypal_test"
+
+
+@attrs.frozen
+class StandIn:
+    """The running stand-in: its base URL, its PID, and its control endpoints."""
+
+    base_url: str
+    pid: int
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.base_url}/_standin/{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def reset(self) -> None:
+        self._call("POST", "reset", {})
+
+    def requests(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "requests")
+        return result
+
+    def counts(self) -> dict[str, int]:
+        result: dict[str, int] = self._call("GET", "counts")
+        return result
+
+    def approve(self, order_id: str, capture_outcome: str = "COMPLETED") -> None:
+        self._call("POST", f"orders/{order_id}/approve", {"capture_outcome": capture_outcome})
+
+    def fault(self, method: str, path_contains: str, kind: str, *, count: int = 1, seconds: float = 1.0) -> None:
+        self._call(
+            "POST",
+            "faults",
+            {"method": method, "path_contains": path_contains, "kind": kind, "count": count, "seconds": seconds},
+        )
+
+    def config(self, **values: Any) -> None:
+        self._call("POST", "config", values)
+
+
+@pytest.fixture(scope="session")
+def standin_process() -> Iterator[StandIn]:
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "standin.py"), CLIENT_ID, CLIENT_SECRET, WEBHOOK_ID],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield StandIn(f"http://127.0.0.1:{port}", process.pid)
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+def check_requests(requests: list[dict[str, Any]]) -> None:
+    """Every body validates against PayPal's spec; every POST to the API carries PayPal-Request-Id."""
+    for request in requests:
+        method, path = request["method"], request["path"]
+        if path == "/v1/oauth2/token":
+            continue
+        spec.validate_request(method, path, request["body"])
+        if method == "POST" and path != "/v1/notifications/verify-webhook-signature":
+            assert request["request_id"], f"POST {path} was sent without PayPal-Request-Id"
+
+
+@pytest.fixture
+def standin(standin_process: StandIn) -> Iterator[StandIn]:
+    """The stand-in, emptied for this test; afterwards every request the test sent is checked against the spec."""
+    standin_process.reset()
+    yield standin_process
+    check_requests(standin_process.requests())
+
+
+def paypal_settings(standin: StandIn, **overrides: Any) -> dict[str, Any]:
+    settings: dict[str, Any] = {
+        "client_id": Secret(CLIENT_ID, source="test"),
+        "client_secret": Secret(CLIENT_SECRET, source="test"),
+        "environment": "sandbox",
+        "base_url": standin.base_url,
+        "webhook_id": WEBHOOK_ID,
+        "timeout": 5,
+        "retry_backoff": 0,
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def make_manager(standin: StandIn) -> Callable[..., GatewayManager]:
+    """A manager with one PayPal gateway on the stand-in, loaded through the real entry point."""
+
+    def make(**overrides: Any) -> GatewayManager:
+        config = DeploymentConfig([GatewaySettings(GATEWAY, "paypal", paypal_settings(standin, **overrides))])
+        return GatewayManager(config)
+
+    return make
+
+
+@pytest.fixture
+def manager(make_manager: Callable[..., GatewayManager]) -> GatewayManager:
+    return make_manager()

@@ -1,0 +1,581 @@
+"""A small local PayPal stand-in for the plugin's tests: real HTTP on 127.0.0.1, run as its own process.
+
+It answers the Orders v2, Payments v2, OAuth and verify-webhook-signature calls the plugin makes,
+in PayPal's shapes and with PayPal's error envelope, and behaves as PayPal documents where the tests
+depend on it:
+
+* ``PayPal-Request-Id``: a POST repeated with the same id returns the stored first answer and acts
+  once (https://developer.paypal.com/reference/guidelines/idempotency).
+* Refunds and captures never exceed what remains (``REFUND_AMOUNT_EXCEEDED``,
+  ``MAX_CAPTURE_AMOUNT_EXCEEDED``); HUF/JPY/TWD refuse decimals (``DECIMALS_NOT_SUPPORTED``).
+* OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
+
+Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
+faults (a 500 or 429 answered before processing; a dropped connection or a delay *after* the
+request was processed), read the request log and count what was created. Start it with
+``python standin.py CLIENT_ID CLIENT_SECRET WEBHOOK_ID``; it prints its port on stdout.
+
+Not covered (the plugin does not use them): PATCH, confirm-payment-source, reauthorize, tracking.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import socket
+import sys
+import threading
+import time
+import zlib
+from datetime import UTC, datetime
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+WHOLE_UNITS = {"HUF", "JPY", "TWD"}
+STANDIN_WEBHOOK_SECRET = "standin-webhook-signing-secret"
+
+
+def api_signature(transmission_id: str, transmission_time: str, webhook_id: str, event: Any) -> str:
+    """The signature the stand-in's verify-webhook-signature accepts (a stand-in scheme, not PayPal's)."""
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
+    message = f"{STANDIN_WEBHOOK_SECRET}|{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(canonical)}"
+    return base64.b64encode(hashlib.sha256(message.encode()).digest()).decode()
+
+
+def _id() -> str:
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+    return "".join(secrets.choice(alphabet) for _ in range(17))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Problem(Exception):
+    def __init__(self, status: int, name: str, issue: str | None = None, description: str = "") -> None:
+        super().__init__(name)
+        self.status, self.name, self.issue, self.description = status, name, issue, description
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "name": self.name,
+            "message": self.description or self.name,
+            "debug_id": secrets.token_hex(6),
+        }
+        if self.issue:
+            out["details"] = [{"issue": self.issue, "description": self.description or self.issue}]
+        return out
+
+
+def _money(payload: Any) -> tuple[Decimal, str]:
+    if not isinstance(payload, dict) or not isinstance(payload.get("value"), str):
+        raise Problem(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "amount.value must be a string")
+    code, value = payload.get("currency_code"), payload["value"]
+    if code not in {"AUD", "BRL", "CAD", "CNY", "CZK", "DKK", "EUR", "HKD", "HUF", "ILS", "JPY", "MYR", "MXN",
+                    "TWD", "NZD", "NOK", "PHP", "PLN", "GBP", "SGD", "SEK", "CHF", "THB", "USD"}:  # fmt: skip
+        raise Problem(422, "UNPROCESSABLE_ENTITY", "INVALID_CURRENCY_CODE")
+    decimals = len(value.partition(".")[2])
+    if code in WHOLE_UNITS and "." in value:
+        raise Problem(422, "UNPROCESSABLE_ENTITY", "DECIMALS_NOT_SUPPORTED")
+    if decimals > 2:
+        raise Problem(422, "UNPROCESSABLE_ENTITY", "DECIMAL_PRECISION")
+    amount = Decimal(value)
+    if amount <= 0:
+        raise Problem(422, "UNPROCESSABLE_ENTITY", "CANNOT_BE_ZERO_OR_NEGATIVE")
+    return amount, code
+
+
+def _wire(amount: Decimal, code: str) -> dict[str, str]:
+    exp = 0 if code in WHOLE_UNITS else 2
+    return {"currency_code": code, "value": format(amount.quantize(Decimal(1).scaleb(-exp)), "f")}
+
+
+class State:
+    def __init__(self, client_id: str, client_secret: str, webhook_id: str) -> None:
+        self.lock = threading.RLock()
+        self.basic = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+        self.webhook_id = webhook_id
+        self.token_expires_in = 32400
+        self.reset()
+
+    def reset(self) -> None:
+        self.tokens: dict[str, float] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.auths: dict[str, dict[str, Any]] = {}
+        self.captures: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.idem: dict[tuple[str, str], tuple[int, bytes]] = {}
+        self.requests: list[dict[str, Any]] = []
+        self.faults: list[dict[str, Any]] = []
+
+    # -- JSON views -----------------------------------------------------------------------
+    def capture_json(self, cap: dict[str, Any]) -> dict[str, Any]:
+        up = (
+            f"/v2/payments/authorizations/{cap['auth_id']}"
+            if cap["auth_id"]
+            else f"/v2/checkout/orders/{cap['order_id']}"
+        )
+        out = {
+            "id": cap["id"],
+            "status": cap["status"],
+            "amount": _wire(cap["amount"], cap["currency"]),
+            "final_capture": cap["final"],
+            "custom_id": cap.get("custom_id"),
+            "invoice_id": cap.get("invoice_id"),
+            "supplementary_data": {"related_ids": {"order_id": cap["order_id"]}},
+            "links": [
+                {"href": f"/v2/payments/captures/{cap['id']}", "rel": "self", "method": "GET"},
+                {"href": f"/v2/payments/captures/{cap['id']}/refund", "rel": "refund", "method": "POST"},
+                {"href": up, "rel": "up", "method": "GET"},
+            ],
+            "create_time": cap["created"],
+        }
+        if cap["status"] in ("PENDING", "DECLINED"):
+            out["status_details"] = {"reason": "PENDING_REVIEW" if cap["status"] == "PENDING" else "DECLINED"}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def auth_json(self, auth: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": auth["id"],
+            "status": auth["status"],
+            "amount": _wire(auth["amount"], auth["currency"]),
+            "custom_id": auth.get("custom_id"),
+            "supplementary_data": {"related_ids": {"order_id": auth["order_id"]}},
+            "links": [{"href": f"/v2/payments/authorizations/{auth['id']}", "rel": "self", "method": "GET"}],
+            "create_time": auth["created"],
+        }
+
+    def refund_json(self, ref: dict[str, Any]) -> dict[str, Any]:
+        out = {
+            "id": ref["id"],
+            "status": "COMPLETED",
+            "amount": _wire(ref["amount"], ref["currency"]),
+            "links": [
+                {"href": f"/v2/payments/refunds/{ref['id']}", "rel": "self", "method": "GET"},
+                {"href": f"/v2/payments/captures/{ref['capture_id']}", "rel": "up", "method": "GET"},
+            ],
+            "create_time": ref["created"],
+        }
+        if ref.get("note"):
+            out["note_to_payer"] = ref["note"]
+        return out
+
+    def order_json(self, order: dict[str, Any]) -> dict[str, Any]:
+        unit = dict(order["unit"])
+        payments: dict[str, Any] = {}
+        caps = [self.capture_json(self.captures[c]) for c in order["captures"]]
+        auths = [self.auth_json(self.auths[a]) for a in order["auths"]]
+        refunds = [
+            self.refund_json(r)
+            for r in self.refunds.values()
+            if self.captures[r["capture_id"]]["order_id"] == order["id"]
+        ]
+        if caps:
+            payments["captures"] = caps
+        if auths:
+            payments["authorizations"] = auths
+        if refunds:
+            payments["refunds"] = refunds
+        if payments:
+            unit["payments"] = payments
+        links = [{"href": f"/v2/checkout/orders/{order['id']}", "rel": "self", "method": "GET"}]
+        if order["status"] in ("CREATED", "PAYER_ACTION_REQUIRED"):
+            rel = "payer-action" if order["status"] == "PAYER_ACTION_REQUIRED" else "approve"
+            links.append(
+                {"href": f"https://www.sandbox.paypal.com/checkoutnow?token={order['id']}", "rel": rel, "method": "GET"}
+            )
+        return {
+            "id": order["id"],
+            "intent": order["intent"],
+            "status": order["status"],
+            "purchase_units": [unit],
+            "links": links,
+            "create_time": order["created"],
+        }
+
+    # -- operations -----------------------------------------------------------------------
+    def create_order(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        intent = body.get("intent")
+        if intent not in ("CAPTURE", "AUTHORIZE"):
+            raise Problem(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "intent")
+        units = body.get("purchase_units")
+        if not isinstance(units, list) or len(units) != 1:
+            raise Problem(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "purchase_units")
+        unit = units[0]
+        amount, currency = _money(unit.get("amount"))
+        items = unit.get("items") or []
+        if items:
+            total = sum((_money(i["unit_amount"])[0] * int(i["quantity"]) for i in items), Decimal(0))
+            declared = _money(unit["amount"].get("breakdown", {}).get("item_total"))[0]
+            if total != declared or declared != amount:
+                raise Problem(422, "UNPROCESSABLE_ENTITY", "ITEM_TOTAL_MISMATCH")
+        source = body.get("payment_source") or {}
+        order = {
+            "id": _id(),
+            "intent": intent,
+            "status": "PAYER_ACTION_REQUIRED" if "experience_context" in source.get("paypal", {}) else "CREATED",
+            "unit": {k: unit[k] for k in ("reference_id", "custom_id", "invoice_id", "amount", "items") if k in unit},
+            "amount": amount,
+            "currency": currency,
+            "captures": [],
+            "auths": [],
+            "created": _now(),
+            "capture_outcome": "COMPLETED",
+        }
+        vault = (source.get("paypal") or source.get("card") or {}).get("vault_id")
+        self.orders[order["id"]] = order
+        if vault is not None:
+            if str(vault).startswith("DECLINE"):
+                del self.orders[order["id"]]
+                raise Problem(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED", "The instrument was declined")
+            order["status"] = "APPROVED"
+            if intent == "AUTHORIZE":
+                self._authorize(order)
+            else:
+                self._capture_order(order)
+        return 201, self.order_json(order)
+
+    def _authorize(self, order: dict[str, Any]) -> None:
+        auth = {
+            "id": _id(),
+            "order_id": order["id"],
+            "status": "CREATED",
+            "amount": order["amount"],
+            "currency": order["currency"],
+            "captured": Decimal(0),
+            "custom_id": order["unit"].get("custom_id"),
+            "created": _now(),
+        }
+        self.auths[auth["id"]] = auth
+        order["auths"].append(auth["id"])
+        order["status"] = "COMPLETED"
+
+    def _new_capture(
+        self, order: dict[str, Any], amount: Decimal, auth_id: str | None, final: bool, status: str
+    ) -> dict[str, Any]:
+        cap = {
+            "id": _id(),
+            "order_id": order["id"],
+            "auth_id": auth_id,
+            "status": status,
+            "amount": amount,
+            "currency": order["currency"],
+            "refunded": Decimal(0),
+            "final": final,
+            "custom_id": order["unit"].get("custom_id"),
+            "invoice_id": order["unit"].get("invoice_id"),
+            "created": _now(),
+        }
+        self.captures[cap["id"]] = cap
+        order["captures"].append(cap["id"])
+        return cap
+
+    def _capture_order(self, order: dict[str, Any]) -> None:
+        self._new_capture(order, order["amount"], None, True, order["capture_outcome"])
+        order["status"] = "COMPLETED"
+
+    def order_action(self, order_id: str, action: str) -> tuple[int, dict[str, Any]]:
+        order = self.orders.get(order_id)
+        if order is None:
+            raise Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
+        wanted = "CAPTURE" if action == "capture" else "AUTHORIZE"
+        if order["intent"] != wanted:
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "ACTION_DOES_NOT_MATCH_INTENT")
+        if order["status"] == "COMPLETED":
+            raise Problem(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                "ORDER_ALREADY_CAPTURED" if action == "capture" else "ORDER_ALREADY_AUTHORIZED",
+            )
+        if order["status"] != "APPROVED":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", "Payer has not yet approved the Order.")
+        if action == "capture":
+            self._capture_order(order)
+        else:
+            self._authorize(order)
+        return 201, self.order_json(order)
+
+    def capture_authorization(self, auth_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        auth = self.auths.get(auth_id)
+        if auth is None:
+            raise Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
+        if auth["status"] == "VOIDED":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_VOIDED")
+        if auth["status"] == "CAPTURED":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_ALREADY_CAPTURED")
+        remaining = auth["amount"] - auth["captured"]
+        if "amount" in body:
+            amount, currency = _money(body["amount"])
+            if currency != auth["currency"]:
+                raise Problem(422, "UNPROCESSABLE_ENTITY", "AUTH_CAPTURE_CURRENCY_MISMATCH")
+            if amount > remaining:
+                raise Problem(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED")
+        else:
+            amount = remaining
+        final = bool(body.get("final_capture", False))
+        order = self.orders[auth["order_id"]]
+        cap = self._new_capture(order, amount, auth_id, final, "COMPLETED")
+        auth["captured"] += amount
+        auth["status"] = "CAPTURED" if final or auth["captured"] == auth["amount"] else "PARTIALLY_CAPTURED"
+        return 201, self.capture_json(cap)
+
+    def void(self, auth_id: str) -> tuple[int, dict[str, Any]]:
+        auth = self.auths.get(auth_id)
+        if auth is None:
+            raise Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
+        if auth["status"] == "VOIDED":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "PREVIOUSLY_VOIDED")
+        if auth["status"] == "CAPTURED":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "PREVIOUSLY_CAPTURED")
+        auth["status"] = "VOIDED"
+        return 200, self.auth_json(auth)
+
+    def refund(self, capture_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        cap = self.captures.get(capture_id)
+        if cap is None:
+            raise Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
+        if cap["status"] == "PENDING":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "PENDING_CAPTURE")
+        if cap["status"] == "REFUNDED":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED")
+        if cap["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "REFUND_NOT_ALLOWED")
+        remaining = cap["amount"] - cap["refunded"]
+        if "amount" in body:
+            amount, currency = _money(body["amount"])
+            if currency != cap["currency"]:
+                raise Problem(422, "UNPROCESSABLE_ENTITY", "REFUND_CAPTURE_CURRENCY_MISMATCH")
+            if amount > remaining:
+                raise Problem(422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED")
+        else:
+            amount = remaining
+        cap["refunded"] += amount
+        cap["status"] = "REFUNDED" if cap["refunded"] == cap["amount"] else "PARTIALLY_REFUNDED"
+        ref = {
+            "id": _id(),
+            "capture_id": capture_id,
+            "amount": amount,
+            "currency": cap["currency"],
+            "note": body.get("note_to_payer"),
+            "created": _now(),
+        }
+        self.refunds[ref["id"]] = ref
+        return 201, self.refund_json(ref)
+
+    def verify(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        expected = api_signature(
+            str(body.get("transmission_id")),
+            str(body.get("transmission_time")),
+            str(body.get("webhook_id")),
+            body.get("webhook_event"),
+        )
+        ok = body.get("webhook_id") == self.webhook_id and body.get("transmission_sig") == expected
+        return 200, {"verification_status": "SUCCESS" if ok else "FAILURE"}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: Server
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Answer without waiting for delayed ACKs (Nagle), as a real server would.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _reply(self, status: int, payload: Any | bytes) -> None:
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Paypal-Debug-Id", secrets.token_hex(6))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        state = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/_standin/"):
+            self._control(method, path, raw)
+            return
+        auth = self.headers.get("Authorization") or ""
+        request_id = self.headers.get("PayPal-Request-Id")
+        try:
+            parsed = (
+                json.loads(raw) if raw and self.headers.get("Content-Type", "").startswith("application/json") else None
+            )
+        except ValueError:
+            parsed = None
+        with state.lock:
+            state.requests.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "request_id": request_id,
+                    "auth": auth.split(" ", 1)[0] or None,
+                    "body": parsed,
+                    "prefer": self.headers.get("Prefer"),
+                }
+            )
+            fault = self._take_fault(method, path)
+        if fault is not None and fault["kind"] in ("500", "429"):
+            status = int(fault["kind"])
+            name = "INTERNAL_SERVER_ERROR" if status == 500 else "RATE_LIMIT_REACHED"
+            self._reply(status, Problem(status, name, description=name).body())
+            return
+        with state.lock:
+            status, body = self._dispatch(method, path, raw, parsed, auth, request_id)
+        if fault is not None and fault["kind"] == "drop_after":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if fault is not None and fault["kind"] == "delay_after":
+            time.sleep(float(fault.get("seconds", 1.0)))
+        try:
+            self._reply(status, body)
+        except OSError:
+            self.close_connection = True
+
+    def _take_fault(self, method: str, path: str) -> dict[str, Any] | None:
+        for fault in self.server.state.faults:
+            if fault["method"] == method and fault["path_contains"] in path and fault["remaining"] > 0:
+                fault["remaining"] -= 1
+                return fault
+        return None
+
+    def _dispatch(
+        self, method: str, path: str, raw: bytes, body: Any, auth: str, request_id: str | None
+    ) -> tuple[int, Any]:
+        state = self.server.state
+        if path == "/v1/oauth2/token" and method == "POST":
+            if auth != state.basic:
+                return 401, {"error": "invalid_client", "error_description": "Client Authentication failed"}
+            token = "A21AA" + secrets.token_urlsafe(24)
+            state.tokens[token] = time.time() + state.token_expires_in
+            return 200, {
+                "scope": "https://uri.paypal.com/services/payments/payment",
+                "access_token": token,
+                "token_type": "Bearer",
+                "app_id": "APP-STANDIN",
+                "expires_in": state.token_expires_in,
+                "nonce": secrets.token_hex(8),
+            }
+        token = auth.removeprefix("Bearer ")
+        if not auth.startswith("Bearer ") or state.tokens.get(token, 0) < time.time():
+            return 401, {"name": "AUTHENTICATION_FAILURE", "message": "Authentication failed due to invalid authentication credentials or a missing Authorization header.", "debug_id": secrets.token_hex(6)}  # fmt: skip
+        key = (path, request_id) if method == "POST" and request_id else None
+        if key is not None and key in state.idem:
+            stored_status, stored = state.idem[key]
+            return (200 if stored_status == 201 else stored_status), stored
+        try:
+            status, payload = self._route(method, path, body if isinstance(body, dict) else {})
+        except Problem as problem:
+            status, payload = problem.status, problem.body()
+        data = json.dumps(payload).encode()
+        if key is not None and status < 500:
+            state.idem[key] = (status, data)
+        return status, data
+
+    def _route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        state = self.server.state
+        parts = path.strip("/").split("/")
+        not_found = Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
+        match method, parts:
+            case "POST", ["v2", "checkout", "orders"]:
+                return state.create_order(body)
+            case "GET", ["v2", "checkout", "orders", order_id]:
+                if order_id not in state.orders:
+                    raise not_found
+                return 200, state.order_json(state.orders[order_id])
+            case "POST", ["v2", "checkout", "orders", order_id, ("capture" | "authorize") as action]:
+                return state.order_action(order_id, action)
+            case "GET", ["v2", "payments", "authorizations", auth_id]:
+                if auth_id not in state.auths:
+                    raise not_found
+                return 200, state.auth_json(state.auths[auth_id])
+            case "POST", ["v2", "payments", "authorizations", auth_id, "capture"]:
+                return state.capture_authorization(auth_id, body)
+            case "POST", ["v2", "payments", "authorizations", auth_id, "void"]:
+                return state.void(auth_id)
+            case "GET", ["v2", "payments", "captures", capture_id]:
+                if capture_id not in state.captures:
+                    raise not_found
+                return 200, state.capture_json(state.captures[capture_id])
+            case "POST", ["v2", "payments", "captures", capture_id, "refund"]:
+                return state.refund(capture_id, body)
+            case "POST", ["v1", "notifications", "verify-webhook-signature"]:
+                return state.verify(body)
+        raise Problem(404, "NOT_FOUND", description=f"no route {method} {path}")
+
+    def _control(self, method: str, path: str, raw: bytes) -> None:
+        state = self.server.state
+        body = json.loads(raw) if raw else {}
+        parts = path.strip("/").split("/")[1:]
+        with state.lock:
+            match method, parts:
+                case "GET", ["requests"]:
+                    self._reply(200, state.requests)
+                case "GET", ["counts"]:
+                    self._reply(
+                        200,
+                        {
+                            "tokens": len(state.tokens),
+                            "orders": len(state.orders),
+                            "authorizations": len(state.auths),
+                            "captures": len(state.captures),
+                            "refunds": len(state.refunds),
+                        },
+                    )
+                case "POST", ["orders", order_id, "approve"]:
+                    order = state.orders.get(order_id)
+                    if order is None:
+                        self._reply(404, {"error": "no such order"})
+                        return
+                    order["status"] = "APPROVED"
+                    order["capture_outcome"] = body.get("capture_outcome", "COMPLETED")
+                    self._reply(200, state.order_json(order))
+                case "POST", ["faults"]:
+                    state.faults.append({**body, "remaining": int(body.get("count", 1))})
+                    self._reply(200, {"ok": True})
+                case "POST", ["config"]:
+                    if "token_expires_in" in body:
+                        state.token_expires_in = int(body["token_expires_in"])
+                    self._reply(200, {"ok": True})
+                case "POST", ["reset"]:
+                    state.reset()
+                    self._reply(200, {"ok": True})
+                case _:
+                    self._reply(404, {"error": "unknown control"})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, state: State) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.state = state
+
+
+def main() -> None:
+    client_id, client_secret, webhook_id = sys.argv[1:4]
+    server = Server(State(client_id, client_secret, webhook_id))
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

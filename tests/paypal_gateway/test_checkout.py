@@ -1,0 +1,237 @@
+"""Checkout, completion, authorize/capture/void, refunds and status against the local stand-in."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from gateway_core.errors import AmountOutOfRange, InvalidAmount, InvalidRequest, NotFound, PaymentDeclined
+from gateway_core.manager import GatewayManager
+from gateway_core.models import (
+    AuthorizeRequest,
+    CaptureRequest,
+    CheckoutRequest,
+    CheckoutStatus,
+    LineItem,
+    PaymentState,
+    RefundRequest,
+    VoidRequest,
+)
+from gateway_core.money import Money
+from tests.paypal_gateway.conftest import GATEWAY, StandIn
+
+
+def key() -> str:
+    return f"test-{uuid.uuid4().hex}"
+
+
+def checkout(manager: GatewayManager, amount: Money, *, capture: bool = True, **kwargs: object) -> str:
+    request = CheckoutRequest.single(
+        "Ticket", amount, "https://shop.example/paid", "https://shop.example/cancel", capture=capture, **kwargs
+    )
+    return manager.create_checkout(GATEWAY, request, idempotency_key=key()).id
+
+
+def paid_capture(manager: GatewayManager, standin: StandIn, amount: Money) -> str:
+    order_id = checkout(manager, amount)
+    standin.approve(order_id)
+    return manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key()).id
+
+
+def posts(standin: StandIn, suffix: str) -> list[dict[str, object]]:
+    return [r for r in standin.requests() if r["method"] == "POST" and str(r["path"]).endswith(suffix)]
+
+
+def test_checkout_sends_an_order_with_reference_ids_and_urls(manager: GatewayManager, standin: StandIn) -> None:
+    request = CheckoutRequest(
+        line_items=(LineItem("Ticket", Money.of("12.50", "EUR"), 2), LineItem("Fee", Money.of("1.00", "EUR"))),
+        success_url="https://shop.example/paid",
+        cancel_url="https://shop.example/cancel",
+        reference="order-42",
+        customer_email="payer@example.com",
+        locale="de-DE",
+        metadata={"invoice_id": "INV-42"},
+    )
+    session = manager.create_checkout(GATEWAY, request, idempotency_key="checkout-key-1")
+    assert session.status is CheckoutStatus.OPEN
+    assert session.amount == Money.of("26.00", "EUR")
+    assert session.url == f"https://www.sandbox.paypal.com/checkoutnow?token={session.id}"
+    assert session.payment_id == session.id
+    assert session.expires_at is not None
+    assert not session.live
+    (sent,) = posts(standin, "/v2/checkout/orders")
+    assert sent["request_id"] == "checkout-key-1"
+    body = sent["body"]
+    assert isinstance(body, dict)
+    assert body["intent"] == "CAPTURE"
+    unit = body["purchase_units"][0]
+    assert unit["amount"]["value"] == "26.00"
+    assert unit["amount"]["breakdown"]["item_total"] == {"currency_code": "EUR", "value": "26.00"}
+    assert [i["quantity"] for i in unit["items"]] == ["2", "1"]
+    assert (unit["reference_id"], unit["custom_id"], unit["invoice_id"]) == ("order-42", "order-42", "INV-42")
+    context = body["payment_source"]["paypal"]["experience_context"]
+    assert context["return_url"] == "https://shop.example/paid"
+    assert context["cancel_url"] == "https://shop.example/cancel"
+    assert context["locale"] == "de-DE"
+
+
+def test_authorize_only_checkout_uses_intent_authorize(manager: GatewayManager, standin: StandIn) -> None:
+    checkout(manager, Money.of("5.00", "USD"), capture=False)
+    (sent,) = posts(standin, "/v2/checkout/orders")
+    assert isinstance(sent["body"], dict)
+    assert sent["body"]["intent"] == "AUTHORIZE"
+
+
+def test_whole_unit_currencies_go_as_whole_units(manager: GatewayManager, standin: StandIn) -> None:
+    for code in ("HUF", "JPY", "TWD"):
+        checkout(manager, Money.of("1250", code))
+    values = [r["body"]["purchase_units"][0]["amount"]["value"] for r in posts(standin, "/v2/checkout/orders")]  # type: ignore[index]
+    assert values == ["1250", "1250", "1250"]
+
+
+def test_fractional_whole_unit_amount_is_refused_before_sending(manager: GatewayManager, standin: StandIn) -> None:
+    with pytest.raises(InvalidAmount):
+        checkout(manager, Money.of("1250.50", "HUF"))
+    assert standin.requests() == []
+
+
+def test_bad_locale_is_refused_before_sending(manager: GatewayManager, standin: StandIn) -> None:
+    with pytest.raises(InvalidRequest, match="locale"):
+        checkout(manager, Money.of("5.00", "EUR"), locale="german")
+    assert standin.requests() == []
+
+
+def test_same_key_returns_the_same_order(manager: GatewayManager, standin: StandIn) -> None:
+    request = CheckoutRequest.single("T", Money.of("5.00", "EUR"), "https://a.example/ok", "https://a.example/no")
+    first = manager.create_checkout(GATEWAY, request, idempotency_key="same")
+    second = manager.create_checkout(GATEWAY, request, idempotency_key="same")
+    assert first.id == second.id
+    assert standin.counts()["orders"] == 1
+
+
+def test_capture_of_an_approved_order_is_paid(manager: GatewayManager, standin: StandIn) -> None:
+    amount = Money.of("19.99", "EUR")
+    order_id = checkout(manager, amount, reference="ref-1")
+    assert manager.payment_status(GATEWAY, order_id).state is PaymentState.PENDING
+    standin.approve(order_id)
+    capture = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    assert capture.state is PaymentState.SUCCEEDED
+    assert capture.amount == amount
+    assert capture.payment_id == order_id
+    status = manager.payment_status(GATEWAY, order_id)
+    assert status.is_paid
+    assert status.payment_id == capture.id
+    assert status.checkout_id == order_id
+    assert status.reference == "ref-1"
+    assert status.amount_captured == amount
+    by_capture = manager.payment_status(GATEWAY, capture.id)
+    assert by_capture.state is PaymentState.SUCCEEDED
+    assert by_capture.checkout_id == order_id
+
+
+def test_capture_before_approval_needs_the_payer(manager: GatewayManager, standin: StandIn) -> None:
+    from gateway_core.errors import AuthenticationRequired
+
+    order_id = checkout(manager, Money.of("5.00", "EUR"))
+    with pytest.raises(AuthenticationRequired) as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    assert info.value.provider_code == "ORDER_NOT_APPROVED"
+    assert info.value.request_id
+
+
+def test_completed_order_with_a_declined_capture_is_not_paid(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("5.00", "EUR"))
+    standin.approve(order_id, capture_outcome="DECLINED")
+    with pytest.raises(PaymentDeclined) as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    assert info.value.decline_code == "DECLINED"
+    status = manager.payment_status(GATEWAY, order_id)
+    assert status.raw["status"] == "COMPLETED"
+    assert status.state is PaymentState.FAILED
+    assert not status.is_paid
+
+
+def test_completed_order_with_a_pending_capture_is_not_paid(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("5.00", "EUR"))
+    standin.approve(order_id, capture_outcome="PENDING")
+    capture = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    assert capture.state is PaymentState.PENDING
+    status = manager.payment_status(GATEWAY, order_id)
+    assert status.raw["status"] == "COMPLETED"
+    assert status.state is PaymentState.PENDING
+    assert not status.is_paid
+    assert status.amount_captured == Money.zero("EUR")
+
+
+def test_authorize_only_checkout_then_partial_captures_and_void(manager: GatewayManager, standin: StandIn) -> None:
+    amount = Money.of("30.00", "USD")
+    order_id = checkout(manager, amount, capture=False)
+    standin.approve(order_id)
+    with pytest.raises(InvalidRequest, match="authorize-only"):
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    auth = manager.authorize(GATEWAY, AuthorizeRequest(amount, order_id), idempotency_key=key())
+    assert auth.state is PaymentState.AUTHORIZED
+    assert auth.amount == amount
+    with pytest.raises(AmountOutOfRange):
+        manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("30.01", "USD")), idempotency_key=key())
+    part = manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("10.00", "USD")), idempotency_key=key())
+    assert (part.amount, part.payment_id, part.state) == (Money.of("10.00", "USD"), auth.id, PaymentState.SUCCEEDED)
+    (partial_post,) = posts(standin, f"/authorizations/{auth.id}/capture")[-1:]
+    assert partial_post["body"] == {"final_capture": False, "amount": {"currency_code": "USD", "value": "10.00"}}
+    status = manager.payment_status(GATEWAY, auth.id)
+    assert status.amount_captured == Money.of("10.00", "USD")
+    void = manager.void(GATEWAY, VoidRequest(auth.id), idempotency_key=key())
+    assert void.state is PaymentState.CANCELED
+    assert manager.payment_status(GATEWAY, order_id).amount_captured == Money.of("10.00", "USD")
+
+
+def test_authorize_refuses_another_amount_before_authorizing(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("30.00", "USD"), capture=False)
+    standin.approve(order_id)
+    with pytest.raises(AmountOutOfRange):
+        manager.authorize(GATEWAY, AuthorizeRequest(Money.of("31.00", "USD"), order_id), idempotency_key=key())
+    assert standin.counts()["authorizations"] == 0
+
+
+def test_authorize_with_a_vaulted_payment_method(manager: GatewayManager, standin: StandIn) -> None:
+    auth = manager.authorize(
+        GATEWAY, AuthorizeRequest(Money.of("8.00", "GBP"), "card:VAULT-OK-1"), idempotency_key=key()
+    )
+    assert auth.state is PaymentState.AUTHORIZED
+    (sent,) = posts(standin, "/v2/checkout/orders")
+    assert isinstance(sent["body"], dict)
+    assert sent["body"]["payment_source"] == {"card": {"vault_id": "VAULT-OK-1"}}
+    with pytest.raises(PaymentDeclined) as info:
+        manager.authorize(GATEWAY, AuthorizeRequest(Money.of("8.00", "GBP"), "paypal:DECLINE-1"), idempotency_key=key())
+    assert info.value.decline_code == "INSTRUMENT_DECLINED"
+
+
+def test_full_partial_and_repeated_refunds(manager: GatewayManager, standin: StandIn) -> None:
+    capture_id = paid_capture(manager, standin, Money.of("50.00", "EUR"))
+    first = manager.refund(
+        GATEWAY, RefundRequest(capture_id, Money.of("20.00", "EUR"), "damaged"), idempotency_key=key()
+    )
+    assert first.amount == Money.of("20.00", "EUR")
+    assert first.payment_id == capture_id
+    status = manager.payment_status(GATEWAY, capture_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.PARTIALLY_REFUNDED, Money.of("20.00", "EUR"))
+    with pytest.raises(AmountOutOfRange):
+        manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("30.01", "EUR")), idempotency_key=key())
+    rest = manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key=key())
+    assert rest.amount == Money.of("30.00", "EUR")
+    status = manager.payment_status(GATEWAY, capture_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.REFUNDED, Money.of("50.00", "EUR"))
+    refund_posts = posts(standin, "/refund")
+    assert refund_posts[0]["body"] == {"amount": {"currency_code": "EUR", "value": "20.00"}, "note_to_payer": "damaged"}
+
+
+def test_unknown_ids_are_not_found(manager: GatewayManager, standin: StandIn) -> None:
+    with pytest.raises(NotFound):
+        manager.payment_status(GATEWAY, "NOSUCHID000000000")
+    with pytest.raises(NotFound):
+        manager.capture(GATEWAY, CaptureRequest("NOSUCHID000000000"), idempotency_key=key())
+    with pytest.raises(NotFound):
+        manager.refund(GATEWAY, RefundRequest("NOSUCHID000000000"), idempotency_key=key())
+    with pytest.raises(NotFound):
+        manager.void(GATEWAY, VoidRequest("NOSUCHID000000000"), idempotency_key=key())
