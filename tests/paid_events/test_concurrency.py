@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -73,7 +74,7 @@ def test_1000_attempts_by_32_workers_confirm_exactly_50_of_50_seats(service: Pai
         deliver(service, "stripe-like")  # whatever webhooks are pending, from any worker
         return result.registration_id
 
-    results = run_together(32, [lambda i=i: attempt(i) for i in range(1000)])
+    results = run_together(32, [partial(attempt, i) for i in range(1000)])
     deliver(service, "stripe-like")
     errors = Counter(type(r).__name__ for r in results if isinstance(r, Exception))
     assert errors == Counter({"SoldOut": 950})
@@ -89,9 +90,7 @@ def test_promo_limited_to_50_uses_tried_by_200_concurrent_checkouts_is_redeemed_
 ) -> None:
     event_id = new_event(service, capacity=500)
     service.add_promo_code(event_id, "FIFTY", percent="20", max_uses=50)
-    results = run_together(
-        32, [lambda i=i: service.checkout(event_id, f"p{i}@example.com", "FIFTY") for i in range(200)]
-    )
+    results = run_together(32, [partial(service.checkout, event_id, f"p{i}@example.com", "FIFTY") for i in range(200)])
     ok = [r for r in results if not isinstance(r, Exception)]
     refused = [r for r in results if isinstance(r, Exception)]
     assert len(ok) == 50
@@ -136,7 +135,7 @@ def test_one_webhook_delivered_20_times_concurrently_fulfils_once_and_sends_one_
 def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents, store: Store, clock: object) -> None:
     event_id = new_event(service, capacity=10)
     fake = fake_of(service.gateways, "stripe-like")
-    first = run_together(10, [lambda i=i: service.checkout(event_id, f"a{i}@example.com") for i in range(10)])
+    first = run_together(10, [partial(service.checkout, event_id, f"a{i}@example.com") for i in range(10)])
     checkouts = [r.checkout_id for r in first if not isinstance(r, Exception)]
     assert len(checkouts) == 10
     with pytest.raises(SoldOut):
@@ -144,9 +143,9 @@ def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents,
     for checkout_id in checkouts[:5]:
         fake.abandon_checkout(checkout_id or "")
     deliveries = fake.drain_webhooks(duplicate=True)
-    run_together(10, [lambda d=d: service.handle_webhook("stripe-like", d.headers, d.body) for d in deliveries])
+    run_together(10, [partial(service.handle_webhook, "stripe-like", d.headers, d.body) for d in deliveries])
     assert service.event(event_id).seats_taken == 5
-    second = run_together(10, [lambda i=i: service.checkout(event_id, f"b{i}@example.com") for i in range(10)])
+    second = run_together(10, [partial(service.checkout, event_id, f"b{i}@example.com") for i in range(10)])
     assert sum(not isinstance(r, Exception) for r in second) == 5
     assert all(isinstance(r, SoldOut) for r in second if isinstance(r, Exception))
     assert service.event(event_id).seats_taken == 10
@@ -163,7 +162,7 @@ def test_concurrent_reconcilers_recover_a_crash_without_a_second_charge(
         raise RuntimeError("process died after the provider answered")
 
     monkeypatch.setattr(service, "_record_checkout", crash)
-    crashed = run_together(8, [lambda i=i: service.checkout(event_id, f"c{i}@example.com") for i in range(8)])
+    crashed = run_together(8, [partial(service.checkout, event_id, f"c{i}@example.com") for i in range(8)])
     monkeypatch.undo()
     assert all(isinstance(r, RuntimeError) for r in crashed)
     assert fake.payments_made() == 8
