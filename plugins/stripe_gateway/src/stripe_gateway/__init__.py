@@ -22,6 +22,9 @@ Settings (``[gateways.NAME.settings]``):
     Restricted currencies to offer (``["RUB"]``, ``["BGN"]``); off by default.
 ``timeout``
     Seconds per HTTP request (default 30).
+``refuse_replayed_webhooks``
+    Also refuse a byte-identical signed delivery seen before (default false: deduplication is
+    the host's job under the core's contract).
 """
 
 from __future__ import annotations

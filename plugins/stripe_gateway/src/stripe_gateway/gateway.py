@@ -153,10 +153,12 @@ class StripeGateway:
         webhook_tolerance: int = DEFAULT_TOLERANCE,
         timeout: float = DEFAULT_TIMEOUT,
         enable_currencies: Iterable[str] = (),
+        refuse_replayed_webhooks: bool = False,
         http_client: stripe.HTTPClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
+        self.refuse_replayed_webhooks = refuse_replayed_webhooks
         self.connected_account = connected_account
         self.webhook_tolerance = webhook_tolerance
         self.clock = clock
@@ -199,6 +201,7 @@ class StripeGateway:
             "webhook_tolerance",
             "timeout",
             "enable_currencies",
+            "refuse_replayed_webhooks",
         }
         unknown = sorted(set(settings.settings) - known)
         if unknown:
@@ -223,8 +226,12 @@ class StripeGateway:
         enable = settings.get("enable_currencies", [])
         if not isinstance(enable, list) or not all(isinstance(c, str) for c in enable):
             raise ConfigurationError(f"gateway {name!r}: enable_currencies must be a list of codes", gateway=name)
+        refuse_replays = settings.get("refuse_replayed_webhooks", False)
+        if not isinstance(refuse_replays, bool):
+            raise ConfigurationError(f"gateway {name!r}: refuse_replayed_webhooks must be true or false", gateway=name)
         return cls(
             name,
+            refuse_replayed_webhooks=refuse_replays,
             api_key=api_key,
             webhook_secret=webhook_secret,
             api_base=api_base.rstrip("/") if api_base else None,
@@ -524,8 +531,10 @@ class StripeGateway:
         """Verify ``body`` against its ``Stripe-Signature`` header with the SDK, then decode it.
 
         Refuses a missing or wrong signature, a timestamp older than the tolerance or further
-        in the future than it (the SDK checks only the past), and an exact signature seen before
-        (a replayed delivery; Stripe signs every retry afresh).
+        in the future than it (the SDK checks only the past). With ``refuse_replayed_webhooks``, an
+        exact signature header seen before is refused too (Stripe signs every retry afresh, so a
+        byte-identical delivery is a replay); it is off by default because the core's contract
+        makes deduplication the host's job and lets the host parse one delivery twice.
         """
         if self._webhook_secret is None:
             raise ConfigurationError(f"gateway {self.name!r} has no webhook_secret", gateway=self.name)
@@ -539,7 +548,8 @@ class StripeGateway:
             raise WebhookVerificationFailed(
                 f"stripe: signature timestamp is outside the {self.webhook_tolerance} s tolerance", gateway=self.name
             )
-        self._refuse_replay(header, now)
+        if self.refuse_replayed_webhooks:
+            self._refuse_replay(header, now)
         try:
             decoded = json.loads(body)
         except ValueError as exc:

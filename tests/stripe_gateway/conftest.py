@@ -1,0 +1,132 @@
+"""Fixtures for the Stripe plugin tests: the spec, the stand-in server, gateways wired to both."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from stripe_gateway import PROVIDER
+from stripe_gateway.gateway import StripeGateway
+from stripe_gateway.metadata import capabilities
+
+from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
+from gateway_core.hookspecs import ProviderDefinition, hookimpl
+from gateway_core.manager import GatewayManager
+from tests.stripe_gateway.speccheck import Spec, load_spec
+from tests.stripe_gateway.transport import CheckedClient
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parent / "data"
+
+API_KEY = "sk_test_gateway_core_51TestKeyNotReal0000"
+WEBHOOK_SECRET = "whsec_gateway_core_test_secret_0000"
+
+
+@pytest.fixture(scope="session")
+def spec() -> Spec:
+    return load_spec()
+
+
+@attrs.define
+class StandIn:
+    """The stand-in server process (tests/stripe_gateway/standin.py) on a loopback port."""
+
+    process: subprocess.Popen[str]
+    url: str
+
+    def _call(self, method: str, path: str) -> Any:
+        req = urllib.request.Request(self.url + path, method=method, data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/_standin/stats")  # type: ignore[no-any-return]
+
+    def requests_sent(self) -> int:
+        return int(self.stats()["requests"])
+
+    def pay(self, checkout_id: str) -> str:
+        return str(self._call("POST", f"/_standin/pay/{checkout_id}")["payment_intent"])
+
+
+def start_process(args: Sequence[str], ready_prefix: str) -> tuple[subprocess.Popen[str], str]:
+    """Start a helper process and read its first line (which must start with ``ready_prefix``)."""
+    process = subprocess.Popen(
+        list(args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=os.environ.copy()
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith(ready_prefix):
+        process.stdout.close()
+        process.kill()
+        process.wait(timeout=10)
+        raise RuntimeError(f"{args[0]} did not start: {line!r}")
+    return process, line
+
+
+def stop_process(process: subprocess.Popen[str]) -> None:
+    """Stop a helper process by its PID (terminate, then kill if it lingers)."""
+    process.terminate()
+    if process.stdout is not None:
+        process.stdout.close()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandIn]:
+    process, line = start_process([sys.executable, "-m", "tests.stripe_gateway.standin"], "PORT ")
+    try:
+        yield StandIn(process, f"http://127.0.0.1:{int(line.split()[1])}")
+    finally:
+        stop_process(process)
+
+
+class _InCodeStripe:
+    """Registers the real ``stripe`` provider with a factory that injects the test HTTP client."""
+
+    def __init__(self, client: CheckedClient) -> None:
+        self.definition = ProviderDefinition(
+            PROVIDER, capabilities(), partial(StripeGateway.from_settings, http_client=client), "stripe (test client)"
+        )
+
+    @hookimpl
+    def gateway_providers(self) -> Sequence[ProviderDefinition]:
+        return [self.definition]
+
+
+def settings(api_base: str, **extra: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "api_key": Secret(extra.pop("api_key", API_KEY), source="test"),
+        "webhook_secret": Secret(WEBHOOK_SECRET, source="test"),
+        "api_base": api_base,
+    }
+    base.update(extra)
+    return base
+
+
+def make_manager(client: CheckedClient, api_base: str, name: str = "stripe_test", **extra: Any) -> GatewayManager:
+    config = DeploymentConfig([GatewaySettings(name, PROVIDER, settings(api_base, **extra))])
+    return GatewayManager(config, plugins=[_InCodeStripe(client)], load_entry_points=False)
+
+
+@pytest.fixture
+def client(spec: Spec) -> CheckedClient:
+    return CheckedClient(spec)
+
+
+@pytest.fixture
+def manager(client: CheckedClient, standin: StandIn) -> GatewayManager:
+    return make_manager(client, standin.url)

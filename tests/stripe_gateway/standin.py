@@ -1,0 +1,399 @@
+"""A small stateful Stripe stand-in for the tests: Checkout Sessions, PaymentIntents, refunds.
+
+localstripe covers PaymentIntents but not Checkout, and ignores idempotency keys; this stand-in
+models the parts of Stripe the plugin's contract depends on and that the tests must observe:
+
+* Checkout Sessions (create with inline ``price_data``, retrieve with ``expand``, expire), paid
+  through ``POST /_standin/pay/{id}`` as a payer would;
+* PaymentIntents confirmed at creation with manual capture, partial capture, cancel;
+* refunds by PaymentIntent or charge, refusing more than remains;
+* idempotency as Stripe does it: the same key and parameters replay the first response, other
+  parameters give ``idempotency_error``;
+* restricted keys: ``rk_test_no_checkout``/``rk_test_no_products``/``rk_test_no_prices`` get
+  Stripe's 403 naming the missing ``rak_*`` permission; ``sk_test_revoked`` gets 401.
+
+Run as ``python -m tests.stripe_gateway.standin``: it binds 127.0.0.1 on a free port and prints
+``PORT <n>``. ``GET /_standin/stats`` reports request and object counts (not itself counted).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.stripe_gateway.formcodec import decode
+
+_PERMISSIONS = {
+    "rk_test_no_checkout": ("/v1/checkout/sessions", "rak_checkout_session_write"),
+    "rk_test_no_products": ("/v1/products", "rak_product_write"),
+    "rk_test_no_prices": ("/v1/prices", "rak_plan_write"),
+}
+
+
+def _id(prefix: str) -> str:
+    return f"{prefix}_test_{secrets.token_hex(12)}"
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        self.idempotency: dict[str, tuple[str, int, bytes]] = {}
+        self.requests: list[dict[str, Any]] = []
+
+    # -- objects --------------------------------------------------------------------------
+    def session(self, params: dict[str, Any], port: int) -> dict[str, Any]:
+        items = params.get("line_items") or []
+        total = 0
+        currencies = set()
+        for item in items:
+            price = item["price_data"]
+            total += int(price["unit_amount"]) * int(item.get("quantity", "1"))
+            currencies.add(price["currency"])
+        if len(currencies) != 1:
+            raise _Fail(400, "invalid_request_error", "line_items must share one currency", "parameter_invalid")
+        sid = _id("cs")
+        now = int(time.time())
+        session = {
+            "id": sid,
+            "object": "checkout.session",
+            "amount_subtotal": total,
+            "amount_total": total,
+            "currency": currencies.pop(),
+            "client_reference_id": params.get("client_reference_id"),
+            "created": now,
+            "customer_email": params.get("customer_email"),
+            "expires_at": int(params.get("expires_at") or now + 86400),
+            "livemode": False,
+            "locale": params.get("locale"),
+            "metadata": params.get("metadata") or {},
+            "mode": params.get("mode"),
+            "payment_intent": None,
+            "payment_status": "unpaid",
+            "status": "open",
+            "success_url": params.get("success_url"),
+            "cancel_url": params.get("cancel_url"),
+            "url": f"http://127.0.0.1:{port}/pay/{sid}",
+            "_capture_method": (params.get("payment_intent_data") or {}).get("capture_method", "automatic"),
+        }
+        self.sessions[sid] = session
+        return session
+
+    def intent(self, amount: int, currency: str, capture_method: str, metadata: dict[str, Any]) -> dict[str, Any]:
+        pid = _id("pi")
+        charge_id = _id("ch")
+        captured = capture_method != "manual"
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": amount if captured else 0,
+            "amount_refunded": 0,
+            "captured": captured,
+            "refunded": False,
+            "currency": currency,
+            "payment_intent": pid,
+            "livemode": False,
+            "status": "succeeded",
+        }
+        intent = {
+            "id": pid,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0 if captured else amount,
+            "amount_received": amount if captured else 0,
+            "capture_method": capture_method,
+            "currency": currency,
+            "latest_charge": charge_id,
+            "last_payment_error": None,
+            "livemode": False,
+            "metadata": metadata,
+            "next_action": None,
+            "status": "succeeded" if captured else "requires_capture",
+        }
+        self.intents[pid] = intent
+        return intent
+
+    def view_intent(self, intent: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        out = dict(intent)
+        if "latest_charge" in expand and out.get("latest_charge"):
+            out["latest_charge"] = dict(self.charges[out["latest_charge"]])
+        return out
+
+    def view_session(self, session: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        out = {k: v for k, v in session.items() if not k.startswith("_")}
+        if "payment_intent" in expand and out.get("payment_intent"):
+            sub = [e.removeprefix("payment_intent.") for e in expand if e.startswith("payment_intent.")]
+            out["payment_intent"] = self.view_intent(self.intents[out["payment_intent"]], sub)
+        return out
+
+
+class _Fail(Exception):
+    def __init__(self, status: int, kind: str, message: str, code: str | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": {"type": kind, "message": message, **({"code": code} if code else {}), **extra}}
+
+
+def _missing(kind: str, oid: str) -> _Fail:
+    return _Fail(404, "invalid_request_error", f"No such {kind}: '{oid}'", "resource_missing", param="id")
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "stripe-standin/1"
+    protocol_version = "HTTP/1.1"
+    state: State
+    port: int
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence
+        return
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Request-Id", f"req_{secrets.token_hex(8)}")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _handle(self, method: str) -> None:
+        split = urlsplit(self.path)
+        path = split.path
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        if path.startswith("/_standin/"):
+            self._control(method, path)
+            return
+        key = self.headers.get("Idempotency-Key")
+        params = decode(raw if method == "POST" else split.query)
+        state = self.state
+        with state.lock:
+            state.requests.append({"method": method, "path": path, "idempotency_key": key})
+            fingerprint = f"{method} {path} {raw}"
+            if method == "POST" and key and key in state.idempotency:
+                stored = state.idempotency[key]
+                if stored[0] != fingerprint:
+                    status, body = (
+                        400,
+                        json.dumps(
+                            {
+                                "error": {
+                                    "type": "idempotency_error",
+                                    "message": "Keys for idempotent requests can only be used with the same "
+                                    "parameters they were first used with.",
+                                }
+                            }
+                        ).encode(),
+                    )
+                else:
+                    status, body = stored[1], stored[2]
+                self._send(status, body, {"Idempotent-Replayed": "true"})
+                return
+            try:
+                self._auth()
+                status, obj = 200, self._route(method, path, params)
+            except _Fail as fail:
+                status, obj = fail.status, fail.body
+            body = json.dumps(obj).encode()
+            if method == "POST" and key and status not in (401, 403, 429):
+                state.idempotency[key] = (fingerprint, status, body)
+        self._send(status, body)
+
+    def _auth(self) -> None:
+        auth = self.headers.get("Authorization", "")
+        api_key = auth.removeprefix("Bearer ").strip()
+        if not api_key or api_key == "sk_test_revoked":
+            raise _Fail(401, "invalid_request_error", "Invalid API Key provided: sk_test_********oked")
+        rule = _PERMISSIONS.get(api_key)
+        if rule is not None and self.path.startswith(rule[0]) and self.command == "POST":
+            raise _Fail(
+                403,
+                "invalid_request_error",
+                f"The provided key 'rk_test_***' does not have the required permissions for this endpoint on "
+                f"account 'acct_standin'. Having the '{rule[1]}' permission would allow this request to continue.",
+            )
+
+    def _control(self, method: str, path: str) -> None:
+        state = self.state
+        with state.lock:
+            if path == "/_standin/stats":
+                body = {
+                    "requests": len(state.requests),
+                    "sessions": len(state.sessions),
+                    "intents": len(state.intents),
+                    "refunds": len(state.refunds),
+                    "log": state.requests[-50:],
+                }
+                self._send(200, json.dumps(body).encode())
+                return
+            if path.startswith("/_standin/pay/") and method == "POST":
+                session = state.sessions[path.rsplit("/", 1)[1]]
+                intent = state.intent(
+                    session["amount_total"], session["currency"], session["_capture_method"], session["metadata"]
+                )
+                session.update(
+                    status="complete",
+                    payment_intent=intent["id"],
+                    payment_status="paid" if intent["status"] == "succeeded" else "unpaid",
+                )
+                self._send(200, json.dumps({"payment_intent": intent["id"]}).encode())
+                return
+        self._send(404, b"{}")
+
+    # -- the API --------------------------------------------------------------------------
+    def _route(self, method: str, path: str, params: dict[str, Any]) -> dict[str, Any]:
+        state = self.state
+        parts = path.strip("/").split("/")
+        expand = list(params.get("expand") or [])
+        if path == "/v1/checkout/sessions" and method == "POST":
+            return state.view_session(state.session(params, self.port), [])
+        if path == "/v1/checkout/sessions" and method == "GET":
+            return {"object": "list", "data": [], "has_more": False, "url": path}
+        if parts[:3] == ["v1", "checkout", "sessions"] and len(parts) >= 4:
+            session = state.sessions.get(parts[3])
+            if session is None:
+                raise _missing("checkout.session", parts[3])
+            if len(parts) == 5 and parts[4] == "expire" and method == "POST":
+                if session["status"] != "open":
+                    raise _Fail(400, "invalid_request_error", "Only open sessions can be expired.", "session_expired")
+                session["status"] = "expired"
+                return state.view_session(session, [])
+            return state.view_session(session, expand)
+        if path == "/v1/payment_intents" and method == "POST":
+            return self._authorize(params)
+        if parts[:2] == ["v1", "payment_intents"] and len(parts) >= 3:
+            intent = state.intents.get(parts[2])
+            if intent is None:
+                raise _missing("payment_intent", parts[2])
+            if len(parts) == 4 and parts[3] == "capture":
+                return self._capture(intent, params)
+            if len(parts) == 4 and parts[3] == "cancel":
+                if intent["status"] not in ("requires_capture", "requires_payment_method"):
+                    raise _Fail(
+                        400,
+                        "invalid_request_error",
+                        f"This PaymentIntent could not be canceled because it has a status of {intent['status']}.",
+                        "payment_intent_unexpected_state",
+                    )
+                intent.update(status="canceled", amount_capturable=0)
+                return state.view_intent(intent, [])
+            return state.view_intent(intent, expand)
+        if path == "/v1/refunds" and method == "POST":
+            return self._refund(params)
+        if parts[:2] in (["v1", "products"], ["v1", "prices"]) and len(parts) == 3:
+            raise _missing(parts[1][:-1], parts[2])
+        raise _Fail(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
+
+    def _authorize(self, params: dict[str, Any]) -> dict[str, Any]:
+        method = params.get("payment_method", "")
+        amount = int(params["amount"])
+        if method == "pm_card_chargeDeclined":
+            raise _Fail(402, "card_error", "Your card was declined.", "card_declined", decline_code="generic_decline")
+        if method == "pm_card_chargeDeclinedInsufficientFunds":
+            raise _Fail(
+                402, "card_error", "Your card has insufficient funds.", "card_declined",
+                decline_code="insufficient_funds",
+            )  # fmt: skip
+        if method != "pm_card_visa":
+            raise _missing("payment_method", method)
+        intent = self.state.intent(
+            amount, params["currency"], params.get("capture_method", "automatic"), params.get("metadata") or {}
+        )
+        return self.state.view_intent(intent, [])
+
+    def _capture(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+        if intent["status"] != "requires_capture":
+            raise _Fail(
+                400,
+                "invalid_request_error",
+                f"This PaymentIntent could not be captured because it has a status of {intent['status']}.",
+                "payment_intent_unexpected_state",
+            )
+        amount = int(params.get("amount_to_capture") or intent["amount_capturable"])
+        if amount > intent["amount_capturable"]:
+            raise _Fail(
+                400, "invalid_request_error", "amount_to_capture is greater than amount_capturable",
+                "amount_too_large", param="amount_to_capture",
+            )  # fmt: skip
+        charge = self.state.charges[intent["latest_charge"]]
+        # Like Stripe: the released remainder of a partial capture counts as refunded on the charge.
+        charge.update(captured=True, amount_captured=amount, amount_refunded=charge["amount"] - amount)
+        intent.update(status="succeeded", amount_received=amount, amount_capturable=0)
+        return self.state.view_intent(intent, [])
+
+    def _refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        state = self.state
+        if "payment_intent" in params:
+            found = state.intents.get(params["payment_intent"])
+            if found is None:
+                raise _missing("payment_intent", params["payment_intent"])
+            intent, charge = found, state.charges[found["latest_charge"]]
+        else:
+            found = state.charges.get(params.get("charge", ""))
+            if found is None:
+                raise _missing("charge", params.get("charge", ""))
+            charge, intent = found, state.intents[found["payment_intent"]]
+        if not charge["captured"]:
+            raise _Fail(400, "invalid_request_error", "This charge has not been captured.", "charge_not_captured")
+        released = charge["amount"] - charge["amount_captured"]
+        remaining = charge["amount_captured"] - (charge["amount_refunded"] - released)
+        if remaining <= 0:
+            raise _Fail(
+                400, "invalid_request_error", f"Charge {charge['id']} has already been refunded.",
+                "charge_already_refunded",
+            )  # fmt: skip
+        amount = int(params.get("amount") or remaining)
+        if amount > remaining:
+            raise _Fail(
+                400, "invalid_request_error", "Refund amount is greater than unrefunded amount on charge.",
+                "amount_too_large", param="amount",
+            )  # fmt: skip
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] - released >= charge["amount_captured"]
+        refund = {
+            "id": _id("re"),
+            "object": "refund",
+            "amount": amount,
+            "charge": charge["id"],
+            "currency": charge["currency"],
+            "payment_intent": intent["id"],
+            "reason": params.get("reason"),
+            "metadata": params.get("metadata") or {},
+            "status": "succeeded",
+        }
+        state.refunds[refund["id"]] = refund
+        return refund
+
+
+def main() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Handler.state = State()
+    Handler.port = server.server_address[1]
+    print(f"PORT {Handler.port}", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

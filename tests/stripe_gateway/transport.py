@@ -1,0 +1,103 @@
+"""The SDK's HTTP-client seam, used by every test: spec checks, a request log, injected faults."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import requests
+import stripe
+from requests.structures import CaseInsensitiveDict
+
+from tests.stripe_gateway.formcodec import decode
+from tests.stripe_gateway.speccheck import Spec
+
+#: Faults a test can queue: each applies to one HTTP attempt (the SDK's retries are attempts too).
+FAULTS = ("timeout", "500", "429", "drop_after_send", "refuse_connection")
+
+
+@attrs.frozen
+class Sent:
+    method: str
+    path: str
+    template: str
+    idempotency_key: str | None
+    params: Mapping[str, Any]
+    headers: Mapping[str, str] = attrs.field(repr=False)
+
+
+class CheckedClient(stripe.RequestsClient):
+    """A real ``requests`` client that first checks each request against Stripe's spec.
+
+    ``faults`` is a queue of :data:`FAULTS`, consumed one per attempt:
+
+    * ``timeout`` / ``drop_after_send``: the request reaches the server, then the response is
+      lost (a read timeout / a reset connection) -- the ambiguous case idempotency keys exist for;
+    * ``refuse_connection``: nothing is sent;
+    * ``500`` / ``429``: the server's answer is replaced by Stripe's error envelope.
+
+    Retries do not sleep (backoff is the SDK's business, not what these tests measure).
+    """
+
+    def __init__(self, spec: Spec, **kwargs: Any) -> None:
+        super().__init__(timeout=10, **kwargs)
+        self.spec = spec
+        self.sent: list[Sent] = []
+        self.faults: deque[str] = deque()
+        self._lock = threading.Lock()
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        return 0.0
+
+    def request(  # type: ignore[override]  # stripe's base annotates str; RequestsClient returns bytes
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        body = post_data.decode() if isinstance(post_data, bytes) else post_data
+        template = self.spec.check(method.upper(), url, body)
+        hdrs = dict(headers or {})
+        split = urlsplit(url)
+        with self._lock:
+            self.sent.append(
+                Sent(
+                    method.upper(),
+                    split.path,
+                    template,
+                    hdrs.get("Idempotency-Key"),
+                    decode(body if method.upper() == "POST" else split.query) if (body or split.query) else {},
+                    hdrs,
+                )
+            )
+            fault = self.faults.popleft() if self.faults else None
+        if fault == "refuse_connection":
+            self._handle_request_error(requests.exceptions.ConnectionError("connection refused"))
+        if fault == "500":
+            return _error(500, "api_error", "An unknown error occurred")
+        if fault == "429":
+            return _error(429, "invalid_request_error", "Too many requests", code="rate_limit", retry_after="1")
+        result = super().request(method, url, headers, post_data)
+        if fault == "timeout":
+            self._handle_request_error(requests.exceptions.ReadTimeout("read timed out"))
+        if fault == "drop_after_send":
+            self._handle_request_error(requests.exceptions.ConnectionError("connection reset by peer"))
+        return result
+
+    def posts(self) -> list[Sent]:
+        return [s for s in self.sent if s.method == "POST"]
+
+
+def _error(
+    status: int, kind: str, message: str, *, code: str | None = None, retry_after: str | None = None
+) -> tuple[bytes, int, Mapping[str, str]]:
+    import json
+
+    error: dict[str, Any] = {"type": kind, "message": message}
+    if code:
+        error["code"] = code
+    headers = CaseInsensitiveDict({"Request-Id": "req_injected", "Content-Type": "application/json"})
+    if retry_after:
+        headers["Retry-After"] = retry_after
+    return json.dumps({"error": error}).encode(), status, headers
