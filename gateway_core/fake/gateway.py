@@ -23,6 +23,7 @@ import enum
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import uuid
@@ -140,6 +141,16 @@ class _Stored:
 
 def _new_id(prefix: str) -> str:
     return f"fake_{prefix}_{uuid.uuid4().hex[:24]}"
+
+
+_ID_RE = re.compile(r"fake_[a-z]+_[0-9a-f]{24}")
+
+
+def _shown(object_id: str) -> str:
+    """An id fit for an error message: one the fake issued, never arbitrary caller input (a card number)."""
+    return (
+        repr(object_id) if isinstance(object_id, str) and _ID_RE.fullmatch(object_id) else "(not an id the fake issued)"
+    )
 
 
 def sign(body: bytes, secret: Secret, timestamp: int) -> str:
@@ -559,7 +570,7 @@ class FakeGateway:
         with self._lock:
             checkout = self._checkouts.get(checkout_id)
             if checkout is None:
-                raise NotFound(f"fake: no checkout {checkout_id}", gateway=self.name)
+                raise NotFound(f"fake: no checkout {_shown(checkout_id)}", gateway=self.name)
             self._expire_if_due(checkout)
             return self._session(checkout)
 
@@ -576,13 +587,13 @@ class FakeGateway:
     def _payment(self, payment_id: str) -> _Payment:
         payment = self._payments.get(payment_id)
         if payment is None:
-            raise NotFound(f"fake: no payment {payment_id}", gateway=self.name, http_status=404)
+            raise NotFound(f"fake: no payment {_shown(payment_id)}", gateway=self.name, http_status=404)
         return payment
 
     def _open_checkout(self, checkout_id: str) -> _Checkout:
         checkout = self._checkouts.get(checkout_id)
         if checkout is None:
-            raise NotFound(f"fake: no checkout {checkout_id}", gateway=self.name)
+            raise NotFound(f"fake: no checkout {_shown(checkout_id)}", gateway=self.name)
         self._expire_if_due(checkout)
         if checkout.status is not CheckoutStatus.OPEN:
             raise InvalidRequest(f"fake: checkout {checkout_id} is {checkout.status}", gateway=self.name)
