@@ -5,7 +5,7 @@ Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4
 * **Base URL.** The SDK has no base-URL option, so :class:`_Configuration` overrides
   ``get_base_uri`` (sandbox, live, or a local stand-in's ``base_url``).
 * **OAuth.** Tokens come from ``/v1/oauth2/token`` through the SDK, are cached by
-  :class:`_TokenCache` under a lock (the SDK's own cache is not thread-safe) and are refreshed
+  :class:`TokenCache` under a lock (the SDK's own cache is not thread-safe) and are refreshed
   :data:`REFRESH_MARGIN` seconds before they expire.
 * **Retries.** The SDK's own retries are off (they retry only GET/PUT and would hide failures);
   :meth:`PayPalClient._send` retries 429, 5xx, timeouts and dropped connections up to
@@ -32,7 +32,7 @@ from gateway_core.errors import GatewayError, GatewayUnavailable, InvalidRequest
 from paypal_gateway.errors import error_from_status, map_errors
 from paypal_gateway.settings import PayPalSettings
 
-__all__ = ["REFRESH_MARGIN", "PayPalClient"]
+__all__ = ["REFRESH_MARGIN", "PayPalClient", "TokenCache"]
 
 log = structlog.get_logger("paypal_gateway")
 
@@ -52,28 +52,33 @@ class _Configuration(Configuration):  # type: ignore[misc]
         return self._base_uri
 
 
-class _TokenCache:
-    """One OAuth token per gateway, fetched once under a lock and refreshed before expiry."""
+class TokenCache:
+    """One OAuth token per gateway, fetched once under a lock and refreshed before it expires.
+
+    A token is used until ``expires_in - margin`` seconds after it was fetched, where the margin is
+    :data:`REFRESH_MARGIN` (or half the lifetime of a shorter-lived token). The token's ``expiry``
+    is set to that refresh time, so the SDK (clock skew 0) asks this cache again exactly then.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._token: Any = None
-        self._clock = clock
+        self.clock = clock
         #: How many tokens were fetched (tests check the cache is used).
         self.fetches = 0
 
     def _fresh(self, token: Any) -> bool:
         expiry = getattr(token, "expiry", None)
-        return token is not None and expiry is not None and self._clock() < expiry - REFRESH_MARGIN
+        return token is not None and expiry is not None and self.clock() < expiry
 
     def provide(self, _last: Any, auth_manager: Any) -> Any:
         """The SDK's ``o_auth_token_provider`` callback."""
         with self._lock:
             if not self._fresh(self._token):
+                fetched_at = self.clock()
                 token = auth_manager.fetch_token()
-                if getattr(token, "expiry", None) is None:
-                    expires_in = int(getattr(token, "expires_in", 0) or 0)
-                    token.expiry = int(self._clock()) + expires_in
+                lifetime = int(getattr(token, "expires_in", 0) or 0)
+                token.expiry = int(fetched_at) + lifetime - min(REFRESH_MARGIN, lifetime // 2)
                 self._token = token
                 self.fetches += 1
             return self._token
@@ -95,12 +100,11 @@ class PayPalClient:
 
     def __init__(self, settings: PayPalSettings, *, session: requests.Session | None = None) -> None:
         self.settings = settings
-        self.tokens = _TokenCache()
+        self.tokens = TokenCache()
         credentials = ClientCredentialsAuthCredentials(
             o_auth_client_id=settings.client_id.reveal(),
             o_auth_client_secret=settings.client_secret.reveal(),
             o_auth_token_provider=self.tokens.provide,
-            o_auth_clock_skew=REFRESH_MARGIN,
         )
         self._session = session or requests.Session()
         config = _Configuration(

@@ -1,0 +1,167 @@
+"""Faults injected at the stand-in: a retry carries the same PayPal-Request-Id and acts exactly once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from gateway_core.errors import GatewayUnavailable, OutcomeUnknown, RateLimited
+from gateway_core.manager import GatewayManager
+from gateway_core.models import CaptureRequest, RefundRequest
+from gateway_core.money import Money
+from tests.paypal_gateway.conftest import GATEWAY, StandIn
+from tests.paypal_gateway.test_checkout import checkout, key, paid_capture
+
+FAULTS = ["500", "429", "drop_after", "delay_after"]
+
+
+def attempts(standin: StandIn, suffix: str) -> list[str | None]:
+    return [r["request_id"] for r in standin.requests() if r["method"] == "POST" and r["path"].endswith(suffix)]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_capture_is_retried_with_the_same_request_id_and_happens_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, fault: str
+) -> None:
+    manager = make_manager(timeout=0.5)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    standin.fault("POST", f"/orders/{order_id}/capture", fault, seconds=1.5)
+    capture = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="capture-once")
+    assert attempts(standin, "/capture") == ["capture-once", "capture-once"]
+    assert standin.counts()["captures"] == 1
+    assert manager.payment_status(GATEWAY, order_id).payment_id == capture.id
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+def test_refund_is_retried_with_the_same_request_id_and_happens_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, fault: str
+) -> None:
+    manager = make_manager(timeout=0.5)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", fault, seconds=1.5)
+    refund = manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("4.00", "EUR")), idempotency_key="refund-once")
+    assert refund.amount == Money.of("4.00", "EUR")
+    assert attempts(standin, "/refund") == ["refund-once", "refund-once"]
+    assert standin.counts()["refunds"] == 1
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("4.00", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("500", OutcomeUnknown), ("429", RateLimited), ("drop_after", OutcomeUnknown), ("delay_after", OutcomeUnknown)],
+)
+def test_without_retries_the_error_is_retryable_and_a_manual_retry_refunds_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, fault: str, error: type[Exception]
+) -> None:
+    manager = make_manager(timeout=0.5, max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", fault, seconds=1.5)
+    request = RefundRequest(capture_id, Money.of("3.00", "EUR"))
+    with pytest.raises(error) as info:
+        manager.refund(GATEWAY, request, idempotency_key="manual-retry")
+    assert info.value.retryable  # type: ignore[attr-defined]
+    manager.refund(GATEWAY, request, idempotency_key="manual-retry")
+    assert standin.counts()["refunds"] == 1
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("3.00", "EUR")
+
+
+def test_reads_that_keep_failing_give_up_as_unavailable(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    manager = make_manager(max_retries=1)
+    standin.fault("GET", "/v2/checkout/orders/", "500", count=2)
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GATEWAY, "ANYORDERID0000000")
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.http_status == 500
+    assert info.value.request_id
+
+
+def test_connection_refused_is_unavailable_not_unknown(make_manager: Callable[..., GatewayManager]) -> None:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    manager = make_manager(base_url=f"http://127.0.0.1:{port}", max_retries=0)
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.refund(GATEWAY, RefundRequest("ANYCAPTURE0000000"), idempotency_key=key())
+    assert not isinstance(info.value, OutcomeUnknown)
+
+
+def test_token_is_fetched_once_and_shared_by_threads(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            manager.payment_status(GATEWAY, order_id)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert [r["path"] for r in standin.requests()].count("/v1/oauth2/token") == 1
+
+
+def test_short_lived_token_is_cached_and_accepted(manager: GatewayManager, standin: StandIn) -> None:
+    standin.config(token_expires_in=120)
+    try:
+        checkout(manager, Money.of("10.00", "EUR"))
+        checkout(manager, Money.of("10.00", "EUR"))
+    finally:
+        standin.config(token_expires_in=32400)
+    assert [r["path"] for r in standin.requests()].count("/v1/oauth2/token") == 1
+
+
+class _Token:
+    def __init__(self, n: int, expires_in: int) -> None:
+        self.access_token = f"token-{n}"
+        self.expires_in = expires_in
+
+
+class _Issuer:
+    """What TokenCache calls: the SDK's OAuth2 manager's fetch_token (here counting and not networked)."""
+
+    def __init__(self, expires_in: int) -> None:
+        self.expires_in = expires_in
+        self.issued = 0
+
+    def fetch_token(self) -> _Token:
+        self.issued += 1
+        return _Token(self.issued, self.expires_in)
+
+
+@pytest.mark.parametrize(("lifetime", "refresh_after"), [(32400, 32100), (120, 60)])
+def test_token_is_refreshed_before_it_expires(lifetime: int, refresh_after: int) -> None:
+    from paypal_gateway.client import TokenCache
+
+    now = [1_000_000.0]
+    cache = TokenCache(clock=lambda: now[0])
+    issuer = _Issuer(lifetime)
+    assert cache.access_token(issuer) == "token-1"
+    now[0] += refresh_after - 1
+    assert cache.access_token(issuer) == "token-1"
+    now[0] += 1
+    assert cache.access_token(issuer) == "token-2"
+    assert cache.fetches == 2
+
+
+def test_wrong_credentials_are_authentication_failed(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    from gateway_core.config import Secret
+    from gateway_core.errors import AuthenticationFailed
+
+    manager = make_manager(client_secret=Secret("not-the-secret-3c9d"))
+    with pytest.raises(AuthenticationFailed) as info:
+        checkout(manager, Money.of("10.00", "EUR"))
+    assert "not-the-secret-3c9d" not in str(info.value)
+    assert standin.counts()["orders"] == 0
