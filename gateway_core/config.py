@@ -180,6 +180,9 @@ class DeploymentConfig:
         unknown = set(data) - {"core", "gateways"}
         if unknown:
             raise ConfigurationError(f"unknown configuration sections: {', '.join(sorted(unknown))}")
+        for section in ("core", "gateways"):
+            if not isinstance(data.get(section, {}), Mapping):
+                raise ConfigurationError(f"[{section}] must be a table")
         core = dict(data.get("core", {}))
         strict = core.pop("strict_plugins", False)
         disabled = core.pop("disabled_plugins", [])
