@@ -285,6 +285,9 @@ def test_a_gateway_configured_twice_is_refused() -> None:
         ({"core": {"strict": True}}, r"unknown \[core\] keys: strict"),
         ({"core": {"strict_plugins": "yes"}}, "strict_plugins must be true or false"),
         ({"core": {"disabled_plugins": "paypal"}}, "disabled_plugins must be a list"),
+        ({"core": "strict"}, r"\[core\] must be a table"),
+        ({"gateways": "stripe"}, r"\[gateways\] must be a table"),
+        ({"gateways": ["stripe"]}, r"\[gateways\] must be a table"),
     ],
 )
 def test_unknown_or_mistyped_keys_are_refused(data: dict[str, object], said: str) -> None:
@@ -302,3 +305,8 @@ def test_disabled_plugins_merge_file_and_environment() -> None:
 def test_the_fake_refuses_to_run_without_test_mode() -> None:
     with pytest.raises(ConfigurationError, match="set test_mode = true"):
         build_manager({"g": {"provider": "fake"}})
+
+
+def test_top_level_keys_in_a_file_that_are_not_tables_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"\[gateways\] must be a table"):
+        DeploymentConfig.from_toml(write(tmp_path, 'gateways = "stripe"\n'), environ={})
