@@ -117,10 +117,10 @@ _PLAIN_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def _parse_amount(value: object) -> Decimal:
-    if isinstance(value, (bool, float)):
-        raise InvalidAmount(
-            f"amount must be a str or Decimal, not {type(value).__name__} (floats cannot represent money exactly)"
-        )
+    if isinstance(value, bool):
+        raise InvalidAmount(f"amount must be a str or Decimal, not bool ({value!r} is not an amount)")
+    if isinstance(value, float):
+        raise InvalidAmount("amount must be a str or Decimal, not float (floats cannot represent money exactly)")
     if isinstance(value, int):
         raise InvalidAmount(
             "an int amount is ambiguous: use Money.from_minor() for minor units "
