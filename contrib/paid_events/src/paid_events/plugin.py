@@ -1,1 +1,94 @@
-"""gateway-core plugin module of paid_events (CLI commands)."""
+"""gateway-core plugin module of paid_events: adds ``gateway events ...`` to the CLI.
+
+It imports only click and the core's hook marker: SQLAlchemy and the service load inside the
+commands, so ``gateway plugins`` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from gateway_core.hookspecs import hookimpl
+
+__all__ = ["events", "gateway_cli_commands"]
+
+
+@hookimpl
+def gateway_cli_commands(cli: click.Group) -> None:
+    cli.add_command(events)
+
+
+@click.group("events")
+def events() -> None:
+    """Paid events for a webinar platform: prices, promo codes, service fee, ticket caps, refunds."""
+
+
+_DATABASE = click.option(
+    "--database",
+    metavar="URL",
+    help="SQLAlchemy URL: sqlite:///events.db or postgresql+psycopg://user@host/db.",
+)
+_CONFIG = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Platform and gateways TOML (default: the example shipped with paid_events).",
+)
+
+
+@events.command("demo")
+@_DATABASE
+@_CONFIG
+@click.option("--verbose", is_flag=True, help="Also show the structured log lines.")
+def demo(database: str | None, config_path: Path | None, verbose: bool) -> None:
+    """Run the whole story on the fake gateway: create, register, pay, reject, move, cancel, refund."""
+    from paid_events.demo import run  # noqa: PLC0415
+
+    run(database=database, config_path=config_path, echo=click.echo, verbose=verbose)
+
+
+@events.command("migrate")
+@click.option("--database", metavar="URL", required=True, help="SQLAlchemy URL of the store.")
+def migrate(database: str) -> None:
+    """Create or upgrade the store's tables (Alembic)."""
+    from paid_events.store import Store  # noqa: PLC0415
+
+    Store.open(database).close()
+    click.echo("paid_events store is at the newest migration")
+
+
+@events.command("example-config")
+def example_config() -> None:
+    """Print the example configuration (platform rules and two fake gateways)."""
+    from paid_events.config import example_config_text  # noqa: PLC0415
+
+    click.echo(example_config_text(), nl=False)
+
+
+@events.command("send-messages")
+@click.option("--database", metavar="URL", required=True, help="SQLAlchemy URL of the store.")
+@click.option("--to-file", type=click.Path(dir_okay=False, path_type=Path), help="Append messages to this file.")
+@click.option("--smtp-host", help="Send through this SMTP server instead.")
+@click.option("--smtp-port", type=int, default=25, show_default=True)
+@click.option("--sender", default="events@localhost", show_default=True, help="The From address for SMTP.")
+def send_messages(database: str, to_file: Path | None, smtp_host: str | None, smtp_port: int, sender: str) -> None:
+    """Drain the outbox: to a file, to SMTP, or (default) to the log without bodies."""
+    from paid_events import outbox  # noqa: PLC0415
+    from paid_events.store import Store  # noqa: PLC0415
+
+    chosen: outbox.Sender
+    if to_file is not None and smtp_host is not None:
+        raise click.UsageError("choose --to-file or --smtp-host, not both")
+    if to_file is not None:
+        chosen = outbox.FileSender(to_file)
+    elif smtp_host is not None:
+        chosen = outbox.SMTPSender(smtp_host, smtp_port, sender)
+    else:
+        chosen = outbox.LogSender()
+    store = Store.open(database)
+    try:
+        click.echo(f"sent {outbox.drain(store, chosen)} messages")
+    finally:
+        store.close()

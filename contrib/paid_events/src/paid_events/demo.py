@@ -1,0 +1,239 @@
+"""``gateway events demo``: the paid-events story end to end on the fake gateway and SQLite.
+
+An organizer creates a paid event with promo codes; participants register with and without
+codes (one rounded up to a gateway minimum, one free), pay through hosted checkouts confirmed by
+verified webhooks; the organizer rejects one, changes the date, cancels and refunds everyone.
+Messages go through the outbox to a mailbox file. Nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+import structlog
+
+import gateway_core.fake
+from gateway_core import GatewayManager, Money
+from gateway_core.fake import FakeGateway
+from paid_events import config as pe_config
+from paid_events import domain, outbox
+from paid_events.errors import PaidEventsError
+from paid_events.service import CheckoutResult, PaidEvents, WebhookOutcome
+from paid_events.store import Store
+
+__all__ = ["deliver_webhooks", "run"]
+
+
+def deliver_webhooks(service: PaidEvents, gateway: str, *, duplicate: bool = False) -> list[WebhookOutcome]:
+    """Hand every webhook the fake ``gateway`` has queued to the service, as its endpoint would."""
+    fake = service.gateways.gateway_object(gateway)
+    if not isinstance(fake, FakeGateway):
+        raise TypeError(f"gateway {gateway!r} is not the fake gateway")
+    return [service.handle_webhook(gateway, d.headers, d.body) for d in fake.drain_webhooks(duplicate=duplicate)]
+
+
+@attrs.define
+class _Mailbox:
+    """Writes each message to a file and remembers the tokens, so the demo can show them admitting."""
+
+    path: Path
+    tokens: dict[str, str] = attrs.field(factory=dict)
+
+    def send(self, message: outbox.Message) -> None:
+        outbox.FileSender(self.path).send(message)
+        found = re.search(r"access token: (\S+)", message.body)
+        if found:
+            self.tokens[message.recipient] = found.group(1)
+
+
+def run(
+    *,
+    database: str | None = None,
+    config_path: Path | None = None,
+    echo: Callable[[str], object] = print,
+    verbose: bool = False,
+) -> None:
+    """Run the story; ``database`` defaults to a SQLite file in a temporary directory.
+
+    The demo is an application, so it may set the log level: below warnings, log lines are
+    hidden unless ``verbose`` (the previous structlog configuration is restored afterwards).
+    """
+    saved = structlog.get_config()
+    if not verbose:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    try:
+        with tempfile.TemporaryDirectory(prefix="paid-events-demo-") as tmp:
+            url = database or f"sqlite:///{Path(tmp) / 'events.db'}"
+            _story(url, Path(tmp) / "mailbox.txt", config_path, echo)
+    finally:
+        structlog.configure(**saved)
+
+
+def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callable[[str], object]) -> None:  # noqa: PLR0915 (a script)
+    step = _Steps(echo)
+    platform, deployment = pe_config.load(config_path)
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake], load_entry_points=False)
+    store = Store.open(url)
+    service = PaidEvents(store, manager, platform)
+    mailbox = _Mailbox(mailbox_path)
+    try:
+        step(f"Store: {store.dialect} ({'temporary file' if url.startswith('sqlite') else 'as given'}), migrated")
+        echo(f"   gateways: {', '.join(manager.gateway_names())} (fake providers; no money moves)")
+        echo(f"   service fee: {platform.fee_percent} % rounded {platform.fee_rounding.name}")
+
+        step("The organizer creates a paid one-off webinar (50-seat plan)")
+        event = service.create_event(
+            organizer="acme-academy",
+            title="Pricing for SaaS founders",
+            kind="one_off",
+            price=Money.of("20.00", "EUR"),
+            capacity=50,
+            gateways=["stripe-like", "paypal-like"],
+            starts_at=datetime.now(UTC).replace(microsecond=0) + timedelta(days=14),
+        )
+        echo(f"   event {_short(event.id)}: {event.title}, {event.price}, {event.capacity} seats")
+        for code, kwargs in (
+            ("EARLY10", {"percent": "10", "max_uses": 100}),
+            ("FRIEND98", {"percent": "98"}),
+            ("SPEAKER", {"percent": "100", "max_uses": 3}),
+        ):
+            service.add_promo_code(event.id, code, **kwargs)
+            echo(f"   promo code {code}: {kwargs}")
+        for bad in ("99.999", "2500", "-5"):
+            try:
+                service.change_price(event.id, domain.parse_price(bad, "EUR"))
+            except PaidEventsError as exc:
+                echo(f"   refused price {bad} EUR: {type(exc).__name__}: {exc}")
+
+        step("Participants register, see their final price, and pay")
+        ann = _register(service, echo, event.id, "ann@example.com")
+        bob = _register(service, echo, event.id, "bob@example.com", code="early10", gateway="paypal-like")
+        cat = _register(service, echo, event.id, "cat@example.com", code="FRIEND98")
+        dan = _register(service, echo, event.id, "dan@example.com", code="SPEAKER")
+        eve = _register(service, echo, event.id, "eve@example.com")
+        for label, args in (
+            ("malformed e-mail", ("not-an-email", None)),
+            ("look-alike promo code", ("fay@example.com", "SPE\u0410KER")),
+            ("overlong promo code", ("fay@example.com", "X" * 40)),
+        ):
+            try:
+                service.checkout(event.id, args[0], args[1])
+            except PaidEventsError as exc:
+                echo(f"   refused {label}: {type(exc).__name__}: {exc}")
+
+        for result in (ann, bob, cat):
+            assert result.checkout_id is not None
+            gateway = result.quote.gateway or ""
+            _fake(manager, gateway).complete_checkout(result.checkout_id)
+        assert eve.checkout_id is not None
+        _fake(manager, "stripe-like").abandon_checkout(eve.checkout_id)
+        echo("   ann, bob and cat pay on the hosted pages; eve walks away")
+        echo(f"   seats taken before any webhook: {service.event(event.id).seats_taken} (held, not yet paid)")
+        for gateway in ("stripe-like", "paypal-like"):
+            outcomes = deliver_webhooks(service, gateway, duplicate=True)
+            echo(
+                f"   {gateway} webhooks (each delivered twice): "
+                f"{outcomes.count(WebhookOutcome.PROCESSED)} processed, "
+                f"{outcomes.count(WebhookOutcome.DUPLICATE)} duplicates ignored, "
+                f"{outcomes.count(WebhookOutcome.IGNORED)} informational"
+            )
+        echo(f"   seats taken now: {service.event(event.id).seats_taken} (eve's seat came back)")
+        _participants(service, echo, event.id)
+        report = service.fee_report(event.id)
+        for line in report.lines:
+            echo(f"   fee on {_short(line.registration_id)}: {line.fee} of {line.amount}")
+        echo(f"   total sales {report.total_sales}, total service fee {report.total_fee}")
+
+        step("Confirmation messages go out through the outbox")
+        echo(f"   sent {outbox.drain(store, mailbox)} messages to {mailbox_path.name}")
+        token = mailbox.tokens["ann@example.com"]
+        echo(f"   ann's access token admits her: {service.admit(event.id, token)} (the token is never printed)")
+
+        step("The organizer rejects bob (no automatic refund)")
+        service.reject(bob.registration_id, "registered twice")
+        echo(f"   bob: {_status(service, event.id, bob.registration_id)}")
+
+        step("The organizer moves the date; everyone is told")
+        new_date = datetime.now(UTC).replace(microsecond=0) + timedelta(days=21)
+        echo(f"   notified {service.change_date(event.id, new_date)} participants of {new_date.date()}")
+
+        step("The organizer cancels the event; everyone is told")
+        echo(f"   notified {service.cancel_event(event.id)} participants")
+
+        step("The organizer refunds every payment through the gateway that took it")
+
+        def progress(done: int, total: int, outcome: object) -> None:
+            state = getattr(outcome, "state", "?")
+            amount = getattr(outcome, "amount", "?")
+            rid = getattr(outcome, "registration_id", "?")
+            echo(f"   [{done}/{total}] {_short(str(rid))}: {state} {amount}")
+
+        service.refund_all(event.id, progress)
+        again = service.refund(ann.registration_id)
+        echo(f"   refunding ann again: {again.state} (no second refund)")
+        for gateway in ("stripe-like", "paypal-like"):
+            deliver_webhooks(service, gateway)
+            echo(f"   {gateway}: {_fake(manager, gateway).refunds_made()} refunds made")
+        _participants(service, echo, event.id)
+        echo(f"   sent {outbox.drain(store, mailbox)} more messages (rejection, date change, cancellation)")
+        echo(f"   free ticket for dan needed no checkout: {dan.checkout_id is None}")
+
+        step("Done")
+    finally:
+        store.close()
+
+
+class _Steps:
+    def __init__(self, echo: Callable[[str], object]) -> None:
+        self.echo = echo
+        self.n = 0
+
+    def __call__(self, title: str) -> None:
+        self.n += 1
+        self.echo(f"\n{self.n}. {title}")
+
+
+def _register(
+    service: PaidEvents,
+    echo: Callable[[str], object],
+    event_id: str,
+    email: str,
+    *,
+    code: str | None = None,
+    gateway: str | None = None,
+) -> CheckoutResult:
+    quote = service.quote(event_id, code, gateway=gateway)
+    note = f" (rounded up from {quote.discounted} to the gateway minimum)" if quote.rounded_up else ""
+    promo = f" with {code}" if code else ""
+    where = f"via {quote.gateway}" if quote.gateway else "free, no checkout"
+    echo(f"   {email}{promo}: pays {quote.final}{note}, fee {quote.fee}, {where}")
+    result = service.checkout(event_id, email, code, gateway=gateway, accept_price=quote.final)
+    echo(f"      -> registration {_short(result.registration_id)} {result.status}")
+    return result
+
+
+def _participants(service: PaidEvents, echo: Callable[[str], object], event_id: str) -> None:
+    echo("   participants:")
+    for p in service.participants(event_id):
+        refund = f", refund {p.refund_state}" if p.refund_state != "none" else ""
+        echo(f"     {p.email:<18} {p.status:<10} {p.amount!s:>10} via {p.gateway or '-'}{refund}")
+
+
+def _status(service: PaidEvents, event_id: str, registration_id: str) -> str:
+    return next(p.status for p in service.participants(event_id) if p.registration_id == registration_id)
+
+
+def _fake(manager: GatewayManager, name: str) -> FakeGateway:
+    obj = manager.gateway_object(name)
+    assert isinstance(obj, FakeGateway)
+    return obj
+
+
+def _short(identifier: str) -> str:
+    return identifier[:8]
