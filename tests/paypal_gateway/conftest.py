@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 # Test-only credentials of the local stand-in; they must never show up in logs, errors or results.
 CLIENT_ID = "standin-client-id-7f3a9c"
 CLIENT_SECRET = "standin-client-secret-e81b44d2"
-WEBHOOK_ID = "WH-STANDIN-0001"
+WEBHOOK_ID = "8PT597110X687430LKGECATA"
 GATEWAY = "paypal_test"
 
 

@@ -49,6 +49,7 @@ _KNOWN = frozenset(
     }
 )
 _COUNTRY_RE = re.compile(r"[A-Z]{2}")
+_WEBHOOK_ID_RE = re.compile(r"[a-zA-Z0-9]{1,50}")
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -108,8 +109,13 @@ class PayPalSettings:
         if base_url is not None:
             base_url = _check_base_url(name, base_url)
         webhook_id = settings.get("webhook_id")
-        if webhook_id is not None and (not isinstance(webhook_id, str) or not webhook_id.strip()):
-            raise ConfigurationError(f"gateway {name!r}: webhook_id must be a non-empty string", gateway=name)
+        if webhook_id is not None and (not isinstance(webhook_id, str) or not _WEBHOOK_ID_RE.fullmatch(webhook_id)):
+            # The verify-webhook-signature schema: ^[a-zA-Z0-9]+$, at most 50 characters.
+            raise ConfigurationError(
+                f"gateway {name!r}: webhook_id must be the webhook's id from the developer dashboard "
+                "(letters and digits)",
+                gateway=name,
+            )
         verification = settings.get("webhook_verification", "api")
         if verification not in ("api", "offline"):
             raise ConfigurationError(f"gateway {name!r}: webhook_verification must be 'api' or 'offline'", gateway=name)
