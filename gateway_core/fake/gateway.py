@@ -210,7 +210,15 @@ class FakeGateway:
         raw_minimums = settings.get("minimums", {})
         if not isinstance(raw_minimums, Mapping):
             raise ConfigurationError(f"gateway {settings.name!r}: minimums must be a table", gateway=settings.name)
-        minimums = {code: Money.of(str(value), code) for code, value in raw_minimums.items()}
+        minimums: dict[str, Money] = {}
+        for code, value in raw_minimums.items():
+            if not isinstance(value, str):  # TOML 0.5 is a float and 1 an int: neither is an exact amount
+                raise ConfigurationError(
+                    f'gateway {settings.name!r}: minimums.{code} must be a decimal string such as "0.50", '
+                    f"not {type(value).__name__}",
+                    gateway=settings.name,
+                )
+            minimums[code] = Money.of(value, code)
         return cls(
             settings.name,
             webhook_secret=secret,
