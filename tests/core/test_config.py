@@ -310,3 +310,30 @@ def test_the_fake_refuses_to_run_without_test_mode() -> None:
 def test_top_level_keys_in_a_file_that_are_not_tables_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"\[gateways\] must be a table"):
         DeploymentConfig.from_toml(write(tmp_path, 'gateways = "stripe"\n'), environ={})
+
+
+@pytest.mark.parametrize("value", ["0.5", "1"])
+def test_fake_minimums_as_floats_or_ints_are_refused(tmp_path: Path, value: str) -> None:
+    import gateway_core.fake
+
+    path = write(
+        tmp_path,
+        f'[gateways.f]\nprovider = "fake"\n[gateways.f.settings]\ntest_mode = true\nminimums = {{ EUR = {value} }}\n',
+    )
+    config = DeploymentConfig.from_toml(path, environ={})
+    with pytest.raises(ConfigurationError, match=r'minimums\.EUR must be a decimal string such as "0\.50"'):
+        GatewayManager(config, plugins=[gateway_core.fake], load_entry_points=False)
+
+
+def test_fake_minimums_as_strings_are_exact(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[gateways.f]\nprovider = "fake"\n[gateways.f.settings]\ntest_mode = true\nminimums = { EUR = "0.50" }\n',
+    )
+    import gateway_core.fake
+    from gateway_core import Money
+
+    manager = GatewayManager(
+        DeploymentConfig.from_toml(path, environ={}), plugins=[gateway_core.fake], load_entry_points=False
+    )
+    assert manager.minimum_price("EUR") == Money.of("0.50", "EUR")
