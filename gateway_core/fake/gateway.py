@@ -202,10 +202,14 @@ class FakeGateway:
                 "set test_mode = true in its settings to enable it",
                 gateway=settings.name,
             )
-        secret = settings.get("webhook_secret") or Secret("whsec_fake_test_only", source="fake default")
+        secret = settings.get("webhook_secret", Secret("whsec_fake_test_only", source="fake default"))
         if not isinstance(secret, Secret):
             raise ConfigurationError(
                 f"gateway {settings.name!r}: webhook_secret must be a Secret", gateway=settings.name
+            )
+        if not secret:  # an empty variable must not fall back to the well-known default secret
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: webhook_secret ({secret.source}) is empty", gateway=settings.name
             )
         raw_minimums = settings.get("minimums", {})
         if not isinstance(raw_minimums, Mapping):
