@@ -280,3 +280,24 @@ def test_void_expires_an_open_checkout(two_fakes: GatewayManager) -> None:
     void = two_fakes.void("alpha", VoidRequest(session.id), idempotency_key="v")
     assert void.state is PaymentState.CANCELED
     assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
+
+
+def test_an_empty_webhook_secret_is_refused_not_replaced_by_the_default() -> None:
+    from gateway_core import ConfigurationError
+
+    from .conftest import build_manager, fake_table
+
+    with pytest.raises(ConfigurationError, match=r"webhook_secret \(env:HOOK\) is empty"):
+        build_manager({"f": fake_table(settings={"webhook_secret": {"env": "HOOK"}})}, environ={"HOOK": ""})
+
+
+def test_a_webhook_signed_with_the_default_secret_is_refused_by_a_configured_one(two_fakes: GatewayManager) -> None:
+    from gateway_core.config import Secret
+    from gateway_core.fake.gateway import sign
+
+    body = json.dumps(
+        {"id": "evt_forged", "type": "payment.succeeded", "created": int(time.time()), "data": {}}
+    ).encode()
+    forged = sign(body, Secret("whsec_fake_test_only"), int(time.time()))
+    with pytest.raises(WebhookVerificationFailed):
+        two_fakes.parse_webhook("alpha", {SIGNATURE_HEADER: forged}, body)
