@@ -101,3 +101,49 @@ def _error(
     if retry_after:
         headers["Retry-After"] = retry_after
     return json.dumps({"error": error}).encode(), status, headers
+
+
+def parse_raw_http(text: str) -> tuple[int, dict[str, str], bytes]:
+    """A recorded raw HTTP response (status line, headers, blank line, body)."""
+    head, _, body = text.replace("\r\n", "\n").partition("\n\n")
+    lines = head.splitlines()
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    headers.pop("Content-Length", None)
+    headers.pop("content-length", None)
+    return status, headers, body.encode()
+
+
+class ReplayClient(CheckedClient):
+    """Spec-checks each request, then answers it with the next queued recorded response."""
+
+    def __init__(self, spec: Spec) -> None:
+        super().__init__(spec)
+        self.responses: deque[tuple[int, Mapping[str, str], bytes]] = deque()
+
+    def respond(self, status: int, headers: Mapping[str, str], body: bytes) -> None:
+        self.responses.append((status, CaseInsensitiveDict(dict(headers)), body))
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        body = post_data.decode() if isinstance(post_data, bytes) else post_data
+        template = self.spec.check(method.upper(), url, body)
+        split = urlsplit(url)
+        hdrs = dict(headers or {})
+        query_or_body = body if method.upper() == "POST" else split.query
+        self.sent.append(
+            Sent(
+                method.upper(),
+                split.path,
+                template,
+                hdrs.get("Idempotency-Key"),
+                decode(query_or_body) if query_or_body else {},
+                hdrs,
+            )
+        )
+        status, rheaders, rbody = self.responses.popleft()
+        return rbody, status, rheaders
