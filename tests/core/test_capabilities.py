@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway_core import (
     AmountOutOfRange,
@@ -246,3 +248,27 @@ def test_features_are_converted_and_unknown_features_refused() -> None:
 def test_every_feature_hook_is_an_operation_hook() -> None:
     for hooks in FEATURE_HOOKS.values():
         assert set(hooks) <= set(OPERATION_HOOKS)
+
+
+@st.composite
+def rules_and_amounts(draw: st.DrawFn) -> tuple[CurrencyRule, Money]:
+    code, iso_exponent = draw(st.sampled_from([("EUR", 2), ("JPY", 0), ("KWD", 3), ("ISK", 0), ("HUF", 2)]))
+    extra = draw(st.integers(0, 2))  # the provider may carry more decimals than ISO, in whole ISO units
+    exponent = iso_exponent + extra
+    step = 10**extra * draw(st.sampled_from([1, 2, 5, 10, 25, 100]))
+    quantum_units = draw(st.integers(1, 10_000))  # the minimum, in wire steps
+    minimum = Money.from_minor(quantum_units * step, code, exponent=exponent) if draw(st.booleans()) else None
+    amount = Money.from_minor(draw(st.integers(-(10**9), 10**9)), code)
+    return CurrencyRule(code, exponent, step, minimum), amount
+
+
+@given(rules_and_amounts())
+def test_round_up_is_the_smallest_accepted_amount_not_below_the_input(case: tuple[CurrencyRule, Money]) -> None:
+    rule, amount = case
+    rounded = rule.round_up(amount)
+    assert rule.refusal(rounded) is None
+    assert rounded >= amount
+    assert rounded >= rule.effective_minimum
+    below = rounded - Money.of(rule.wire.quantum, rule.code)
+    assert below < amount or below < rule.effective_minimum  # one step less would not do
+    assert rule.wire.to_minor(rounded) % rule.step == 0
