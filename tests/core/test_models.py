@@ -1,0 +1,123 @@
+"""Requests refuse bad input with InvalidRequest at construction; results keep provider payloads out of repr."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from gateway_core import (
+    Authorization,
+    AuthorizeRequest,
+    CaptureRequest,
+    CheckoutRequest,
+    CurrencyMismatch,
+    InvalidRequest,
+    LineItem,
+    Money,
+    PaymentState,
+    RefundRequest,
+    WebhookRequest,
+)
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+OK, NO = "https://shop.example/ok", "https://shop.example/no"
+
+
+def test_checkout_amount_is_the_exact_sum_of_its_lines() -> None:
+    request = CheckoutRequest(
+        line_items=[LineItem("Ticket", eur("0.10"), 3), LineItem("Fee", eur("0.20"))], success_url=OK, cancel_url=NO
+    )
+    assert request.amount == eur("0.50")
+    assert CheckoutRequest.single("x", eur("12.34"), OK, NO).amount == eur("12.34")
+
+
+@pytest.mark.parametrize(
+    ("build", "said"),
+    [
+        (lambda: LineItem(" ", eur("1")), "line item name must not be empty"),
+        (lambda: LineItem("x", eur("1"), 0), "quantity must be a positive int"),
+        (lambda: LineItem("x", eur("1"), True), "quantity must be a positive int"),
+        (lambda: LineItem("x", eur("0")), "unit_amount must be positive"),
+        (lambda: LineItem("x", eur("-1")), "unit_amount must be positive"),
+        (lambda: LineItem("x", "1.00"), "unit_amount must be Money, not str"),  # type: ignore[arg-type]
+        (lambda: CheckoutRequest(line_items=[], success_url=OK, cancel_url=NO), "at least one line item"),
+        (
+            lambda: CheckoutRequest(
+                line_items=[LineItem("a", eur("1")), LineItem("b", Money.of("1", "USD"))], success_url=OK, cancel_url=NO
+            ),
+            "line items mix currencies: EUR, USD",
+        ),
+        (lambda: CheckoutRequest.single("x", eur("1"), "/ok", NO), "success_url must be an absolute http"),
+        (lambda: CheckoutRequest.single("x", eur("1"), OK, "javascript:alert(1)"), "cancel_url must be an absolute"),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, expires_at=datetime(2026, 1, 1)),  # noqa: DTZ001
+            "expires_at must be timezone-aware",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, metadata={str(i): "v" for i in range(41)}),
+            "metadata has 41 keys; at most 40",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, metadata={"n": 1}),
+            "metadata keys and values must be str",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, application_fee=eur("1.01")),
+            "application_fee must be between zero and the checkout amount",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, application_fee=eur("-0.01")),
+            "application_fee must be between zero",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, application_fee=Money.of("0.10", "USD")),
+            "application_fee must be in the checkout's currency",
+        ),
+        (lambda: AuthorizeRequest(eur("0"), "pm"), "amount must be positive"),
+        (lambda: CaptureRequest("p", eur("-1")), "amount must be positive"),
+        (lambda: RefundRequest("p", eur("0")), "amount must be positive"),
+    ],
+)
+def test_bad_requests_are_refused_at_construction(build: object, said: str) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        build()  # type: ignore[operator]
+    assert said in str(info.value)
+
+
+def test_metadata_is_read_only() -> None:
+    request = CheckoutRequest.single("x", eur("1"), OK, NO, metadata={"order": "42"})
+    with pytest.raises(TypeError):
+        request.metadata["order"] = "43"  # type: ignore[index]
+
+
+def test_equal_requests_compare_equal() -> None:
+    # the fake (like a provider) compares the parameters a reused idempotency key was sent with
+    expires = datetime.now().astimezone() + timedelta(hours=1)
+    a = CheckoutRequest.single("x", eur("1"), OK, NO, metadata={"k": "v"}, expires_at=expires)
+    b = CheckoutRequest.single("x", eur("1.00"), OK, NO, metadata={"k": "v"}, expires_at=expires)
+    assert a == b
+    assert a != CheckoutRequest.single("x", eur("1"), OK, NO, metadata={"k": "w"}, expires_at=expires)
+
+
+def test_webhook_request_headers_are_case_insensitive() -> None:
+    request = WebhookRequest({"Fake-Signature": "t=1,v1=x"}, b"{}")
+    assert request.header("fake-signature") == "t=1,v1=x"
+    assert request.header("FAKE-SIGNATURE") == "t=1,v1=x"
+    assert request.header("missing") is None
+
+
+def test_raw_payloads_stay_out_of_repr_and_equality() -> None:
+    a = Authorization("g", "pi_1", eur("1"), PaymentState.AUTHORIZED, raw={"card": {"number": "4242424242424242"}})
+    b = Authorization("g", "pi_1", eur("1"), PaymentState.AUTHORIZED, raw={})
+    assert "4242" not in repr(a)
+    assert a == b
+
+
+def test_line_totals_in_different_currencies_never_add() -> None:
+    with pytest.raises(CurrencyMismatch):
+        _ = LineItem("a", eur("1")).total + LineItem("b", Money.of("1", "USD")).total
