@@ -165,6 +165,23 @@ def _settled_state(captured: Money, refunded: Money) -> PaymentState:
     return PaymentState.SUCCEEDED
 
 
+def _order_amount(
+    unit: Mapping[str, Any], captures: list[dict[str, Any]], authorizations: list[dict[str, Any]]
+) -> Money:
+    """The order's amount. A capture response may leave ``amount`` out of the purchase unit (the
+    recorded sandbox capture does); then it is what was captured, else what was authorized."""
+    if isinstance(unit.get("amount"), dict):
+        return from_wire(unit["amount"])
+    for items in (captures, authorizations):
+        amounts = [from_wire(i["amount"]) for i in items if isinstance(i.get("amount"), dict)]
+        if amounts:
+            total = amounts[0]
+            for more in amounts[1:]:
+                total = total + more
+            return total
+    raise GatewayError("PayPal order has no amount", gateway=None)
+
+
 def _parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -463,10 +480,10 @@ class PayPalGateway:
     def order_status(self, order: Mapping[str, Any]) -> PaymentStatus:
         """Normalize an order: paid only when a capture is COMPLETED, whatever the order's status."""
         unit = _purchase_unit(order)
-        amount = from_wire(unit.get("amount"))
-        currency = amount.currency
         payments = _payments(order)
         captures, authorizations = payments["captures"], payments["authorizations"]
+        amount = _order_amount(unit, captures, authorizations)
+        currency = amount.currency
         captured = _sum(captures, currency, _CAPTURED)
         refunded = _sum(payments["refunds"], currency, ("COMPLETED",))
         status = order.get("status")
