@@ -521,6 +521,7 @@ class GatewayManager:
     ) -> _Prepared[Capture]:
         gw = self._get(gateway)
         self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
+        _require_id(request.payment_id, gateway)
         if request.amount is not None:
             self._require_feature(gw, Feature.PARTIAL_CAPTURE, "a capture of a chosen amount")
             self._check_wire(gw, request.amount)
@@ -533,6 +534,7 @@ class GatewayManager:
     ) -> _Prepared[Void]:
         gw = self._get(gateway)
         self._require(gw, "gateway_void", Feature.VOID)
+        _require_id(request.payment_id, gateway)
         key = _operation_key(gateway, "void", idempotency_key, operation_id)
         ctx = OperationContext(gateway, gw.info.provider, "void", key)
         return _Prepared(gw, "gateway_void", ctx, Void, None, {"request": request})
@@ -542,6 +544,7 @@ class GatewayManager:
     ) -> _Prepared[Refund]:
         gw = self._get(gateway)
         self._require(gw, "gateway_refund", Feature.REFUND)
+        _require_id(request.payment_id, gateway)
         if request.amount is not None:
             self._require_feature(gw, Feature.PARTIAL_REFUND, "a refund of a chosen amount")
             self._check_wire(gw, request.amount)
@@ -552,8 +555,7 @@ class GatewayManager:
     def _prepare_status(self, gateway: str, payment_id: str) -> _Prepared[PaymentStatus]:
         gw = self._get(gateway)
         self._require(gw, "gateway_payment_status", Feature.PAYMENT_STATUS)
-        if not payment_id:
-            raise InvalidRequest("payment_id must not be empty", gateway=gateway)
+        _require_id(payment_id, gateway)
         ctx = OperationContext(gateway, gw.info.provider, "status")
         return _Prepared(gw, "gateway_payment_status", ctx, PaymentStatus, None, {"request": StatusRequest(payment_id)})
 
@@ -634,6 +636,11 @@ class GatewayManager:
                 raise
             raise error from exc
         return _succeeded(p, fields, started, result)
+
+
+def _require_id(payment_id: object, gateway: str) -> None:
+    if not isinstance(payment_id, str) or not payment_id.strip():
+        raise InvalidRequest("payment_id must be a non-empty str", gateway=gateway)
 
 
 @attrs.frozen
