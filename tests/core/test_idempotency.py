@@ -323,3 +323,17 @@ def test_results_from_the_fake_are_never_live(one_fake: GatewayManager) -> None:
     assert auth.live is False
     assert auth.id.startswith("fake_")
     assert one_fake.gateway("fake").capabilities.live is False
+
+
+@pytest.mark.parametrize("payment_id", ["", "   "])
+def test_an_empty_payment_id_is_refused_before_anything_is_sent(one_fake: GatewayManager, payment_id: str) -> None:
+    f = fake(one_fake, "fake")
+    for call in (
+        lambda: one_fake.capture("fake", CaptureRequest(payment_id), idempotency_key="c"),
+        lambda: one_fake.void("fake", VoidRequest(payment_id), idempotency_key="v"),
+        lambda: one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r"),
+        lambda: one_fake.payment_status("fake", payment_id),
+    ):
+        with pytest.raises(InvalidRequest, match="payment_id must be a non-empty str"):
+            call()
+    assert f.requests == []
