@@ -917,12 +917,13 @@ class PaidEvents:
         if payment_id is not None and reg.payment_id is None:
             reg.payment_id = payment_id
         if reg.status == "pending":
-            self._confirm(s, self._event(s, reg.event_id), reg, self.clock())
+            # Lock the event row: a concurrent change_price waits, so no price changes under a confirmation.
+            self._confirm(s, self._event(s, reg.event_id, lock=True), reg, self.clock())
             log.info("paid_events.registration.confirmed", registration_id=reg.id, event_id=reg.event_id)
             return True
         if reg.status in ("expired", "failed"):
             # Paid after the hold lapsed: re-take a seat if one is free, else the organizer must refund.
-            event = self._event(s, reg.event_id)
+            event = self._event(s, reg.event_id, lock=True)
             if self._take_seat(s, event.id):
                 self._confirm(s, event, reg, self.clock())
                 log.info("paid_events.registration.confirmed", registration_id=reg.id, late=True)
