@@ -13,6 +13,7 @@ from gateway_core import (
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
+    CheckResult,
     Feature,
     GatewayError,
     GatewayManager,
@@ -360,3 +361,31 @@ def test_gateway_info_records_the_plugin_and_implemented_hooks(mixed: GatewayMan
     assert info.implemented == frozenset({"gateway_create_checkout"})
     assert info.capabilities == caps()
     assert mixed.gateway("alpha").plugin.name == "gateway_core.fake"
+
+
+class Checked:
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.findings: object = [CheckResult("credentials", ok=True), CheckResult("permission: refunds", ok=False)]
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        raise AssertionError("never called")
+
+    @hookimpl
+    def gateway_check(self, context: OperationContext) -> object:
+        return self.findings
+
+
+def test_check_returns_the_gateways_findings() -> None:
+    audit = Audit()
+    manager = build_manager({"c": {"provider": "checked"}}, plugins=[audit, provider_plugin("checked", Checked)])
+    results = manager.check("c")
+    assert results == (CheckResult("credentials", ok=True), CheckResult("permission: refunds", ok=False))
+    assert audit.seen == [("c", "check", "ok")]
+
+    obj = manager.gateway_object("c")
+    assert isinstance(obj, Checked)
+    for bad in ([], "ok", [CheckResult("x", ok=True), "y"]):
+        obj.findings = bad
+        with pytest.raises(GatewayError, match="returned something other than CheckResult values"):
+            manager.check("c")

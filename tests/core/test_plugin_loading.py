@@ -382,3 +382,17 @@ def test_minimum_amount_cannot_lower_the_minimum() -> None:
             {"g": {"provider": "fake-min", "settings": {"test_mode": True, "minimums": {"EUR": "0.50"}}}},
             plugins=[provider("fake-min", strict_eur)],
         )
+
+
+def test_minimum_amount_cannot_exceed_the_maximum() -> None:
+    from gateway_core.fake import default_capabilities, provider
+
+    base = default_capabilities(currencies=["EUR"])
+    capped = type(base)(
+        currencies=[CurrencyRule.iso("EUR", maximum="10.00")], features=base.features, sources=base.sources, live=False
+    )
+    with pytest.raises(ConfigurationError, match=r"EUR minimum 20\.00 EUR exceeds maximum 10\.00 EUR"):
+        build_manager(
+            {"g": {"provider": "fake-cap", "settings": {"test_mode": True, "minimums": {"EUR": "20.00"}}}},
+            plugins=[provider("fake-cap", capped)],
+        )
