@@ -48,6 +48,8 @@ class CheckedClient(stripe.RequestsClient):
         self.spec = spec
         self.sent: list[Sent] = []
         self.faults: deque[str] = deque()
+        #: Faults for one path template only, consumed before ``faults``.
+        self.targeted: list[tuple[str, str]] = []
         self._lock = threading.Lock()
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
@@ -71,7 +73,11 @@ class CheckedClient(stripe.RequestsClient):
                     hdrs,
                 )
             )
-            fault = self.faults.popleft() if self.faults else None
+            fault = next((f for t, f in self.targeted if t == template), None)
+            if fault is not None:
+                self.targeted.remove((template, fault))
+            elif self.faults:
+                fault = self.faults.popleft()
         if fault == "refuse_connection":
             self._handle_request_error(requests.exceptions.ConnectionError("connection refused"))
         if fault == "500":

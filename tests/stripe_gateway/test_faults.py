@@ -1,0 +1,106 @@
+"""Faults injected through the SDK's HTTP-client seam: retries reuse the key, one object results.
+
+The stand-in honours idempotency keys as Stripe does, and counts the objects it holds, so "exactly
+one object exists afterwards" is observed on the server side, not inferred.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_core.errors import GatewayUnavailable, OutcomeUnknown, RateLimited
+from gateway_core.manager import GatewayManager
+from gateway_core.models import CheckoutRequest, RefundRequest
+from gateway_core.money import Money
+from tests.stripe_gateway.conftest import StandIn, make_manager
+from tests.stripe_gateway.transport import CheckedClient
+
+GW = "stripe_test"
+
+
+def checkout() -> CheckoutRequest:
+    return CheckoutRequest.single(
+        "Faulty item", Money.of("12.34", "EUR"), "https://h.example/ok", "https://h.example/no"
+    )
+
+
+def checkout_posts(client: CheckedClient) -> list[str | None]:
+    return [s.idempotency_key for s in client.posts() if s.template == "/v1/checkout/sessions"]
+
+
+@pytest.mark.parametrize("fault", ["timeout", "500", "drop_after_send", "refuse_connection"])
+def test_sdk_retry_after_fault_reuses_the_key_and_makes_one_session(
+    fault: str, client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    before = standin.stats()["sessions"]
+    client.faults.append(fault)
+    session = manager.create_checkout(GW, checkout(), idempotency_key=f"fault-{fault}")
+    assert session.amount == Money.of("12.34", "EUR")
+    assert checkout_posts(client) == [f"fault-{fault}", f"fault-{fault}"]  # the SDK retried once, same key
+    assert standin.stats()["sessions"] == before + 1
+
+
+def test_429_is_rate_limited_and_the_host_retry_makes_one_session(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    before = standin.stats()["sessions"]
+    client.faults.append("429")
+    with pytest.raises(RateLimited) as info:
+        manager.create_checkout(GW, checkout(), idempotency_key="fault-429")
+    assert info.value.retryable is True
+    assert info.value.retry_after == 1.0
+    assert standin.stats()["sessions"] == before  # the SDK does not retry 429 by itself
+    session = manager.create_checkout(GW, checkout(), idempotency_key="fault-429")
+    again = manager.create_checkout(GW, checkout(), idempotency_key="fault-429")
+    assert again.id == session.id
+    assert standin.stats()["sessions"] == before + 1
+
+
+def test_faults_beyond_the_retry_budget_surface_as_outcome_unknown_then_recover(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    before = standin.stats()["sessions"]
+    client.faults.extend(["drop_after_send"] * 3)  # first attempt + 2 SDK retries, all lost
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.create_checkout(GW, checkout(), idempotency_key="fault-budget")
+    assert info.value.retryable is True
+    assert standin.stats()["sessions"] == before + 1  # Stripe made it on the first attempt
+    session = manager.create_checkout(GW, checkout(), idempotency_key="fault-budget")
+    assert session.id.startswith("cs_")
+    assert standin.stats()["sessions"] == before + 1
+    assert set(checkout_posts(client)) == {"fault-budget"}
+
+
+def test_persistent_500_on_a_read_is_unavailable(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    session = manager.create_checkout(GW, checkout(), idempotency_key="fault-read")
+    client.faults.extend(["500"] * 3)
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GW, session.id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.http_status == 500
+    assert info.value.retryable is True
+
+
+def test_refund_retried_after_a_dropped_connection_refunds_once(client: CheckedClient, standin: StandIn) -> None:
+    manager = make_manager(client, standin.url)
+    session = manager.create_checkout(GW, checkout(), idempotency_key="fault-refund-checkout")
+    payment_id = standin.pay(session.id)
+    before = standin.stats()["refunds"]
+    client.targeted.append(("/v1/refunds", "drop_after_send"))
+    refund = manager.refund(GW, RefundRequest(payment_id, Money.of("2.00", "EUR")), idempotency_key="fault-refund")
+    assert refund.amount == Money.of("2.00", "EUR")
+    assert standin.stats()["refunds"] == before + 1
+    status = manager.payment_status(GW, payment_id)
+    assert status.amount_refunded == Money.of("2.00", "EUR")
+    keys = [s.idempotency_key for s in client.posts() if s.template == "/v1/refunds"]
+    assert keys == ["fault-refund", "fault-refund"]
+
+
+def test_zero_retries_setting_surfaces_the_first_fault(client: CheckedClient, standin: StandIn) -> None:
+    manager = make_manager(client, standin.url, max_network_retries=0)
+    client.faults.append("timeout")
+    with pytest.raises(OutcomeUnknown):
+        manager.create_checkout(GW, checkout(), idempotency_key="fault-no-retry")
+    assert checkout_posts(client) == ["fault-no-retry"]
