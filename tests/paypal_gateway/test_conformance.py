@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from paypal_gateway.gateway import PayPalGateway
+from paypal_gateway.webhooks import CertificateStore, signed_message
 
 from gateway_core.manager import GatewayManager
 from gateway_core.models import CaptureRequest, CheckoutSession
 from gateway_core.testing.conformance import ConformanceHarness, GatewayConformance, SignedWebhook
-from paypal_gateway.gateway import PayPalGateway
-from paypal_gateway.webhooks import CertificateStore, signed_message
 from tests.paypal_gateway import certs
 from tests.paypal_gateway.conftest import CLIENT_ID, CLIENT_SECRET, GATEWAY, WEBHOOK_ID, StandIn
 

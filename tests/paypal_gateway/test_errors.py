@@ -1,0 +1,63 @@
+"""PayPal's error envelope mapped onto the core tree (status, name and first issue)."""
+
+from __future__ import annotations
+
+import pytest
+from paypal_gateway.errors import error_from_status
+
+from gateway_core.errors import (
+    AmountOutOfRange,
+    AuthenticationFailed,
+    AuthenticationRequired,
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+    PermissionDenied,
+    RateLimited,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "name", "issue", "mutating", "expected", "retryable"),
+    [
+        (422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "TRANSACTION_REFUSED", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED", True, AuthenticationRequired, False),
+        (422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", True, AuthenticationRequired, False),
+        (422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED", True, AmountOutOfRange, False),
+        (422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", True, AmountOutOfRange, False),
+        (422, "UNPROCESSABLE_ENTITY", "DUPLICATE_REQUEST_ID", True, IdempotencyConflict, False),
+        (422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", True, InvalidRequest, False),
+        (400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", True, InvalidRequest, False),
+        (404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", True, NotFound, False),
+        (401, "AUTHENTICATION_FAILURE", None, False, AuthenticationFailed, False),
+        (403, "NOT_AUTHORIZED", "PERMISSION_DENIED", False, PermissionDenied, False),
+        (409, "RESOURCE_CONFLICT", None, True, OutcomeUnknown, True),
+        (429, "RATE_LIMIT_REACHED", None, True, RateLimited, True),
+        (500, "INTERNAL_SERVER_ERROR", None, True, OutcomeUnknown, True),
+        (503, "SERVICE_UNAVAILABLE", None, False, GatewayUnavailable, True),
+    ],
+)
+def test_mapping(
+    status: int, name: str, issue: str | None, mutating: bool, expected: type[GatewayError], retryable: bool
+) -> None:
+    error = error_from_status(
+        status, gateway="pp", operation="capture order", mutating=mutating, name=name, issue=issue, debug_id="abc123"
+    )
+    assert type(error) is expected
+    assert error.retryable is retryable
+    assert error.request_id == "abc123"
+    assert error.http_status == status
+    assert error.provider_code == (issue or name)
+    assert error.gateway == "pp"
+    if expected is PaymentDeclined:
+        assert error.decline_code == issue  # type: ignore[attr-defined]
+
+
+def test_read_5xx_is_unavailable_not_unknown() -> None:
+    error = error_from_status(500, gateway="pp", operation="get order", mutating=False)
+    assert type(error) is GatewayUnavailable
