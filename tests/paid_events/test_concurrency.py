@@ -24,6 +24,7 @@ from paid_events.store import OutboxRow, RegistrationRow, Store
 
 from gateway_core import CheckoutSession, Money
 
+from .conftest import Clock
 from .helpers import deliver, fake_of
 
 T = TypeVar("T")
@@ -57,6 +58,10 @@ def new_event(service: PaidEvents, capacity: int) -> str:
         gateways=["stripe-like"],
         starts_at=datetime(2026, 12, 10, tzinfo=UTC),
     ).id
+
+
+def platform_hold(service: PaidEvents) -> int:
+    return service.config.hold_minutes
 
 
 def statuses(store: Store, event_id: str) -> Counter[str]:
@@ -132,7 +137,7 @@ def test_one_webhook_delivered_20_times_concurrently_fulfils_once_and_sends_one_
     assert mailbox.read_text(encoding="utf-8").count("--- message") == 1
 
 
-def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents, store: Store, clock: object) -> None:
+def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents, store: Store, clock: Clock) -> None:
     event_id = new_event(service, capacity=10)
     fake = fake_of(service.gateways, "stripe-like")
     first = run_together(10, [partial(service.checkout, event_id, f"a{i}@example.com") for i in range(10)])
@@ -150,6 +155,11 @@ def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents,
     assert all(isinstance(r, SoldOut) for r in second if isinstance(r, Exception))
     assert service.event(event_id).seats_taken == 10
     assert statuses(store, event_id) == Counter({"pending": 10, "expired": 5})
+    clock.advance(minutes=platform_hold(service) + 1)  # every remaining hold lapses
+    reports = run_together(4, [service.reconcile for _ in range(4)])
+    assert sum(r.released for r in reports if not isinstance(r, Exception)) == 10
+    assert service.event(event_id).seats_taken == 0
+    assert statuses(store, event_id) == Counter({"expired": 15})
 
 
 def test_concurrent_reconcilers_recover_a_crash_without_a_second_charge(

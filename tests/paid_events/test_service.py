@@ -618,3 +618,12 @@ def _drain(store: Store) -> list[outbox.Message]:
     mailbox = Mailbox()
     outbox.drain(store, mailbox)
     return mailbox.messages
+
+
+def test_status_check_on_return_confirms_only_a_paid_checkout(service: PaidEvents) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com")
+    assert service.check_payment(result.registration_id) == "pending"  # returned without paying
+    fake_of(service.gateways, "stripe-like").complete_checkout(result.checkout_id or "")
+    assert service.check_payment(result.registration_id) == "confirmed"
+    assert deliver(service, "stripe-like").count(WebhookOutcome.PROCESSED) == 0

@@ -718,6 +718,23 @@ class PaidEvents:
         log.info("paid_events.reconcile.completed", **attrs.asdict(report))
         return report
 
+    def check_payment(self, registration_id: str) -> str:
+        """Ask the provider about one registration (e.g. when the payer returns) and apply the answer.
+
+        Returns the registration's status afterwards. The payer's return alone proves nothing;
+        this status check is what may confirm.
+        """
+        with self.store.transaction() as s:
+            reg = self._registration(s, registration_id)
+        if reg.status == "pending" and reg.gateway is not None:
+            if reg.checkout_id is None:
+                self._open_checkout(registration_id)
+                with self.store.transaction() as s:
+                    reg = self._registration(s, registration_id)
+            self._settle(reg)
+        with self.store.transaction() as s:
+            return self._registration(s, registration_id).status
+
     def _settle(self, reg: RegistrationRow) -> str:
         assert reg.gateway is not None
         assert reg.checkout_id is not None
