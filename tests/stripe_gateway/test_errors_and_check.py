@@ -1,0 +1,166 @@
+"""Every SDK error class maps to the core tree; ``gateway check`` names a restricted key's gaps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+import structlog.testing
+from stripe_gateway.errors import map_stripe_errors, redact, translate
+
+from gateway_core.errors import (
+    AmountOutOfRange,
+    AuthenticationFailed,
+    AuthenticationRequired,
+    GatewayError,
+    GatewayUnavailable,
+    IdempotencyConflict,
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+    PermissionDenied,
+    RateLimited,
+    WebhookVerificationFailed,
+)
+from gateway_core.models import CheckoutRequest
+from gateway_core.money import Money
+from tests.stripe_gateway.conftest import StandIn, make_manager
+from tests.stripe_gateway.transport import CheckedClient
+
+GW = "stripe_test"
+RAK_MESSAGE = (
+    "The provided key 'rk_test_51Abc*********xyz' does not have the required permissions for this endpoint on "
+    "account 'acct_1'. Having the 'rak_checkout_session_write' permission would allow this request to continue."
+)
+
+
+def body(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"type": kind, "message": message, **extra}}
+
+
+CASES: list[tuple[stripe.StripeError, type[GatewayError], bool]] = [
+    (stripe.CardError("Your card was declined.", None, "card_declined", http_status=402,
+                      json_body=body("card_error", "d", code="card_declined", decline_code="insufficient_funds")),
+     PaymentDeclined, False),
+    (stripe.CardError("Authenticate", None, "authentication_required", http_status=402), AuthenticationRequired, False),
+    (stripe.IdempotencyError("Keys for idempotent requests...", http_status=400), IdempotencyConflict, False),
+    (stripe.InvalidRequestError("No such payment_intent", "id", "resource_missing", http_status=404), NotFound, False),
+    (stripe.InvalidRequestError("Amount must be at least", "amount", "amount_too_small", http_status=400),
+     AmountOutOfRange, False),
+    (stripe.InvalidRequestError("Refund too big", "amount", "charge_already_refunded", http_status=400),
+     AmountOutOfRange, False),
+    (stripe.InvalidRequestError("Bad", "x", "parameter_unknown", http_status=400), InvalidRequest, False),
+    (stripe.InvalidRequestError("Slow down", None, "rate_limit", http_status=400), RateLimited, True),
+    (stripe.AuthenticationError("Invalid API Key provided: sk_test_****abcd", http_status=401),
+     AuthenticationFailed, False),
+    (stripe.PermissionError(RAK_MESSAGE, http_status=403), PermissionDenied, False),
+    (stripe.RateLimitError("Too many requests", http_status=429), RateLimited, True),
+    (stripe.APIConnectionError("timed out", should_retry=True), GatewayUnavailable, True),
+    (stripe.APIError("Internal error", http_status=500), GatewayUnavailable, True),
+    (stripe.APIError("Weird", http_status=418), GatewayError, False),
+    (stripe.SignatureVerificationError("No signatures found", "t=1,v1=abc"), WebhookVerificationFailed, False),
+    (stripe.StripeError("Something else"), GatewayError, False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("err", "expected", "retryable"), CASES, ids=lambda v: type(v).__name__)
+def test_every_sdk_error_maps_to_the_most_specific_core_error(
+    err: stripe.StripeError, expected: type[GatewayError], retryable: bool
+) -> None:
+    mapped = translate(err, GW, mutating=False)
+    assert type(mapped) is expected
+    assert mapped.retryable is retryable
+    assert mapped.gateway == GW
+    assert mapped.http_status == err.http_status
+
+
+def test_mapping_chains_from_the_sdk_error_and_names_the_decline() -> None:
+    err = CASES[0][0]
+    with pytest.raises(PaymentDeclined) as info, map_stripe_errors(GW, mutating=True):
+        raise err
+    assert info.value.__cause__ is err
+    assert info.value.decline_code == "insufficient_funds"
+    assert info.value.provider_code == "card_declined"
+
+
+def test_connection_errors_and_5xx_on_a_mutation_are_outcome_unknown() -> None:
+    assert type(translate(stripe.APIConnectionError("reset"), GW, mutating=True)) is OutcomeUnknown
+    assert type(translate(stripe.APIError("boom", http_status=502), GW, mutating=True)) is OutcomeUnknown
+
+
+def test_a_restricted_keys_403_names_the_permission() -> None:
+    mapped = translate(stripe.PermissionError(RAK_MESSAGE, http_status=403), GW, mutating=True)
+    assert isinstance(mapped, PermissionDenied)
+    assert mapped.permission == "Checkout Sessions write"
+    assert "rk_test_51Abc" not in str(mapped)
+
+
+def test_redaction_removes_keys_secrets_client_secrets_and_card_numbers() -> None:
+    text = redact(
+        "key sk_test_51HxYzAbC and rk_live_9Q secret whsec_abcDEF client pi_123_secret_XYZ card 4242 4242 4242 4242"
+    )
+    for leaked in ("sk_test_51HxYzAbC", "rk_live_9Q", "whsec_abcDEF", "pi_123_secret_XYZ", "4242 4242 4242 4242"):
+        assert leaked not in text
+    assert text.count("[redacted]") == 5
+
+
+def test_authentication_error_message_keeps_no_key(client: CheckedClient, standin: StandIn) -> None:
+    manager = make_manager(client, standin.url, api_key="sk_test_revoked")
+    request = CheckoutRequest.single("X", Money.of("5.00", "EUR"), "https://a.example/", "https://b.example/")
+    with structlog.testing.capture_logs() as logs, pytest.raises(AuthenticationFailed) as info:
+        manager.create_checkout(GW, request, idempotency_key="auth")
+    assert "sk_test_revoked" not in f"{info.value} {info.value!r}"
+    assert "sk_test_revoked" not in repr(logs)
+    assert info.value.http_status == 401
+
+
+# -- gateway check ---------------------------------------------------------------------------------
+
+
+def check(client: CheckedClient, standin: StandIn, api_key: str) -> dict[str, tuple[bool, str]]:
+    manager = make_manager(client, standin.url, api_key=api_key)
+    return {r.name: (r.ok, r.detail) for r in manager.check(GW)}
+
+
+def test_check_with_a_full_key_reports_everything_granted(client: CheckedClient, standin: StandIn) -> None:
+    before = standin.stats()
+    results = check(client, standin, "sk_test_full_access")
+    assert results == {
+        "credentials": (True, "the API key is accepted"),
+        "permission: Checkout Sessions write": (True, "granted"),
+        "permission: Products write": (True, "granted"),
+        "permission: Prices write": (True, "granted"),
+    }
+    after = standin.stats()
+    assert (after["sessions"], after["intents"], after["refunds"]) == (
+        before["sessions"],
+        before["intents"],
+        before["refunds"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "missing"),
+    [
+        ("rk_test_no_checkout", "Checkout Sessions write"),
+        ("rk_test_no_products", "Products write"),
+        ("rk_test_no_prices", "Prices write"),
+    ],
+)
+def test_check_names_the_permission_a_restricted_key_lacks(
+    key: str, missing: str, client: CheckedClient, standin: StandIn
+) -> None:
+    results = check(client, standin, key)
+    assert results["credentials"][0] is True
+    failed = {name: detail for name, (ok, detail) in results.items() if not ok}
+    assert failed == {f"permission: {missing}": f"missing: the key lacks {missing}"}
+
+
+def test_check_with_a_revoked_key_reports_the_credentials(client: CheckedClient, standin: StandIn) -> None:
+    results = check(client, standin, "sk_test_revoked")
+    assert list(results) == ["credentials"]
+    ok, detail = results["credentials"]
+    assert ok is False
+    assert "sk_test_revoked" not in detail
