@@ -33,7 +33,7 @@ FACTS = Path(__file__).resolve().parents[3] / "shared" / "provider-facts" / "pro
 def facts() -> dict[str, object]:
     if not FACTS.exists():
         pytest.skip("shared/provider-facts is not beside this checkout")
-    data: dict[str, object] = json.loads(FACTS.read_text())["providers"]["stripe"]  # type: ignore[index]
+    data: dict[str, object] = json.loads(FACTS.read_text())["providers"]["stripe"]
     return data
 
 
