@@ -16,7 +16,7 @@ from types import MappingProxyType
 import attrs
 
 from gateway_core.errors import AmountOutOfRange, ConfigurationError, InvalidAmount, UnsupportedCurrency
-from gateway_core.money import Money, Rounding, WireFormat, currency
+from gateway_core.money import _EXACT, Money, Rounding, WireFormat, currency
 
 __all__ = ["Capabilities", "CurrencyRule", "Feature", "Source"]
 
@@ -126,7 +126,7 @@ class CurrencyRule:
             return f"{amount} is below the {self._floor} minimum"
         if self.maximum is not None and value > self.maximum.amount:
             return f"{amount} is above the {self.maximum} maximum"
-        if value % self._wire.quantum:
+        if _EXACT.remainder(value, self._wire.quantum):  # fixed context: the caller's cannot round it
             return f"{amount} is not a multiple of {self._wire.quantum} {self.code}"
         return None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import (
@@ -30,8 +30,12 @@ from decimal import (
     ROUND_HALF_EVEN,
     ROUND_HALF_UP,
     ROUND_UP,
+    Context,
     Decimal,
+    DivisionByZero,
+    Inexact,
     InvalidOperation,
+    Overflow,
 )
 from functools import cache
 from typing import Self
@@ -80,6 +84,44 @@ _WITHDRAWN: dict[str, Currency] = {
 }
 
 _CODE_RE = re.compile(r"[A-Z]{3}")
+
+# Every Decimal operation here runs in one of these fixed contexts, never in the caller's: a host
+# that lowers ``decimal.getcontext().prec`` or changes its rounding must not change an amount.
+# ``_STORE`` bounds a stored amount to 28 significant digits (the default context's precision);
+# ``_EXACT`` traps Inexact, so arithmetic that cannot be exact raises instead of rounding;
+# ``_ROUND`` is for the roundings a caller names explicitly.
+_MAX_DIGITS = 28
+_STORE = Context(prec=_MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+_EXACT = Context(prec=4 * _MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Inexact])
+_ROUND = Context(prec=4 * _MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
+
+
+def _too_large(what: object) -> InvalidAmount:
+    return InvalidAmount(f"{what} is too large to be handled exactly")
+
+
+def _shift(value: Decimal, places: int) -> Decimal:
+    """``value`` times ``10 ** places``, exactly."""
+    try:
+        return value.scaleb(places, context=_EXACT)
+    except (Inexact, InvalidOperation) as exc:
+        raise _too_large(value) from exc
+
+
+def _exactly(op: Callable[[Decimal, Decimal], Decimal], a: Decimal, b: Decimal) -> Decimal:
+    """``op(a, b)`` in ``_EXACT``: the exact result, or :class:`InvalidAmount` when it would have to round."""
+    try:
+        return op(a, b)
+    except (Inexact, InvalidOperation) as exc:
+        raise _too_large(f"{a} and {b}") from exc
+
+
+def _remainder(value: Decimal, quantum: Decimal) -> Decimal:
+    """``value % quantum``, exactly (the caller's context could refuse or round it)."""
+    try:
+        return _EXACT.remainder(value, quantum)
+    except (Inexact, InvalidOperation) as exc:
+        raise _too_large(value) from exc
 
 
 @cache
@@ -140,10 +182,10 @@ def _parse_amount(value: object) -> Decimal:
 
 
 def _quantize_exact(amount: Decimal, exponent: int, code: str) -> Decimal:
-    quantum = Decimal(1).scaleb(-exponent)
+    quantum = _shift(Decimal(1), -exponent)
     try:
-        exact = amount.quantize(quantum, rounding=ROUND_DOWN)
-    except InvalidOperation as exc:  # too many digits for the context
+        exact = amount.quantize(quantum, rounding=ROUND_DOWN, context=_STORE)
+    except InvalidOperation as exc:  # more than _MAX_DIGITS digits
         raise InvalidAmount(f"{amount} {code} is too large") from exc
     if exact != amount:
         raise InvalidAmount(f"{amount} has more decimals than {code} allows ({exponent})")
@@ -176,7 +218,7 @@ class Money:
             raise InvalidAmount(f"minor units must be an int, not {type(minor).__name__}")
         cur = currency(currency_code)
         scale = cur.exponent if exponent is None else exponent
-        return cls(_quantize_exact(Decimal(minor).scaleb(-scale), cur.exponent, cur.code), cur.code)
+        return cls(_quantize_exact(_shift(Decimal(minor), -scale), cur.exponent, cur.code), cur.code)
 
     @classmethod
     def zero(cls, currency_code: str) -> Self:
@@ -190,7 +232,7 @@ class Money:
 
     def to_minor(self) -> int:
         """Integer ISO minor units (exact; the amount is always quantized to the exponent)."""
-        return int(self.amount.scaleb(self.exponent))
+        return int(_shift(self.amount, self.exponent))
 
     # -- arithmetic -----------------------------------------------------------------------
     def _same(self, other: object) -> Money:
@@ -201,19 +243,19 @@ class Money:
         return other
 
     def __add__(self, other: Money) -> Money:
-        return Money(self.amount + self._same(other).amount, self.currency)
+        return Money(_exactly(_EXACT.add, self.amount, self._same(other).amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
-        return Money(self.amount - self._same(other).amount, self.currency)
+        return Money(_exactly(_EXACT.subtract, self.amount, self._same(other).amount), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
+        return Money(_EXACT.minus(self.amount), self.currency)
 
     def __mul__(self, factor: int) -> Money:
         """Multiply by a whole number (exact). Use :meth:`scale` for fractions."""
         if isinstance(factor, bool) or not isinstance(factor, int):
             raise TypeError("Money can only be multiplied by an int; use .scale() with a Rounding")
-        return Money(self.amount * factor, self.currency)
+        return Money(_exactly(_EXACT.multiply, self.amount, Decimal(factor)), self.currency)
 
     __rmul__ = __mul__
 
@@ -234,13 +276,17 @@ class Money:
 
     def scale(self, factor: Decimal | str, rounding: Rounding) -> Money:
         """Multiply by ``factor`` and round to the currency's exponent with ``rounding``."""
-        f = _parse_amount(factor)
-        quantum = Decimal(1).scaleb(-self.exponent)
-        return Money((self.amount * f).quantize(quantum, rounding=rounding.value), self.currency)
+        product = _exactly(_EXACT.multiply, self.amount, _parse_amount(factor))
+        quantum = _shift(Decimal(1), -self.exponent)
+        try:
+            rounded = product.quantize(quantum, rounding=rounding.value, context=_ROUND)
+        except InvalidOperation as exc:
+            raise _too_large(product) from exc
+        return Money(rounded, self.currency)
 
     def percent(self, percent: Decimal | str, rounding: Rounding) -> Money:
         """``percent`` % of this amount, rounded with ``rounding`` (``percent("5", HALF_UP)``)."""
-        return self.scale(_parse_amount(percent) / 100, rounding)
+        return self.scale(_shift(_parse_amount(percent), -2), rounding)
 
     @property
     def is_positive(self) -> bool:
@@ -252,7 +298,7 @@ class Money:
 
 @cache
 def _quantum(step: int, exponent: int) -> Decimal:
-    return Decimal(step).scaleb(-exponent)
+    return _shift(Decimal(step), -exponent)
 
 
 @attrs.frozen
@@ -275,8 +321,8 @@ class WireFormat:
             raise ConfigurationError(
                 f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step}"
             )
-        iso_quantum = Decimal(1).scaleb(-currency(self.currency).exponent)
-        if self.quantum % iso_quantum != 0:
+        iso_quantum = _shift(Decimal(1), -currency(self.currency).exponent)
+        if _remainder(self.quantum, iso_quantum) != 0:
             raise ConfigurationError(
                 f"wire format for {self.currency} has a quantum of {self.quantum}, "
                 f"finer than ISO 4217 allows ({iso_quantum})"
@@ -294,7 +340,7 @@ class WireFormat:
 
     def accepts(self, money: Money) -> bool:
         """Whether ``money`` is exactly representable in this format."""
-        return money.currency == self.currency and money.amount % self.quantum == 0
+        return money.currency == self.currency and not _EXACT.remainder(money.amount, self.quantum)
 
     def to_minor(self, money: Money) -> int:
         """Exact integer amount for the wire; raises :class:`InvalidAmount` if not representable."""
@@ -304,7 +350,7 @@ class WireFormat:
             raise InvalidAmount(
                 f"{money} is not a multiple of {self.quantum} {self.currency}, the smallest amount the provider accepts"
             )
-        return int(money.amount.scaleb(self.exponent))
+        return int(_shift(money.amount, self.exponent))
 
     def from_minor(self, minor: int) -> Money:
         """Money from a provider's integer amount (exact, or :class:`InvalidAmount`)."""
@@ -315,5 +361,7 @@ class WireFormat:
         if money.currency != self.currency:
             raise CurrencyMismatch(f"wire format for {self.currency} cannot carry {money.currency}")
         q = self.quantum
-        units = (money.amount / q).quantize(Decimal(1), rounding=rounding.value)
-        return Money.of(units * q, self.currency)
+        # a quotient by an odd step may not terminate; at _ROUND's precision it cannot land on a
+        # rounding boundary that the exact quotient does not (amounts have at most 28 digits)
+        units = _ROUND.divide(money.amount, q).quantize(Decimal(1), rounding=rounding.value, context=_ROUND)
+        return Money.of(_exactly(_EXACT.multiply, units, q), self.currency)
