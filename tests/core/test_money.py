@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from decimal import Decimal
 
 import pytest
@@ -419,3 +420,56 @@ def test_money_errors_are_gateway_errors() -> None:
     for exc in (InvalidAmount, InvalidCurrency, CurrencyMismatch):
         assert issubclass(exc, GatewayError)
         assert issubclass(exc, ValueError)
+
+
+# --------------------------------------------------------------------------------------------
+# The caller's decimal context never changes an amount
+# --------------------------------------------------------------------------------------------
+
+
+def hostile_context() -> decimal.Context:
+    """What a host might set for its own arithmetic: few digits, flooring, no traps."""
+    return decimal.Context(prec=4, rounding=decimal.ROUND_FLOOR, traps=[])
+
+
+def test_a_low_precision_caller_context_changes_nothing() -> None:
+    with decimal.localcontext(hostile_context()):
+        a = Money.of("12345.67", "EUR")
+        b = Money.of("0.01", "EUR")
+        assert (a + b).amount == Decimal("12345.68")
+        assert (a - b).amount == Decimal("12345.66")
+        assert (-a).amount == Decimal("-12345.67")
+        assert (a * 1000).amount == Decimal("12345670.00")
+        assert Money.from_minor(123456789, "EUR").amount == Decimal("1234567.89")
+        assert Money.of("1234567.89", "EUR").to_minor() == 123456789
+        assert a.percent("10", Rounding.HALF_UP).amount == Decimal("1234.57")
+        assert a.scale("1.5", Rounding.HALF_EVEN).amount == Decimal("18518.50")
+        assert STRIPE_ISK.to_minor(Money.of("123456789", "ISK")) == 12345678900
+        assert STRIPE_KWD.round_up(Money.of("1234567.891", "KWD")) == Money.of("1234567.900", "KWD")
+        assert STRIPE_KWD.accepts(Money.of("1234567.890", "KWD"))
+        assert not STRIPE_KWD.accepts(Money.of("1234567.891", "KWD"))
+
+
+def test_routing_refusals_ignore_the_caller_context() -> None:
+    from gateway_core import CurrencyRule
+
+    rule = CurrencyRule("KWD", 3, 10, minimum=Money.of("0.200", "KWD"))
+    with decimal.localcontext(hostile_context()):
+        assert rule.refusal(Money.of("1234567.890", "KWD")) is None
+        assert rule.refusal(Money.of("1234567.891", "KWD")) == "1234567.891 KWD is not a multiple of 0.010 KWD"
+        assert rule.round_up(Money.of("1234567.891", "KWD")) == Money.of("1234567.900", "KWD")
+
+
+@given(minor=st.integers(min_value=-(10**24), max_value=10**24), other=st.integers(-(10**24), 10**24))
+def test_round_trips_and_sums_are_exact_under_any_caller_context(minor: int, other: int) -> None:
+    with decimal.localcontext(hostile_context()):
+        for code in ("EUR", "JPY", "KWD"):
+            m = Money.from_minor(minor, code)
+            assert m.to_minor() == minor
+            assert (m + Money.from_minor(other, code)).to_minor() == minor + other
+
+
+def test_arithmetic_that_cannot_be_exact_is_refused_not_rounded() -> None:
+    huge = Money(Decimal(10) ** 120, "EUR")  # only reachable through the raw constructor
+    with pytest.raises(InvalidAmount, match="too large to be handled exactly"):
+        _ = huge + Money.of("0.01", "EUR")
