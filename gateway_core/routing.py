@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from gateway_core.capabilities import Capabilities, Feature
-from gateway_core.errors import AmountOutOfRange, UnknownGateway, UnsupportedCurrency
+from gateway_core.errors import AmountOutOfRange, CapabilityNotSupported, UnknownGateway, UnsupportedCurrency
 from gateway_core.money import Money
 
 __all__ = ["Exclusion", "RouteDecision", "RouteEntry", "Router"]
@@ -53,6 +53,10 @@ class RouteDecision:
         reasons = "; ".join(str(e) for e in self.excluded) or "no gateways configured"
         if all(e.reason.endswith("not offered") for e in self.excluded):
             raise UnsupportedCurrency(f"no gateway offers {self.amount.currency}: {reasons}")
+        if all(e.reason.endswith("not offered") or e.reason.startswith("lacks ") for e in self.excluded):
+            # nothing was refused for the amount: raising the price would not help
+            features = ", ".join(sorted(self.features))
+            raise CapabilityNotSupported(f"no gateway offering {self.amount.currency} supports {features}: {reasons}")
         raise AmountOutOfRange(f"no gateway can take {self.amount}: {reasons}")
 
 
