@@ -8,6 +8,7 @@ from gateway_core import (
     AmountOutOfRange,
     AuthorizeRequest,
     Capabilities,
+    CapabilityNotSupported,
     CaptureRequest,
     CheckoutRequest,
     CurrencyRule,
@@ -202,3 +203,13 @@ def test_off_step_amounts_are_refused_before_the_provider_sees_anything() -> Non
     refund = manager.refund("k", RefundRequest(auth.id, Money.of("0.010", "KWD")), idempotency_key="r1")
     assert refund.amount == Money.of("0.010", "KWD")
     assert [op for op, _ in k.requests] == ["authorize", "capture", "refund"]
+
+
+def test_best_when_only_features_are_missing_is_capability_not_supported(manager: GatewayManager) -> None:
+    # HUF: two gateways do not offer it, the one that does cannot refund; the amount is not at fault
+    decision = manager.route(Money.of("1000", "HUF"), features=[Feature.REFUND])
+    with pytest.raises(CapabilityNotSupported) as info:
+        _ = decision.best
+    assert "no gateway offering HUF supports refund" in str(info.value)
+    assert "no_refund: lacks refund" in str(info.value)
+    assert not isinstance(info.value, AmountOutOfRange)
