@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway_core import (
@@ -21,6 +21,9 @@ from gateway_core.capabilities import FEATURE_HOOKS
 from gateway_core.hookspecs import OPERATION_HOOKS
 
 from .conftest import SOURCE
+
+#: Hypothesis must not fail a run for being slow on a loaded machine: no timed assertions.
+NO_DEADLINE = settings(deadline=None)
 
 
 def eur(amount: str) -> Money:
@@ -262,6 +265,7 @@ def rules_and_amounts(draw: st.DrawFn) -> tuple[CurrencyRule, Money]:
     return CurrencyRule(code, exponent, step, minimum), amount
 
 
+@NO_DEADLINE
 @given(rules_and_amounts())
 def test_round_up_is_the_smallest_accepted_amount_not_below_the_input(case: tuple[CurrencyRule, Money]) -> None:
     rule, amount = case

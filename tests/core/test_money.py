@@ -6,7 +6,7 @@ import decimal
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway_core import (
@@ -22,6 +22,9 @@ from gateway_core import (
 )
 from gateway_core.errors import ErrorCode
 from gateway_core.money import all_currencies, currency
+
+#: Hypothesis must not fail a run for being slow on a loaded machine: no timed assertions.
+NO_DEADLINE = settings(deadline=None)
 
 CURRENCIES = list(all_currencies())
 
@@ -266,6 +269,7 @@ def test_scale_refuses_inexact_factors(factor: object) -> None:
         Money.of("10", "EUR").percent(factor, Rounding.HALF_UP)  # type: ignore[arg-type]
 
 
+@NO_DEADLINE
 @given(
     minor=st.integers(min_value=-(10**12), max_value=10**12),
     percent=st.decimals(min_value=0, max_value=100, places=3),
@@ -284,6 +288,7 @@ def test_percent_is_bounded_by_floor_and_ceiling(minor: int, percent: Decimal) -
 # --------------------------------------------------------------------------------------------
 
 
+@NO_DEADLINE
 @given(minor=st.integers(min_value=-(10**24), max_value=10**24))
 def test_minor_units_round_trip_exactly_for_every_currency(minor: int) -> None:
     for cur in CURRENCIES:
@@ -294,6 +299,7 @@ def test_minor_units_round_trip_exactly_for_every_currency(minor: int) -> None:
         assert Money.of(m.amount, cur.code) == m
 
 
+@NO_DEADLINE
 @given(minor=st.integers())
 def test_any_int_round_trips_or_is_refused_as_too_large(minor: int) -> None:
     for code in ("EUR", "JPY", "KWD"):
@@ -310,6 +316,7 @@ def test_any_int_round_trips_or_is_refused_as_too_large(minor: int) -> None:
         assert refusal is None or "too large" in str(refusal)
 
 
+@NO_DEADLINE
 @given(a=st.integers(-(10**15), 10**15), b=st.integers(-(10**15), 10**15), code=st.sampled_from(CURRENCIES))
 def test_addition_is_exact_in_minor_units(a: int, b: int, code: object) -> None:
     c = code.code  # type: ignore[attr-defined]
@@ -379,6 +386,7 @@ def test_wire_round_up_takes_a_named_rounding(wire: WireFormat, amount: str, rou
     assert wire.round_up(Money.of(amount, wire.currency), rounding) == Money.of(expected, wire.currency)
 
 
+@NO_DEADLINE
 @given(wire=st.sampled_from(WIRE_FORMATS), units=st.integers(-(10**15), 10**15))
 def test_wire_formats_round_trip(wire: WireFormat, units: int) -> None:
     minor = units * wire.step
@@ -388,6 +396,7 @@ def test_wire_formats_round_trip(wire: WireFormat, units: int) -> None:
     assert wire.from_minor(wire.to_minor(money)) == money
 
 
+@NO_DEADLINE
 @given(wire=st.sampled_from(WIRE_FORMATS), minor=st.integers(-(10**12), 10**12))
 def test_wire_round_up_lands_on_the_step_and_never_below(wire: WireFormat, minor: int) -> None:
     money = Money.from_minor(minor, wire.currency)
@@ -460,6 +469,7 @@ def test_routing_refusals_ignore_the_caller_context() -> None:
         assert rule.round_up(Money.of("1234567.891", "KWD")) == Money.of("1234567.900", "KWD")
 
 
+@NO_DEADLINE
 @given(minor=st.integers(min_value=-(10**24), max_value=10**24), other=st.integers(-(10**24), 10**24))
 def test_round_trips_and_sums_are_exact_under_any_caller_context(minor: int, other: int) -> None:
     with decimal.localcontext(hostile_context()):
