@@ -25,6 +25,9 @@ Settings (``[gateways.NAME.settings]``):
 ``refuse_replayed_webhooks``
     Also refuse a byte-identical signed delivery seen before (default false: deduplication is
     the host's job under the core's contract).
+``localstripe_compatible``
+    Leave out ``automatic_payment_methods`` when authorizing, which localstripe (a local
+    stand-in used to record test cassettes) rejects. Never set it against Stripe.
 """
 
 from __future__ import annotations

@@ -154,11 +154,13 @@ class StripeGateway:
         timeout: float = DEFAULT_TIMEOUT,
         enable_currencies: Iterable[str] = (),
         refuse_replayed_webhooks: bool = False,
+        localstripe_compatible: bool = False,
         http_client: stripe.HTTPClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.name = name
         self.refuse_replayed_webhooks = refuse_replayed_webhooks
+        self.localstripe_compatible = localstripe_compatible
         self.connected_account = connected_account
         self.webhook_tolerance = webhook_tolerance
         self.clock = clock
@@ -202,6 +204,7 @@ class StripeGateway:
             "timeout",
             "enable_currencies",
             "refuse_replayed_webhooks",
+            "localstripe_compatible",
         }
         unknown = sorted(set(settings.settings) - known)
         if unknown:
@@ -229,9 +232,13 @@ class StripeGateway:
         refuse_replays = settings.get("refuse_replayed_webhooks", False)
         if not isinstance(refuse_replays, bool):
             raise ConfigurationError(f"gateway {name!r}: refuse_replayed_webhooks must be true or false", gateway=name)
+        compatible = settings.get("localstripe_compatible", False)
+        if not isinstance(compatible, bool):
+            raise ConfigurationError(f"gateway {name!r}: localstripe_compatible must be true or false", gateway=name)
         return cls(
             name,
             refuse_replayed_webhooks=refuse_replays,
+            localstripe_compatible=compatible,
             api_key=api_key,
             webhook_secret=webhook_secret,
             api_base=api_base.rstrip("/") if api_base else None,
@@ -380,6 +387,8 @@ class StripeGateway:
             "confirm": True,
             "capture_method": "manual",
         }
+        if self.localstripe_compatible:
+            del params["automatic_payment_methods"]  # localstripe rejects the parameter
         metadata = self._metadata(request.metadata, request.reference)
         if metadata:
             params["metadata"] = metadata
