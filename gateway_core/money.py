@@ -96,6 +96,12 @@ _EXACT = Context(prec=4 * _MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidO
 _ROUND = Context(prec=4 * _MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
+def _mode(rounding: object) -> str:
+    if not isinstance(rounding, Rounding):
+        raise TypeError(f"rounding must be a gateway_core.Rounding such as Rounding.HALF_UP, not {rounding!r}")
+    return rounding.value
+
+
 def _too_large(what: object) -> InvalidAmount:
     return InvalidAmount(f"{what} is too large to be handled exactly")
 
@@ -279,7 +285,7 @@ class Money:
         product = _exactly(_EXACT.multiply, self.amount, _parse_amount(factor))
         quantum = _shift(Decimal(1), -self.exponent)
         try:
-            rounded = product.quantize(quantum, rounding=rounding.value, context=_ROUND)
+            rounded = product.quantize(quantum, rounding=_mode(rounding), context=_ROUND)
         except InvalidOperation as exc:
             raise _too_large(product) from exc
         return Money(rounded, self.currency)
@@ -363,5 +369,5 @@ class WireFormat:
         q = self.quantum
         # a quotient by an odd step may not terminate; at _ROUND's precision it cannot land on a
         # rounding boundary that the exact quotient does not (amounts have at most 28 digits)
-        units = _ROUND.divide(money.amount, q).quantize(Decimal(1), rounding=rounding.value, context=_ROUND)
+        units = _ROUND.divide(money.amount, q).quantize(Decimal(1), rounding=_mode(rounding), context=_ROUND)
         return Money.of(_exactly(_EXACT.multiply, units, q), self.currency)
