@@ -483,3 +483,14 @@ def test_arithmetic_that_cannot_be_exact_is_refused_not_rounded() -> None:
     huge = Money(Decimal(10) ** 120, "EUR")  # only reachable through the raw constructor
     with pytest.raises(InvalidAmount, match="too large to be handled exactly"):
         _ = huge + Money.of("0.01", "EUR")
+
+
+@pytest.mark.parametrize("rounding", ["ROUND_HALF_UP", decimal.ROUND_HALF_UP, None, "half_up"])
+def test_rounding_must_be_named_with_rounding(rounding: object) -> None:
+    m = Money.of("0.05", "EUR")
+    with pytest.raises(TypeError, match=r"rounding must be a gateway_core\.Rounding"):
+        m.percent("50", rounding)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"rounding must be a gateway_core\.Rounding"):
+        m.scale("0.5", rounding)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"rounding must be a gateway_core\.Rounding"):
+        STRIPE_KWD.round_up(Money.of("1.001", "KWD"), rounding)  # type: ignore[arg-type]
