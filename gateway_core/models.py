@@ -145,8 +145,14 @@ class CheckoutRequest:
     locale: str | None = None
     capture: bool = True
     application_fee: Money | None = None
+    #: The total, summed once at construction (the manager and plugins read it several times per call).
+    _total: Money = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
+        total = self.line_items[0].total
+        for item in self.line_items[1:]:
+            total = total + item.total
+        object.__setattr__(self, "_total", total)
         for label, url in (("success_url", self.success_url), ("cancel_url", self.cancel_url)):
             if not url.startswith(("https://", "http://")):
                 raise InvalidRequest(f"{label} must be an absolute http(s) URL")
@@ -166,10 +172,7 @@ class CheckoutRequest:
     @property
     def amount(self) -> Money:
         """The total to be paid."""
-        total = self.line_items[0].total
-        for item in self.line_items[1:]:
-            total = total + item.total
-        return total
+        return self._total
 
 
 @attrs.frozen
