@@ -150,6 +150,8 @@ def _missing(kind: str, oid: str) -> _Fail:
 class Handler(BaseHTTPRequestHandler):
     server_version = "stripe-standin/1"
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # answer keep-alive requests without a delayed-ACK stall
+    wbufsize = 64 * 1024  # headers and body leave in one write
     state: State
     port: int
 

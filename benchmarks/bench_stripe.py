@@ -1,0 +1,155 @@
+"""Stripe plugin overhead: a checkout creation through gateway-core against the same call made
+directly with ``StripeClient``, both to the same local stand-in, in one run (a figure, not a test).
+
+Run: ``uv run python -m benchmarks.bench_stripe [--rounds 15] [--per-round 40]``
+
+The stand-in is ``tests/stripe_gateway/standin.py`` (localstripe has no Checkout Sessions), started
+on a free loopback port and stopped by PID. Both paths use the SDK's ``RequestsClient`` (one
+keep-alive session), the same parameters and a fresh idempotency key per call; rounds alternate
+which path goes first. Goal: the framework at most 5 % slower (median of per-round medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import stripe
+import structlog
+
+from gateway_core import CheckoutRequest, DeploymentConfig, GatewayManager, Money
+from gateway_core.config import GatewaySettings, Secret
+from stripe_gateway.metadata import STRIPE_API_VERSION
+
+ROOT = Path(__file__).resolve().parents[1]
+API_KEY = "sk_test_benchmark_not_a_real_key"
+OK, NO = "https://shop.example/ok", "https://shop.example/no"
+
+
+def _start_standin() -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.stripe_gateway.standin"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("PORT "):
+        process.kill()
+        raise SystemExit(f"stand-in did not start: {line!r}")
+    return process, f"http://127.0.0.1:{int(line.split()[1])}"
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    if process.stdout is not None:
+        process.stdout.close()
+    process.wait(timeout=10)
+
+
+def _per_call_us(fn: Callable[[], object], calls: int) -> float:
+    samples = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1e6)
+    return statistics.median(samples)
+
+
+def _configure_logging() -> None:
+    """As a production host would (and as bench_core does): JSON lines, cached loggers, output discarded."""
+    sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole benchmark
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso"),
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+        logger_factory=structlog.WriteLoggerFactory(sink),
+        cache_logger_on_first_use=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--per-round", type=int, default=40)
+    args = parser.parse_args()
+    _configure_logging()
+
+    process, url = _start_standin()
+    try:
+        config = DeploymentConfig(
+            [
+                GatewaySettings(
+                    "bench", "stripe", {"api_key": Secret(API_KEY), "api_base": url, "max_network_retries": 2}
+                )
+            ]
+        )
+        manager = GatewayManager(config)
+        request = CheckoutRequest.single("Benchmark item", Money.of("12.34", "EUR"), OK, NO, reference="bench-1")
+        direct = stripe.StripeClient(
+            API_KEY,
+            stripe_version=STRIPE_API_VERSION,
+            base_addresses={"api": url},
+            max_network_retries=2,
+            http_client=stripe.RequestsClient(timeout=30),
+        )
+
+        def through_framework() -> object:
+            return manager.create_checkout("bench", request, idempotency_key=uuid.uuid4().hex)
+
+        def sdk_directly() -> object:
+            session = direct.v1.checkout.sessions.create(
+                {
+                    "mode": "payment",
+                    "line_items": [
+                        {
+                            "quantity": 1,
+                            "price_data": {
+                                "currency": "eur",
+                                "unit_amount": 1234,
+                                "product_data": {"name": "Benchmark item"},
+                            },
+                        }
+                    ],
+                    "success_url": OK,
+                    "cancel_url": NO,
+                    "client_reference_id": "bench-1",
+                },
+                {"idempotency_key": uuid.uuid4().hex},
+            )
+            return session.to_dict()
+
+        for fn in (through_framework, sdk_directly):  # warm up connections and caches
+            _per_call_us(fn, 20)
+        framework_medians, direct_medians = [], []
+        for i in range(args.rounds):
+            order = (through_framework, sdk_directly) if i % 2 == 0 else (sdk_directly, through_framework)
+            for fn in order:
+                median = _per_call_us(fn, args.per_round)
+                (framework_medians if fn is through_framework else direct_medians).append(median)
+        framework = statistics.median(framework_medians)
+        sdk = statistics.median(direct_medians)
+        ratio = framework / sdk
+        print(f"checkout creation via gateway-core: {framework:9.1f} us (median of {args.rounds} round medians)")
+        print(f"checkout creation via StripeClient: {sdk:9.1f} us")
+        print(f"ratio framework/direct: {ratio:.3f} ({(ratio - 1) * 100:+.1f} %; goal at most +5 %)")
+        print(f"added per call: {framework - sdk:.1f} us")
+    finally:
+        _stop(process)
+
+
+if __name__ == "__main__":
+    main()
