@@ -134,7 +134,8 @@ def main() -> None:
 
         for fn in (through_framework, sdk_directly):  # warm up connections and caches
             _per_call_us(fn, 20)
-        framework_medians, direct_medians = [], []
+        framework_medians: list[float] = []
+        direct_medians: list[float] = []
         for i in range(args.rounds):
             order = (through_framework, sdk_directly) if i % 2 == 0 else (sdk_directly, through_framework)
             for fn in order:
