@@ -99,7 +99,11 @@ class _InCodeStripe:
 
     def __init__(self, client: CheckedClient) -> None:
         self.definition = ProviderDefinition(
-            PROVIDER, capabilities(), partial(StripeGateway.from_settings, http_client=client), "stripe (test client)"
+            PROVIDER,
+            capabilities(),
+            partial(StripeGateway.from_settings, http_client=client),
+            "stripe (test client)",
+            asyncio_native=True,
         )
 
     @hookimpl

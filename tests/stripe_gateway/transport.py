@@ -12,6 +12,7 @@ import attrs
 import requests
 import stripe
 from requests.structures import CaseInsensitiveDict
+from stripe_gateway.gateway import AsyncHTTPClient
 
 from tests.stripe_gateway.formcodec import decode
 from tests.stripe_gateway.speccheck import Spec
@@ -45,6 +46,9 @@ class CheckedClient(stripe.RequestsClient):
 
     def __init__(self, spec: Spec, **kwargs: Any) -> None:
         super().__init__(timeout=10, **kwargs)
+        self._async = AsyncHTTPClient(timeout=10)
+        #: How many attempts went through the async (httpx) path.
+        self.async_requests = 0
         self.spec = spec
         self.sent: list[Sent] = []
         self.faults: deque[str] = deque()
@@ -55,9 +59,8 @@ class CheckedClient(stripe.RequestsClient):
     def _sleep_time_seconds(self, num_retries: int) -> float:
         return 0.0
 
-    def request(  # type: ignore[override]  # stripe's base annotates str; RequestsClient returns bytes
-        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
-    ) -> tuple[bytes, int, Mapping[str, str]]:
+    def _before(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any) -> str | None:
+        """Check and record one attempt; return the fault to inject, if any."""
         body = post_data.decode() if isinstance(post_data, bytes) else post_data
         template = self.spec.check(method.upper(), url, body)
         hdrs = dict(headers or {})
@@ -78,18 +81,49 @@ class CheckedClient(stripe.RequestsClient):
                 self.targeted.remove((template, fault))
             elif self.faults:
                 fault = self.faults.popleft()
+        return fault
+
+    def _early(self, fault: str | None) -> tuple[bytes, int, Mapping[str, str]] | None:
         if fault == "refuse_connection":
             self._handle_request_error(requests.exceptions.ConnectionError("connection refused"))
         if fault == "500":
             return _error(500, "api_error", "An unknown error occurred")
         if fault == "429":
             return _error(429, "invalid_request_error", "Too many requests", code="rate_limit", retry_after="1")
-        result = super().request(method, url, headers, post_data)
+        return None
+
+    def _late(self, fault: str | None) -> None:
         if fault == "timeout":
             self._handle_request_error(requests.exceptions.ReadTimeout("read timed out"))
         if fault == "drop_after_send":
             self._handle_request_error(requests.exceptions.ConnectionError("connection reset by peer"))
+
+    def request(  # type: ignore[override]  # stripe's base annotates str; RequestsClient returns bytes
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        fault = self._before(method, url, headers, post_data)
+        early = self._early(fault)
+        if early is not None:
+            return early
+        result = super().request(method, url, headers, post_data)
+        self._late(fault)
         return result
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        """The SDK's ``*_async`` path: the same checks, then the plugin's httpx client."""
+        fault = self._before(method, url, headers, post_data)
+        early = self._early(fault)
+        if early is not None:
+            return early
+        self.async_requests += 1
+        result = await self._async.request_async(method, url, headers, post_data)
+        self._late(fault)
+        return result
+
+    async def sleep_async(self, secs: float) -> None:
+        return None
 
     def posts(self) -> list[Sent]:
         return [s for s in self.sent if s.method == "POST"]
@@ -136,20 +170,6 @@ class ReplayClient(CheckedClient):
     def request(  # type: ignore[override]
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
-        body = post_data.decode() if isinstance(post_data, bytes) else post_data
-        template = self.spec.check(method.upper(), url, body)
-        split = urlsplit(url)
-        hdrs = dict(headers or {})
-        query_or_body = body if method.upper() == "POST" else split.query
-        self.sent.append(
-            Sent(
-                method.upper(),
-                split.path,
-                template,
-                hdrs.get("Idempotency-Key"),
-                decode(query_or_body) if query_or_body else {},
-                hdrs,
-            )
-        )
+        self._before(method, url, headers, post_data)
         status, rheaders, rbody = self.responses.popleft()
         return rbody, status, rheaders

@@ -61,6 +61,8 @@ def definition() -> ProviderDefinition:
         capabilities(),
         build_gateway,
         "Stripe: Checkout Sessions, PaymentIntents (authorize/capture/void), refunds, signed webhooks",
+        # Under the asyncio API the hooks return coroutines on the SDK's *_async methods.
+        asyncio_native=True,
     )
 
 

@@ -11,14 +11,16 @@ default 2 here, the SDK's default being none) reuse it, so a retry never creates
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import attrs
 import stripe
 import structlog
 
@@ -70,6 +72,23 @@ if TYPE_CHECKING:
         SessionCreateParamsPaymentIntentData,
         SessionRetrieveParams,
     )
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class _Call:
+    """One SDK call an operation asks its driver to make (``method`` or ``method_async``)."""
+
+    service: Any
+    method: str
+    args: tuple[Any, ...]
+    mutating: bool
+
+
+#: An operation written once, without I/O: it yields SDK calls and receives their results (plain
+#: dicts, or a gateway-core error thrown in), so the same code runs on the sync and the async client.
+_Operation = Generator[_Call, dict[str, Any], T]
 
 __all__ = ["CHECKOUT_LOCALES", "DEFAULT_MAX_NETWORK_RETRIES", "DEFAULT_TOLERANCE", "StripeGateway"]
 
@@ -184,7 +203,8 @@ class StripeGateway:
             stripe_version=STRIPE_API_VERSION,
             base_addresses={"api": api_base} if api_base else None,
             max_network_retries=max_network_retries,
-            http_client=http_client or stripe.RequestsClient(timeout=timeout),
+            http_client=http_client
+            or stripe.RequestsClient(timeout=timeout, async_fallback_client=AsyncHTTPClient(timeout=timeout)),
         )
 
     @classmethod
@@ -265,12 +285,48 @@ class StripeGateway:
     def _log(self, context: OperationContext) -> Any:
         return log.bind(gateway=self.name, operation=context.operation)
 
-    def _resolve_intent(self, payment_id: str) -> str:
+    def _call(self, service: Any, method: str, *args: Any, mutating: bool) -> _Call:
+        return _Call(service, method, args, mutating)
+
+    def _run(self, operation: _Operation[T], context: OperationContext) -> T | Awaitable[T]:
+        """Drive ``operation`` with the sync client, or (``context.asynchronous``) the async one."""
+        if context.asynchronous:
+            return self._drive_async(operation)
+        return self._drive(operation)
+
+    def _drive(self, operation: _Operation[T]) -> T:
+        try:
+            call = next(operation)
+            while True:
+                try:
+                    with map_stripe_errors(self.name, mutating=call.mutating):
+                        result = _plain(getattr(call.service, call.method)(*call.args))
+                except GatewayError as exc:
+                    call = operation.throw(exc)
+                else:
+                    call = operation.send(result)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def _drive_async(self, operation: _Operation[T]) -> T:
+        try:
+            call = next(operation)
+            while True:
+                try:
+                    with map_stripe_errors(self.name, mutating=call.mutating):
+                        result = _plain(await getattr(call.service, call.method + "_async")(*call.args))
+                except GatewayError as exc:
+                    call = operation.throw(exc)
+                else:
+                    call = operation.send(result)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    def _resolve_intent(self, payment_id: str) -> _Operation[str]:
         """The PaymentIntent id behind ``payment_id`` (a PaymentIntent or a Checkout Session)."""
         if not payment_id.startswith("cs_"):
             return payment_id
-        with map_stripe_errors(self.name, mutating=False):
-            session = _plain(self.client.v1.checkout.sessions.retrieve(payment_id))
+        session = yield self._call(self.client.v1.checkout.sessions, "retrieve", payment_id, mutating=False)
         intent = normalize._id(session.get("payment_intent"))
         if intent is None:
             raise InvalidRequest(
@@ -278,10 +334,9 @@ class StripeGateway:
             )
         return intent
 
-    def _retrieve_intent(self, intent_id: str) -> dict[str, Any]:
+    def _retrieve_intent(self, intent_id: str) -> _Operation[dict[str, Any]]:
         params: PaymentIntentRetrieveParams = {"expand": ["latest_charge"]}
-        with map_stripe_errors(self.name, mutating=False):
-            return _plain(self.client.v1.payment_intents.retrieve(intent_id, params))
+        return (yield self._call(self.client.v1.payment_intents, "retrieve", intent_id, params, mutating=False))
 
     def _check_currency(self, amount: Money, pi: Mapping[str, Any]) -> None:
         if str(pi.get("currency", "")).upper() != amount.currency:
@@ -313,10 +368,15 @@ class StripeGateway:
 
     # -- operation hooks ------------------------------------------------------------------
     @hookimpl
-    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+    def gateway_create_checkout(
+        self, request: CheckoutRequest, context: OperationContext
+    ) -> CheckoutSession | Awaitable[CheckoutSession]:
+        return self._run(self._create_checkout(request, context), context)
+
+    def _create_checkout(self, request: CheckoutRequest, context: OperationContext) -> _Operation[CheckoutSession]:
         params = self._checkout_params(request)
-        with map_stripe_errors(self.name, mutating=True):
-            session = _plain(self.client.v1.checkout.sessions.create(params, self._options(context)))
+        options = self._options(context)
+        session = yield self._call(self.client.v1.checkout.sessions, "create", params, options, mutating=True)
         result = normalize.checkout_session(session, self._wire, self.name, amount=request.amount)
         self._log(context).debug("stripe.checkout.created", checkout_id=result.id, live=result.live)
         return result
@@ -377,7 +437,12 @@ class StripeGateway:
         raise InvalidRequest(f"stripe: Checkout has no locale {locale!r}", gateway=self.name)
 
     @hookimpl
-    def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
+    def gateway_authorize(
+        self, request: AuthorizeRequest, context: OperationContext
+    ) -> Authorization | Awaitable[Authorization]:
+        return self._run(self._authorize(request, context), context)
+
+    def _authorize(self, request: AuthorizeRequest, context: OperationContext) -> _Operation[Authorization]:
         params: PaymentIntentCreateParams = {
             "amount": self._wire.to_minor(request.amount),
             "currency": request.amount.currency.lower(),
@@ -397,8 +462,8 @@ class StripeGateway:
         fee = self._fee(request.application_fee)
         if fee is not None:
             params["application_fee_amount"] = fee
-        with map_stripe_errors(self.name, mutating=True):
-            pi = _plain(self.client.v1.payment_intents.create(params, self._options(context)))
+        options = self._options(context)
+        pi = yield self._call(self.client.v1.payment_intents, "create", params, options, mutating=True)
         state = normalize.intent_state(pi)
         if state is PaymentState.REQUIRES_ACTION:
             action = (pi.get("next_action") or {}).get("redirect_to_url") or {}
@@ -427,11 +492,15 @@ class StripeGateway:
         )
 
     @hookimpl
-    def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
-        intent_id = self._resolve_intent(request.payment_id)
+    def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture | Awaitable[Capture]:
+        return self._run(self._capture(request, context), context)
+
+    def _capture(self, request: CaptureRequest, context: OperationContext) -> _Operation[Capture]:
+        options = self._options(context)
+        intent_id = yield from self._resolve_intent(request.payment_id)
         params: PaymentIntentCaptureParams = {}
         if request.amount is not None:
-            current = self._retrieve_intent(intent_id)
+            current = yield from self._retrieve_intent(intent_id)
             self._check_currency(request.amount, current)
             capturable = current.get("amount_capturable")
             limit = capturable if isinstance(capturable, int) and capturable > 0 else current.get("amount")
@@ -442,8 +511,7 @@ class StripeGateway:
                     gateway=self.name,
                 )
             params["amount_to_capture"] = minor
-        with map_stripe_errors(self.name, mutating=True):
-            pi = _plain(self.client.v1.payment_intents.capture(intent_id, params, self._options(context)))
+        pi = yield self._call(self.client.v1.payment_intents, "capture", intent_id, params, options, mutating=True)
         received = pi.get("amount_received")
         if isinstance(received, int) and received > 0:
             amount = self._wire.money(received, pi["currency"])
@@ -462,11 +530,14 @@ class StripeGateway:
         )
 
     @hookimpl
-    def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
+    def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void | Awaitable[Void]:
+        return self._run(self._void(request, context), context)
+
+    def _void(self, request: VoidRequest, context: OperationContext) -> _Operation[Void]:
         options = self._options(context)
+        sessions, intents = self.client.v1.checkout.sessions, self.client.v1.payment_intents
         if request.payment_id.startswith("cs_"):
-            with map_stripe_errors(self.name, mutating=True):
-                session = _plain(self.client.v1.checkout.sessions.expire(request.payment_id, None, options))
+            session = yield self._call(sessions, "expire", request.payment_id, None, options, mutating=True)
             self._log(context).debug("stripe.checkout.expired", checkout_id=session["id"])
             return Void(
                 self.name,
@@ -475,24 +546,26 @@ class StripeGateway:
                 live=bool(session.get("livemode", False)),
                 raw=session,
             )
-        with map_stripe_errors(self.name, mutating=True):
-            pi = _plain(self.client.v1.payment_intents.cancel(request.payment_id, None, options))
+        pi = yield self._call(intents, "cancel", request.payment_id, None, options, mutating=True)
         self._log(context).debug("stripe.void.done", payment_id=pi["id"])
         return Void(self.name, str(pi["id"]), normalize.intent_state(pi), live=bool(pi.get("livemode", False)), raw=pi)
 
     @hookimpl
-    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund | Awaitable[Refund]:
+        return self._run(self._refund(request, context), context)
+
+    def _refund(self, request: RefundRequest, context: OperationContext) -> _Operation[Refund]:
         options = self._options(context)
         payment_id = request.payment_id
         params: RefundCreateParams = {}
         if payment_id.startswith(("ch_", "py_")):
             params["charge"] = payment_id
         else:
-            payment_id = self._resolve_intent(payment_id)
+            payment_id = yield from self._resolve_intent(payment_id)
             params["payment_intent"] = payment_id
         if request.amount is not None:
             if "payment_intent" in params:
-                current = self._retrieve_intent(payment_id)
+                current = yield from self._retrieve_intent(payment_id)
                 self._check_currency(request.amount, current)
                 _, captured, refunded = normalize.intent_amounts(current)
                 remaining = captured - refunded
@@ -508,23 +581,28 @@ class StripeGateway:
             params["reason"] = request.reason
         elif request.reason:
             params["metadata"] = {"reason": request.reason[:_METADATA_VALUE_MAX]}
-        with map_stripe_errors(self.name, mutating=True):
-            obj = _plain(self.client.v1.refunds.create(params, options))
+        obj = yield self._call(self.client.v1.refunds, "create", params, options, mutating=True)
         result = normalize.refund(obj, self._wire, self.name, payment_id=payment_id, reason=request.reason)
         self._log(context).debug("stripe.refund.created", refund_id=result.id, status=result.status.value)
         return result
 
     @hookimpl
-    def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
+    def gateway_payment_status(
+        self, request: StatusRequest, context: OperationContext
+    ) -> PaymentStatus | Awaitable[PaymentStatus]:
+        return self._run(self._payment_status(request), context)
+
+    def _payment_status(self, request: StatusRequest) -> _Operation[PaymentStatus]:
         if request.payment_id.startswith("cs_"):
             params: SessionRetrieveParams = {"expand": ["payment_intent", "payment_intent.latest_charge"]}
-            with map_stripe_errors(self.name, mutating=False):
-                session = _plain(self.client.v1.checkout.sessions.retrieve(request.payment_id, params))
+            sessions = self.client.v1.checkout.sessions
+            session = yield self._call(sessions, "retrieve", request.payment_id, params, mutating=False)
             pi = session.get("payment_intent")
             return normalize.payment_status(
                 pi if isinstance(pi, Mapping) else None, self._wire, self.name, session=session
             )
-        return normalize.payment_status(self._retrieve_intent(request.payment_id), self._wire, self.name)
+        intent = yield from self._retrieve_intent(request.payment_id)
+        return normalize.payment_status(intent, self._wire, self.name)
 
     @hookimpl
     def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
@@ -581,58 +659,78 @@ class StripeGateway:
 
     # -- configuration check --------------------------------------------------------------
     @hookimpl
-    def gateway_check(self, context: OperationContext) -> Sequence[CheckResult]:
+    def gateway_check(self, context: OperationContext) -> Sequence[CheckResult] | Awaitable[Sequence[CheckResult]]:
         """Is the key accepted, and does a restricted key hold the write permissions we need?
 
         Write permissions are probed with requests that cannot change anything: expiring a
         Checkout Session and updating a Product and a Price under ids that do not exist. Stripe
         checks the key's permission first (403 naming it), then the object (404).
         """
+        return self._run(self._check(), context)
+
+    def _check(self) -> _Operation[Sequence[CheckResult]]:
+        v1 = self.client.v1
         results: list[CheckResult] = []
         try:
-            with map_stripe_errors(self.name, mutating=False):
-                self.client.v1.checkout.sessions.list({"limit": 1})
-            results.append(CheckResult("credentials", True, "the API key is accepted"))
+            yield self._call(v1.checkout.sessions, "list", {"limit": 1}, mutating=False)
         except GatewayError as exc:
-            if exc.code.value == "authentication_failed":
-                return [CheckResult("credentials", False, exc.message)]
             if exc.code.value != "permission_denied":
                 return [CheckResult("credentials", False, exc.message)]
-            results.append(CheckResult("credentials", True, "the API key is accepted"))
+        results.append(CheckResult("credentials", True, "the API key is accepted"))
         missing = f"gc_check_{uuid.uuid4().hex[:16]}"
-        probes: list[tuple[str, Callable[[], object]]] = [
-            (
-                "Checkout Sessions write",
-                lambda: self.client.v1.checkout.sessions.expire(f"cs_{missing}", None, {"idempotency_key": missing}),
-            ),
-            (
-                "Products write",
-                lambda: self.client.v1.products.update(f"prod_{missing}", {}, {"idempotency_key": missing + "p"}),
-            ),
-            (
-                "Prices write",
-                lambda: self.client.v1.prices.update(f"price_{missing}", {}, {"idempotency_key": missing + "r"}),
-            ),
+        probes: list[tuple[str, Any, str, str, dict[str, Any] | None]] = [
+            ("Checkout Sessions write", v1.checkout.sessions, "expire", f"cs_{missing}", None),
+            ("Products write", v1.products, "update", f"prod_{missing}", {}),
+            ("Prices write", v1.prices, "update", f"price_{missing}", {}),
         ]
-        for permission, probe in probes:
-            results.append(self._probe(permission, probe))
+        for i, (permission, service, method, object_id, params) in enumerate(probes):
+            name = f"permission: {permission}"
+            options: stripe.RequestOptions = {"idempotency_key": f"{missing}-{i}"}
+            try:
+                yield self._call(service, method, object_id, params, options, mutating=False)
+            except GatewayError as exc:
+                code = exc.code.value
+                if code == "not_found":
+                    results.append(CheckResult(name, True, "granted"))
+                elif code == "permission_denied":
+                    named = getattr(exc, "permission", None) or permission
+                    results.append(CheckResult(name, False, f"missing: the key lacks {named}"))
+                else:
+                    results.append(CheckResult(name, False, f"could not check: {redact(exc.message)}"))
+            else:
+                results.append(CheckResult(name, True, "granted"))
         log.bind(gateway=self.name).debug("stripe.check.done", ok=all(r.ok for r in results))
         return results
 
-    def _probe(self, permission: str, probe: Callable[[], object]) -> CheckResult:
-        name = f"permission: {permission}"
+
+class AsyncHTTPClient(stripe.HTTPXClient):
+    """httpx for the SDK's ``*_async`` methods, with one short-lived connection per request.
+
+    The SDK's own ``HTTPXClient`` keeps a pooled ``httpx.AsyncClient`` for its lifetime; pooled
+    connections belong to the event loop that opened them, and the core has no hook to close a
+    gateway, so they would outlive their loop. Opening and closing a client per request keeps
+    every connection inside the ``await`` that made it. The TLS context is built once.
+    """
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        super().__init__(timeout=timeout)
+        self._ssl = ssl.create_default_context(cafile=stripe.ca_bundle_path)
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        import httpx  # noqa: PLC0415  (installed with stripe[async]; only async calls need it)
+
+        args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
+        data = kwargs.pop("data", None)
+        if data:  # the SDK's form-encoded body; httpx wants raw bytes as content=, not data=
+            kwargs["content"] = data.encode() if isinstance(data, str) else data
         try:
-            with map_stripe_errors(self.name, mutating=False):
-                probe()
-        except GatewayError as exc:
-            code = exc.code.value
-            if code == "not_found":
-                return CheckResult(name, True, "granted")
-            if code == "permission_denied":
-                named = getattr(exc, "permission", None) or permission
-                return CheckResult(name, False, f"missing: the key lacks {named}")
-            return CheckResult(name, False, f"could not check: {redact(exc.message)}")
-        return CheckResult(name, True, "granted")
+            async with httpx.AsyncClient(verify=self._ssl) as client:
+                response = await client.request(*args, **kwargs)
+        except Exception as exc:
+            self._handle_request_error(exc)
+        return response.content, response.status_code, response.headers
 
 
 def _plain(obj: stripe.StripeObject) -> dict[str, Any]:

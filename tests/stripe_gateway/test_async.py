@@ -1,0 +1,116 @@
+"""Under the asyncio API the plugin is asyncio-native: its hooks run the SDK's ``*_async`` methods.
+
+``AsyncGatewayManager`` calls an asyncio-native gateway on the event loop; these tests check that
+each operation went through the SDK's async path (httpx), with the same idempotency keys, spec
+checks and fault handling as the sync path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+from stripe_gateway import definition
+
+from gateway_core.aio import AsyncGatewayManager
+from gateway_core.errors import NotFound, OutcomeUnknown, PaymentDeclined
+from gateway_core.models import (
+    AuthorizeRequest,
+    CaptureRequest,
+    CheckoutRequest,
+    PaymentState,
+    RefundRequest,
+    VoidRequest,
+)
+from gateway_core.money import Money
+from tests.stripe_gateway.conftest import StandIn, make_manager
+from tests.stripe_gateway.transport import CheckedClient
+
+GW = "stripe_test"
+T = TypeVar("T")
+
+
+def run(client: CheckedClient, standin: StandIn, scenario: Callable[[AsyncGatewayManager], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with AsyncGatewayManager(make_manager(client, standin.url)) as manager:
+            return await scenario(manager)
+
+    return asyncio.run(main())
+
+
+def test_the_provider_is_declared_asyncio_native() -> None:
+    assert definition().asyncio_native is True
+
+
+def test_checkout_status_and_refund_use_the_async_client(client: CheckedClient, standin: StandIn) -> None:
+    async def scenario(manager: AsyncGatewayManager) -> None:
+        request = CheckoutRequest.single("Async", Money.of("21.00", "EUR"), "https://a.example/", "https://b.example/")
+        session = await manager.create_checkout(GW, request, idempotency_key="async-co")
+        assert session.amount == Money.of("21.00", "EUR")
+        assert (await manager.payment_status(GW, session.id)).state is PaymentState.PENDING
+        payment_id = standin.pay(session.id)
+        refund = await manager.refund(GW, RefundRequest(payment_id, Money.of("1.00", "EUR")), idempotency_key="async-r")
+        assert refund.amount == Money.of("1.00", "EUR")
+        status = await manager.payment_status(GW, payment_id)
+        assert status.state is PaymentState.PARTIALLY_REFUNDED
+
+    run(client, standin, scenario)
+    assert client.async_requests == len(client.sent) == 5  # create, status, retrieve, refund, status
+    assert [s.idempotency_key for s in client.posts()] == ["async-co", "async-r"]
+
+
+def test_authorize_capture_void_and_errors_async(client: CheckedClient, standin: StandIn) -> None:
+    async def scenario(manager: AsyncGatewayManager) -> None:
+        auth = await manager.authorize(
+            GW, AuthorizeRequest(Money.of("8.00", "USD"), "pm_card_visa"), idempotency_key="aa"
+        )
+        capture = await manager.capture(GW, CaptureRequest(auth.id, Money.of("5.00", "USD")), idempotency_key="ac")
+        assert capture.amount == Money.of("5.00", "USD")
+        other = await manager.authorize(
+            GW, AuthorizeRequest(Money.of("8.00", "USD"), "pm_card_visa"), idempotency_key="ab"
+        )
+        assert (await manager.void(GW, VoidRequest(other.id), idempotency_key="av")).state is PaymentState.CANCELED
+        with pytest.raises(PaymentDeclined) as declined:
+            await manager.authorize(
+                GW, AuthorizeRequest(Money.of("8.00", "USD"), "pm_card_chargeDeclined"), idempotency_key="ad"
+            )
+        assert declined.value.decline_code == "generic_decline"
+        with pytest.raises(NotFound):
+            await manager.payment_status(GW, "pi_missing_async")
+
+    run(client, standin, scenario)
+    assert client.async_requests == len(client.sent)
+
+
+def test_async_retry_after_a_dropped_connection_makes_one_session(client: CheckedClient, standin: StandIn) -> None:
+    before = standin.stats()["sessions"]
+    client.faults.append("drop_after_send")
+
+    async def scenario(manager: AsyncGatewayManager) -> None:
+        request = CheckoutRequest.single("Async", Money.of("3.00", "EUR"), "https://a.example/", "https://b.example/")
+        await manager.create_checkout(GW, request, idempotency_key="async-drop")
+
+    run(client, standin, scenario)
+    assert [s.idempotency_key for s in client.posts()] == ["async-drop", "async-drop"]
+    assert standin.stats()["sessions"] == before + 1
+
+
+def test_async_faults_beyond_the_budget_are_outcome_unknown(client: CheckedClient, standin: StandIn) -> None:
+    client.faults.extend(["timeout"] * 3)
+
+    async def scenario(manager: AsyncGatewayManager) -> None:
+        request = CheckoutRequest.single("Async", Money.of("3.00", "EUR"), "https://a.example/", "https://b.example/")
+        with pytest.raises(OutcomeUnknown):
+            await manager.create_checkout(GW, request, idempotency_key="async-timeout")
+
+    run(client, standin, scenario)
+
+
+def test_gateway_check_runs_async(client: CheckedClient, standin: StandIn) -> None:
+    async def scenario(manager: AsyncGatewayManager) -> list[bool]:
+        return [r.ok for r in await manager.check(GW)]
+
+    assert run(client, standin, scenario) == [True, True, True, True]
+    assert client.async_requests == 4
