@@ -165,3 +165,15 @@ def test_wrong_credentials_are_authentication_failed(
         checkout(manager, Money.of("10.00", "EUR"))
     assert "not-the-secret-3c9d" not in str(info.value)
     assert standin.counts()["orders"] == 0
+
+
+def test_check_reports_credentials(make_manager: Callable[..., GatewayManager], standin: StandIn) -> None:
+    from gateway_core.config import Secret
+
+    good = {r.name: r for r in make_manager().check(GATEWAY)}
+    assert good["credentials"].ok
+    assert good["webhook_id"].ok
+    bad = {r.name: r for r in make_manager(client_secret=Secret("wrong-secret-77aa"), webhook_id=None).check(GATEWAY)}
+    assert not bad["credentials"].ok
+    assert not bad["webhook_id"].ok
+    assert "wrong-secret-77aa" not in bad["credentials"].detail

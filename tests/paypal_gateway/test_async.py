@@ -1,0 +1,34 @@
+"""The asyncio API runs the synchronous SDK off the event loop; concurrent calls share one token and act once per key."""
+
+from __future__ import annotations
+
+import asyncio
+
+from gateway_core.aio import AsyncGatewayManager
+from gateway_core.manager import GatewayManager
+from gateway_core.models import RefundRequest
+from gateway_core.money import Money
+from tests.paypal_gateway.conftest import GATEWAY, StandIn
+from tests.paypal_gateway.test_checkout import paid_capture
+
+
+def test_concurrent_refunds_with_one_key_refund_once(manager: GatewayManager, standin: StandIn) -> None:
+    capture_id = paid_capture(manager, standin, Money.of("40.00", "EUR"))
+
+    async def main() -> list[str]:
+        async with AsyncGatewayManager(manager) as aio:
+            request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
+            same = [aio.refund(GATEWAY, request, idempotency_key="async-refund") for _ in range(4)]
+            other = [
+                aio.refund(GATEWAY, RefundRequest(capture_id, Money.of("1.00", "EUR")), idempotency_key=f"async-{i}")
+                for i in range(3)
+            ]
+            refunds = await asyncio.gather(*same, *other)
+        return [r.id for r in refunds]
+
+    ids = asyncio.run(main())
+    assert len(set(ids[:4])) == 1
+    assert len(set(ids[4:])) == 3
+    assert standin.counts()["refunds"] == 4
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("8.00", "EUR")
+    assert [r["path"] for r in standin.requests()].count("/v1/oauth2/token") == 1
