@@ -101,12 +101,46 @@ def test_order_create_replays(sandbox: GatewayManager, vcr: Any, sent: list[Any]
         spec.validate_request(method, path, body)
 
 
-@pytest.mark.vcr("test_capture_success.yaml")
-def test_capture_replays_as_pending_not_paid(sandbox: GatewayManager, vcr: Any) -> None:
-    capture = sandbox.capture(GATEWAY, CaptureRequest("8UT45527HV521594P"), idempotency_key="recorded-capture")
+def with_authorization_404(name: str, payment_id: str, tmp_path: Path) -> Path:
+    """The recording plus the plugin's read-only authorization lookup, answered 404.
+
+    Before capturing, the plugin GETs ``/v2/payments/authorizations/{id}`` to learn whether the id is
+    an authorization or an order. The recordings predate that lookup, so its 404 is synthesized in
+    PayPal's error envelope (copied from the recorded 404, marked ``synthesized``); every other
+    interaction is the real recording.
+    """
+    data = yaml.safe_load((RECORDED / name).read_text())
+    template = yaml.safe_load((RECORDED / "test_capture_error.yaml").read_text())["interactions"][1]
+    lookup: dict[str, Any] = yaml.safe_load(yaml.safe_dump(template))
+    lookup["request"]["method"] = "GET"
+    lookup["request"]["body"] = None
+    lookup["request"]["uri"] = f"https://api.sandbox.paypal.com/v2/payments/authorizations/{payment_id}"
+    lookup["response"]["headers"]["Paypal-Debug-Id"] = ["synthesized01"]
+    lookup["response"]["body"]["string"] = (
+        template["response"]["body"]["string"]
+        .replace("a962facfb0bcb", "synthesized01")
+        .replace('"order_id"', '"authorization_id"')
+        .replace("INVALID-PAYPAL-ORDER-ID", payment_id)
+    )
+    data["interactions"].insert(1, lookup)
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_capture_replays_as_pending_not_paid(
+    sandbox: GatewayManager, tmp_path: Path, vcr_config: dict[str, Any]
+) -> None:
+    import vcr as vcrpy  # type: ignore[import-untyped]
+
+    cassette = with_authorization_404("test_capture_success.yaml", "8UT45527HV521594P", tmp_path)
+    with vcrpy.VCR(**vcr_config).use_cassette(str(cassette)) as played:
+        capture = sandbox.capture(GATEWAY, CaptureRequest("8UT45527HV521594P"), idempotency_key="recorded-capture")
+        assert played.play_count == 3
     # The order is COMPLETED, but its capture is PENDING (PENDING_REVIEW): not paid.
     assert capture.raw["status"] == "COMPLETED"
     assert capture.id == "5DH34141WG814093W"
+    assert capture.payment_id == "8UT45527HV521594P"
     assert capture.state is PaymentState.PENDING
     assert capture.amount == Money.of("42.42", "EUR")
     gateway = sandbox.gateway_object(GATEWAY)
@@ -121,27 +155,14 @@ def test_capture_error_replays_as_not_found(
 ) -> None:
     import vcr as vcrpy  # type: ignore[import-untyped]
 
-    # The recording holds the order-capture 404. The plugin then tries the id as an authorization;
-    # that second 404 is synthesized in PayPal's error format from the recorded one (same envelope).
-    data = yaml.safe_load((RECORDED / "test_capture_error.yaml").read_text())
-    order_404 = data["interactions"][1]
-    auth_404: dict[str, Any] = yaml.safe_load(yaml.safe_dump(order_404))
-    auth_404["request"]["uri"] = (
-        "https://api.sandbox.paypal.com/v2/payments/authorizations/INVALID-PAYPAL-ORDER-ID/capture"
-    )
-    auth_404["response"]["headers"]["Paypal-Debug-Id"] = ["synthesized0001"]
-    auth_404["response"]["body"]["string"] = order_404["response"]["body"]["string"].replace(
-        "a962facfb0bcb", "synthesized0001"
-    )
-    data["interactions"].append(auth_404)
-    cassette = tmp_path / "capture_error.yaml"
-    cassette.write_text(yaml.safe_dump(data))
+    cassette = with_authorization_404("test_capture_error.yaml", "INVALID-PAYPAL-ORDER-ID", tmp_path)
     with vcrpy.VCR(**vcr_config).use_cassette(str(cassette)) as played:
         with pytest.raises(NotFound) as info:
             sandbox.capture(
                 GATEWAY, CaptureRequest("INVALID-PAYPAL-ORDER-ID"), idempotency_key="recorded-capture-error"
             )
         assert played.play_count == 3
+    # The error is the recorded one: PayPal's debug_id is the request id.
     assert info.value.request_id == "a962facfb0bcb"
     assert info.value.http_status == 404
     assert info.value.provider_code == "INVALID_RESOURCE_ID"

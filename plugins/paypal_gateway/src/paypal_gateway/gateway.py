@@ -8,8 +8,8 @@ operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
   its ``url`` is the ``payer-action`` (or legacy ``approve``) link.
 * ``gateway_capture`` with the **order id** completes an approved ``CAPTURE`` checkout
   (``POST /v2/checkout/orders/{id}/capture``); with an **authorization id** it captures that
-  authorization, wholly or partly (``POST /v2/payments/authorizations/{id}/capture``). Without an
-  amount the order is tried first and an authorization on 404.
+  authorization, wholly or partly (``POST /v2/payments/authorizations/{id}/capture``). Which one
+  the id is, is learned first with ``GET /v2/payments/authorizations/{id}``.
 * ``gateway_authorize`` with ``payment_method`` = the **order id** of an approved authorize-only
   checkout completes it (``POST /v2/checkout/orders/{id}/authorize``) and returns the authorization.
 * ``gateway_void``: ``POST /v2/payments/authorizations/{id}/void``.
@@ -353,42 +353,55 @@ class PayPalGateway:
 
     @hookimpl
     def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
-        key = self._key(context)
-        if request.amount is None:
-            try:
-                order = self.client.capture_order(request.payment_id, key)
-            except NotFound as first:
-                try:
-                    return self._capture_authorization(request.payment_id, None, key)
-                except NotFound:
-                    raise NotFound(
-                        f"PayPal has no order or authorization {request.payment_id}",
-                        gateway=self.name,
-                        provider_code=first.provider_code,
-                        http_status=first.http_status,
-                        request_id=first.request_id,
-                    ) from first
-            except InvalidRequest as exc:
-                if exc.provider_code == "ACTION_DOES_NOT_MATCH_INTENT":
-                    raise InvalidRequest(
-                        "this PayPal order is authorize-only: authorize it (payment_method = the order id), "
-                        "then capture the authorization",
-                        gateway=self.name,
-                        provider_code=exc.provider_code,
-                        http_status=exc.http_status,
-                        request_id=exc.request_id,
-                    ) from exc
-                raise
-            captures = _payments(order)["captures"]
-            if not captures:
-                raise GatewayError("PayPal captured the order but returned no capture", gateway=self.name)
-            return self._capture_result(captures[-1], request.payment_id, order)
-        return self._capture_authorization(request.payment_id, request.amount, key)
+        """Capture an authorization (wholly or partly), or complete an approved ``CAPTURE`` checkout.
 
-    def _capture_authorization(self, authorization_id: str, amount: Money | None, key: str) -> Capture:
+        The id is looked up as an authorization first with a GET (read-only, no request id), so
+        the one POST that follows, carrying ``PayPal-Request-Id``, goes to the right endpoint:
+        a request id is never spent on a request that was bound to fail.
+        """
+        key = self._key(context)
+        try:
+            auth = self.client.get_authorization(request.payment_id)
+        except NotFound:
+            auth = None
+        if auth is not None:
+            return self._capture_authorization(request.payment_id, auth, request.amount, key)
+        if request.amount is not None:
+            raise NotFound(
+                f"PayPal has no authorization {request.payment_id}; only an authorization can be captured in part",
+                gateway=self.name,
+            )
+        try:
+            order = self.client.capture_order(request.payment_id, key)
+        except NotFound as exc:
+            raise NotFound(
+                f"PayPal has no order or authorization {request.payment_id}",
+                gateway=self.name,
+                provider_code=exc.provider_code,
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+            ) from exc
+        except InvalidRequest as exc:
+            if exc.provider_code == "ACTION_DOES_NOT_MATCH_INTENT":
+                raise InvalidRequest(
+                    "this PayPal order is authorize-only: authorize it (payment_method = the order id), "
+                    "then capture the authorization",
+                    gateway=self.name,
+                    provider_code=exc.provider_code,
+                    http_status=exc.http_status,
+                    request_id=exc.request_id,
+                ) from exc
+            raise
+        captures = _payments(order)["captures"]
+        if not captures:
+            raise GatewayError("PayPal captured the order but returned no capture", gateway=self.name)
+        return self._capture_result(captures[-1], request.payment_id, order)
+
+    def _capture_authorization(
+        self, authorization_id: str, auth: Mapping[str, Any], amount: Money | None, key: str
+    ) -> Capture:
         body: dict[str, Any] = {"final_capture": amount is None}
         if amount is not None:
-            auth = self.client.get_authorization(authorization_id)
             authorized = from_wire(auth.get("amount"))
             if amount.currency != authorized.currency:
                 raise InvalidRequest(
