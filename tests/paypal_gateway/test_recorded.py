@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import vcr as vcrpy  # type: ignore[import-untyped]
 import yaml
 
 from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
@@ -131,8 +132,6 @@ def with_authorization_404(name: str, payment_id: str, tmp_path: Path) -> Path:
 def test_capture_replays_as_pending_not_paid(
     sandbox: GatewayManager, tmp_path: Path, vcr_config: dict[str, Any]
 ) -> None:
-    import vcr as vcrpy  # type: ignore[import-untyped]
-
     cassette = with_authorization_404("test_capture_success.yaml", "8UT45527HV521594P", tmp_path)
     with vcrpy.VCR(**vcr_config).use_cassette(str(cassette)) as played:
         capture = sandbox.capture(GATEWAY, CaptureRequest("8UT45527HV521594P"), idempotency_key="recorded-capture")
@@ -153,8 +152,6 @@ def test_capture_replays_as_pending_not_paid(
 def test_capture_error_replays_as_not_found(
     sandbox: GatewayManager, tmp_path: Path, vcr_config: dict[str, Any]
 ) -> None:
-    import vcr as vcrpy  # type: ignore[import-untyped]
-
     cassette = with_authorization_404("test_capture_error.yaml", "INVALID-PAYPAL-ORDER-ID", tmp_path)
     with vcrpy.VCR(**vcr_config).use_cassette(str(cassette)) as played:
         with pytest.raises(NotFound) as info:
