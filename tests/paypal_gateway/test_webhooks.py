@@ -289,6 +289,7 @@ AUTH = {"id": "0VF52814937998046", "status": "VOIDED", "amount": {"currency_code
     [
         ("CHECKOUT.ORDER.APPROVED", "checkout-order", ORDER, EventType.CHECKOUT_COMPLETED, {"checkout_id": "5O190127TN364715T", "payment_id": "5O190127TN364715T", "reference": "order-7", "amount": Money.of("1250", "HUF")}),
         ("CHECKOUT.ORDER.COMPLETED", "checkout-order", ORDER, EventType.CHECKOUT_COMPLETED, {"checkout_id": "5O190127TN364715T"}),
+        ("CHECKOUT.PAYMENT-APPROVAL.REVERSED", "checkout-order", ORDER, EventType.PAYMENT_FAILED, {"checkout_id": "5O190127TN364715T"}),
         ("PAYMENT.CAPTURE.COMPLETED", "capture", None, EventType.PAYMENT_SUCCEEDED, {"payment_id": "42311647XV020574X"}),
         ("PAYMENT.CAPTURE.PENDING", "capture", None, EventType.PAYMENT_PENDING, {"payment_id": "42311647XV020574X"}),
         ("PAYMENT.CAPTURE.DENIED", "capture", None, EventType.PAYMENT_FAILED, {"payment_id": "42311647XV020574X"}),

@@ -51,6 +51,9 @@ CERT_PATH_PREFIX = "/v1/notifications/certs/"
 EVENT_TYPES: Mapping[str, EventType] = {
     "CHECKOUT.ORDER.APPROVED": EventType.CHECKOUT_COMPLETED,
     "CHECKOUT.ORDER.COMPLETED": EventType.CHECKOUT_COMPLETED,
+    # "A problem occurred after the buyer approved the order but before you captured the payment":
+    # the approved checkout will not be paid.
+    "CHECKOUT.PAYMENT-APPROVAL.REVERSED": EventType.PAYMENT_FAILED,
     "PAYMENT.AUTHORIZATION.CREATED": EventType.PAYMENT_AUTHORIZED,
     "PAYMENT.AUTHORIZATION.VOIDED": EventType.PAYMENT_CANCELED,
     "PAYMENT.CAPTURE.COMPLETED": EventType.PAYMENT_SUCCEEDED,
