@@ -177,3 +177,34 @@ def test_check_reports_credentials(make_manager: Callable[..., GatewayManager], 
     assert not bad["credentials"].ok
     assert not bad["webhook_id"].ok
     assert "wrong-secret-77aa" not in bad["credentials"].detail
+
+
+def test_logs_carry_no_secret_or_token(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    import structlog.testing
+
+    from tests.paypal_gateway.conftest import CLIENT_ID, CLIENT_SECRET
+
+    manager = make_manager(timeout=0.5)
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as logs:
+        capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+        standin.fault("POST", "/refund", "drop_after")
+        manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key=key())
+    assert any(entry["event"] == "paypal.request.retry" for entry in logs)
+    texts = [repr(entry) for entry in logs] + [f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records]
+    leaks = [t for t in texts for s in (CLIENT_ID, CLIENT_SECRET, "A21AA", "Bearer ", "Basic ") if s in t]
+    assert leaks == []
+
+
+def test_refund_in_another_currency_is_refused_and_refunds_nothing(manager: GatewayManager, standin: StandIn) -> None:
+    from gateway_core.errors import InvalidRequest
+
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    with pytest.raises(InvalidRequest) as info:
+        manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("5.00", "USD")), idempotency_key=key())
+    assert info.value.provider_code == "REFUND_CAPTURE_CURRENCY_MISMATCH"
+    assert standin.counts()["refunds"] == 0
