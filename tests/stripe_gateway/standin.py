@@ -14,12 +14,16 @@ models the parts of Stripe the plugin's contract depends on and that the tests m
 
 Run as ``python -m tests.stripe_gateway.standin``: it binds 127.0.0.1 on a free port and prints
 ``PORT <n>``. ``GET /_standin/stats`` reports request and object counts (not itself counted).
+With ``--spec-check`` it also validates every request against Stripe's spec (for tests whose
+requests do not pass through the test HTTP client, such as the ``gateway`` command run as a
+process) and answers a violation with a 400 that names it; ``stats`` counts the violations.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,6 +52,8 @@ class State:
         self.refunds: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, tuple[str, int, bytes]] = {}
         self.requests: list[dict[str, Any]] = []
+        self.violations: list[str] = []
+        self.spec: Any = None
 
     # -- objects --------------------------------------------------------------------------
     def session(self, params: dict[str, Any], port: int) -> dict[str, Any]:
@@ -188,6 +194,15 @@ class Handler(BaseHTTPRequestHandler):
         key = self.headers.get("Idempotency-Key")
         params = decode(raw if method == "POST" else split.query)
         state = self.state
+        if state.spec is not None:
+            try:
+                state.spec.check(method, f"http://standin{self.path}", raw if method == "POST" else None)
+            except AssertionError as violation:
+                with state.lock:
+                    state.violations.append(str(violation))
+                refusal = {"error": {"type": "invalid_request_error", "message": f"spec: {violation}"}}
+                self._send(400, json.dumps(refusal).encode())
+                return
         with state.lock:
             state.requests.append({"method": method, "path": path, "idempotency_key": key})
             fingerprint = f"{method} {path} {raw}"
@@ -243,6 +258,7 @@ class Handler(BaseHTTPRequestHandler):
                     "sessions": len(state.sessions),
                     "intents": len(state.intents),
                     "refunds": len(state.refunds),
+                    "violations": state.violations,
                     "log": state.requests[-50:],
                 }
                 self._send(200, json.dumps(body).encode())
@@ -389,6 +405,10 @@ class Handler(BaseHTTPRequestHandler):
 def main() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     Handler.state = State()
+    if "--spec-check" in sys.argv:
+        from tests.stripe_gateway.speccheck import load_spec
+
+        Handler.state.spec = load_spec()
     Handler.port = server.server_address[1]
     print(f"PORT {Handler.port}", flush=True)
     try:

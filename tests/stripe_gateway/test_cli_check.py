@@ -1,0 +1,95 @@
+"""``gateway check`` run as a user runs it: the ``gateway`` script, a gateway.toml, the entry point.
+
+The requests leave through the plugin's real HTTP client, not the test seam, so the stand-in runs
+with ``--spec-check`` and validates each one against Stripe's spec itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.stripe_gateway.conftest import StandIn, start_process, stop_process
+
+GATEWAY = Path(sys.executable).with_name("gateway")
+
+
+@pytest.fixture(scope="module")
+def checked_standin() -> Iterator[StandIn]:
+    process, line = start_process([sys.executable, "-m", "tests.stripe_gateway.standin", "--spec-check"], "PORT ")
+    try:
+        yield StandIn(process, f"http://127.0.0.1:{int(line.split()[1])}")
+    finally:
+        stop_process(process)
+
+
+def results(done: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
+    # The core's own log line goes to stdout too (structlog's default); the JSON is the array.
+    found: list[dict[str, object]] = json.loads(done.stdout[done.stdout.index("[\n") :])
+    return found
+
+
+def run_check(tmp_path: Path, standin: StandIn, key: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        "[gateways.stripe_eu]\n"
+        'provider = "stripe"\n'
+        "[gateways.stripe_eu.settings]\n"
+        'api_key = { env = "STRIPE_EU_API_KEY" }\n'
+        f'api_base = "{standin.url}"\n'
+    )
+    env = {**os.environ, "STRIPE_EU_API_KEY": key}
+    return subprocess.run(
+        [str(GATEWAY), "--config", str(config), "check", "stripe_eu", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_passes_for_a_full_key(tmp_path: Path, checked_standin: StandIn) -> None:
+    before = len(checked_standin.stats()["violations"])
+    done = run_check(tmp_path, checked_standin, "sk_test_cli_full")
+    assert done.returncode == 0, done.stderr
+    assert [r["ok"] for r in results(done)] == [True, True, True, True]
+    assert len(checked_standin.stats()["violations"]) == before
+
+
+def test_check_names_the_missing_permission_and_fails(tmp_path: Path, checked_standin: StandIn) -> None:
+    before = len(checked_standin.stats()["violations"])
+    done = run_check(tmp_path, checked_standin, "rk_test_no_checkout")
+    assert done.returncode == 1
+    failed = [r for r in results(done) if not r["ok"]]
+    assert failed == [
+        {
+            "name": "permission: Checkout Sessions write",
+            "ok": False,
+            "detail": "missing: the key lacks Checkout Sessions write",
+        }
+    ]
+    assert "rk_test_no_checkout" not in done.stdout + done.stderr
+    assert len(checked_standin.stats()["violations"]) == before
+
+
+def test_the_stand_ins_spec_check_refuses_an_unknown_parameter(checked_standin: StandIn) -> None:
+    request = urllib.request.Request(
+        checked_standin.url + "/v1/checkout/sessions",
+        data=b"mode=payment&success_url=https%3A%2F%2Fa.example%2F&colour=red",
+        headers={"Authorization": "Bearer sk_test_cli_full"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 400
+    info.value.close()
+    assert "unknown parameter 'colour'" in checked_standin.stats()["violations"][-1]
