@@ -276,3 +276,12 @@ def test_every_post_in_a_flow_carries_the_callers_key(client: CheckedClient, man
     manager.refund(GW, RefundRequest(auth.id), idempotency_key="flow-r")
     assert [s.idempotency_key for s in client.posts()] == ["flow-a", "flow-c", "flow-r"]
     assert all(s.headers.get("Idempotency-Key") is None for s in client.sent if s.method == "GET")
+
+
+def test_a_locale_newer_than_the_spec_is_sent_under_its_documented_allowance(
+    client: CheckedClient, manager: GatewayManager
+) -> None:
+    # hi-IN is in stripe-python 16's Checkout locales but not in the 2023 spec: speccheck.ALLOWED_NEWER.
+    request = CheckoutRequest.single("X", Money.of("500.00", "INR"), OK, NO, locale="hi-IN")
+    manager.create_checkout(GW, request, idempotency_key="hi-in")
+    assert sent_checkout(client)["locale"] == "hi-IN"
