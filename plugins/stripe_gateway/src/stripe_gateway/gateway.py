@@ -1,8 +1,11 @@
 """The Stripe gateway object: one per configured gateway, implementing the operation hooks.
 
 This is the only module (with :mod:`stripe_gateway.errors`) that imports the ``stripe`` SDK. It
-uses the SDK's synchronous :class:`stripe.StripeClient` and its ``v1`` namespace, because the
-core's hooks are synchronous (the core's asyncio manager runs them on worker threads).
+uses :class:`stripe.StripeClient` and its ``v1`` namespace. Each operation is written once as a
+generator that yields the SDK calls it needs (:class:`_Call`); under the sync API it is driven with
+the SDK's sync methods, and under the asyncio API (``context.asynchronous``: the provider is
+declared ``asyncio_native``) the hook returns a coroutine that drives it with their ``*_async``
+twins over httpx.
 
 Every POST carries ``context.idempotency_key``; the SDK's own retries (``max_network_retries``,
 default 2 here, the SDK's default being none) reuse it, so a retry never creates a second object.
