@@ -20,6 +20,9 @@
   Names in comments and strings do not count.
 * The guides' code blocks marked ``# file: PATH`` are verbatim parts of that file, so the example
   plugin is built exactly as docs/plugin-authors.md says.
+* docs/host-guide.md's blocks marked ``# NAME`` (``# payments.py``, ``# conftest.py``,
+  ``# test_payments.py``, ``# gateway.test.toml``) are put together into those files and run as
+  a host's test suite, so the guide's code works as written.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOOKS_MD = DOCS / "hooks.md"
 TESTS = ROOT / "tests"
+pytest_plugins = ["pytester"]
+
 NOT_BEHAVIOUR_TESTS = {TESTS / "test_docs.py", TESTS / "core" / "test_hookspecs.py"}
 
 
@@ -219,6 +224,33 @@ def test_guides_quote_real_files() -> None:
         source = (ROOT / path).read_text(encoding="utf-8")
         for chunk in re.split(r"\n[ \t]*(?:#|//) \.\.\.\n", code):
             assert chunk.strip() in source, f"{guide} quotes {path}, but the file no longer says:\n{chunk}"
+
+
+# -- the host guide runs --------------------------------------------------------------------------
+
+
+def guide_files(guide: Path) -> dict[str, str]:
+    """The files a guide's ``# NAME`` blocks make, each the concatenation of its blocks in order."""
+    files: dict[str, str] = {}
+    for match in re.finditer(
+        r"```\w*\n# ([\w.-]+\.(?:py|toml))\n(.*?)```", guide.read_text(encoding="utf-8"), re.DOTALL
+    ):
+        files[match.group(1)] = files.get(match.group(1), "") + match.group(2) + "\n"
+    return files
+
+
+def test_the_host_guide_runs_as_a_host_test_suite(pytester: pytest.Pytester) -> None:
+    files = guide_files(DOCS / "host-guide.md")
+    assert set(files) == {"payments.py", "conftest.py", "test_payments.py", "gateway.test.toml"}
+    for name, text in files.items():
+        (pytester.path / name).write_text(text, encoding="utf-8")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=count_tests(files["test_payments.py"]))
+
+
+def count_tests(module: str) -> int:
+    """How many test functions a module defines."""
+    return sum(isinstance(n, ast.FunctionDef) and n.name.startswith("test_") for n in ast.parse(module).body)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ Fixtures:
     Play the payer on a hosted checkout: ``complete_checkout(session)`` pays it,
     ``decline_checkout(session, "insufficient_funds")`` declines the card, ``abandon_checkout``
     lets it expire. Each takes the :class:`~gateway_core.models.CheckoutSession` (or its id) and
-    returns the fake's :class:`~gateway_core.models.PaymentStatus`.
+    returns the fake's :class:`~gateway_core.models.PaymentStatus`; with several fake gateways
+    an id is looked up in each.
 ``deliver_webhooks``
     ``deliver_webhooks(handler)`` takes every webhook the fake gateways have queued, signed as the
     fake signs them, and hands each to the host: ``handler`` is a callable taking
@@ -44,7 +45,7 @@ from typing import Protocol
 import pytest
 
 from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
-from gateway_core.errors import ConfigurationError
+from gateway_core.errors import ConfigurationError, NotFound
 from gateway_core.fake import FakeGateway
 from gateway_core.manager import GatewayManager
 from gateway_core.models import CheckoutSession, PaymentStatus
@@ -90,14 +91,19 @@ def fake_gateways(manager: GatewayManager) -> dict[str, FakeGateway]:
 
 
 def _owner(manager: GatewayManager, session: CheckoutSession | str) -> tuple[FakeGateway, str]:
+    """The fake gateway holding a checkout, found by the session's gateway or by looking the id up."""
     fakes = fake_gateways(manager)
     if isinstance(session, CheckoutSession):
         if session.gateway not in fakes:
             raise ConfigurationError(f"checkout {session.id} is on {session.gateway!r}, which is not a fake gateway")
         return fakes[session.gateway], session.id
-    if len(fakes) != 1:
-        raise ConfigurationError("pass the CheckoutSession (not its id) when more than one fake gateway is configured")
-    return next(iter(fakes.values())), session
+    for fake in fakes.values():
+        try:
+            fake.checkout(session)
+        except NotFound:
+            continue
+        return fake, session
+    raise NotFound(f"no fake gateway has a checkout {session!r}")
 
 
 class WebhookDeliverer:
