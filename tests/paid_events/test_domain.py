@@ -175,3 +175,6 @@ def test_early_bird_price_applies_only_inside_its_window() -> None:
     assert domain.current_price(price, early, now + timedelta(days=1), now) == early
     assert domain.current_price(price, early, now, now) == price
     assert domain.current_price(price, None, None, now) == price
+    later = now + timedelta(hours=1)
+    assert domain.current_price(price, early, now + timedelta(days=1), now, early_from=later) == price  # not yet
+    assert domain.current_price(price, early, now + timedelta(days=1), later, early_from=later) == early

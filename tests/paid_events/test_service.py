@@ -138,6 +138,14 @@ def test_create_event_and_read_it_back(service: PaidEvents) -> None:
         ({"starts_at": datetime(2026, 12, 10)}, InvalidInput),  # noqa: DTZ001 - naive on purpose
         ({"early_price": eur("25"), "early_until": datetime(2026, 12, 1, tzinfo=UTC)}, InvalidPrice),
         ({"early_price": eur("15")}, InvalidPrice),
+        (
+            {
+                "early_price": eur("15"),
+                "early_from": datetime(2026, 12, 2, tzinfo=UTC),
+                "early_until": datetime(2026, 12, 1, tzinfo=UTC),
+            },
+            InvalidPrice,
+        ),
     ],
 )
 def test_bad_event_is_refused_and_changes_nothing(
@@ -274,6 +282,21 @@ def test_promo_codes_percent_fixed_and_early_bird(service: PaidEvents, clock: Cl
     assert service.quote(event_id, "five-off").final == eur("11")
     clock.advance(days=4)
     assert service.quote(event_id, "TEN").final == eur("18")
+
+
+def test_a_discount_period_in_the_future_starts_later(service: PaidEvents, clock: Clock) -> None:
+    event_id = make_event(
+        service,
+        early_price=eur("12"),
+        early_from=clock.now + timedelta(days=1),
+        early_until=clock.now + timedelta(days=2),
+    )
+    assert service.event(event_id).early_from == clock.now + timedelta(days=1)
+    assert service.quote(event_id).final == eur("20")
+    clock.advance(days=1)
+    assert service.quote(event_id).final == eur("12")
+    clock.advance(days=1)
+    assert service.quote(event_id).final == eur("20")
 
 
 def test_discount_below_the_gateway_minimum_is_rounded_up_and_shown(service: PaidEvents) -> None:

@@ -164,11 +164,22 @@ def apply_promo(price: Money, promo: Promo, rounding: Rounding) -> Money:
     return reduced if reduced.amount > 0 else Money.zero(price.currency)
 
 
-def current_price(price: Money, early_price: Money | None, early_until: datetime | None, now: datetime) -> Money:
-    """The early-bird price while its window is open, else the list price."""
-    if early_price is not None and early_until is not None and now < early_until:
-        return early_price
-    return price
+def current_price(
+    price: Money,
+    early_price: Money | None,
+    early_until: datetime | None,
+    now: datetime,
+    early_from: datetime | None = None,
+) -> Money:
+    """The discounted (early-bird) price inside its period ``[early_from, early_until)``, else the list price.
+
+    ``early_from=None`` means the period runs from the event's creation.
+    """
+    if early_price is None or early_until is None or now >= early_until:
+        return price
+    if early_from is not None and now < early_from:
+        return price
+    return early_price
 
 
 def service_fee(amount: Money, config: PlatformConfig) -> Money:

@@ -112,6 +112,7 @@ class EventView:
     kind: EventKind
     price: Money
     early_price: Money | None
+    early_from: datetime | None
     early_until: datetime | None
     capacity: int
     seats_taken: int
@@ -243,6 +244,7 @@ class PaidEvents:
         starts_at: datetime | None = None,
         early_price: Money | None = None,
         early_until: datetime | None = None,
+        early_from: datetime | None = None,
     ) -> EventView:
         """Create an event; ``capacity`` is the organizer's plan size, ``gateways`` those they enabled."""
         event_kind = self._kind(kind)
@@ -253,7 +255,7 @@ class PaidEvents:
         enabled = self._enabled_gateways(gateways)
         offered = self._offered(enabled)
         domain.validate_price(price, self.config, offered)
-        self._check_early(price, early_price, early_until, offered)
+        self._check_early(price, early_price, early_until, early_from, offered)
         self._check_aware("starts_at", starts_at)
         row = EventRow(
             id=str(uuid.uuid4()),
@@ -263,6 +265,7 @@ class PaidEvents:
             currency=price.currency,
             price_minor=price.to_minor(),
             early_price_minor=early_price.to_minor() if early_price is not None else None,
+            early_from=early_from,
             early_until=early_until,
             capacity=capacity,
             seats_taken=0,
@@ -287,6 +290,7 @@ class PaidEvents:
         *,
         early_price: Money | None = None,
         early_until: datetime | None = None,
+        early_from: datetime | None = None,
     ) -> EventView:
         """Change the price while no payment is confirmed; afterwards delete and recreate the event."""
         with self.store.transaction() as s:
@@ -295,12 +299,13 @@ class PaidEvents:
             if price.currency != row.currency:
                 raise InvalidPrice(f"the event is sold in {row.currency}; its currency cannot change")
             domain.validate_price(price, self.config, offered)
-            self._check_early(price, early_price, early_until, offered)
+            self._check_early(price, early_price, early_until, early_from, offered)
             if self._has_confirmed_payment(s, event_id):
                 raise PriceLocked("a payment is confirmed, so the price cannot change; delete and recreate the event")
             row.price_minor = price.to_minor()
             row.early_price_minor = early_price.to_minor() if early_price is not None else None
             row.early_until = early_until
+            row.early_from = early_from
             view = _event_view(row)
         log.info("paid_events.event.price_changed", event_id=event_id, price=str(price))
         return view
@@ -1066,7 +1071,7 @@ class PaidEvents:
         early = (
             Money.from_minor(event.early_price_minor, event.currency) if event.early_price_minor is not None else None
         )
-        current = domain.current_price(listed, early, event.early_until, now)
+        current = domain.current_price(listed, early, event.early_until, now, event.early_from)
         discounted = current
         if promo is not None:
             discounted = domain.apply_promo(current, _promo(promo, event.currency), self.config.discount_rounding)
@@ -1197,13 +1202,23 @@ class PaidEvents:
         return offered
 
     def _check_early(
-        self, price: Money, early_price: Money | None, early_until: datetime | None, offered: set[str]
+        self,
+        price: Money,
+        early_price: Money | None,
+        early_until: datetime | None,
+        early_from: datetime | None,
+        offered: set[str],
     ) -> None:
         if (early_price is None) != (early_until is None):
             raise InvalidPrice("an early-bird price needs both early_price and early_until")
         if early_price is None:
+            if early_from is not None:
+                raise InvalidPrice("early_from needs an early-bird price")
             return
         self._check_aware("early_until", early_until)
+        self._check_aware("early_from", early_from)
+        if early_from is not None and early_until is not None and early_from >= early_until:
+            raise InvalidPrice("the early-bird period must start before it ends")
         if early_price.currency != price.currency:
             raise InvalidPrice("the early-bird price must be in the ticket's currency")
         domain.validate_price(early_price, self.config, offered)
@@ -1262,6 +1277,7 @@ def _event_view(row: EventRow) -> EventView:
         EventKind(row.kind),
         Money.from_minor(row.price_minor, row.currency),
         Money.from_minor(row.early_price_minor, row.currency) if row.early_price_minor is not None else None,
+        row.early_from,
         row.early_until,
         row.capacity,
         row.seats_taken,

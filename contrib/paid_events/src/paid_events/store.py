@@ -87,6 +87,7 @@ class EventRow(Base):
     currency: Mapped[str] = mapped_column(sa.String(3))
     price_minor: Mapped[int] = mapped_column(sa.BigInteger)
     early_price_minor: Mapped[int | None] = mapped_column(sa.BigInteger)
+    early_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     early_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     capacity: Mapped[int] = mapped_column(sa.Integer)
     #: Seats held by an open checkout plus seats sold; moved only by conditional UPDATEs.

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("price_minor", sa.BigInteger(), nullable=False),
         sa.Column("early_price_minor", sa.BigInteger(), nullable=True),
+        sa.Column("early_from", paid_events.store.UTCDateTime(), nullable=True),
         sa.Column("early_until", paid_events.store.UTCDateTime(), nullable=True),
         sa.Column("capacity", sa.Integer(), nullable=False),
         sa.Column("seats_taken", sa.Integer(), nullable=False),
