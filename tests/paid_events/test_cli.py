@@ -28,7 +28,7 @@ def test_hook_adds_the_events_group() -> None:
     cli = click.Group("gateway")
     gateway_cli_commands(cli)
     assert cli.commands["events"] is events
-    assert {"demo", "migrate", "example-config", "send-messages"} <= set(events.commands)
+    assert {"demo", "migrate", "example-config", "send-messages", "reconcile"} <= set(events.commands)
 
 
 def test_gateway_events_demo_runs_the_story_end_to_end() -> None:
@@ -58,6 +58,12 @@ def test_migrate_and_send_messages_on_a_sqlite_file(tmp_path: Path) -> None:
     assert "sent 0 messages" in sent.output
     both = runner.invoke(events, ["send-messages", "--database", url, "--to-file", "x", "--smtp-host", "127.0.0.1"])
     assert both.exit_code == 2
+
+
+def test_reconcile_on_an_empty_store(tmp_path: Path) -> None:
+    result = CliRunner().invoke(events, ["reconcile", "--database", f"sqlite:///{tmp_path / 'e.db'}"])
+    assert result.exit_code == 0, result.output
+    assert "checkouts recovered: 0, confirmed: 0, released: 0, still pending: 0" in result.output
 
 
 def test_example_config_is_printed() -> None:

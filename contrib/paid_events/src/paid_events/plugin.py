@@ -59,6 +59,28 @@ def migrate(database: str) -> None:
     click.echo("paid_events store is at the newest migration")
 
 
+@events.command("reconcile")
+@click.option("--database", metavar="URL", required=True, help="SQLAlchemy URL of the store.")
+@_CONFIG
+def reconcile(database: str, config_path: Path | None) -> None:
+    """Finish pending registrations: recover lost checkouts, confirm paid ones, release lapsed holds."""
+    from gateway_core import GatewayManager  # noqa: PLC0415
+    from paid_events import config  # noqa: PLC0415
+    from paid_events.service import PaidEvents  # noqa: PLC0415
+    from paid_events.store import Store  # noqa: PLC0415
+
+    platform, deployment = config.load(config_path)
+    store = Store.open(database)
+    try:
+        report = PaidEvents(store, GatewayManager(deployment), platform).reconcile()
+    finally:
+        store.close()
+    click.echo(
+        f"checkouts recovered: {report.checkouts_recovered}, confirmed: {report.confirmed}, "
+        f"released: {report.released}, still pending: {report.still_pending}"
+    )
+
+
 @events.command("example-config")
 def example_config() -> None:
     """Print the example configuration (platform rules and two fake gateways)."""
