@@ -28,8 +28,9 @@ Use it from the plugin's own tests with a few lines::
 
 The classes here are named ``*Conformance`` (never ``Test*``), so pytest collects them only
 through the subclass a plugin writes. :class:`GatewayConformance` is all of them; a plugin may
-instead subclass a few (``class TestRefunds(RefundConformance)``). Every test builds on the
-harness fixture, which should give a fresh stand-in (or at least a fresh manager) per test.
+instead subclass a few (``class TestRefunds(RefundConformance)``). Every test takes the
+``conformance_harness`` fixture, which the plugin defines (in its test class, as above, or in a
+``conftest.py``); it should give a fresh stand-in (or at least a fresh manager) per test.
 
 What "before any request is sent" means here: ``harness.requests_sent()`` (a count of what
 reached the provider or its stand-in) does not change across the refused call.
@@ -294,18 +295,7 @@ def now() -> int:
 # --------------------------------------------------------------------------------------------
 
 
-class _Base:
-    """Holds the harness fixture every test uses; a plugin's subclass overrides it."""
-
-    @pytest.fixture
-    def conformance_harness(self) -> ConformanceHarness:
-        pytest.fail(
-            "override the conformance_harness fixture in your test class (or conftest) to return a "
-            "ConformanceHarness for the gateway under test; see gateway_core.testing.conformance"
-        )
-
-
-class MetadataConformance(_Base):
+class MetadataConformance:
     """The declared capability metadata is valid and self-consistent."""
 
     def test_declared_metadata_has_no_problems(self, conformance_harness: ConformanceHarness) -> None:
@@ -350,7 +340,7 @@ class MetadataConformance(_Base):
             assert (rule.exponent, rule.step) == (declared.exponent, declared.step), f"{code}: wire format changed"
 
 
-class MoneyConformance(_Base):
+class MoneyConformance:
     """Amounts are exact on the wire, and bad amounts are refused before anything is sent."""
 
     def test_amounts_round_trip_through_the_wire_format(self, conformance_harness: ConformanceHarness) -> None:
@@ -419,7 +409,7 @@ class MoneyConformance(_Base):
             charge(h, amount)
 
 
-class CapabilityConformance(_Base):
+class CapabilityConformance:
     """An operation the gateway does not declare is refused by the core, before anything is sent."""
 
     def test_undeclared_operations_are_refused_before_sending(self, conformance_harness: ConformanceHarness) -> None:
@@ -444,7 +434,7 @@ class CapabilityConformance(_Base):
                 call()
 
 
-class CheckoutConformance(_Base):
+class CheckoutConformance:
     """Hosted checkout (``HOSTED_CHECKOUT``)."""
 
     def test_checkout_is_created_open_for_the_amount(self, conformance_harness: ConformanceHarness) -> None:
@@ -474,7 +464,7 @@ class CheckoutConformance(_Base):
         assert status.amount_refunded == Money.zero(amount.currency)
 
 
-class AuthorizeCaptureConformance(_Base):
+class AuthorizeCaptureConformance:
     """Authorize then capture (``AUTHORIZE_CAPTURE``, ``PARTIAL_CAPTURE``)."""
 
     def test_authorize_then_capture_in_full(self, conformance_harness: ConformanceHarness) -> None:
@@ -510,7 +500,7 @@ class AuthorizeCaptureConformance(_Base):
         assert capture.amount == amount, "a refused over-capture changed what could be captured"
 
 
-class VoidConformance(_Base):
+class VoidConformance:
     """Voiding an authorization or an open checkout (``VOID``)."""
 
     def test_void_cancels(self, conformance_harness: ConformanceHarness) -> None:
@@ -529,7 +519,7 @@ class VoidConformance(_Base):
             assert not status.is_paid
 
 
-class RefundConformance(_Base):
+class RefundConformance:
     """Refunds (``REFUND``, ``PARTIAL_REFUND``, ``MULTIPLE_REFUNDS``): never more than was captured."""
 
     def test_full_refund_returns_what_was_captured(self, conformance_harness: ConformanceHarness) -> None:
@@ -600,7 +590,7 @@ class RefundConformance(_Base):
             assert status.state is PaymentState.REFUNDED
 
 
-class IdempotencyConformance(_Base):
+class IdempotencyConformance:
     """The same idempotency key returns the same result and never acts twice."""
 
     def test_same_key_returns_the_same_checkout(self, conformance_harness: ConformanceHarness) -> None:
@@ -676,7 +666,7 @@ class IdempotencyConformance(_Base):
         assert h.manager.payment_status(h.gateway, payment_id).amount_refunded == amount
 
 
-class StatusConformance(_Base):
+class StatusConformance:
     """Payment status (``PAYMENT_STATUS``)."""
 
     def test_unknown_id_is_not_found(self, conformance_harness: ConformanceHarness) -> None:
@@ -686,7 +676,7 @@ class StatusConformance(_Base):
             h.manager.payment_status(h.gateway, f"conf_missing_{uuid.uuid4().hex[:12]}")
 
 
-class WebhookConformance(_Base):
+class WebhookConformance:
     """Webhooks (``WEBHOOKS``) are verified before they are believed."""
 
     def _sign(self, h: ConformanceHarness) -> SignWebhook:
@@ -731,7 +721,7 @@ class WebhookConformance(_Base):
             h.manager.parse_webhook(h.gateway, {"Content-Type": "application/json"}, delivery.body)
 
 
-class ErrorConformance(_Base):
+class ErrorConformance:
     """Only the core's exception types escape, mapped by the plugin (not the manager's safety net)."""
 
     def test_failures_are_mapped_to_core_errors(self, conformance_harness: ConformanceHarness) -> None:
@@ -770,7 +760,7 @@ class ErrorConformance(_Base):
             )
 
 
-class SecretsConformance(_Base):
+class SecretsConformance:
     """No secret the gateway was configured with appears in a log line, an error or a result."""
 
     def test_no_secret_in_logs_errors_or_results(

@@ -33,6 +33,8 @@ from tests.testing.fake_harness import NARROWED, VariantPlugin, fake_harness
 Failed = pytest.fail.Exception
 CAUGHT = (AssertionError, Failed)
 
+pytest_plugins = ["pytester"]
+
 
 def harness_for(
     gateway_class: type[FakeGateway], capabilities: Capabilities | None = None, **overrides: object
@@ -185,3 +187,31 @@ def test_an_undeclared_feature_skips_with_the_reason() -> None:
         conformance.RefundConformance().test_full_refund_returns_what_was_captured(h)
     # ... while the refusal of what it does not declare is still checked, and passes.
     conformance.CapabilityConformance().test_undeclared_operations_are_refused_before_sending(h)
+
+
+def test_the_suite_runs_from_a_plugin_test_module_with_a_conftest_harness(pytester: pytest.Pytester) -> None:
+    """What a third party writes: a conftest fixture and a one-line subclass."""
+    pytester.makeconftest(
+        """
+import pytest
+from tests.testing.fake_harness import fake_harness
+
+@pytest.fixture
+def conformance_harness():
+    return fake_harness()
+"""
+    )
+    pytester.makepyfile(
+        test_plugin_conformance="""
+from gateway_core.testing.conformance import GatewayConformance
+
+class TestMyGatewayConformance(GatewayConformance):
+    pass
+"""
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0
+    assert outcomes.get("errors", 0) == 0
+    assert outcomes["passed"] >= 30
+    result.stdout.fnmatch_lines(["*SKIPPED*the gateway declares every feature*"])
