@@ -650,3 +650,20 @@ def test_status_check_on_return_confirms_only_a_paid_checkout(service: PaidEvent
     fake_of(service.gateways, "stripe-like").complete_checkout(result.checkout_id or "")
     assert service.check_payment(result.registration_id) == "confirmed"
     assert deliver(service, "stripe-like").count(WebhookOutcome.PROCESSED) == 0
+
+
+def test_a_verified_payment_of_the_wrong_amount_does_not_confirm(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com")
+    fake = fake_of(service.gateways, "stripe-like")
+    reg = registration(store, result.registration_id)
+    body = json.dumps(
+        {
+            "id": "fake_evt_short",
+            "type": "payment.succeeded",
+            "created": int(fake.clock()),
+            "data": {"payment_id": reg.payment_id, "checkout_id": reg.checkout_id, "amount": "0.50", "currency": EUR},
+        }
+    ).encode()
+    assert service.handle_webhook("stripe-like", {"Fake-Signature": fake.sign(body)}, body) is WebhookOutcome.IGNORED
+    assert registration(store, result.registration_id).status == "pending"

@@ -621,18 +621,15 @@ class PaidEvents:
                 )
             return self._record_only(gateway, event.id, event.type.value, None)
         paid = False
-        if event.type is EventType.CHECKOUT_COMPLETED:
-            paid = self.gateways.payment_status(gateway, event.checkout_id or reg.checkout_id or "").is_paid
-        elif event.type is EventType.PAYMENT_SUCCEEDED:
-            expected = Money.from_minor(reg.price_minor, reg.currency)
-            paid = event.amount is None or event.amount == expected
-            if not paid:
-                log.error(
-                    "paid_events.webhook.amount_mismatch",
-                    registration_id=reg.id,
-                    expected=str(expected),
-                    received=str(event.amount),
+        if event.type in (EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED):
+            if event.type is EventType.PAYMENT_SUCCEEDED and event.amount is not None:
+                paid, amount = True, event.amount
+            else:  # "completed" may still be pending: ask the provider
+                status = self.gateways.payment_status(
+                    gateway, event.checkout_id or event.payment_id or reg.checkout_id or ""
                 )
+                paid, amount = status.is_paid, status.amount
+            paid = paid and self._amount_matches(reg, amount)
         try:
             with self.store.transaction() as s:
                 s.add(
@@ -644,7 +641,10 @@ class PaidEvents:
                         processed_at=self.clock(),
                     )
                 )
-                s.flush()
+                try:
+                    s.flush()
+                except IntegrityError:
+                    raise _Duplicate from None
                 changed = False
                 if paid:
                     changed = self._confirm_paid(s, reg.id, event.payment_id)
@@ -652,7 +652,7 @@ class PaidEvents:
                     changed = self._release_in(s, reg.id, "expired")
                 elif event.type is EventType.REFUND_SUCCEEDED:
                     changed = self._mark_refunded(s, reg.id, event.refund_id)
-        except IntegrityError:
+        except _Duplicate:
             log.info("paid_events.webhook.duplicate", gateway=gateway, webhook_id=event.id)
             return WebhookOutcome.DUPLICATE
         log.info(
@@ -664,6 +664,16 @@ class PaidEvents:
             changed=changed,
         )
         return WebhookOutcome.PROCESSED if changed else WebhookOutcome.IGNORED
+
+    @staticmethod
+    def _amount_matches(reg: RegistrationRow, amount: Money) -> bool:
+        expected = Money.from_minor(reg.price_minor, reg.currency)
+        if amount == expected:
+            return True
+        log.error(
+            "paid_events.payment.amount_mismatch", registration_id=reg.id, expected=str(expected), received=str(amount)
+        )
+        return False
 
     def _record_only(self, gateway: str, event_id: str, type_: str, registration_id: str | None) -> WebhookOutcome:
         try:
@@ -754,6 +764,8 @@ class PaidEvents:
                 return "pending"
         with self.store.transaction() as s:
             if status.is_paid:
+                if not self._amount_matches(reg, status.amount):
+                    return "pending"
                 return "confirmed" if self._confirm_paid(s, reg.id, status.payment_id) else "pending"
             return "released" if self._release_in(s, reg.id, "expired") else "pending"
 
@@ -1255,6 +1267,10 @@ class PaidEvents:
                 if isinstance(exc, RateLimited) and exc.retry_after:
                     time.sleep(min(exc.retry_after, 1.0))
         raise AssertionError("unreachable")
+
+
+class _Duplicate(Exception):
+    """This webhook's (gateway, event id) row already exists: it was processed before."""
 
 
 def _rowcount(result: object) -> int:
