@@ -532,6 +532,7 @@ def test_organizer_rejects_changes_date_cancels_and_refunds(service: PaidEvents,
         service.reject(bob.registration_id)
     assert service.change_date(event_id, datetime(2026, 12, 11, 17, 0, tzinfo=UTC)) == 3  # ann, cat, dan
     assert service.cancel_event(event_id) == 3
+    assert fake_of(service.gateways, "stripe-like").checkout(dan.checkout_id or "").status == "expired"
     with pytest.raises(EventClosed):
         service.checkout(event_id, "eve@example.com")
 

@@ -372,6 +372,7 @@ class PaidEvents:
                 raise InvalidTransition(f"event {event_id} is already cancelled")
             row.status = "cancelled"
             count = 0
+            open_checkouts: list[tuple[str, str, str]] = []
             for reg in self._live_registrations(s, event_id):
                 self._message(
                     s,
@@ -382,7 +383,16 @@ class PaidEvents:
                     f"The organizer cancelled {row.title}. If you paid, the organizer will refund you.",
                 )
                 count += 1
-        log.info("paid_events.event.cancelled", event_id=event_id, notified=count)
+                if reg.status == "pending" and reg.gateway is not None and reg.checkout_id is not None:
+                    open_checkouts.append((reg.id, reg.gateway, reg.checkout_id))
+        for registration_id, gateway, checkout_id in open_checkouts:
+            # Close open checkouts so nobody pays for a cancelled event; the expiry webhook (or
+            # reconcile) gives the seat back. A payment that still lands is confirmed and refundable.
+            try:
+                self.gateways.void(gateway, VoidRequest(checkout_id), operation_id=f"expire:{registration_id}")
+            except GatewayError as exc:
+                log.warning("paid_events.cancel.void_failed", registration_id=registration_id, error=type(exc).__name__)
+        log.info("paid_events.event.cancelled", event_id=event_id, notified=count, checkouts_closed=len(open_checkouts))
         return count
 
     # -- promo codes ----------------------------------------------------------------------
