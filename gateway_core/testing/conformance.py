@@ -220,16 +220,16 @@ def checkout_request(amount: Money) -> CheckoutRequest:
     )
 
 
-def charge(h: ConformanceHarness, amount: Money, key: str | None = None) -> Money:
+def charge(h: ConformanceHarness, amount: Money) -> Money:
     """Start a payment of ``amount`` the way the gateway allows (checkout, else authorize).
 
     Returns the amount the provider reported back.
     """
     if h.supports(Feature.HOSTED_CHECKOUT):
-        return h.manager.create_checkout(h.gateway, checkout_request(amount), idempotency_key=key or new_key()).amount
+        return h.manager.create_checkout(h.gateway, checkout_request(amount), idempotency_key=new_key()).amount
     if h.supports(Feature.AUTHORIZE_CAPTURE):
         request = AuthorizeRequest(amount, need(h.payment_method, "payment_method", Feature.AUTHORIZE_CAPTURE))
-        return h.manager.authorize(h.gateway, request, idempotency_key=key or new_key()).amount
+        return h.manager.authorize(h.gateway, request, idempotency_key=new_key()).amount
     pytest.fail(f"gateway {h.gateway!r} declares neither hosted_checkout nor authorize_capture")
 
 

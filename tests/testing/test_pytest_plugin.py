@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from gateway_core import CheckoutRequest, ConfigurationError, GatewayManager, Money, WebhookVerificationFailed
 from gateway_core.testing.pytest_plugin import WebhookDeliverer, fake_config, fake_gateways, post_to
+from tests.testing.local_server import local_http_server
 
 pytest_plugins = ["pytester"]
 
@@ -177,13 +177,8 @@ def webhook_server(manager: GatewayManager) -> Iterator[tuple[str, list[Any]]]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/webhooks/fake", received
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with local_http_server(Handler) as base_url:
+        yield f"{base_url}/webhooks/fake", received
 
 
 def test_webhooks_are_posted_to_a_local_url(manager: GatewayManager, webhook_server: tuple[str, list[Any]]) -> None:

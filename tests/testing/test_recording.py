@@ -6,10 +6,9 @@ The server plays a provider that echoes credentials back, the worst case for a c
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import vcr  # type: ignore[import-untyped]
 from vcr.errors import CannotOverwriteExistingCassetteException  # type: ignore[import-untyped]
 
 from gateway_core.testing.recording import REDACTED, scrub_text, vcr_config
+from tests.testing.local_server import local_http_server
 
 pytest_plugins = ["pytester"]
 
@@ -61,13 +61,8 @@ class ProviderHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def provider() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ProviderHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with local_http_server(ProviderHandler) as base_url:
+        yield base_url
 
 
 def call(base_url: str, path: str, idempotency_key: str, body: bytes) -> dict[str, Any]:
@@ -141,6 +136,7 @@ def test_ci_replays_with_the_network_blocked(provider: str, pytester: pytest.Pyt
     pytester.makeconftest(
         """
 import pytest
+from tests.testing.local_server import local_http_server
 from gateway_core.testing.recording import vcr_config as recording_config
 
 @pytest.fixture(scope="module")
