@@ -245,7 +245,10 @@ def demo(interactive: bool, timeout: int) -> None:
     from gateway_core.demo import run_demo  # noqa: PLC0415
 
     # The demo tells its own story; the CLI (an application, not the library) shows only error log lines.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(40),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     with _errors():
         run_demo(click.echo, interactive=interactive, timeout=timeout)
 
@@ -260,8 +263,16 @@ def _add_plugin_commands() -> None:
     manager.plugin_manager.hook.gateway_cli_commands(cli=cli)
 
 
+def _logs_to_stderr() -> None:
+    """The CLI is an application: its log lines go to stderr so stdout stays the command's output."""
+    import structlog  # noqa: PLC0415
+
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``gateway`` script."""
+    _logs_to_stderr()
     _add_plugin_commands()
     cli.main(args=list(argv) if argv is not None else None, prog_name="gateway")
 

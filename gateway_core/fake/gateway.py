@@ -57,6 +57,7 @@ from gateway_core.models import (
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
+    CheckResult,
     EventType,
     OperationContext,
     PaymentState,
@@ -301,6 +302,14 @@ class FakeGateway:
     @hookimpl
     def gateway_minimum_amount(self, currency: str) -> Money | None:
         return self._minimums.get(currency)
+
+    @hookimpl
+    def gateway_check(self) -> list[CheckResult]:
+        """The fake's configuration check: it runs in test mode and can sign webhooks."""
+        return [
+            CheckResult("test mode", True, f"fake gateway {self.name!r} takes no real money"),
+            CheckResult("webhook secret", bool(self._secret), f"from {self._secret.source}"),
+        ]
 
     # -- operation hooks ------------------------------------------------------------------
     @hookimpl

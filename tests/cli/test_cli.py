@@ -131,11 +131,19 @@ def test_json_errors_are_json(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["error"]["code"] == "invalid_money"
 
 
-def test_check_on_a_gateway_without_a_check_says_so(tmp_path: Path) -> None:
+def test_check_reports_each_finding(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     done = gateway("--config", str(config), "check", "cards")
+    assert done.returncode == 0, done.stderr
+    assert "ok  test mode: fake gateway 'cards' takes no real money" in done.stdout
+    assert "ok  webhook secret: from fake default" in done.stdout
+
+
+def test_check_of_an_unknown_gateway_names_the_configured_ones(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    done = gateway("--config", str(config), "check", "nope")
     assert done.returncode == 1
-    assert "has no configuration check" in done.stderr
+    assert "no gateway named 'nope' (configured: cards, wallet)" in done.stderr
 
 
 def test_a_broken_config_is_one_line(tmp_path: Path) -> None:
@@ -147,3 +155,12 @@ def test_a_broken_config_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "looks like a secret" in done.stderr
     assert "sk_live_literal" not in done.stderr
+
+
+def test_log_lines_go_to_stderr_so_json_stays_parseable(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    # The check logs gateway.check.completed; with --json stdout must still be one JSON document.
+    done = gateway("--config", str(config), "check", "cards", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [r["name"] for r in json.loads(done.stdout)] == ["test mode", "webhook secret"]
+    assert "gateway.check.completed" in done.stderr

@@ -242,10 +242,17 @@ def test_the_message_names_the_missing_hook(mixed: GatewayManager) -> None:
         mixed.refund("custom", RefundRequest("p"), idempotency_key="k")
 
 
-def test_the_fake_has_no_configuration_check(mixed: GatewayManager) -> None:
+def test_a_gateway_without_a_configuration_check_says_so(mixed: GatewayManager) -> None:
     with pytest.raises(CapabilityNotSupported, match="has no configuration check"):
-        mixed.check("alpha")
-    assert fake(mixed, "alpha").requests == []
+        mixed.check("custom")
+    assert custom(mixed).calls == []
+
+
+def test_the_fakes_configuration_check_reaches_only_that_fake(mixed: GatewayManager) -> None:
+    results = mixed.check("alpha")
+    assert [(r.name, r.ok) for r in results] == [("test mode", True), ("webhook secret", True)]
+    assert "'alpha'" in results[0].detail
+    assert mixed.check("beta")[0].detail == "fake gateway 'beta' takes no real money"
 
 
 LITE = default_capabilities(
