@@ -21,7 +21,6 @@ from paid_events.store import Base, Store
 
 import gateway_core.fake
 from gateway_core import GatewayManager
-from gateway_core.fake import FakeGateway
 
 PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
@@ -95,9 +94,3 @@ def clock() -> Clock:
 @pytest.fixture
 def service(store: Store, manager: GatewayManager, platform: PlatformConfig, clock: Clock) -> PaidEvents:
     return PaidEvents(store, manager, platform, clock=clock)
-
-
-def fake(manager: GatewayManager, name: str = "stripe-like") -> FakeGateway:
-    obj = manager.gateway_object(name)
-    assert isinstance(obj, FakeGateway)
-    return obj
