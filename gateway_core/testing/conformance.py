@@ -41,6 +41,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -653,6 +654,30 @@ class IdempotencyConformance:
         assert second.amount == first.amount
         if h.supports(Feature.PAYMENT_STATUS):
             assert h.manager.payment_status(h.gateway, payment_id).amount_refunded == first.amount
+
+    def test_concurrent_retries_with_one_key_refund_once(self, conformance_harness: ConformanceHarness) -> None:
+        """Retries racing each other (a client timeout, a second worker) still refund once."""
+        h = conformance_harness
+        h.require(Feature.REFUND, Feature.PAYMENT_STATUS)
+        amount = typical_amount(h.rule())
+        payment_id = captured_payment(h, amount)
+        key = new_key()
+
+        def attempt() -> str | GatewayError:
+            try:
+                return h.manager.refund(h.gateway, RefundRequest(payment_id), idempotency_key=key).id
+            except GatewayError as exc:  # e.g. the provider's "request in progress" for the same key
+                return exc
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            outcomes = list(pool.map(lambda _: attempt(), range(4)))
+        refund_ids = {o for o in outcomes if isinstance(o, str)}
+        errors = [o for o in outcomes if isinstance(o, GatewayError)]
+        assert len(refund_ids) <= 1, f"one key made {len(refund_ids)} refunds"
+        assert all(isinstance(e, IdempotencyConflict) or e.retryable for e in errors), errors
+        if not refund_ids:  # every attempt was told to retry: the retry still refunds once
+            refund_ids.add(h.manager.refund(h.gateway, RefundRequest(payment_id), idempotency_key=key).id)
+        assert h.manager.payment_status(h.gateway, payment_id).amount_refunded == amount
 
     def test_operation_id_retry_is_one_operation(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness

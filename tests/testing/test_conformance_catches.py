@@ -108,6 +108,8 @@ def test_a_refund_retried_with_the_same_key_must_not_refund_twice() -> None:
     h = harness_for(RefundsTwice)
     with pytest.raises(CAUGHT):
         conformance.IdempotencyConformance().test_same_key_never_refunds_twice(h)
+    with pytest.raises(CAUGHT):
+        conformance.IdempotencyConformance().test_concurrent_retries_with_one_key_refund_once(harness_for(RefundsTwice))
 
 
 def test_a_refund_beyond_the_capture_must_be_refused() -> None:
