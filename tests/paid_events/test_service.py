@@ -127,6 +127,7 @@ def test_create_event_and_read_it_back(service: PaidEvents) -> None:
     ("overrides", "error"),
     [
         ({"price": eur("0.50")}, InvalidPrice),
+        ({"price": eur("-5")}, InvalidPrice),
         ({"price": eur("2000.01")}, InvalidPrice),
         ({"price": Money.of("1000", "HUF"), "gateways": ["paypal-like"]}, InvalidPrice),
         ({"price": Money.of("1000", "JPY")}, InvalidPrice),
