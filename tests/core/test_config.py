@@ -337,3 +337,31 @@ def test_fake_minimums_as_strings_are_exact(tmp_path: Path) -> None:
         DeploymentConfig.from_toml(path, environ={}), plugins=[gateway_core.fake], load_entry_points=False
     )
     assert manager.minimum_price("EUR") == Money.of("0.50", "EUR")
+
+
+def test_manager_from_toml_reads_secrets_from_the_given_environment(tmp_path: Path) -> None:
+    import gateway_core.fake
+
+    path = write(
+        tmp_path,
+        """
+        [core]
+        disabled_plugins = ["nothing-installed-by-this-name"]
+
+        [gateways.shop]
+        provider = "fake"
+        currencies = ["EUR"]
+        [gateways.shop.settings]
+        test_mode = true
+        webhook_secret = { env = "SHOP_WEBHOOK_SECRET" }
+        """,
+    )
+    manager = GatewayManager.from_toml(
+        path, environ={"SHOP_WEBHOOK_SECRET": SECRET_VALUE}, plugins=[gateway_core.fake], load_entry_points=False
+    )
+    shop = fake(manager, "shop")
+    assert shop.sign(b"{}", 1) == gateway_core.fake.gateway.sign(b"{}", Secret(SECRET_VALUE), 1)
+    assert list(manager.gateway("shop").capabilities.currencies) == ["EUR"]
+    assert manager.config.disabled_plugins == frozenset({"nothing-installed-by-this-name"})
+    with pytest.raises(ConfigurationError, match="SHOP_WEBHOOK_SECRET, which is not set"):
+        GatewayManager.from_toml(path, environ={}, plugins=[gateway_core.fake], load_entry_points=False)
