@@ -116,6 +116,9 @@ class GatewayError(Exception):
 
     default_code: ErrorCode = ErrorCode.PROVIDER_ERROR
     default_retryable: bool = False
+    #: True when the manager wrapped something a plugin raised that was not a GatewayError
+    #: (a bug in the plugin's error mapping; the original is the ``__cause__``).
+    unmapped: bool = False
 
     def __init__(
         self,

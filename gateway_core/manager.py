@@ -162,6 +162,7 @@ class GatewayManager:
         self._pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.failures: list[PluginFailure] = []
+        self._entry_values: dict[str, str] = {}  # entry-point name -> value, for loaded entry points
         for i, obj in enumerate(plugins):
             name = getattr(obj, "__name__", None) or f"{type(obj).__name__}-{i}"
             self._register_module(obj, PluginInfo(name, None, None))
@@ -216,19 +217,25 @@ class GatewayManager:
                 obj = ep.load()
                 self._register_module(obj, info)
             except Exception as exc:
-                failure = PluginFailure(ep.name, ep.value, dist_name, version, f"{type(exc).__name__}: {exc}")
-                log.error(
-                    "gateway.plugin.load_failed",
-                    entry_point=ep.name,
-                    distribution=dist_name,
-                    version=version,
-                    error=type(exc).__name__,
-                )
-                if self.config.strict_plugins:
-                    raise PluginLoadError(
-                        f"plugin {ep.name!r} ({ep.value}) from {dist_name} {version} failed to load: {failure.error}"
-                    ) from exc
-                self.failures.append(failure)
+                self._plugin_failed(info, ep.value, exc)
+                continue
+            self._entry_values[ep.name] = ep.value
+
+    def _plugin_failed(self, info: PluginInfo, value: str, exc: Exception) -> None:
+        """Record an entry-point plugin that failed to load or register; raise in strict mode."""
+        failure = PluginFailure(info.name, value, info.distribution, info.version, f"{type(exc).__name__}: {exc}")
+        log.error(
+            "gateway.plugin.load_failed",
+            entry_point=info.name,
+            distribution=info.distribution,
+            version=info.version,
+            error=type(exc).__name__,
+        )
+        if self.config.strict_plugins:
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({value}) from {info.distribution} {info.version} failed to load: {failure.error}"
+            ) from exc
+        self.failures.append(failure)
 
     def _collect_providers(self) -> dict[str, tuple[hookspecs.ProviderDefinition, PluginInfo]]:
         found: dict[str, tuple[hookspecs.ProviderDefinition, PluginInfo]] = {}
@@ -238,8 +245,15 @@ class GatewayManager:
                 returned = impl.function()
                 definitions: list[object] = list(returned) if isinstance(returned, Iterable) else [returned]
             except Exception as exc:
+                if info.name in self._entry_values:
+                    # an installed plugin that fails to register is reported like one that fails to
+                    # import: in non-strict mode the others still load
+                    self._pm.unregister(impl.plugin)
+                    del self.plugins[info.name]
+                    self._plugin_failed(info, self._entry_values[info.name], exc)
+                    continue
                 raise PluginLoadError(
-                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers"
+                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers: {type(exc).__name__}"
                 ) from exc
             for definition in definitions:
                 if not isinstance(definition, hookspecs.ProviderDefinition):
@@ -679,6 +693,7 @@ def _failed(p: _Prepared[Any], fields: dict[str, Any], started: float, exc: Exce
         error = GatewayError(
             f"gateway plugin raised {type(exc).__name__} during {p.ctx.operation}", gateway=p.ctx.gateway
         )
+        error.unmapped = True
     _log_failure(p.ctx, fields, started, error)
     return error
 

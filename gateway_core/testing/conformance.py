@@ -96,9 +96,6 @@ __all__ = [
     "WebhookConformance",
 ]
 
-#: The start of the message the manager uses when a plugin let a foreign exception escape
-#: (see ``GatewayManager._call``); such an error means the plugin did not map it.
-UNMAPPED_PREFIX = "gateway plugin raised "
 
 #: How far in the past (and future) a "stale" webhook timestamp is: far outside any tolerance.
 STALE_SECONDS = 24 * 60 * 60
@@ -267,7 +264,7 @@ def authorization(h: ConformanceHarness, amount: Money) -> str:
 
 def unmapped(exc: GatewayError) -> bool:
     """Whether ``exc`` is the manager's safety net around an exception the plugin did not map."""
-    return type(exc) is GatewayError and exc.message.startswith(UNMAPPED_PREFIX)
+    return exc.unmapped
 
 
 @contextmanager

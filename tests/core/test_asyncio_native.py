@@ -183,6 +183,7 @@ def test_a_foreign_error_inside_the_awaitable_is_wrapped(manager: GatewayManager
     with pytest.raises(GatewayError) as err:
         asyncio.run(main())
     assert type(err.value) is GatewayError
+    assert err.value.unmapped
     assert err.value.gateway == "nat"
     assert isinstance(err.value.__cause__, KeyError)
     assert "sk_live_should_not_leak" not in str(err.value)
