@@ -396,3 +396,45 @@ def test_minimum_amount_cannot_exceed_the_maximum() -> None:
             {"g": {"provider": "fake-cap", "settings": {"test_mode": True, "minimums": {"EUR": "20.00"}}}},
             plugins=[provider("fake-cap", capped)],
         )
+
+
+FAILS_TO_REGISTER = """
+    from gateway_core import hookimpl
+
+    @hookimpl
+    def gateway_providers():
+        import gc_no_such_sdk_for_tests  # imported lazily, as a plugin should, and missing
+"""
+
+
+def test_a_plugin_failing_in_gateway_providers_is_reported_and_the_others_still_load(dists: DistFactory) -> None:
+    dists.make("gc-good-plugin", "1.0.0", "goodplug", good())
+    dists.make("gc-lazy-plugin", "0.9", "lazyplug", FAILS_TO_REGISTER)
+    with capture_logs() as logs:
+        manager = manager_for(dists, {"shop": {"provider": "goodprov"}})
+    [failure] = manager.failures
+    assert (failure.entry_point, failure.distribution, failure.version) == ("lazyplug", "gc-lazy-plugin", "0.9")
+    assert failure.value.startswith("gc_test_lazyplug_")
+    assert failure.error.startswith("ModuleNotFoundError")
+    assert set(manager.plugins) == {"goodplug"}
+    assert set(manager.providers()) == {"goodprov"}
+    assert manager.create_checkout("shop", checkout(), idempotency_key="k").id == "cs_1"
+    assert [e["entry_point"] for e in logs if e["event"] == "gateway.plugin.load_failed"] == ["lazyplug"]
+
+
+def test_a_plugin_failing_in_gateway_providers_is_fatal_in_strict_mode(dists: DistFactory) -> None:
+    dists.make("gc-lazy-plugin", "0.9", "lazyplug", FAILS_TO_REGISTER)
+    with pytest.raises(
+        PluginLoadError, match=r"'lazyplug' .* from gc-lazy-plugin 0\.9 failed to load: ModuleNotFoundError"
+    ):
+        manager_for(dists, {}, strict_plugins=True)
+
+
+def test_a_plugin_in_code_failing_in_gateway_providers_is_always_fatal() -> None:
+    class Broken:
+        @hookimpl
+        def gateway_providers(self) -> Sequence[ProviderDefinition]:
+            raise RuntimeError("bug")
+
+    with pytest.raises(PluginLoadError, match="failed in gateway_providers: RuntimeError"):
+        GatewayManager(DeploymentConfig(), plugins=[Broken()], load_entry_points=False)
