@@ -324,6 +324,7 @@ def test_a_non_gateway_error_is_wrapped_with_the_gateway_named_and_the_original_
     assert exc.code is ErrorCode.PROVIDER_ERROR
     assert exc.retryable is False
     assert exc.__cause__ is original
+    assert exc.unmapped is True
     assert "RuntimeError" in str(exc)
     for text in (str(exc), repr(exc), exc.message):
         assert "hunter2" not in text
@@ -347,6 +348,7 @@ def test_a_gateway_error_without_a_gateway_gets_one(mixed: GatewayManager) -> No
         mixed.create_checkout("custom", checkout(), idempotency_key="k")
     assert info.value.gateway == "custom"
     assert info.value.decline_code == "do_not_honor"
+    assert info.value.unmapped is False
 
 
 def test_a_wrong_result_type_is_a_gateway_error(mixed: GatewayManager) -> None:
