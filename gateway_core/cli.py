@@ -175,11 +175,15 @@ def _router_for(config_path: str | None) -> tuple[Router, str]:
         for name, (definition, _) in sorted(manager.providers().items())
         if definition.capabilities.live
     ]
-    return Router(entries), "installed providers' declared capabilities (no gateway.toml)"
+    return Router(entries), (
+        "what installed providers declare (no gateway.toml; a configured gateway may offer less, "
+        "e.g. currencies a provider keeps off until configuration enables them)"
+    )
 
 
-def _decision_json(decision: RouteDecision) -> dict[str, Any]:
+def _decision_json(decision: RouteDecision, basis: str) -> dict[str, Any]:
     return {
+        "basis": basis,
         "amount": str(decision.amount.amount),
         "currency": decision.amount.currency,
         "eligible": list(decision.eligible),
@@ -202,7 +206,7 @@ def route(ctx: click.Context, amount: str, currency: str, features: tuple[str, .
         router, basis = _router_for(ctx.obj["config"])
         decision = router.route(money, [Feature(f) for f in features])
         if as_json:
-            click.echo(json.dumps(_decision_json(decision), indent=2))
+            click.echo(json.dumps(_decision_json(decision, basis), indent=2))
             return
         click.echo(f"Routing {money} over {basis}:")
         for i, name in enumerate(decision.eligible, 1):

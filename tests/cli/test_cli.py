@@ -87,6 +87,7 @@ def test_route_with_config_gives_order_and_reasons(tmp_path: Path) -> None:
     done = gateway("--config", str(config), "route", "--amount", "1500", "--currency", "HUF", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {
+        "basis": "configured gateways",
         "amount": "1500.00",
         "currency": "HUF",
         "eligible": ["cards"],
@@ -164,3 +165,11 @@ def test_log_lines_go_to_stderr_so_json_stays_parseable(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert [r["name"] for r in json.loads(done.stdout)] == ["test mode", "webhook secret"]
     assert "gateway.check.completed" in done.stderr
+
+
+def test_route_without_config_says_it_uses_declared_capabilities(tmp_path: Path) -> None:
+    done = gateway("route", "--amount", "10", "--currency", "EUR", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["basis"].startswith("what installed providers declare")
+    assert "fake" not in data["eligible"]  # the fake is never routed to unless configured
