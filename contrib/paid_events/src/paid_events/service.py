@@ -549,16 +549,24 @@ class PaidEvents:
             amount=str(quote.final),
             fee=str(quote.fee),
         )
-        session = self._open_checkout(registration_id)
+        session = self._open_checkout(registration_id, (event, reg))
         return CheckoutResult(registration_id, "pending", quote, session.url, session.id)
 
-    def _open_checkout(self, registration_id: str) -> CheckoutSession:
-        """Call the provider for a committed pending registration, then record its answer."""
-        with self.store.transaction() as s:
-            reg = self._registration(s, registration_id)
-            event = self._event(s, reg.event_id)
-            request = self._checkout_request(event, reg)
-            gateway, operation_id = reg.gateway, reg.operation_id
+    def _open_checkout(
+        self, registration_id: str, rows: tuple[EventRow, RegistrationRow] | None = None
+    ) -> CheckoutSession:
+        """Call the provider for a committed pending registration, then record its answer.
+
+        ``rows`` are the event and registration as just committed (saves a read); without them
+        they are read again, as reconciliation does.
+        """
+        if rows is None:
+            with self.store.transaction() as s:
+                reg = self._registration(s, registration_id)
+                rows = (self._event(s, reg.event_id), reg)
+        event, reg = rows
+        request = self._checkout_request(event, reg)
+        gateway, operation_id = reg.gateway, reg.operation_id
         assert gateway is not None
         assert operation_id is not None
         try:
@@ -621,56 +629,57 @@ class PaidEvents:
             EventType.PAYMENT_FAILED,
             EventType.REFUND_SUCCEEDED,
         }
-        with self.store.transaction() as s:
-            reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
-        if reg is None:
-            if event.type in relevant:
-                log.warning("paid_events.webhook.unknown_payment", gateway=gateway, webhook_id=event.id)
-                raise UnknownPayment(
-                    f"webhook {event.id} from {gateway} is about a payment this platform did not start"
-                )
-            return self._record_only(gateway, event.id, event.type.value, None)
-        paid = False
+        claimed: Money | None = None
         if event.type in (EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED):
             if event.type is EventType.PAYMENT_SUCCEEDED and event.amount is not None:
-                paid, amount = True, event.amount
-            else:  # "completed" may still be pending: ask the provider
-                status = self.gateways.payment_status(
-                    gateway, event.checkout_id or event.payment_id or reg.checkout_id or ""
-                )
-                paid, amount = status.is_paid, status.amount
-            paid = paid and self._amount_matches(reg, amount)
+                claimed = event.amount
+            elif event.checkout_id or event.payment_id:  # "completed" may still be pending: ask the provider
+                status = self.gateways.payment_status(gateway, event.checkout_id or event.payment_id or "")
+                claimed = status.amount if status.is_paid else None
         try:
             with self.store.transaction() as s:
                 s.add(
                     ProcessedWebhookRow(
-                        gateway=gateway,
-                        event_id=event.id,
-                        type=event.type.value,
-                        registration_id=reg.id,
-                        processed_at=self.clock(),
+                        gateway=gateway, event_id=event.id, type=event.type.value, processed_at=self.clock()
                     )
                 )
                 try:
                     s.flush()
                 except IntegrityError:
                     raise _Duplicate from None
+                reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
+                if reg is None:
+                    if event.type in relevant:  # raising rolls the processed row back: nothing changes
+                        raise UnknownPayment(
+                            f"webhook {event.id} from {gateway} is about a payment this platform did not start"
+                        )
+                    return WebhookOutcome.IGNORED
+                s.execute(
+                    sa.update(ProcessedWebhookRow)
+                    .where(ProcessedWebhookRow.gateway == gateway, ProcessedWebhookRow.event_id == event.id)
+                    .values(registration_id=reg.id)
+                    .execution_options(synchronize_session=False)
+                )
                 changed = False
-                if paid:
+                if claimed is not None and self._amount_matches(reg, claimed):
                     changed = self._confirm_paid(s, reg.id, event.payment_id)
                 elif event.type in (EventType.CHECKOUT_EXPIRED, EventType.PAYMENT_CANCELED):
                     changed = self._release_in(s, reg.id, "expired")
                 elif event.type is EventType.REFUND_SUCCEEDED:
                     changed = self._mark_refunded(s, reg.id, event.refund_id)
+                registration_id = reg.id
         except _Duplicate:
             log.info("paid_events.webhook.duplicate", gateway=gateway, webhook_id=event.id)
             return WebhookOutcome.DUPLICATE
+        except UnknownPayment:
+            log.warning("paid_events.webhook.unknown_payment", gateway=gateway, webhook_id=event.id)
+            raise
         log.info(
             "paid_events.webhook.processed",
             gateway=gateway,
             webhook_id=event.id,
             type=event.type.value,
-            registration_id=reg.id,
+            registration_id=registration_id,
             changed=changed,
         )
         return WebhookOutcome.PROCESSED if changed else WebhookOutcome.IGNORED
@@ -684,22 +693,6 @@ class PaidEvents:
             "paid_events.payment.amount_mismatch", registration_id=reg.id, expected=str(expected), received=str(amount)
         )
         return False
-
-    def _record_only(self, gateway: str, event_id: str, type_: str, registration_id: str | None) -> WebhookOutcome:
-        try:
-            with self.store.transaction() as s:
-                s.add(
-                    ProcessedWebhookRow(
-                        gateway=gateway,
-                        event_id=event_id,
-                        type=type_,
-                        registration_id=registration_id,
-                        processed_at=self.clock(),
-                    )
-                )
-        except IntegrityError:
-            return WebhookOutcome.DUPLICATE
-        return WebhookOutcome.IGNORED
 
     # -- reconciliation -------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:
