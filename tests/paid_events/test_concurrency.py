@@ -38,7 +38,7 @@ def run_together(workers: int, jobs: list[Callable[[], T]]) -> list[T | Exceptio
     def wrap(job: Callable[[], T]) -> T | Exception:
         if not getattr(started, "done", False):
             started.done = True
-            barrier.wait()
+            barrier.wait(timeout=120)  # never hang the suite: a broken barrier fails the test
         try:
             return job()
         except Exception as exc:
