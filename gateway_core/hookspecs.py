@@ -276,8 +276,9 @@ def gateway_refund(request: RefundRequest, context: OperationContext) -> Refund:
     """Refund a captured payment: all that remains (``request.amount is None``) or part of it.
 
     Refunding more than remains raises :class:`AmountOutOfRange` and refunds nothing. The same
-    idempotency key must never refund twice. Partial and repeated refunds are refused by the
-    core unless the gateway declares ``PARTIAL_REFUND`` / ``MULTIPLE_REFUNDS``.
+    idempotency key must never refund twice. A partial refund is refused by the core unless the
+    gateway declares ``PARTIAL_REFUND``; the core keeps no record of earlier refunds, so a gateway
+    that does not declare ``MULTIPLE_REFUNDS`` must itself refuse a second refund of a payment.
 
     Mutating; firstresult; dispatched to one gateway. Requires ``Feature.REFUND``. Since 0.1.
     """

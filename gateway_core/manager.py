@@ -16,13 +16,14 @@ and never to ``pm.hook``. Start-up, in order:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import inspect
 import os
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import attrs
 import pluggy
@@ -66,6 +67,8 @@ __all__ = ["Exclusion", "GatewayInfo", "GatewayManager", "PluginFailure", "Plugi
 log = structlog.get_logger("gateway_core")
 
 T = TypeVar("T")
+R = TypeVar("R")
+P = ParamSpec("P")
 
 _MAX_KEY_LEN = 255
 
@@ -104,6 +107,35 @@ class GatewayInfo:
     description: str = ""
     #: The provider's hooks return awaitables under asyncio (see ProviderDefinition.asyncio_native).
     asyncio_native: bool = False
+
+
+def _logs_refusal(operation: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Log ``gateway.<operation>.refused`` when the core refuses an operation before any plugin runs.
+
+    Refusals (no idempotency key, unsupported currency, amount out of range, missing capability)
+    are operations too: an operator should see them in the same one-line-per-operation stream.
+    """
+
+    def decorate(prepare: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(prepare)
+        def logged(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return prepare(*args, **kwargs)
+            except GatewayError as exc:
+                gateway = args[1] if len(args) > 1 else kwargs.get("gateway")
+                log.warning(
+                    f"gateway.{operation}.refused",
+                    gateway=str(gateway)[:64],
+                    operation=operation,
+                    error=type(exc).__name__,
+                    code=exc.code.value,
+                    reason=exc.message,
+                )
+                raise
+
+        return logged
+
+    return decorate
 
 
 @attrs.frozen
@@ -504,6 +536,7 @@ class GatewayManager:
         return _check_results(gateway, self._run(self._prepare_check(gateway)))
 
     # -- preparation: every check happens here, before any plugin is called -----------------
+    @_logs_refusal("checkout")
     def _prepare_checkout(
         self, gateway: str, request: CheckoutRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[CheckoutSession]:
@@ -518,6 +551,7 @@ class GatewayManager:
         ctx = OperationContext(gateway, gw.info.provider, "checkout", key)
         return _Prepared(gw, "gateway_create_checkout", ctx, CheckoutSession, request.amount, {"request": request})
 
+    @_logs_refusal("authorize")
     def _prepare_authorize(
         self, gateway: str, request: AuthorizeRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Authorization]:
@@ -530,6 +564,7 @@ class GatewayManager:
         ctx = OperationContext(gateway, gw.info.provider, "authorize", key)
         return _Prepared(gw, "gateway_authorize", ctx, Authorization, request.amount, {"request": request})
 
+    @_logs_refusal("capture")
     def _prepare_capture(
         self, gateway: str, request: CaptureRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Capture]:
@@ -543,6 +578,7 @@ class GatewayManager:
         ctx = OperationContext(gateway, gw.info.provider, "capture", key)
         return _Prepared(gw, "gateway_capture", ctx, Capture, request.amount, {"request": request})
 
+    @_logs_refusal("void")
     def _prepare_void(
         self, gateway: str, request: VoidRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Void]:
@@ -553,6 +589,7 @@ class GatewayManager:
         ctx = OperationContext(gateway, gw.info.provider, "void", key)
         return _Prepared(gw, "gateway_void", ctx, Void, None, {"request": request})
 
+    @_logs_refusal("refund")
     def _prepare_refund(
         self, gateway: str, request: RefundRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Refund]:
@@ -566,6 +603,7 @@ class GatewayManager:
         ctx = OperationContext(gateway, gw.info.provider, "refund", key)
         return _Prepared(gw, "gateway_refund", ctx, Refund, request.amount, {"request": request})
 
+    @_logs_refusal("status")
     def _prepare_status(self, gateway: str, payment_id: str) -> _Prepared[PaymentStatus]:
         gw = self._get(gateway)
         self._require(gw, "gateway_payment_status", Feature.PAYMENT_STATUS)
@@ -573,6 +611,7 @@ class GatewayManager:
         ctx = OperationContext(gateway, gw.info.provider, "status")
         return _Prepared(gw, "gateway_payment_status", ctx, PaymentStatus, None, {"request": StatusRequest(payment_id)})
 
+    @_logs_refusal("webhook")
     def _prepare_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> _Prepared[WebhookEvent]:
         gw = self._get(gateway)
         self._require(gw, "gateway_parse_webhook", Feature.WEBHOOKS)
@@ -583,6 +622,7 @@ class GatewayManager:
             gw, "gateway_parse_webhook", ctx, WebhookEvent, None, {"request": WebhookRequest(headers, body)}
         )
 
+    @_logs_refusal("check")
     def _prepare_check(self, gateway: str) -> _Prepared[object]:
         gw = self._get(gateway)
         if "gateway_check" not in gw.callers:

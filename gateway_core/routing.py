@@ -14,6 +14,7 @@ import attrs
 from gateway_core.capabilities import Capabilities, Feature
 from gateway_core.errors import AmountOutOfRange, CapabilityNotSupported, UnknownGateway, UnsupportedCurrency
 from gateway_core.money import Money
+from gateway_core.money import currency as currency_of
 
 __all__ = ["Exclusion", "RouteDecision", "RouteEntry", "Router"]
 
@@ -75,6 +76,8 @@ class Router:
     def _selected(self, gateways: Iterable[str] | None) -> Sequence[RouteEntry]:
         if gateways is None:
             return self._entries
+        if isinstance(gateways, str):
+            raise TypeError("gateways must be a collection of names, not one str (use [name])")
         wanted = set(gateways)
         unknown = wanted - self._by_name.keys()
         if unknown:
@@ -107,6 +110,7 @@ class Router:
 
     def minimum_price(self, currency: str, gateways: Iterable[str] | None = None) -> Money | None:
         """The lowest amount any (of the given) gateways accepts in ``currency``; ``None`` if none offers it."""
+        currency_of(currency)  # an unknown or malformed code is an error, not "nobody offers it"
         minimums = [
             rule.effective_minimum
             for e in self._selected(gateways)

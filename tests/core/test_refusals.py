@@ -1,0 +1,74 @@
+"""Refusals before anything is sent are logged like any operation; routing inputs are checked."""
+
+from __future__ import annotations
+
+import pytest
+import structlog.testing
+
+from gateway_core import (
+    CapabilityNotSupported,
+    CheckoutRequest,
+    DeploymentConfig,
+    Feature,
+    GatewayManager,
+    InvalidCurrency,
+    InvalidRequest,
+    Money,
+    RefundRequest,
+    UnsupportedCurrency,
+)
+from gateway_core.fake import default_capabilities, provider
+from gateway_core.fake.gateway import FakeGateway
+
+
+@pytest.fixture
+def manager() -> GatewayManager:
+    lite = provider("fake-lite", default_capabilities(["EUR"], features=[Feature.AUTHORIZE_CAPTURE]))
+    config = DeploymentConfig.from_mapping(
+        {
+            "gateways": {
+                "fake": {"provider": "fake", "currencies": ["EUR"], "settings": {"test_mode": True}},
+                "lite": {"provider": "fake-lite", "settings": {"test_mode": True}},
+            }
+        }
+    )
+    return GatewayManager(config, plugins=[lite])
+
+
+def checkout(currency: str = "EUR") -> CheckoutRequest:
+    return CheckoutRequest.single("T", Money.of("10", currency), "https://h.example/a", "https://h.example/b")
+
+
+def test_a_refused_operation_logs_one_refused_line_and_sends_nothing(manager: GatewayManager) -> None:
+    fake = manager.gateway_object("fake")
+    assert isinstance(fake, FakeGateway)
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(UnsupportedCurrency):
+            manager.create_checkout("fake", checkout("USD"), idempotency_key="k1")
+        with pytest.raises(InvalidRequest, match="pass idempotency_key= or operation_id="):
+            manager.refund("fake", RefundRequest("fake_pi_1"))
+    assert [(e["event"], e["gateway"], e["code"]) for e in logs] == [
+        ("gateway.checkout.refused", "fake", "unsupported_currency"),
+        ("gateway.refund.refused", "fake", "invalid_request"),
+    ]
+    assert fake.requests == []
+
+
+def test_a_capability_refusal_is_logged_too(manager: GatewayManager) -> None:
+    with structlog.testing.capture_logs() as logs, pytest.raises(CapabilityNotSupported):
+        manager.create_checkout("lite", checkout(), idempotency_key="k2")
+    assert logs[0]["event"] == "gateway.checkout.refused"
+    assert logs[0]["error"] == "CapabilityNotSupported"
+
+
+def test_route_refuses_a_single_string_for_gateways(manager: GatewayManager) -> None:
+    with pytest.raises(TypeError, match="not one str"):
+        manager.route(Money.of("10", "EUR"), gateways="fake")
+    assert manager.route(Money.of("10", "EUR"), gateways=["fake"]).eligible == ("fake",)
+
+
+def test_minimum_price_of_a_malformed_code_is_an_error_not_none(manager: GatewayManager) -> None:
+    with pytest.raises(InvalidCurrency, match="did you mean 'EUR'"):
+        manager.minimum_price("eur")
+    assert manager.minimum_price("JPY") is None  # a real currency nobody offers
+    assert manager.minimum_price("EUR") == Money.of("0.01", "EUR")
