@@ -47,7 +47,7 @@ def _median_us(fn: Callable[[], object], rounds: int = 31, per_round: int = 200)
     return statistics.median(samples)
 
 
-def _configure_logging(level: int) -> None:
+def configure_logging(level: int = logging.INFO) -> None:
     """Configure structlog as a production host would: JSON lines, logger cached, output discarded."""
     sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole benchmark
     structlog.configure(
@@ -69,7 +69,7 @@ def bench_overhead() -> None:
     fake = manager.gateway_object("fake")
     assert isinstance(fake, FakeGateway)
     request = CheckoutRequest.single("Ticket", Money.of("10", "EUR"), "https://e.invalid/s", "https://e.invalid/c")
-    _configure_logging(logging.INFO)
+    configure_logging()
     session = manager.create_checkout("fake", request, operation_id="bench")
     status_request = StatusRequest(session.id)
     counter = iter(range(10**9))

@@ -12,8 +12,6 @@ which path goes first. Goal: the framework at most 5 % slower (median of per-rou
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import statistics
 import subprocess
 import sys
@@ -23,9 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import stripe  # noqa: TID251 - the baseline is the SDK called directly
-import structlog
 from stripe_gateway.metadata import STRIPE_API_VERSION
 
+from benchmarks.bench_core import configure_logging
 from gateway_core import CheckoutRequest, DeploymentConfig, GatewayManager, Money
 from gateway_core.config import GatewaySettings, Secret
 from gateway_core.models import OperationContext
@@ -67,27 +65,12 @@ def _per_call_us(fn: Callable[[], object], calls: int) -> float:
     return statistics.median(samples)
 
 
-def _configure_logging() -> None:
-    """As a production host would (and as bench_core does): JSON lines, cached loggers, output discarded."""
-    sink = open(os.devnull, "w")  # noqa: SIM115 - lives for the whole benchmark
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
-        logger_factory=structlog.WriteLoggerFactory(sink),
-        cache_logger_on_first_use=True,
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=40)
     args = parser.parse_args()
-    _configure_logging()
+    configure_logging()  # the same production-like setup as bench_core
 
     process, url = _start_standin()
     try:
