@@ -31,7 +31,7 @@ import structlog
 
 from gateway_core import hookspecs
 from gateway_core.capabilities import FEATURE_HOOKS, Capabilities, CurrencyRule, Feature
-from gateway_core.config import DeploymentConfig, GatewaySettings
+from gateway_core.config import DeploymentConfig, GatewaySettings, disabled_from_env
 from gateway_core.errors import (
     CapabilityNotSupported,
     ConfigurationError,
@@ -234,8 +234,6 @@ class GatewayManager:
         self.plugins[info.name] = info
 
     def _load_entry_points(self, environ: Mapping[str, str]) -> None:
-        from gateway_core.config import disabled_from_env  # noqa: PLC0415
-
         disabled = self.config.disabled_plugins | disabled_from_env(environ)
         for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
             dist = getattr(ep, "dist", None)
