@@ -21,6 +21,7 @@ from paid_events.store import Base, Store
 
 import gateway_core.fake
 from gateway_core import GatewayManager
+from gateway_core.fake import FakeGateway
 
 PG_URL = os.environ.get("GATEWAY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
@@ -34,6 +35,10 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+    def timestamp(self) -> float:
+        """The same instant as POSIX seconds, the fake gateway's clock format."""
+        return self.now.timestamp()
 
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
@@ -93,4 +98,11 @@ def clock() -> Clock:
 
 @pytest.fixture
 def service(store: Store, manager: GatewayManager, platform: PlatformConfig, clock: Clock) -> PaidEvents:
+    # One clock for the service and the fake provider: a checkout's expiry (set from the service's
+    # clock) and the fake's "now" (which decides whether it has expired) must agree, whatever the
+    # wall-clock date the suite runs on.
+    for name in manager.gateway_names():
+        fake = manager.gateway_object(name)
+        if isinstance(fake, FakeGateway):
+            fake.clock = clock.timestamp
     return PaidEvents(store, manager, platform, clock=clock)
