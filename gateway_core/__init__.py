@@ -5,7 +5,7 @@ The public API is re-exported here; see ``hookspecs`` for the plugin contract.
 
 from typing import TYPE_CHECKING
 
-from gateway_core.capabilities import Capabilities, CurrencyRule, Feature, Source
+from gateway_core.capabilities import Capabilities, CheckoutExpiry, CurrencyRule, Feature, Source
 from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
 from gateway_core.errors import (
     AmountOutOfRange,
@@ -88,6 +88,7 @@ __all__ = [
     "Capture",
     "CaptureRequest",
     "CheckResult",
+    "CheckoutExpiry",
     "CheckoutRequest",
     "CheckoutSession",
     "CheckoutStatus",

@@ -2,7 +2,8 @@
 
 A plugin declares a :class:`Capabilities` value: per currency a :class:`CurrencyRule` (the
 provider's wire exponent and step, minimum and maximum), the :class:`Feature` set, card brands,
-and the :class:`Source` of every figure with the date it was checked. The core never special-cases
+how far ahead a hosted checkout's expiry may be set (:class:`CheckoutExpiry`), and the
+:class:`Source` of every figure with the date it was checked. The core never special-cases
 a provider: routing, minimums and currency checks are computed from this metadata alone.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from datetime import date
+from datetime import date, datetime, timedelta
 from types import MappingProxyType
 
 import attrs
@@ -18,7 +19,7 @@ import attrs
 from gateway_core.errors import AmountOutOfRange, ConfigurationError, InvalidAmount, UnsupportedCurrency
 from gateway_core.money import _EXACT, Money, Rounding, WireFormat, currency
 
-__all__ = ["Capabilities", "CurrencyRule", "Feature", "Source"]
+__all__ = ["Capabilities", "CheckoutExpiry", "CurrencyRule", "Feature", "Source"]
 
 
 class Feature(enum.StrEnum):
@@ -145,6 +146,57 @@ class CurrencyRule:
         return self._wire.round_up(max(amount, self._floor), Rounding.CEILING)
 
 
+@attrs.frozen
+class CheckoutExpiry:
+    """How far ahead of now a hosted checkout's expiry may be set on a provider.
+
+    Stripe, for example, takes an ``expires_at`` between 30 minutes and 24 hours ahead. A gateway
+    that declares no window (``Capabilities.checkout_expiry is None``) takes no requested expiry at
+    all: the core refuses a :class:`~gateway_core.models.CheckoutRequest` with ``expires_at`` for it
+    rather than let the plugin drop the expiry silently. The session it returns still says when the
+    provider lets it lapse.
+    """
+
+    shortest: timedelta
+    longest: timedelta
+
+    def __attrs_post_init__(self) -> None:
+        if self.shortest < timedelta(0) or self.longest <= self.shortest:
+            raise ConfigurationError(
+                f"checkout expiry window must satisfy 0 <= shortest < longest, got {self.shortest}..{self.longest}"
+            )
+
+    def refusal(self, expires_at: datetime, now: datetime) -> str | None:
+        """Why this window refuses ``expires_at`` at ``now``, or ``None`` when it accepts it."""
+        ahead = expires_at - now
+        if ahead < self.shortest or ahead > self.longest:
+            return (
+                f"a checkout must expire between {_span(self.shortest)} and {_span(self.longest)} from now; "
+                f"{expires_at.isoformat()} is {_span(ahead)} away"
+            )
+        return None
+
+    def fit(self, wanted: datetime, now: datetime, *, margin: timedelta = timedelta(minutes=1)) -> datetime:
+        """``wanted`` moved into the window, ``margin`` inside each end (the request takes time to arrive).
+
+        A host that wants a checkout to lapse with its own hold calls this and stores the result,
+        so the retry of an operation rebuilds the same request.
+        """
+        earliest = now + min(self.shortest + margin, self.longest)
+        latest = now + max(self.longest - margin, self.shortest)
+        return min(max(wanted, earliest), latest)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    if seconds % 3600 == 0 and seconds:
+        return f"{sign}{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds:
+        return f"{sign}{seconds // 60} min"
+    return f"{sign}{seconds} s"
+
+
 def _freeze_currencies(value: Mapping[str, CurrencyRule] | Iterable[CurrencyRule]) -> Mapping[str, CurrencyRule]:
     rules = list(value.values()) if isinstance(value, Mapping) else list(value)
     out: dict[str, CurrencyRule] = {}
@@ -180,6 +232,8 @@ class Capabilities:
     sources: tuple[Source, ...] = attrs.field(converter=_sources, factory=tuple)
     #: Whether objects made through this gateway move real money (the fake says False).
     live: bool = True
+    #: How far ahead a hosted checkout's expiry may be set; ``None``: the provider takes none.
+    checkout_expiry: CheckoutExpiry | None = None
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features

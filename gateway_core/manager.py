@@ -23,6 +23,7 @@ import inspect
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
 from typing import Any, Generic, ParamSpec, TypeVar
 
 import attrs
@@ -145,6 +146,10 @@ class _Gateway:
     callers: Mapping[str, pluggy.HookCaller]
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 def _operation_key(gateway: str, operation: str, idempotency_key: str | None, operation_id: str | None) -> str:
     if idempotency_key is not None:
         if not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= _MAX_KEY_LEN:
@@ -188,8 +193,12 @@ class GatewayManager:
         plugins: Iterable[object] = (),
         load_entry_points: bool = True,
         environ: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
+        #: The current UTC time, against which a requested checkout expiry is checked (tests that
+        #: freeze time pass their clock).
+        self.clock: Callable[[], datetime] = clock or _utcnow
         self._pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self._pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
@@ -544,6 +553,8 @@ class GatewayManager:
             self._require_feature(gw, Feature.AUTHORIZE_CAPTURE, "an authorize-only checkout")
         if request.application_fee is not None:
             self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+        if request.expires_at is not None:
+            self._check_expiry(gw, request.expires_at)
         self._check_amount(gw, request.amount)
         key = _operation_key(gateway, "checkout", idempotency_key, operation_id)
         ctx = OperationContext(gateway, gw.info.provider, "checkout", key)
@@ -644,6 +655,18 @@ class GatewayManager:
                 f"gateway {gw.info.name!r} ({gw.info.provider}) does not declare {feature}, needed for {what}",
                 gateway=gw.info.name,
             )
+
+    def _check_expiry(self, gw: _Gateway, expires_at: datetime) -> None:
+        window = gw.info.capabilities.checkout_expiry
+        if window is None:
+            raise CapabilityNotSupported(
+                f"gateway {gw.info.name!r} ({gw.info.provider}) takes no checkout expiry; leave expires_at unset "
+                "and expire the checkout with void() when it should lapse",
+                gateway=gw.info.name,
+            )
+        reason = window.refusal(expires_at, self.clock())
+        if reason is not None:
+            raise InvalidRequest(reason, gateway=gw.info.name)
 
     @staticmethod
     def _check_amount(gw: _Gateway, amount: Money) -> None:

@@ -8,9 +8,9 @@ A test that needs other capabilities registers :func:`provider` with its own.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 
-from gateway_core.capabilities import Capabilities, CurrencyRule, Feature, Source
+from gateway_core.capabilities import Capabilities, CheckoutExpiry, CurrencyRule, Feature, Source
 from gateway_core.fake.gateway import FakeGateway, Outcome, Scripted, WebhookDelivery
 from gateway_core.hookspecs import ProviderDefinition, hookimpl
 from gateway_core.money import all_currencies
@@ -24,8 +24,15 @@ _SOURCE = Source(
 )
 
 
+#: The fake takes any checkout expiry from now to a year ahead; a test that needs a provider's
+#: narrower window (Stripe's 30 minutes to 24 hours) passes its own to :func:`default_capabilities`.
+ANY_EXPIRY = CheckoutExpiry(timedelta(0), timedelta(days=365))
+
+
 def default_capabilities(
-    currencies: Iterable[str] | None = None, features: Iterable[Feature] | None = None
+    currencies: Iterable[str] | None = None,
+    features: Iterable[Feature] | None = None,
+    checkout_expiry: CheckoutExpiry | None = ANY_EXPIRY,
 ) -> Capabilities:
     """The fake's capabilities: the given (default: all) currencies and features, ``live=False``."""
     codes = list(currencies) if currencies is not None else [c.code for c in all_currencies()]
@@ -35,6 +42,7 @@ def default_capabilities(
         card_brands=frozenset({"visa", "mastercard", "amex"}),
         sources=(_SOURCE,),
         live=False,
+        checkout_expiry=checkout_expiry,
     )
 
 

@@ -24,6 +24,7 @@ PUBLIC_API = [
     "Capture",
     "CaptureRequest",
     "CheckResult",
+    "CheckoutExpiry",
     "CheckoutRequest",
     "CheckoutSession",
     "CheckoutStatus",

@@ -96,13 +96,21 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def service(store: Store, manager: GatewayManager, platform: PlatformConfig, clock: Clock) -> PaidEvents:
-    # One clock for the service and the fake provider: a checkout's expiry (set from the service's
-    # clock) and the fake's "now" (which decides whether it has expired) must agree, whatever the
-    # wall-clock date the suite runs on.
+def on_clock(manager: GatewayManager, clock: Clock) -> GatewayManager:
+    """``manager`` and its fake gateways reading ``clock``.
+
+    One clock for the service, the core and the fake provider: a checkout's expiry (set from the
+    service's clock), the core's check of it and the fake's "now" (which decides whether it has
+    expired) must agree, whatever the wall-clock date the suite runs on.
+    """
+    manager.clock = clock
     for name in manager.gateway_names():
         fake = manager.gateway_object(name)
         if isinstance(fake, FakeGateway):
             fake.clock = clock.timestamp
-    return PaidEvents(store, manager, platform, clock=clock)
+    return manager
+
+
+@pytest.fixture
+def service(store: Store, manager: GatewayManager, platform: PlatformConfig, clock: Clock) -> PaidEvents:
+    return PaidEvents(store, on_clock(manager, clock), platform, clock=clock)

@@ -49,7 +49,7 @@ from gateway_core import (
 )
 from gateway_core.fake import Outcome, Scripted
 
-from .conftest import Clock
+from .conftest import Clock, on_clock
 from .helpers import deliver, fake_of, pay
 
 EUR = "EUR"
@@ -261,7 +261,7 @@ def test_checkout_routes_by_currency_and_passes_the_application_fee(store: Store
 
     platform, deployment = pe_config.load()
     manager = GatewayManager(deployment, plugins=[gateway_core.fake, Audit()], load_entry_points=False)
-    service = PaidEvents(store, manager, platform, clock=clock)
+    service = PaidEvents(store, on_clock(manager, clock), platform, clock=clock)
     event_id = make_event(service, price=Money.of("5000", "HUF"), gateways=["paypal-like", "stripe-like"])
     result = service.checkout(event_id, "ann@example.com")
     assert result.quote.gateway == "stripe-like"  # paypal-like offers no HUF

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def test_features_brands_and_sources() -> None:
     assert caps.problems() == []
     assert Feature.APPLICATION_FEE in caps.features
     assert {"visa", "mastercard", "amex"} <= caps.card_brands
-    assert all(s.checked.isoformat() == "2026-11-25" for s in caps.sources)
+    assert all(date(2026, 11, 25) <= s.checked <= date.today() for s in caps.sources)  # noqa: DTZ011
 
 
 def manager_for(settings: dict[str, object]) -> GatewayManager:

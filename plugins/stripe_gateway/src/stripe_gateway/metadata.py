@@ -26,10 +26,10 @@ narrows them away unless its settings list them in ``enable_currencies``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, timedelta
 from types import MappingProxyType
 
-from gateway_core.capabilities import Capabilities, CurrencyRule, Feature, Source
+from gateway_core.capabilities import Capabilities, CheckoutExpiry, CurrencyRule, Feature, Source
 from gateway_core.errors import InvalidCurrency
 from gateway_core.money import WireFormat, currency
 
@@ -53,6 +53,10 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 #: When the figures below were last checked against their sources.
 CHECKED = date(2026, 11, 25)
 
+#: How far ahead a Checkout Session's ``expires_at`` may be (see the source below).
+CHECKOUT_MIN_TTL = timedelta(minutes=30)
+CHECKOUT_MAX_TTL = timedelta(hours=24)
+
 SOURCES: tuple[Source, ...] = (
     Source(
         "presentment currencies, zero-decimal list, special cases (ISK, UGX two-decimal in multiples of 100; "
@@ -75,6 +79,11 @@ SOURCES: tuple[Source, ...] = (
         "maximum amount: eight digits (99999999 in the API exponent), the PaymentIntent.amount limit",
         "stripe-python 16.1.0 PaymentIntentCreateParams.amount docstring; docs.stripe.com/currencies",
         CHECKED,
+    ),
+    Source(
+        "a Checkout Session's expires_at must be 30 minutes to 24 hours after the current time",
+        "https://docs.stripe.com/payments/checkout/managing-limited-inventory (Set an expiration time)",
+        date(2026, 12, 1),
     ),
     Source(
         "card brand values",
@@ -362,4 +371,5 @@ def capabilities() -> Capabilities:
         card_brands=CARD_BRANDS,
         sources=SOURCES,
         live=True,
+        checkout_expiry=CheckoutExpiry(CHECKOUT_MIN_TTL, CHECKOUT_MAX_TTL),
     )
