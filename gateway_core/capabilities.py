@@ -176,6 +176,15 @@ class CheckoutExpiry:
             )
         return None
 
+    def within(self, other: CheckoutExpiry) -> bool:
+        """Whether every expiry this window accepts, ``other`` accepts too."""
+        return other.shortest <= self.shortest and self.longest <= other.longest
+
+    @classmethod
+    def minutes(cls, shortest: int, longest: int) -> CheckoutExpiry:
+        """A window given in whole minutes (as ``checkout_expiry_minutes = [30, 1440]`` in settings)."""
+        return cls(timedelta(minutes=shortest), timedelta(minutes=longest))
+
     def fit(self, wanted: datetime, now: datetime, *, margin: timedelta = timedelta(minutes=1)) -> datetime:
         """``wanted`` moved into the window, ``margin`` inside each end (the request takes time to arrive).
 
@@ -257,6 +266,46 @@ class Capabilities:
                 gateway=gateway,
             )
         return attrs.evolve(self, currencies=[self.currencies[c] for c in wanted])
+
+    def widening(self, declared: Capabilities) -> list[str]:
+        """How these capabilities offer more than ``declared`` (empty when they only narrow it).
+
+        The manager applies this to what a provider's ``configure`` returns for one gateway.
+        """
+        found: list[str] = []
+        extra = sorted(set(self.currencies) - set(declared.currencies))
+        if extra:
+            found.append(f"offers undeclared currencies {', '.join(extra)}")
+        for code, rule in self.currencies.items():
+            base = declared.currencies.get(code)
+            if base is None:
+                continue
+            if (rule.exponent, rule.step) != (base.exponent, base.step):
+                found.append(
+                    f"changes the {code} wire format from exponent {base.exponent} step {base.step} "
+                    f"to exponent {rule.exponent} step {rule.step}"
+                )
+                continue
+            if rule.effective_minimum < base.effective_minimum:
+                found.append(f"lowers the {code} minimum below {base.effective_minimum}")
+            if base.maximum is not None and (rule.maximum is None or rule.maximum > base.maximum):
+                found.append(f"raises the {code} maximum above {base.maximum}")
+        for label, mine, theirs in (
+            ("features", set(self.features), set(declared.features)),
+            ("card brands", set(self.card_brands), set(declared.card_brands)),
+        ):
+            if mine - theirs:
+                found.append(f"adds undeclared {label} {', '.join(sorted(mine - theirs))}")
+        if self.live != declared.live:
+            found.append(f"changes live from {declared.live} to {self.live}")
+        window, base_window = self.checkout_expiry, declared.checkout_expiry
+        if window is not None and (base_window is None or not window.within(base_window)):
+            allowed = "none" if base_window is None else f"{_span(base_window.shortest)}..{_span(base_window.longest)}"
+            found.append(
+                f"widens the checkout expiry window to {_span(window.shortest)}..{_span(window.longest)} "
+                f"(declared: {allowed})"
+            )
+        return found
 
     def problems(self) -> list[str]:
         """Self-consistency problems (empty when the metadata is sound)."""

@@ -115,6 +115,14 @@ class ProviderDefinition:
     ``settings.settings`` (secrets arrive as :class:`~gateway_core.config.Secret`) and must raise
     :class:`~gateway_core.errors.ConfigurationError` for missing or wrong settings. It is called
     once per configured gateway, when the manager starts, and should not perform network I/O.
+
+    ``configure`` (optional) gives one configured gateway's capabilities from the declared ones
+    and its settings, where a deployment knows more than the provider's general figures (an
+    account whose checkouts take a narrower expiry window, features an account lacks). It is
+    called before ``factory`` and may only narrow: the manager refuses a result that offers a
+    currency, feature or card brand not declared, a lower minimum or higher maximum, another wire
+    format, another ``live``, or a wider checkout expiry window. The configuration's
+    ``currencies`` list and the gateway object's metadata hooks then narrow further.
     """
 
     name: str
@@ -124,6 +132,8 @@ class ProviderDefinition:
     #: True when the gateway objects' operation hooks return awaitables if ``context.asynchronous``
     #: (the asyncio API then calls them on the event loop instead of a worker thread).
     asyncio_native: bool = False
+    #: ``configure(declared, settings)``: one configured gateway's capabilities (see above).
+    configure: Callable[[Capabilities, GatewaySettings], Capabilities] | None = None
 
 
 def on_outcome(result: T, callback: Callable[[Any, BaseException | None], object]) -> T:

@@ -325,18 +325,16 @@ class GatewayManager:
             )
         definition, plugin = entry
         declared = definition.capabilities
-        caps = (
-            declared if settings.currencies is None else declared.narrowed(settings.currencies, gateway=settings.name)
-        )
+        caps = self._configured(definition, settings)
+        if settings.currencies is not None:
+            caps = caps.narrowed(settings.currencies, gateway=settings.name)
         try:
             obj = definition.factory(settings)
-        except ConfigurationError:
-            raise
         except Exception as exc:
-            raise PluginLoadError(
-                f"provider {settings.provider!r} failed to build gateway {settings.name!r}: {type(exc).__name__}",
-                gateway=settings.name,
-            ) from exc
+            error = _plugin_error(exc, f"provider {settings.provider!r} failed to build gateway", settings.name)
+            if error is exc:
+                raise
+            raise error from exc
         try:
             self._pm.register(obj, name=f"gateway:{settings.name}")
         except (ValueError, pluggy.PluginValidationError) as exc:
@@ -368,6 +366,40 @@ class GatewayManager:
             definition.asyncio_native,
         )
         self._gateways[settings.name] = _Gateway(info, obj, {})
+
+    @staticmethod
+    def _configured(definition: hookspecs.ProviderDefinition, settings: GatewaySettings) -> Capabilities:
+        """The provider's capabilities for this gateway's settings (``ProviderDefinition.configure``)."""
+        declared = definition.capabilities
+        if definition.configure is None:
+            return declared
+        try:
+            caps = definition.configure(declared, settings)
+        except Exception as exc:
+            error = _plugin_error(exc, f"provider {settings.provider!r} failed to configure gateway", settings.name)
+            if error is exc:
+                raise
+            raise error from exc
+        if not isinstance(caps, Capabilities):
+            raise PluginLoadError(
+                f"provider {settings.provider!r} configure() returned {type(caps).__name__} for gateway "
+                f"{settings.name!r}, not Capabilities",
+                gateway=settings.name,
+            )
+        wider = caps.widening(declared)
+        if wider:
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: its settings may only narrow what provider {settings.provider!r} "
+                f"declares, but {'; '.join(wider)}",
+                gateway=settings.name,
+            )
+        problems = caps.problems()
+        if problems:
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: its settings leave inconsistent capabilities: {'; '.join(problems)}",
+                gateway=settings.name,
+            )
+        return caps
 
     def _finish(self) -> None:
         objects = [g.obj for g in self._gateways.values()]
@@ -800,6 +832,17 @@ def _log_failure(ctx: OperationContext, fields: dict[str, Any], started: float, 
         request_id=exc.request_id,
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
+
+
+def _plugin_error(exc: Exception, what: str, gateway: str) -> ConfigurationError:
+    """What the host sees when a plugin's start-up code fails for ``gateway``.
+
+    A ConfigurationError passes as it is; anything else becomes a PluginLoadError naming the
+    gateway and only the exception's class (a foreign message may carry a secret).
+    """
+    if isinstance(exc, ConfigurationError):
+        return exc
+    return PluginLoadError(f"{what} {gateway!r}: {type(exc).__name__}", gateway=gateway)
 
 
 def _dist_label(info: PluginInfo) -> str:

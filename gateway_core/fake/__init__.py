@@ -1,8 +1,10 @@
 """The fake gateway plugin module, registered through the ``gateway_core`` entry point ``fake``.
 
 It declares the ``fake`` provider: every ISO 4217 currency at its ISO exponent with no minimum
-beyond one minor unit (a configuration's ``minimums`` raises it), every feature, ``live=False``.
-A test that needs other capabilities registers :func:`provider` with its own.
+beyond one minor unit (a configuration's ``minimums`` raises it), every feature, any checkout
+expiry up to a year ahead (a configuration's ``checkout_expiry_minutes`` narrows it, e.g. to
+Stripe's ``[30, 1440]``, or ``false`` for none), ``live=False``. A test that needs other
+capabilities registers :func:`provider` with its own.
 """
 
 from __future__ import annotations
@@ -62,7 +64,13 @@ def provider(name: str = "fake", capabilities: Capabilities | None = None) -> ob
     test needs capabilities other than the default.
     """
     return _FakePlugin(
-        ProviderDefinition(name, capabilities or default_capabilities(), FakeGateway.from_settings, "in-memory fake")
+        ProviderDefinition(
+            name,
+            capabilities or default_capabilities(),
+            FakeGateway.from_settings,
+            "in-memory fake",
+            configure=FakeGateway.configure,
+        )
     )
 
 
@@ -74,5 +82,6 @@ def gateway_providers() -> Sequence[ProviderDefinition]:
             default_capabilities(),
             FakeGateway.from_settings,
             "In-memory fake gateway for tests and demos; takes no money",
+            configure=FakeGateway.configure,
         )
     ]

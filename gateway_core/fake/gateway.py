@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 import structlog
 
+from gateway_core.capabilities import Capabilities, CheckoutExpiry
 from gateway_core.config import GatewaySettings, Secret
 from gateway_core.errors import (
     AmountOutOfRange,
@@ -195,7 +196,8 @@ class FakeGateway:
 
         Settings: ``test_mode = true`` (required: the fake refuses to run without it),
         ``webhook_secret`` (a secret; default a fixed test secret), ``minimums`` (``{EUR = "0.50"}``),
-        ``checkout_base_url``, ``tolerance`` (seconds).
+        ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes``, which
+        :meth:`configure` reads into the gateway's capabilities.
         """
         if settings.get("test_mode") is not True:
             raise ConfigurationError(
@@ -231,6 +233,39 @@ class FakeGateway:
             checkout_base_url=str(settings.get("checkout_base_url", "https://checkout.fake-gateway.invalid")),
             tolerance=int(settings.get("tolerance", DEFAULT_TOLERANCE)),
         )
+
+    @staticmethod
+    def configure(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+        """One fake gateway's capabilities from its settings (``ProviderDefinition.configure``).
+
+        ``checkout_expiry_minutes = [30, 1440]`` narrows the checkout expiry window the provider
+        declares to 30 minutes .. 24 hours ahead (as Stripe's); ``checkout_expiry_minutes = false``
+        makes the gateway take no requested expiry at all (as PayPal's). Absent: as declared.
+        """
+        if "checkout_expiry_minutes" not in settings.settings:
+            return declared
+        value = settings.settings["checkout_expiry_minutes"]
+        if value is False:
+            return attrs.evolve(declared, checkout_expiry=None)
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        ):
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: checkout_expiry_minutes must be [shortest, longest] in whole "
+                f"minutes (e.g. [30, 1440]) or false for none, not {_kind(value)}",
+                gateway=settings.name,
+            )
+        try:
+            window = CheckoutExpiry.minutes(value[0], value[1])
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: checkout_expiry_minutes = [{value[0]}, {value[1]}] is not a window: "
+                "it needs 0 <= shortest < longest",
+                gateway=settings.name,
+            ) from exc
+        return attrs.evolve(declared, checkout_expiry=window)
 
     # -- scripting ------------------------------------------------------------------------
     def script(self, *outcomes: Outcome | Scripted) -> None:
@@ -643,6 +678,13 @@ class FakeGateway:
             live=False,
             raw={"id": checkout.id, "status": checkout.status.value, "livemode": False},
         )
+
+
+def _kind(value: object) -> str:
+    """A setting's shape for an error message (never its value: a misplaced secret must not show)."""
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    return type(value).__name__
 
 
 def _raw(payment: _Payment) -> dict[str, Any]:

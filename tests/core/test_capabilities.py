@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,6 +12,7 @@ from hypothesis import strategies as st
 from gateway_core import (
     AmountOutOfRange,
     Capabilities,
+    CheckoutExpiry,
     ConfigurationError,
     CurrencyMismatch,
     CurrencyRule,
@@ -276,3 +280,55 @@ def test_round_up_is_the_smallest_accepted_amount_not_below_the_input(case: tupl
     below = rounded - Money.of(rule.wire.quantum, rule.code)
     assert below < amount or below < rule.effective_minimum  # one step less would not do
     assert rule.wire.to_minor(rounded) % rule.step == 0
+
+
+# --------------------------------------------------------------------------------------------
+# Narrowing for one configured gateway: widening() names whatever offers more than declared
+# --------------------------------------------------------------------------------------------
+
+DECLARED = Capabilities(
+    currencies=[STRIPE_EUR, HUF_WHOLE],
+    features=frozenset({Feature.HOSTED_CHECKOUT, Feature.REFUND}),
+    card_brands=frozenset({"visa"}),
+    sources=[SOURCE],
+    checkout_expiry=CheckoutExpiry.minutes(30, 1440),
+)
+
+
+def test_narrowing_every_field_is_not_widening() -> None:
+    narrower = attrs.evolve(
+        DECLARED,
+        currencies=[CurrencyRule.iso("EUR", minimum="1.00", maximum="500")],
+        features=frozenset({Feature.HOSTED_CHECKOUT}),
+        card_brands=frozenset(),
+        checkout_expiry=CheckoutExpiry.minutes(60, 120),
+    )
+    assert narrower.widening(DECLARED) == []
+    assert DECLARED.widening(DECLARED) == []
+    assert attrs.evolve(DECLARED, checkout_expiry=None).widening(DECLARED) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        ({"currencies": [STRIPE_EUR, HUF_WHOLE, CurrencyRule.iso("USD")]}, "offers undeclared currencies USD"),
+        ({"currencies": [CurrencyRule.iso("EUR", minimum="0.10", maximum="999999.99")]}, "lowers the EUR minimum"),
+        ({"currencies": [CurrencyRule.iso("EUR", minimum="0.50")]}, "raises the EUR maximum above 999999.99 EUR"),
+        ({"currencies": [CurrencyRule.iso("EUR", minimum="0.50", maximum="1000000")]}, "raises the EUR maximum"),
+        ({"currencies": [CurrencyRule("HUF", 2, 1, minimum=Money.of("175", "HUF"))]}, "changes the HUF wire format"),
+        ({"features": frozenset({Feature.HOSTED_CHECKOUT, Feature.VOID})}, "adds undeclared features void"),
+        ({"card_brands": frozenset({"visa", "amex"})}, "adds undeclared card brands amex"),
+        ({"live": False}, "changes live from True to False"),
+        ({"checkout_expiry": CheckoutExpiry.minutes(29, 1440)}, "widens the checkout expiry window to 29 min..24 h"),
+        ({"checkout_expiry": CheckoutExpiry.minutes(30, 1441)}, "widens the checkout expiry window"),
+    ],
+)
+def test_widening_names_what_offers_more(changes: dict[str, Any], said: str) -> None:
+    problems = attrs.evolve(DECLARED, **changes).widening(DECLARED)
+    assert len(problems) == 1, problems
+    assert said in problems[0]
+
+
+def test_a_window_where_none_is_declared_is_widening() -> None:
+    none = attrs.evolve(DECLARED, checkout_expiry=None)
+    assert DECLARED.widening(none) == ["widens the checkout expiry window to 30 min..24 h (declared: none)"]

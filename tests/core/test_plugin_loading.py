@@ -8,13 +8,16 @@ disabled through ``GATEWAY_CORE_DISABLE_PLUGINS`` so the workspace's plugins can
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import attrs
 import pytest
 from structlog.testing import capture_logs
 
 import gateway_core.fake
 from gateway_core import (
+    Capabilities,
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
@@ -30,9 +33,10 @@ from gateway_core import (
     ProviderDefinition,
     hookimpl,
 )
+from gateway_core.fake import FakeGateway
 from gateway_core.models import RefundRequest
 
-from .conftest import DistFactory, build_manager, caps, fake_table, provider_plugin
+from .conftest import DistFactory, ProviderPlugin, build_manager, caps, fake_table, provider_plugin
 
 GOOD = """
     from datetime import date
@@ -438,3 +442,77 @@ def test_a_plugin_in_code_failing_in_gateway_providers_is_always_fatal() -> None
 
     with pytest.raises(PluginLoadError, match="failed in gateway_providers: RuntimeError"):
         GatewayManager(DeploymentConfig(), plugins=[Broken()], load_entry_points=False)
+
+
+# --------------------------------------------------------------------------------------------
+# ProviderDefinition.configure: one gateway's capabilities from its settings
+# --------------------------------------------------------------------------------------------
+
+
+def configuring_plugin(configure: Callable[[Capabilities, GatewaySettings], Any]) -> ProviderPlugin:
+    return ProviderPlugin(ProviderDefinition("conf", caps(), FakeGateway.from_settings, "t", configure=configure))
+
+
+def test_configure_narrows_one_gateway_and_leaves_the_declared_capabilities() -> None:
+    def configure(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+        return attrs.evolve(declared, card_brands=frozenset()) if settings.get("no_brands") else declared
+
+    manager = build_manager(
+        {
+            "plain": {"provider": "conf", "settings": {"test_mode": True}},
+            "narrow": {"provider": "conf", "settings": {"test_mode": True, "no_brands": True}},
+        },
+        plugins=[configuring_plugin(configure)],
+    )
+    assert manager.gateway("plain").capabilities == manager.gateway("plain").declared
+    assert manager.gateway("narrow").declared == caps()
+    assert manager.gateway("narrow").capabilities == attrs.evolve(caps(), card_brands=frozenset())
+
+
+def test_configure_failing_is_reported_without_its_message() -> None:
+    def configure(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+        raise RuntimeError("account lookup failed for sk_live_leaked")
+
+    with pytest.raises(PluginLoadError) as info:
+        build_manager(
+            {"g": {"provider": "conf", "settings": {"test_mode": True}}}, plugins=[configuring_plugin(configure)]
+        )
+    assert "failed to configure gateway 'g': RuntimeError" in str(info.value)
+    assert "sk_live_leaked" not in str(info.value)
+    assert info.value.gateway == "g"
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_configure_must_return_capabilities() -> None:
+    with pytest.raises(PluginLoadError, match="configure\\(\\) returned dict for gateway 'g', not Capabilities"):
+        build_manager(
+            {"g": {"provider": "conf", "settings": {"test_mode": True}}},
+            plugins=[configuring_plugin(lambda declared, settings: {})],
+        )
+
+
+def test_configure_cannot_widen_and_the_configured_currencies_narrow_after_it() -> None:
+    def widen(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+        return attrs.evolve(declared, features=declared.features | {Feature.VOID})
+
+    with pytest.raises(ConfigurationError, match="may only narrow what provider 'conf' declares, but adds undeclared"):
+        build_manager({"g": {"provider": "conf", "settings": {"test_mode": True}}}, plugins=[configuring_plugin(widen)])
+
+    two = caps([CurrencyRule.iso("EUR"), CurrencyRule.iso("USD")])
+
+    def drop_usd(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+        return attrs.evolve(declared, currencies=[declared.currencies["EUR"]])
+
+    plugin = ProviderPlugin(ProviderDefinition("conf", two, FakeGateway.from_settings, "t", configure=drop_usd))
+    with pytest.raises(ConfigurationError, match="configured for USD which its provider does not declare"):
+        build_manager(
+            {"g": {"provider": "conf", "currencies": ["USD"], "settings": {"test_mode": True}}}, plugins=[plugin]
+        )
+
+
+def test_configure_that_leaves_nothing_payable_is_refused() -> None:
+    def strip(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+        return attrs.evolve(declared, features=frozenset())
+
+    with pytest.raises(ConfigurationError, match="inconsistent capabilities: neither hosted_checkout"):
+        build_manager({"g": {"provider": "conf", "settings": {"test_mode": True}}}, plugins=[configuring_plugin(strip)])
