@@ -38,7 +38,6 @@ from decimal import (
     Overflow,
 )
 from functools import cache
-from typing import Self
 
 import attrs
 
@@ -145,6 +144,9 @@ def _table() -> dict[str, Currency]:
 
 def currency(code: object) -> Currency:
     """Look up a currency by its ISO 4217 code; raise :class:`InvalidCurrency` if unusable."""
+    found = _table().get(code) if isinstance(code, str) else None  # the common case: one dict lookup
+    if found is not None:
+        return found
     if not isinstance(code, str):
         raise InvalidCurrency(f"currency code must be a str, not {type(code).__name__}")
     if not _CODE_RE.fullmatch(code):
@@ -187,8 +189,14 @@ def _parse_amount(value: object) -> Decimal:
     raise InvalidAmount(f"amount must be a str or Decimal, not {type(value).__name__}")
 
 
+@cache
+def _unit(exponent: int) -> Decimal:
+    """The smallest amount with ``exponent`` decimals (``Decimal("0.01")`` for 2)."""
+    return _shift(Decimal(1), -exponent)
+
+
 def _quantize_exact(amount: Decimal, exponent: int, code: str) -> Decimal:
-    quantum = _shift(Decimal(1), -exponent)
+    quantum = _unit(exponent)
     try:
         exact = amount.quantize(quantum, rounding=ROUND_DOWN, context=_STORE)
     except InvalidOperation as exc:  # more than _MAX_DIGITS digits
@@ -198,36 +206,70 @@ def _quantize_exact(amount: Decimal, exponent: int, code: str) -> Decimal:
     return exact
 
 
+def _bounded(amount: Decimal, code: str) -> Decimal:
+    """``amount`` (on ``code``'s exponent) if it has at most ``_MAX_DIGITS`` digits, else InvalidAmount."""
+    # below 10**18 major units no currency's exponent (at most 4) can reach 28 digits: no lookup
+    if amount.adjusted() >= 18 and amount.adjusted() >= _MAX_DIGITS - currency(code).exponent:
+        raise _too_large(f"{amount} {code}")
+    return amount
+
+
 @attrs.frozen(order=False)
 class Money:
     """An exact amount in one currency.
 
     Build with :meth:`of` (``Money.of("12.50", "EUR")``) or :meth:`from_minor`
     (``Money.from_minor(1250, "EUR")``). The amount is stored quantized to the currency's
-    exponent, so ``Money.of("12.5", "EUR").amount == Decimal("12.50")``.
+    exponent, so ``Money.of("12.5", "EUR").amount == Decimal("12.50")``; zero is never negative.
+
+    The constructor converts nothing but checks everything: ``Money(Decimal("12.50"), "EUR")``
+    is fine, while a float, a str, NaN or an infinity, a code that is not an ISO 4217 currency
+    with minor units, an amount not written with exactly the currency's decimals
+    (``Decimal("1.234")`` or ``Decimal("1")`` for EUR) or longer than 28 digits raises
+    :class:`~gateway_core.errors.InvalidMoney` saying what was wrong. Use :meth:`of` to convert.
     """
 
     amount: Decimal
     currency: str
 
+    def __attrs_post_init__(self) -> None:
+        cur = currency(self.currency)
+        given: object = self.amount
+        if not isinstance(given, Decimal):
+            hint = "floats cannot represent money exactly; " if isinstance(given, float) else ""
+            raise InvalidAmount(
+                f"Money() takes a Decimal amount, not {type(given).__name__} ({hint}Money.of() converts a str)"
+            )
+        amount = given
+        if not amount.is_finite():
+            raise InvalidAmount(f"amount must be finite, got {amount}")
+        if not amount.same_quantum(_unit(cur.exponent)):
+            raise InvalidAmount(
+                f"Money() takes {cur.code} amounts with exactly {cur.exponent} decimals, got {amount} "
+                f"(Money.of() quantizes an exact amount, and refuses more decimals than {cur.code} allows)"
+            )
+        _bounded(amount, cur.code)
+        if not amount and amount.is_signed():
+            object.__setattr__(self, "amount", amount.copy_abs())
+
     @classmethod
-    def of(cls, amount: str | Decimal, currency_code: str) -> Self:
+    def of(cls, amount: str | Decimal, currency_code: str) -> Money:
         """Build from a plain decimal string or a ``Decimal`` in major units."""
         cur = currency(currency_code)
         value = _parse_amount(amount)
-        return cls(_quantize_exact(value, cur.exponent, cur.code), cur.code)
+        return _trusted(_quantize_exact(value, cur.exponent, cur.code), cur.code)
 
     @classmethod
-    def from_minor(cls, minor: int, currency_code: str, *, exponent: int | None = None) -> Self:
+    def from_minor(cls, minor: int, currency_code: str, *, exponent: int | None = None) -> Money:
         """Build from integer minor units (ISO exponent unless a provider ``exponent`` is given)."""
         if isinstance(minor, bool) or not isinstance(minor, int):
             raise InvalidAmount(f"minor units must be an int, not {type(minor).__name__}")
         cur = currency(currency_code)
         scale = cur.exponent if exponent is None else exponent
-        return cls(_quantize_exact(_shift(Decimal(minor), -scale), cur.exponent, cur.code), cur.code)
+        return _trusted(_quantize_exact(_shift(Decimal(minor), -scale), cur.exponent, cur.code), cur.code)
 
     @classmethod
-    def zero(cls, currency_code: str) -> Self:
+    def zero(cls, currency_code: str) -> Money:
         """Zero in the given currency."""
         return cls.of("0", currency_code)
 
@@ -248,20 +290,26 @@ class Money:
             raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
         return other
 
+    # The results below are exact and keep the exponent of their (valid) inputs, so they skip the
+    # constructor's checks (_trusted); only the 28-digit bound can be crossed, and it is checked.
     def __add__(self, other: Money) -> Money:
-        return Money(_exactly(_EXACT.add, self.amount, self._same(other).amount), self.currency)
+        return _trusted(
+            _bounded(_exactly(_EXACT.add, self.amount, self._same(other).amount), self.currency), self.currency
+        )
 
     def __sub__(self, other: Money) -> Money:
-        return Money(_exactly(_EXACT.subtract, self.amount, self._same(other).amount), self.currency)
+        amount = _exactly(_EXACT.subtract, self.amount, self._same(other).amount)
+        return _trusted(_bounded(amount, self.currency), self.currency)
 
     def __neg__(self) -> Money:
-        return Money(_EXACT.minus(self.amount), self.currency)
+        return _trusted(self.amount.copy_negate(), self.currency)
 
     def __mul__(self, factor: int) -> Money:
         """Multiply by a whole number (exact). Use :meth:`scale` for fractions."""
         if isinstance(factor, bool) or not isinstance(factor, int):
             raise TypeError("Money can only be multiplied by an int; use .scale() with a Rounding")
-        return Money(_exactly(_EXACT.multiply, self.amount, Decimal(factor)), self.currency)
+        amount = _exactly(_EXACT.multiply, self.amount, Decimal(factor))
+        return _trusted(_bounded(amount, self.currency), self.currency)
 
     __rmul__ = __mul__
 
@@ -283,12 +331,11 @@ class Money:
     def scale(self, factor: Decimal | str, rounding: Rounding) -> Money:
         """Multiply by ``factor`` and round to the currency's exponent with ``rounding``."""
         product = _exactly(_EXACT.multiply, self.amount, _parse_amount(factor))
-        quantum = _shift(Decimal(1), -self.exponent)
         try:
-            rounded = product.quantize(quantum, rounding=_mode(rounding), context=_ROUND)
+            rounded = product.quantize(_unit(self.exponent), rounding=_mode(rounding), context=_ROUND)
         except InvalidOperation as exc:
             raise _too_large(product) from exc
-        return Money(rounded, self.currency)
+        return _trusted(_bounded(rounded, self.currency), self.currency)
 
     def percent(self, percent: Decimal | str, rounding: Rounding) -> Money:
         """``percent`` % of this amount, rounded with ``rounding`` (``percent("5", HALF_UP)``)."""
@@ -300,6 +347,23 @@ class Money:
 
     def __str__(self) -> str:
         return f"{self.amount} {self.currency}"
+
+
+_new = object.__new__
+_set_amount = Money.__dict__["amount"].__set__  # the slots themselves: Money is frozen
+_set_currency = Money.__dict__["currency"].__set__
+
+
+def _trusted(amount: Decimal, code: str) -> Money:
+    """A Money from an amount already checked and on ``code``'s exponent, without the constructor's checks.
+
+    For the named constructors (which check more, and say more) and exact arithmetic on valid
+    values; everything else goes through ``Money(...)``. Negative zero becomes zero.
+    """
+    money = _new(Money)
+    _set_amount(money, amount if amount or not amount.is_signed() else amount.copy_abs())
+    _set_currency(money, code)
+    return money
 
 
 @cache

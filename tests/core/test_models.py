@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -12,6 +13,7 @@ from gateway_core import (
     CaptureRequest,
     CheckoutRequest,
     CurrencyMismatch,
+    InvalidAmount,
     InvalidRequest,
     LineItem,
     Money,
@@ -44,6 +46,7 @@ def test_checkout_amount_is_the_exact_sum_of_its_lines() -> None:
         (lambda: LineItem("x", eur("1"), True), "quantity must be a positive int"),
         (lambda: LineItem("x", eur("0")), "unit_amount must be positive"),
         (lambda: LineItem("x", eur("-1")), "unit_amount must be positive"),
+        (lambda: LineItem("x", Money.of("-0", "EUR")), "unit_amount must be positive, got 0.00 EUR"),
         (lambda: LineItem("x", "1.00"), "unit_amount must be Money, not str"),  # type: ignore[arg-type]
         (lambda: CheckoutRequest(line_items=[], success_url=OK, cancel_url=NO), "at least one line item"),
         (
@@ -121,3 +124,10 @@ def test_raw_payloads_stay_out_of_repr_and_equality() -> None:
 def test_line_totals_in_different_currencies_never_add() -> None:
     with pytest.raises(CurrencyMismatch):
         _ = LineItem("a", eur("1")).total + LineItem("b", Money.of("1", "USD")).total
+
+
+@pytest.mark.parametrize("amount", [Decimal("NaN"), Decimal("Infinity"), Decimal("1.001"), 1.5])
+def test_a_line_item_cannot_be_given_an_invalid_amount(amount: object) -> None:
+    # The positive check can rely on a valid Money: no Money holds NaN, infinity or stray decimals.
+    with pytest.raises(InvalidAmount):
+        LineItem("x", Money(amount, "EUR"))  # type: ignore[arg-type]

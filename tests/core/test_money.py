@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 from decimal import Decimal
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -118,6 +120,70 @@ def test_bad_amounts_are_refused_saying_why(amount: object, said: str) -> None:
     assert isinstance(info.value, InvalidMoney)
     assert isinstance(info.value, ValueError)
     assert info.value.code is ErrorCode.INVALID_MONEY
+
+
+@pytest.mark.parametrize(
+    ("amount", "code", "error", "said"),
+    [
+        (1.5, "EUR", InvalidAmount, "not float (floats cannot represent money exactly"),
+        ("5", "EUR", InvalidAmount, "takes a Decimal amount, not str"),
+        (5, "EUR", InvalidAmount, "takes a Decimal amount, not int"),
+        (None, "EUR", InvalidAmount, "not NoneType"),
+        (Decimal("NaN"), "EUR", InvalidAmount, "must be finite, got NaN"),
+        (Decimal("sNaN"), "EUR", InvalidAmount, "must be finite"),
+        (Decimal("-Infinity"), "EUR", InvalidAmount, "must be finite, got -Infinity"),
+        (Decimal("1.234"), "EUR", InvalidAmount, "takes EUR amounts with exactly 2 decimals, got 1.234"),
+        (Decimal("1"), "EUR", InvalidAmount, "exactly 2 decimals, got 1 "),
+        (Decimal("1E+3"), "JPY", InvalidAmount, "exactly 0 decimals, got 1E+3"),
+        (Decimal("1" * 27 + ".00"), "EUR", InvalidAmount, "too large"),
+        (Decimal("1.00"), "eur", InvalidCurrency, "did you mean 'EUR'?"),
+        (Decimal("1.00"), "XXX", InvalidCurrency, "not an ISO 4217 currency with minor units"),
+        (Decimal("1.00"), "", InvalidCurrency, "expected three uppercase letters"),
+        (Decimal("1.00"), None, InvalidCurrency, "must be a str"),
+    ],
+)
+def test_the_constructor_checks_what_it_is_given(amount: object, code: object, error: type, said: str) -> None:
+    with pytest.raises(error) as info:
+        Money(amount, code)  # type: ignore[arg-type]
+    assert said in str(info.value)
+
+
+def test_the_constructor_takes_what_the_named_constructors_make() -> None:
+    assert Money(Decimal("12.50"), "EUR") == Money.of("12.5", "EUR")
+    assert Money(Decimal("1500"), "JPY").to_minor() == 1500
+    assert Money(Decimal("1.234"), "KWD").to_minor() == 1234
+    assert Money(Decimal("9" * 26 + ".99"), "EUR").to_minor() == int("9" * 28)
+    for cur in CURRENCIES:
+        made = Money.from_minor(-1234, cur.code)
+        assert Money(made.amount, made.currency) == made  # every value of() and from_minor() make is valid
+
+
+def test_evolve_is_checked_like_the_constructor() -> None:
+    with pytest.raises(InvalidAmount, match="exactly 2 decimals"):
+        attrs.evolve(Money.of("1", "EUR"), amount=Decimal("0.001"))
+    with pytest.raises(InvalidAmount, match="exactly 0 decimals"):
+        attrs.evolve(Money.of("1", "EUR"), currency="JPY")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Money.of("-0", "EUR"),
+        lambda: Money.of("-0.000", "EUR"),
+        lambda: Money.of(Decimal("-0"), "JPY"),
+        lambda: Money(Decimal("-0.00"), "EUR"),
+        lambda: -Money.zero("EUR"),
+        lambda: Money.of("-1", "EUR") * 0,
+        lambda: Money.of("-0.01", "EUR").scale("0.1", Rounding.HALF_EVEN),
+        lambda: Money.of("-0.01", "EUR").percent("10", Rounding.DOWN),
+        lambda: Money.of("-0.01", "EUR") + Money.of("0.01", "EUR"),
+    ],
+)
+def test_zero_is_never_negative(make: Callable[[], Money]) -> None:
+    zero = make()
+    assert not zero.amount.is_signed()
+    assert not str(zero).startswith("-")
+    assert zero.to_minor() == 0
 
 
 def test_decimals_are_counted_per_currency() -> None:
@@ -480,9 +546,14 @@ def test_round_trips_and_sums_are_exact_under_any_caller_context(minor: int, oth
 
 
 def test_arithmetic_that_cannot_be_exact_is_refused_not_rounded() -> None:
-    huge = Money(Decimal(10) ** 120, "EUR")  # only reachable through the raw constructor
+    largest = Money.of("9" * 26 + ".99", "EUR")  # 28 digits: the most an amount may have
     with pytest.raises(InvalidAmount, match="too large to be handled exactly"):
-        _ = huge + Money.of("0.01", "EUR")
+        _ = largest * 10**90  # beyond the exact context's precision: it would have to round
+    with pytest.raises(InvalidAmount, match="too large to be handled exactly"):
+        _ = largest + Money.of("0.01", "EUR")  # exact, but 29 digits
+    with pytest.raises(InvalidAmount, match="too large to be handled exactly"):
+        largest.scale("10", Rounding.HALF_UP)
+    assert (largest - largest).amount == Decimal("0.00")
 
 
 @pytest.mark.parametrize("rounding", ["ROUND_HALF_UP", decimal.ROUND_HALF_UP, None, "half_up"])
