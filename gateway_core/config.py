@@ -166,9 +166,21 @@ class DeploymentConfig:
         """Read ``gateway.toml``; secrets are resolved from ``environ`` (default ``os.environ``)."""
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            text = p.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
             raise ConfigurationError(f"configuration file {p} not found") from exc
+        except IsADirectoryError as exc:
+            raise ConfigurationError(f"configuration file {p} is a directory, not a file") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigurationError(
+                f"configuration file {p} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})"
+            ) from exc
+        except OSError as exc:  # permission denied, not a directory, name too long, I/O error...
+            raise ConfigurationError(
+                f"configuration file {p} cannot be read: {exc.strerror or type(exc).__name__}"
+            ) from exc
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(f"configuration file {p} is not valid TOML: {exc}") from exc
         return cls.from_mapping(data, environ)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,33 @@ def test_a_broken_config_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "looks like a secret" in done.stderr
     assert "sk_live_literal" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda tmp: tmp, "is a directory"),
+        (lambda tmp: tmp / "missing.toml", "not found"),
+        (lambda tmp: write_config(tmp) / "x.toml", "Not a directory"),
+        (lambda tmp: write_bytes(tmp / "latin1.toml", b"[gateways.caf\xe9]\n"), "is not UTF-8 text"),
+        (lambda tmp: write_bytes(tmp / "bad.toml", b"[gateways.x\n"), "is not valid TOML"),
+    ],
+)
+@pytest.mark.parametrize("command", [("route", "--amount", "10", "--currency", "EUR"), ("check", "cards")])
+def test_an_unreadable_config_is_one_line_and_exit_one(
+    tmp_path: Path, make: Callable[[Path], Path], said: str, command: tuple[str, ...]
+) -> None:
+    done = gateway("--config", str(make(tmp_path)), *command, cwd=tmp_path)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: configuration file ")
+    assert said in lines[0]
+
+
+def write_bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
 
 
 def test_log_lines_go_to_stderr_so_json_stays_parseable(tmp_path: Path) -> None:

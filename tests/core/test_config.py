@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from gateway_core import (
     UnsupportedCurrency,
 )
 from gateway_core.config import DISABLE_ENV_VAR
+from gateway_core.errors import ErrorCode
 
 from .conftest import build_manager, fake, fake_table
 
@@ -80,6 +84,51 @@ def test_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
 def test_invalid_toml_is_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="not valid TOML"):
         DeploymentConfig.from_toml(write(tmp_path, "[gateways.x\nprovider = 1"), environ={})
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (lambda tmp: tmp, "is a directory, not a file"),
+        (lambda tmp: write(tmp, "") / "gateway.toml", "cannot be read: Not a directory"),
+        (lambda tmp: tmp / ("x" * 300), "cannot be read: File name too long"),
+    ],
+)
+def test_a_path_that_cannot_be_read_is_a_configuration_error(
+    tmp_path: Path, make: Callable[[Path], Path], said: str
+) -> None:
+    path = make(tmp_path)
+    with pytest.raises(ConfigurationError, match="configuration file") as info:
+        DeploymentConfig.from_toml(path, environ={})
+    assert said in str(info.value)
+    assert info.value.code is ErrorCode.CONFIGURATION
+
+
+def test_a_file_that_is_not_utf8_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_bytes("[gateways.caf\xe9]\n".encode("latin-1"))
+    with pytest.raises(ConfigurationError, match=r"is not UTF-8 text \(byte 0xe9 at offset 13\)"):
+        DeploymentConfig.from_toml(path, environ={})
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_an_unreadable_file_is_a_configuration_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+    path.chmod(0)
+    with pytest.raises(ConfigurationError, match="cannot be read: Permission denied"):
+        DeploymentConfig.from_toml(path, environ={})
+
+
+def test_a_permission_error_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same refusal for whoever runs the suite (root reads any file): the OS error as open() raises it.
+    path = write(tmp_path, "")
+
+    def denied(self: Path, *args: object, **kwargs: object) -> str:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
+    monkeypatch.setattr(Path, "read_text", denied)
+    with pytest.raises(ConfigurationError, match="cannot be read: Permission denied"):
+        DeploymentConfig.from_toml(path, environ={})
 
 
 # --------------------------------------------------------------------------------------------
