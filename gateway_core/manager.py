@@ -24,7 +24,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 import attrs
 import pluggy
@@ -62,6 +62,9 @@ from gateway_core.models import (
 )
 from gateway_core.money import Money
 from gateway_core.routing import Exclusion, RouteDecision, RouteEntry, Router
+
+if TYPE_CHECKING:
+    import click
 
 __all__ = ["Exclusion", "GatewayInfo", "GatewayManager", "PluginFailure", "PluginInfo", "RouteDecision"]
 
@@ -457,6 +460,23 @@ class GatewayManager:
     def plugin_manager(self) -> pluggy.PluginManager:
         """The underlying pluggy manager (for plugin tests; hosts should not need it)."""
         return self._pm
+
+    def add_cli_commands(self, cli: click.Group) -> None:
+        """Let every plugin module add its subcommands to ``cli`` (the ``gateway_cli_commands`` hook).
+
+        The typed way for a host (the ``gateway`` command) to call the hook, so no host code
+        touches ``pm.hook``. A plugin's error here is wrapped in :class:`PluginLoadError` naming
+        the plugin, without its message.
+        """
+        for impl in self._pm.hook.gateway_cli_commands.get_hookimpls():
+            name = impl.plugin_name.removeprefix("plugin:")
+            try:
+                impl.function(cli=cli)
+            except Exception as exc:
+                info = self.plugins.get(name, PluginInfo(name, None, None))
+                raise PluginLoadError(
+                    f"plugin {name!r} ({_dist_label(info)}) failed in gateway_cli_commands: {type(exc).__name__}"
+                ) from exc
 
     def gateway_names(self) -> tuple[str, ...]:
         """Configured gateways in routing order."""

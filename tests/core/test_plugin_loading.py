@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
+import click
 import pytest
+from click.testing import CliRunner
 from structlog.testing import capture_logs
 
 import gateway_core.fake
@@ -516,3 +518,39 @@ def test_configure_that_leaves_nothing_payable_is_refused() -> None:
 
     with pytest.raises(ConfigurationError, match="inconsistent capabilities: neither hosted_checkout"):
         build_manager({"g": {"provider": "conf", "settings": {"test_mode": True}}}, plugins=[configuring_plugin(strip)])
+
+
+# --------------------------------------------------------------------------------------------
+# gateway_cli_commands through the manager's typed method
+# --------------------------------------------------------------------------------------------
+
+
+class AddsCommand:
+    @hookimpl
+    def gateway_cli_commands(self, cli: click.Group) -> None:
+        @cli.command("hello")
+        def hello() -> None:
+            click.echo("hello from a plugin")
+
+
+class BreaksCli:
+    @hookimpl
+    def gateway_cli_commands(self, cli: click.Group) -> None:
+        raise RuntimeError("token tok_live_leaked")
+
+
+def test_add_cli_commands_lets_each_plugin_module_add_its_commands() -> None:
+    manager = GatewayManager(DeploymentConfig(), plugins=[AddsCommand()], load_entry_points=False)
+    group = click.Group("gateway")
+    manager.add_cli_commands(group)
+    assert set(group.commands) == {"hello"}
+    assert CliRunner().invoke(group, ["hello"]).output == "hello from a plugin\n"
+
+
+def test_a_plugin_failing_in_cli_commands_is_named_without_its_message() -> None:
+    manager = GatewayManager(DeploymentConfig(), plugins=[BreaksCli()], load_entry_points=False)
+    with pytest.raises(
+        PluginLoadError, match=r"plugin 'BreaksCli-0' .* failed in gateway_cli_commands: RuntimeError"
+    ) as info:
+        manager.add_cli_commands(click.Group("gateway"))
+    assert "tok_live_leaked" not in str(info.value)
