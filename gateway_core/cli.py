@@ -1,14 +1,25 @@
 """The ``gateway`` command-line tool.
 
 ``gateway plugins``, ``gateway route``, ``gateway check`` and ``gateway demo``; plugins add their
-own subcommands through the ``gateway_cli_commands`` hook. Errors print one line and exit 1;
-``--json`` gives machine-readable output. click for parsing (small and fast to import) and rich
-for tables.
+own subcommands through the ``gateway_cli_commands`` hook. Every command takes ``--json`` for
+machine-readable output. Exit status:
+
+* 0: done;
+* 1: an error: one line ``error: ...`` on stderr (with ``--json``, ``{"error": {"code", "message"}}``
+  on stdout instead), or ``gateway check`` found a failing check;
+* 2: a usage error (unknown command or option, missing or bad value): one line ``error: ...``
+  naming the ``--help`` to read, the same way;
+* 3: ``gateway route`` found no eligible gateway (its output still lists every reason).
+
+Log lines (one per operation) are off unless ``--verbose``, and then go to stderr, so stdout is
+only the command's output and an error is only its one line. click for parsing (small and fast
+to import) and tabulate for tables (not rich: see the root ``pyproject.toml``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -26,16 +37,22 @@ from gateway_core.manager import GatewayManager
 from gateway_core.money import Money
 from gateway_core.routing import RouteDecision, RouteEntry, Router
 
+#: Exit statuses (see the module docstring).
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_NO_ROUTE = 3
+
 CONFIG_ENV_VAR = "GATEWAY_CONFIG"
 DEFAULT_CONFIG = "gateway.toml"
 
 
-def _fail(message: str, as_json: bool = False, code: str = "error") -> NoReturn:
+def _fail(message: str, as_json: bool = False, code: str = "error", status: int = EXIT_ERROR) -> NoReturn:
+    message = " ".join(message.split())  # one line, whatever the message held
     if as_json:
         click.echo(json.dumps({"error": {"code": code, "message": message}}))
     else:
         click.echo(f"error: {message}", err=True)
-    sys.exit(1)
+    sys.exit(status)
 
 
 @cache
@@ -93,10 +110,11 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) ->
     metavar="PATH",
     help=f"gateway.toml to use (default ${CONFIG_ENV_VAR} or ./{DEFAULT_CONFIG}).",
 )
+@click.option("-v", "--verbose", is_flag=True, help="Log lines (one per operation) on stderr.")
 @click.pass_context
-def cli(ctx: click.Context, config_path: str | None) -> None:
+def cli(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """gateway-core: payment gateways behind one contract."""
-    ctx.obj = {"config": config_path}
+    ctx.obj = {"config": config_path, "verbose": verbose}
 
 
 @cli.command()
@@ -200,21 +218,26 @@ def _decision_json(decision: RouteDecision, basis: str) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def route(ctx: click.Context, amount: str, currency: str, features: tuple[str, ...], as_json: bool) -> None:
-    """Which gateways can take AMOUNT CURRENCY, in order, and why the others cannot."""
+    """Which gateways can take AMOUNT CURRENCY, in order, and why the others cannot.
+
+    Exits 3 when no gateway is eligible.
+    """
     with _errors(as_json):
         money = Money.of(amount, currency)
         router, basis = _router_for(ctx.obj["config"])
         decision = router.route(money, [Feature(f) for f in features])
         if as_json:
             click.echo(json.dumps(_decision_json(decision, basis), indent=2))
-            return
-        click.echo(f"Routing {money} over {basis}:")
-        for i, name in enumerate(decision.eligible, 1):
-            click.echo(f"  {i}. {name}")
-        if not decision.eligible:
-            click.echo("  no eligible gateway")
-        for exclusion in decision.excluded:
-            click.echo(f"  x  {exclusion}")
+        else:
+            click.echo(f"Routing {money} over {basis}:")
+            for i, name in enumerate(decision.eligible, 1):
+                click.echo(f"  {i}. {name}")
+            if not decision.eligible:
+                click.echo("  no eligible gateway")
+            for exclusion in decision.excluded:
+                click.echo(f"  x  {exclusion}")
+    if not decision.eligible:
+        sys.exit(EXIT_NO_ROUTE)
 
 
 @cli.command()
@@ -222,7 +245,7 @@ def route(ctx: click.Context, amount: str, currency: str, features: tuple[str, .
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def check(ctx: click.Context, gateway: str, as_json: bool) -> None:
-    """Check GATEWAY's credentials and permissions against its provider."""
+    """Check GATEWAY's credentials and permissions against its provider (exit 1 if a check fails)."""
     with _errors(as_json):
         config = _load_config(ctx.obj["config"])
         if config is None:
@@ -234,7 +257,7 @@ def check(ctx: click.Context, gateway: str, as_json: bool) -> None:
             for r in results:
                 click.echo(f"  {'ok ' if r.ok else 'FAIL'} {r.name}{': ' + r.detail if r.detail else ''}")
         if not all(r.ok for r in results):
-            sys.exit(1)
+            sys.exit(EXIT_ERROR)
 
 
 @cli.command()
@@ -242,43 +265,88 @@ def check(ctx: click.Context, gateway: str, as_json: bool) -> None:
     "--interactive", is_flag=True, help="Serve the fake checkout page on 127.0.0.1 and wait for a person to pay."
 )
 @click.option("--timeout", default=300, show_default=True, help="Seconds to wait in --interactive mode.")
-def demo(interactive: bool, timeout: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="The steps as one JSON list, once the flow is done.")
+def demo(interactive: bool, timeout: int, as_json: bool) -> None:
     """A whole payment flow on the fake gateway: no keys, no network."""
-    import structlog  # noqa: PLC0415
+    from gateway_core.demo import Report, run_demo  # noqa: PLC0415
 
-    from gateway_core.demo import run_demo  # noqa: PLC0415
-
-    # The demo tells its own story; the CLI (an application, not the library) shows only error log lines.
-    structlog.configure(
-        wrapper_class=structlog.make_filtering_bound_logger(40),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-    )
-    with _errors():
-        run_demo(click.echo, interactive=interactive, timeout=timeout)
+    report = Report(None if as_json else click.echo)
+    with _errors(as_json):
+        # with --json the person doing --interactive still needs the page's address now
+        run_demo(report, interactive=interactive, timeout=timeout, tell=lambda text: click.echo(text, err=True))
+    if as_json:
+        click.echo(json.dumps(report.steps, indent=2))
 
 
-def _add_plugin_commands() -> None:
-    """Let installed plugins add subcommands (the core never imports them by name)."""
+def _add_plugin_commands() -> GatewayError | None:
+    """Let installed plugins add subcommands (the core never imports them by name).
+
+    A broken plugin must not take the CLI down: the error is returned (and reported by the
+    commands that need the plugins, or with an unknown command), not raised.
+    """
     try:
         manager = _installed()
-    except GatewayError as exc:  # a broken plugin must not take the CLI down
-        click.echo(f"warning: plugins not loaded: {exc}", err=True)
-        return
-    manager.plugin_manager.hook.gateway_cli_commands(cli=cli)
+    except GatewayError as exc:
+        return exc
+    manager.add_cli_commands(cli)
+    return None
 
 
-def _logs_to_stderr() -> None:
-    """The CLI is an application: its log lines go to stderr so stdout stays the command's output."""
+def _wants_verbose(args: Sequence[str]) -> bool:
+    """Whether ``-v``/``--verbose`` is among the group's options (read before click parses)."""
+    it = iter(args)
+    for arg in it:
+        if arg in ("-v", "--verbose"):
+            return True
+        if arg == "--config":
+            next(it, None)
+        elif not arg.startswith("-"):
+            return False  # the subcommand: what follows is its own
+    return False
+
+
+def _configure_logging(verbose: bool) -> None:
+    """The CLI is an application: it decides where log lines go (stderr, and only when asked)."""
     import structlog  # noqa: PLC0415
 
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    if verbose:
+        structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    else:
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+            logger_factory=structlog.ReturnLoggerFactory(),
+        )
+
+
+def _usage_failed(exc: click.UsageError, args: Sequence[str], plugin_error: GatewayError | None) -> NoReturn:
+    command = exc.ctx.command_path if exc.ctx is not None else "gateway"
+    message = f"{exc.format_message().removesuffix('.')} (see '{command} --help')"
+    if message.startswith("No such command"):  # perhaps a plugin's, which did not load
+        if plugin_error is not None:
+            message += f"; plugins were not loaded: {plugin_error}"
+        elif failed := [f.entry_point for f in _installed().failures]:
+            message += f"; plugins that failed to load: {', '.join(failed)} ('gateway plugins' says why)"
+    _fail(message, "--json" in args, "usage", EXIT_USAGE)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``gateway`` script."""
-    _logs_to_stderr()
-    _add_plugin_commands()
-    cli.main(args=list(argv) if argv is not None else None, prog_name="gateway")
+    args = list(sys.argv[1:] if argv is None else argv)
+    _configure_logging(_wants_verbose(args))
+    plugin_error = _add_plugin_commands()
+    no_args_help = getattr(click.exceptions, "NoArgsIsHelpError", ())
+    try:
+        status = cli.main(args=args, prog_name="gateway", standalone_mode=False)
+    except no_args_help as exc:  # `gateway` alone: the help, as click prints it
+        click.echo(exc.format_message())
+        sys.exit(EXIT_USAGE)
+    except click.UsageError as exc:
+        _usage_failed(exc, args, plugin_error)
+    except click.ClickException as exc:  # a plugin's command refusing something
+        _fail(exc.format_message(), "--json" in args, "error", exc.exit_code)
+    except click.Abort:
+        _fail("aborted", "--json" in args)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

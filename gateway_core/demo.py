@@ -10,11 +10,12 @@ refund part of the payment, and verify the refund webhook.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import cast
+from collections.abc import Callable, Iterable
+from datetime import UTC
+from typing import Any, cast
 
 from gateway_core.config import DeploymentConfig, Secret
-from gateway_core.errors import WebhookVerificationFailed
+from gateway_core.errors import GatewayError, WebhookVerificationFailed
 from gateway_core.fake.gateway import FakeGateway
 from gateway_core.fake.server import FakeCheckoutServer
 from gateway_core.manager import GatewayManager
@@ -50,17 +51,56 @@ DEMO_CONFIG = {
 }
 
 
-def run_demo(echo: Callable[[str], object], *, interactive: bool = False, timeout: int = 300) -> None:
-    manager = GatewayManager(DeploymentConfig.from_mapping(DEMO_CONFIG))
+class Report:
+    """Where the demo tells its story: numbered steps, each with optional detail lines.
 
-    step = _stepper(echo)
+    ``echo`` receives each line as it happens (text mode); :attr:`steps` keeps them for ``--json``.
+    """
+
+    def __init__(self, echo: Callable[[str], object] | None = None) -> None:
+        self._echo = echo
+        self.steps: list[dict[str, Any]] = []
+
+    def step(self, text: str) -> None:
+        self.steps.append({"step": len(self.steps) + 1, "text": text, "details": []})
+        if self._echo is not None:
+            self._echo(f"[{len(self.steps):>2}] {text}")
+
+    def detail(self, text: str) -> None:
+        self.steps[-1]["details"].append(text)
+        if self._echo is not None:
+            self._echo(f"      {text}")
+
+
+class DemoFailed(GatewayError):
+    """The demo saw the core or the fake misbehave (a tampered webhook believed, for instance)."""
+
+
+def run_demo(
+    report: Report | Callable[[str], object],
+    *,
+    interactive: bool = False,
+    timeout: int = 300,
+    plugins: Iterable[object] = (),
+    tell: Callable[[str], object] | None = None,
+) -> None:
+    """Run the flow, telling ``report`` each step (a plain ``echo`` callable prints them).
+
+    ``plugins`` are extra plugin objects for the demo's manager (wrappers, in tests). ``tell``
+    shows the interactive instructions to a person (default: the report's detail lines).
+    """
+    if not isinstance(report, Report):
+        report = Report(report)
+    manager = GatewayManager(DeploymentConfig.from_mapping(DEMO_CONFIG), plugins=plugins)
+
+    step = report.step
     step("Gateways configured: " + ", ".join(manager.gateway_names()))
 
     for amount in (Money.of("0.75", "EUR"), Money.of("1500", "HUF"), Money.of("0.30", "EUR")):
         decision = manager.route(amount)
         step(f"Route {amount}: eligible {list(decision.eligible) or 'none'}")
         for exclusion in decision.excluded:
-            echo(f"      excluded {exclusion}")
+            report.detail(f"excluded {exclusion}")
     step(f"Lowest acceptable EUR price across gateways: {manager.minimum_price('EUR')}")
     step(f"0.30 EUR rounded up to the 'wallet' minimum: {manager.round_up(Money.of('0.30', 'EUR'), 'wallet')}")
 
@@ -75,7 +115,12 @@ def run_demo(echo: Callable[[str], object], *, interactive: bool = False, timeou
         reference="order-1",
     )
     session = manager.create_checkout(gateway, request, operation_id="demo-order-1")
-    step(f"Checkout {session.id} on {gateway} for {session.amount}, expires {session.expires_at:%Y-%m-%d %H:%M} UTC")
+    expires = (
+        f"expires {session.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+        if session.expires_at is not None
+        else "no expiry set by the provider"
+    )
+    step(f"Checkout {session.id} on {gateway} for {session.amount}, {expires}")
     again = manager.create_checkout(gateway, request, operation_id="demo-order-1")
     step(
         f"Retried with the same operation id: same checkout ({again.id == session.id}), payments made: {fake.payments_made()}"
@@ -83,7 +128,7 @@ def run_demo(echo: Callable[[str], object], *, interactive: bool = False, timeou
 
     if interactive:
         with FakeCheckoutServer(fake) as server:
-            echo(f"      Open {server.url}/c/{session.id} in a browser and pay, decline or abandon.")
+            (tell or report.detail)(f"Open {server.url}/c/{session.id} in a browser and pay, decline or abandon.")
             deadline = time.monotonic() + timeout
             while fake.checkout(session.id).status is CheckoutStatus.OPEN and time.monotonic() < deadline:
                 if manager.payment_status(gateway, session.id).state.value == "failed":
@@ -112,11 +157,14 @@ def run_demo(echo: Callable[[str], object], *, interactive: bool = False, timeou
         step(f"Webhook verified: {event.type} for {event.payment_id} ({event.amount})")
     status = manager.payment_status(gateway, session.id)
     step(f"Final state: {status.state}; captured {status.amount_captured}, refunded {status.amount_refunded}")
-    echo("Demo complete: no keys, no network, nothing live.")
+    step("Demo complete: no keys, no network, nothing live.")
 
 
 def _receive_webhooks(manager: GatewayManager, gateway: str, fake: FakeGateway, step: Callable[[str], None]) -> None:
-    """Deliver every pending webhook twice, deduplicate on event id, and show a tampered copy refused."""
+    """Deliver every pending webhook twice, deduplicate on event id, and show a tampered copy refused.
+
+    A tampered copy that is believed means verification is broken: the demo fails (DemoFailed).
+    """
     deliveries = fake.drain_webhooks(duplicate=True)
     seen: set[str] = set()
     for delivery in deliveries:
@@ -126,18 +174,18 @@ def _receive_webhooks(manager: GatewayManager, gateway: str, fake: FakeGateway, 
             continue
         seen.add(event.id)
         step(f"Webhook verified: {event.type} for {event.payment_id} ({event.amount})")
-    if deliveries:
-        tampered = deliveries[0].body.replace(b'"amount": "1500', b'"amount": "1', 1)
-        try:
-            manager.parse_webhook(gateway, deliveries[0].headers, tampered)
-        except WebhookVerificationFailed as exc:
-            step(f"Tampered webhook refused: {exc.message}")
-
-
-def _stepper(echo: Callable[[str], object]) -> Callable[[str], None]:
-    counter = iter(range(1, 1000))
-
-    def step(text: str) -> None:
-        echo(f"[{next(counter):>2}] {text}")
-
-    return step
+    if not deliveries:
+        return
+    original = deliveries[0].body
+    tampered = original.replace(b'"amount": "', b'"amount": "9', 1)
+    if tampered == original:
+        raise DemoFailed("demo: the webhook has no amount to tamper with", gateway=gateway)
+    try:
+        believed = manager.parse_webhook(gateway, deliveries[0].headers, tampered)
+    except WebhookVerificationFailed as exc:
+        step(f"Tampered webhook refused: {exc.message}")
+        return
+    raise DemoFailed(
+        f"demo: a tampered webhook was accepted as {believed.type} ({believed.amount}); webhook verification is broken",
+        gateway=gateway,
+    )

@@ -103,9 +103,22 @@ def test_route_with_config_gives_order_and_reasons(tmp_path: Path) -> None:
 def test_route_reads_gateway_toml_from_the_working_directory(tmp_path: Path) -> None:
     write_config(tmp_path)
     done = gateway("route", "--amount", "0.30", "--currency", "EUR", cwd=tmp_path)
-    assert done.returncode == 0
+    assert done.returncode == 3  # no eligible gateway: a script can tell
     assert "no eligible gateway" in done.stdout
     assert "cards: 0.30 EUR is below the 0.50 EUR minimum" in done.stdout
+    assert done.stderr == ""
+
+
+def test_route_with_no_eligible_gateway_exits_three_with_json_too(tmp_path: Path) -> None:
+    write_config(tmp_path)
+    done = gateway("route", "--amount", "0.30", "--currency", "EUR", "--json", cwd=tmp_path)
+    assert done.returncode == 3
+    data = json.loads(done.stdout)
+    assert data["eligible"] == []
+    assert {e["gateway"] for e in data["excluded"]} == {"cards", "wallet"}
+    found = gateway("route", "--amount", "5", "--currency", "EUR", "--json", cwd=tmp_path)
+    assert found.returncode == 0
+    assert json.loads(found.stdout)["eligible"] == ["cards", "wallet"]
 
 
 @pytest.mark.parametrize(
@@ -125,6 +138,44 @@ def test_errors_are_one_clear_line_and_exit_one(tmp_path: Path, args: tuple[str,
     assert lines[0].startswith("error: ")
     assert message in lines[0]
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("route",), "Missing option '--amount' (see 'gateway route --help')"),
+        (("route", "--amout", "3"), "No such option '--amout'"),
+        (("route", "--amount", "1", "--currency", "EUR", "--feature", "nope"), "Invalid value for '--feature'"),
+        (("routes",), "No such command 'routes'"),
+        (("demo", "--timeout", "soon"), "'soon' is not a valid integer"),
+        (("--nope",), "No such option '--nope' (see 'gateway --help')"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_two(tmp_path: Path, args: tuple[str, ...], said: str) -> None:
+    done = gateway(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert said in lines[0]
+    assert "--help" in lines[0]
+
+
+def test_usage_errors_with_json_are_json(tmp_path: Path) -> None:
+    done = gateway("route", "--json", "--amout", "3", cwd=tmp_path)
+    assert done.returncode == 2
+    error = json.loads(done.stdout)["error"]
+    assert error["code"] == "usage"
+    assert "No such option '--amout'" in error["message"]
+    assert done.stderr == ""
+
+
+def test_help_is_not_an_error(tmp_path: Path) -> None:
+    done = gateway("route", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    assert "--amount" in done.stdout
+    assert "Exits 3 when no gateway is eligible" in done.stdout
 
 
 def test_json_errors_are_json(tmp_path: Path) -> None:
@@ -189,10 +240,38 @@ def write_bytes(path: Path, data: bytes) -> Path:
 def test_log_lines_go_to_stderr_so_json_stays_parseable(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     # The check logs gateway.check.completed; with --json stdout must still be one JSON document.
-    done = gateway("--config", str(config), "check", "cards", "--json")
+    done = gateway("--config", str(config), "-v", "check", "cards", "--json")
     assert done.returncode == 0, done.stderr
     assert [r["name"] for r in json.loads(done.stdout)] == ["test mode", "webhook secret"]
     assert "gateway.check.completed" in done.stderr
+    quiet = gateway("--config", str(config), "check", "cards", "--json")
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""  # without --verbose no log line at all
+
+
+def test_with_a_config_an_error_is_still_one_line(tmp_path: Path) -> None:
+    # The refusal is logged (gateway.check.refused), but only with --verbose: the error stays one line.
+    config = write_config(tmp_path)
+    done = gateway("--config", str(config), "check", "zz")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["error: no gateway named 'zz' (configured: cards, wallet)"]
+    verbose = gateway("--config", str(config), "--verbose", "check", "zz")
+    assert verbose.returncode == 1
+    assert "gateway.check.refused" in verbose.stderr
+    assert verbose.stderr.strip().splitlines()[-1] == "error: no gateway named 'zz' (configured: cards, wallet)"
+
+
+def test_demo_json_is_a_list_of_steps() -> None:
+    done = gateway("demo", "--json")
+    assert done.returncode == 0, done.stderr
+    steps = json.loads(done.stdout)
+    assert [s["step"] for s in steps] == list(range(1, len(steps) + 1))
+    texts = [s["text"] for s in steps]
+    assert any(t.startswith("Tampered webhook refused") for t in texts)
+    assert any(t.startswith("Refunded 500.00 HUF") for t in texts)
+    assert texts[-1] == "Demo complete: no keys, no network, nothing live."
+    route_huf = next(s for s in steps if s["text"].startswith("Route 1500.00 HUF"))
+    assert route_huf["details"] == ["excluded wallet: HUF not offered"]
 
 
 def test_route_without_config_says_it_uses_declared_capabilities(tmp_path: Path) -> None:
