@@ -16,13 +16,14 @@ and never to ``pm.hook``. Start-up, in order:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
 import inspect
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
@@ -88,7 +89,11 @@ class PluginInfo:
 
 @attrs.frozen
 class PluginFailure:
-    """A plugin that failed to load, and why (the exception type and message)."""
+    """A plugin that failed to load, and why: the exception type, and its message where that is safe to show.
+
+    An import error's message is shown (it names the missing module); for an arbitrary exception
+    only its type, since its message may hold whatever the plugin had at hand.
+    """
 
     entry_point: str
     value: str
@@ -265,7 +270,7 @@ class GatewayManager:
 
     def _plugin_failed(self, info: PluginInfo, value: str, exc: Exception) -> None:
         """Record an entry-point plugin that failed to load or register; raise in strict mode."""
-        failure = PluginFailure(info.name, value, info.distribution, info.version, f"{type(exc).__name__}: {exc}")
+        failure = PluginFailure(info.name, value, info.distribution, info.version, _reason(exc))
         log.error(
             "gateway.plugin.load_failed",
             entry_point=info.name,
@@ -295,7 +300,7 @@ class GatewayManager:
                     self._plugin_failed(info, self._entry_values[info.name], exc)
                     continue
                 raise PluginLoadError(
-                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers: {type(exc).__name__}"
+                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers: {_reason(exc)}"
                 ) from exc
             for definition in definitions:
                 if not isinstance(definition, hookspecs.ProviderDefinition):
@@ -331,13 +336,8 @@ class GatewayManager:
         caps = self._configured(definition, settings)
         if settings.currencies is not None:
             caps = caps.narrowed(settings.currencies, gateway=settings.name)
-        try:
+        with _plugin_code(f"provider {settings.provider!r} failed to build gateway", settings.name):
             obj = definition.factory(settings)
-        except Exception as exc:
-            error = _plugin_error(exc, f"provider {settings.provider!r} failed to build gateway", settings.name)
-            if error is exc:
-                raise
-            raise error from exc
         try:
             self._pm.register(obj, name=f"gateway:{settings.name}")
         except (ValueError, pluggy.PluginValidationError) as exc:
@@ -376,13 +376,8 @@ class GatewayManager:
         declared = definition.capabilities
         if definition.configure is None:
             return declared
-        try:
+        with _plugin_code(f"provider {settings.provider!r} failed to configure gateway", settings.name):
             caps = definition.configure(declared, settings)
-        except Exception as exc:
-            error = _plugin_error(exc, f"provider {settings.provider!r} failed to configure gateway", settings.name)
-            if error is exc:
-                raise
-            raise error from exc
         if not isinstance(caps, Capabilities):
             raise PluginLoadError(
                 f"provider {settings.provider!r} configure() returned {type(caps).__name__} for gateway "
@@ -425,9 +420,10 @@ class GatewayManager:
         caps = gw.info.capabilities
         ctx = OperationContext(gw.info.name, gw.info.provider, "metadata")
         if "gateway_supported_currencies" in gw.callers:
-            codes = gw.callers["gateway_supported_currencies"](context=ctx)
-            if codes is not None:
-                offered = set(codes)  # once: the hook may return a one-shot iterator
+            with _plugin_code("gateway_supported_currencies failed for gateway", gw.info.name):
+                codes = gw.callers["gateway_supported_currencies"](context=ctx)
+                offered = None if codes is None else set(codes)  # once: the hook may return a one-shot iterator
+            if offered is not None:
                 caps = caps.narrowed([c for c in caps.currencies if c in offered], gateway=gw.info.name)
                 extra = offered - set(gw.info.declared.currencies)
                 if extra:
@@ -437,7 +433,8 @@ class GatewayManager:
         if "gateway_minimum_amount" in gw.callers:
             rules: list[CurrencyRule] = []
             for declared in caps.currencies.values():
-                raised = gw.callers["gateway_minimum_amount"](currency=declared.code, context=ctx)
+                with _plugin_code(f"gateway_minimum_amount({declared.code}) failed for gateway", gw.info.name):
+                    raised = gw.callers["gateway_minimum_amount"](currency=declared.code, context=ctx)
                 if raised is None:
                     rules.append(declared)
                     continue
@@ -475,7 +472,7 @@ class GatewayManager:
             except Exception as exc:
                 info = self.plugins.get(name, PluginInfo(name, None, None))
                 raise PluginLoadError(
-                    f"plugin {name!r} ({_dist_label(info)}) failed in gateway_cli_commands: {type(exc).__name__}"
+                    f"plugin {name!r} ({_dist_label(info)}) failed in gateway_cli_commands: {_reason(exc)}"
                 ) from exc
 
     def gateway_names(self) -> tuple[str, ...]:
@@ -854,15 +851,31 @@ def _log_failure(ctx: OperationContext, fields: dict[str, Any], started: float, 
     )
 
 
-def _plugin_error(exc: Exception, what: str, gateway: str) -> ConfigurationError:
-    """What the host sees when a plugin's start-up code fails for ``gateway``.
+def _reason(exc: BaseException) -> str:
+    """An exception as a message may show it.
+
+    A GatewayError's message is secret-free by contract, and an ImportError or SyntaxError names
+    modules and files: class and message. Anything else may carry whatever the plugin had at
+    hand (a key in a URL, a token): its class only; the original stays the ``__cause__``.
+    """
+    if isinstance(exc, GatewayError | ImportError | SyntaxError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
+
+
+@contextlib.contextmanager
+def _plugin_code(what: str, gateway: str) -> Iterator[None]:
+    """Run a plugin's start-up code for ``gateway`` (factory, configure, metadata hooks).
 
     A ConfigurationError passes as it is; anything else becomes a PluginLoadError naming the
-    gateway and only the exception's class (a foreign message may carry a secret).
+    gateway and the step, with :func:`_reason` of the original, ``from`` it.
     """
-    if isinstance(exc, ConfigurationError):
-        return exc
-    return PluginLoadError(f"{what} {gateway!r}: {type(exc).__name__}", gateway=gateway)
+    try:
+        yield
+    except ConfigurationError:
+        raise
+    except Exception as exc:
+        raise PluginLoadError(f"{what} {gateway!r}: {_reason(exc)}", gateway=gateway) from exc
 
 
 def _dist_label(info: PluginInfo) -> str:

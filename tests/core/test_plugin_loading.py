@@ -29,6 +29,7 @@ from gateway_core import (
     Feature,
     GatewayManager,
     GatewaySettings,
+    GatewayUnavailable,
     Money,
     OperationContext,
     PluginLoadError,
@@ -554,3 +555,89 @@ def test_a_plugin_failing_in_cli_commands_is_named_without_its_message() -> None
     ) as info:
         manager.add_cli_commands(click.Group("gateway"))
     assert "tok_live_leaked" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# A plugin's start-up code failing: wrapped, named, and secret-free
+# --------------------------------------------------------------------------------------------
+
+
+class FailingMetadata:
+    """A gateway object whose metadata hook fails the way the settings say."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self.error: Exception = settings.get("error")
+
+    @hookimpl
+    def gateway_minimum_amount(self, currency: str) -> Money | None:
+        raise self.error
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        raise AssertionError("never called")
+
+
+class FailingCurrencies(FailingMetadata):
+    @hookimpl
+    def gateway_supported_currencies(self) -> list[str]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("factory", "step"),
+    [(FailingMetadata, "gateway_minimum_amount(EUR)"), (FailingCurrencies, "gateway_supported_currencies")],
+)
+def test_a_metadata_hook_failing_at_start_is_wrapped_without_its_message(
+    factory: Callable[[GatewaySettings], object], step: str
+) -> None:
+    settings = {"error": RuntimeError("account lookup failed for sk_live_123")}
+    with pytest.raises(PluginLoadError) as info:
+        build_manager({"g": {"provider": "meta", "settings": settings}}, plugins=[provider_plugin("meta", factory)])
+    assert str(info.value).startswith(f"{step} failed for gateway 'g': RuntimeError")
+    assert "sk_live_123" not in str(info.value)
+    assert info.value.gateway == "g"
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_a_metadata_hook_raising_a_gateway_error_keeps_its_message() -> None:
+    settings = {"error": GatewayUnavailable("meta: the account service did not answer", http_status=503)}
+    with pytest.raises(PluginLoadError) as info:
+        build_manager(
+            {"g": {"provider": "meta", "settings": settings}}, plugins=[provider_plugin("meta", FailingMetadata)]
+        )
+    assert "GatewayUnavailable: meta: the account service did not answer (http_status=503)" in str(info.value)
+
+
+def test_a_metadata_hook_raising_a_configuration_error_passes_through() -> None:
+    settings = {"error": ConfigurationError("meta: account_country 'XX' is unknown")}
+    with pytest.raises(ConfigurationError, match="account_country 'XX' is unknown") as info:
+        build_manager(
+            {"g": {"provider": "meta", "settings": settings}}, plugins=[provider_plugin("meta", FailingMetadata)]
+        )
+    assert type(info.value) is ConfigurationError
+
+
+def test_a_factory_gateway_error_keeps_its_message() -> None:
+    def factory(settings: GatewaySettings) -> object:
+        return Money.of(settings.get("fee"), "EUR")  # a provider parsing a setting with the core's own types
+
+    with pytest.raises(PluginLoadError) as info:
+        build_manager(
+            {"g": {"provider": "parses", "settings": {"fee": "0.001"}}}, plugins=[provider_plugin("parses", factory)]
+        )
+    assert "failed to build gateway 'g': InvalidAmount: 0.001 has more decimals than EUR allows (2)" in str(info.value)
+
+
+RAISES_AT_IMPORT = """
+    raise RuntimeError("could not reach https://api.example/?key=sk_live_at_import")
+"""
+
+
+def test_an_import_failure_shows_only_the_class_of_an_arbitrary_exception(dists: DistFactory) -> None:
+    dists.make("gc-loud-plugin", "1.0", "loudplug", RAISES_AT_IMPORT)
+    manager = manager_for(dists, {})
+    [failure] = manager.failures
+    assert failure.error == "RuntimeError"
+    with pytest.raises(PluginLoadError) as info:
+        manager_for(dists, {}, strict_plugins=True)
+    assert "sk_live_at_import" not in str(info.value)
