@@ -42,6 +42,7 @@ from gateway_core.errors import (
     ConfigurationError,
     GatewayUnavailable,
     IdempotencyConflict,
+    InvalidMoney,
     InvalidRequest,
     NotFound,
     OutcomeUnknown,
@@ -225,13 +226,26 @@ class FakeGateway:
                     f"not {type(value).__name__}",
                     gateway=settings.name,
                 )
-            minimums[code] = Money.of(value, code)
+            try:
+                minimums[code] = Money.of(value, code)
+            except InvalidMoney as exc:
+                raise ConfigurationError(
+                    f"gateway {settings.name!r}: minimums.{code} = {value!r} is not an amount: {exc.message}",
+                    gateway=settings.name,
+                ) from exc
+        tolerance = settings.get("tolerance", DEFAULT_TOLERANCE)
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int) or tolerance < 1:
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: tolerance must be a whole number of seconds of at least 1 "
+                f"(default {DEFAULT_TOLERANCE}), not {tolerance!r}",
+                gateway=settings.name,
+            )
         return cls(
             settings.name,
             webhook_secret=secret,
             minimums=minimums,
             checkout_base_url=str(settings.get("checkout_base_url", "https://checkout.fake-gateway.invalid")),
-            tolerance=int(settings.get("tolerance", DEFAULT_TOLERANCE)),
+            tolerance=tolerance,
         )
 
     @staticmethod

@@ -374,6 +374,33 @@ def test_fake_minimums_as_floats_or_ints_are_refused(tmp_path: Path, value: str)
         GatewayManager(config, plugins=[gateway_core.fake], load_entry_points=False)
 
 
+@pytest.mark.parametrize(
+    ("minimums", "said"),
+    [
+        ({"EUR": "0.001"}, "minimums.EUR = '0.001' is not an amount: 0.001 has more decimals than EUR allows (2)"),
+        ({"EUR": "1e3"}, "minimums.EUR = '1e3' is not an amount: '1e3' is not a plain decimal amount"),
+        ({"eur": "1"}, "minimums.eur = '1' is not an amount: 'eur' is not an ISO 4217 code"),
+    ],
+)
+def test_fake_minimums_that_are_not_amounts_say_what_is_wrong(minimums: dict[str, str], said: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        build_manager({"g": fake_table(settings={"minimums": minimums})})
+    assert said in str(info.value)
+    assert info.value.gateway == "g"
+
+
+@pytest.mark.parametrize("tolerance", ["300", 1.5, True, 0, -60, None])
+def test_fake_tolerance_must_be_whole_positive_seconds(tolerance: object) -> None:
+    with pytest.raises(ConfigurationError, match="tolerance must be a whole number of seconds of at least 1") as info:
+        build_manager({"g": fake_table(settings={"tolerance": tolerance})})
+    assert info.value.gateway == "g"
+
+
+def test_fake_tolerance_is_used() -> None:
+    assert fake(build_manager({"g": fake_table(settings={"tolerance": 60})}), "g").tolerance == 60
+    assert fake(build_manager({"g": fake_table()}), "g").tolerance == 300
+
+
 def test_fake_minimums_as_strings_are_exact(tmp_path: Path) -> None:
     path = write(
         tmp_path,
