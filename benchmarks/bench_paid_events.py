@@ -17,7 +17,7 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 import structlog
@@ -63,7 +63,7 @@ def main() -> None:
             price=Money.of("20", "EUR"),
             capacity=args.registrations,
             gateways=["stripe-like"],
-            starts_at=datetime(2026, 12, 31, tzinfo=UTC),
+            starts_at=datetime.now(UTC) + timedelta(days=30),
         ).id
 
         def register(i: int) -> None:

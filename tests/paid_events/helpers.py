@@ -1,11 +1,74 @@
-"""Test helpers: pay a fake checkout and deliver the fake's signed webhooks to the service."""
+"""Test helpers: pay a fake checkout, deliver the fake's signed webhooks, snapshot the store, build managers."""
 
 from __future__ import annotations
 
-from paid_events.service import PaidEvents, WebhookOutcome
+import re
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
-from gateway_core import GatewayManager
+import attrs
+import sqlalchemy as sa
+from paid_events import outbox
+from paid_events.service import PaidEvents, WebhookOutcome
+from paid_events.store import Base, Store
+
+import gateway_core.fake
+from gateway_core import DeploymentConfig, GatewayManager, Money
 from gateway_core.fake import FakeGateway
+
+if TYPE_CHECKING:
+    from .conftest import Clock
+
+EUR = "EUR"
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, EUR)
+
+
+@attrs.define
+class Mailbox:
+    """A real outbox sender that keeps what it sends (to read tokens the way a participant would)."""
+
+    messages: list[outbox.Message] = attrs.field(factory=list)
+
+    def send(self, message: outbox.Message) -> None:
+        self.messages.append(message)
+
+    def token(self, recipient: str) -> str:
+        for message in reversed(self.messages):
+            if message.recipient == recipient and message.kind == "confirmation":
+                found = re.search(r"access token: (\S+)", message.body)
+                assert found is not None
+                return found.group(1)
+        raise AssertionError(f"no confirmation for {recipient}")
+
+
+#: The one-off test event starts this long after the test clock's "now".
+STARTS_IN = timedelta(days=15, hours=8)
+
+
+def make_event(service: PaidEvents, **overrides: Any) -> str:
+    """An event on the service's clock: a ``timedelta`` for a date means that long from now."""
+    kwargs: dict[str, Any] = {
+        "organizer": "org-1",
+        "title": "Pricing webinar",
+        "kind": "one_off",
+        "price": eur("20"),
+        "capacity": 50,
+        "gateways": ["stripe-like", "paypal-like"],
+        "starts_at": STARTS_IN,
+    }
+    if overrides.get("kind", "one_off") != "one_off":
+        kwargs["starts_at"] = None  # a series has sessions, an on-demand event no date
+    kwargs.update(overrides)
+    now = service.clock()
+    for name in ("starts_at", "early_until", "early_from"):
+        if isinstance(kwargs.get(name), timedelta):
+            kwargs[name] = now + kwargs[name]
+    kwargs["sessions"] = [now + s if isinstance(s, timedelta) else s for s in kwargs.get("sessions", ())]
+    return service.create_event(**kwargs).id
 
 
 def fake_of(manager: GatewayManager, name: str) -> FakeGateway:
@@ -25,3 +88,28 @@ def pay(service: PaidEvents, gateway: str, checkout_id: str | None) -> list[Webh
     assert checkout_id is not None
     fake_of(service.gateways, gateway).complete_checkout(checkout_id)
     return deliver(service, gateway)
+
+
+def snapshot(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every paid_events table, in a stable order: "changes nothing" compares contents, not counts."""
+    out: dict[str, list[tuple[object, ...]]] = {}
+    with store.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows = conn.execute(sa.select(table)).all()
+            out[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return out
+
+
+def manager_with(
+    gateways: Mapping[str, Mapping[str, Any]], *providers: object, clock: Clock | None = None
+) -> GatewayManager:
+    """A manager over ``gateways`` (``gateway.toml`` tables) with extra provider plugins registered in code."""
+    deployment = DeploymentConfig.from_mapping({"gateways": {k: dict(v) for k, v in gateways.items()}})
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake, *providers], load_entry_points=False)
+    if clock is not None:
+        manager.clock = clock
+        for name in manager.gateway_names():
+            fake = manager.gateway_object(name)
+            if isinstance(fake, FakeGateway):
+                fake.clock = clock.timestamp
+    return manager

@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -56,7 +56,7 @@ def new_event(service: PaidEvents, capacity: int) -> str:
         price=Money.of("20", "EUR"),
         capacity=capacity,
         gateways=["stripe-like"],
-        starts_at=datetime(2026, 12, 10, tzinfo=UTC),
+        starts_at=service.clock() + timedelta(days=15),
     ).id
 
 

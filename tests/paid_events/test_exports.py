@@ -17,6 +17,7 @@ def test_service_exports() -> None:
         "PromoView",
         "ReconcileReport",
         "RefundOutcome",
+        "SessionView",
         "WebhookOutcome",
     ]
     for name in paid_events.service.__all__:

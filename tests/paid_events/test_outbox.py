@@ -1,11 +1,14 @@
-"""The outbox senders: file, log (never the body) and SMTP against a local server on 127.0.0.1."""
+"""The outbox: senders (file, log without tokens, SMTP against a local server), retries, claims."""
 
 from __future__ import annotations
 
+import smtplib
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,18 +21,26 @@ from paid_events.store import OutboxRow, Store
 from gateway_core import ConfigurationError
 
 
-def add_message(store: Store, *, secret: str | None = "tok-SECRET-123") -> None:
+def add_message(
+    store: Store,
+    *,
+    secret: str | None = "tok-SECRET-123",
+    recipient: str = "ann@example.com",
+    kind: str = "confirmation",
+    body: str = "Welcome.\nYour access token: {access_token}",
+) -> None:
     with store.transaction() as s:
         s.add(
             OutboxRow(
-                kind="confirmation",
+                kind=kind,
                 event_id="e1",
                 registration_id="r1",
-                recipient="ann@example.com",
+                recipient=recipient,
                 subject="Your ticket",
-                body="Welcome.\nYour access token: {access_token}",
+                body=body,
                 secret=secret,
                 created_at=datetime(2026, 11, 25, tzinfo=UTC),
+                attempts=0,
             )
         )
 
@@ -56,7 +67,9 @@ class _SMTPHandler(socketserver.StreamRequestHandler):
                     lines.append(text[1:] if text.startswith("..") else text)
                 continue
             verb = text[:4].upper()
-            if verb == "DATA":
+            if verb == "RCPT" and "refused@" in text:
+                reply("550 no such user")
+            elif verb == "DATA":
                 in_data = True
                 reply("354 end with .")
             elif verb == "QUIT":
@@ -96,26 +109,164 @@ def test_file_sender_delivers_the_token_and_the_row_forgets_it(store: Store, tmp
     assert outbox.drain(store, outbox.FileSender(mailbox)) == 0
 
 
-def test_log_sender_never_logs_the_body_or_token(store: Store) -> None:
-    add_message(store)
+def test_log_sender_writes_bodies_without_tokens_and_leaves_confirmations_queued(store: Store) -> None:
+    add_message(store)  # a confirmation: it carries an access token
+    add_message(store, secret=None, kind="date_change", body="The webinar moved to Friday.")
     with structlog.testing.capture_logs() as logs:
         assert outbox.drain(store, outbox.LogSender()) == 1
-    assert any(entry["event"] == "paid_events.message.logged" for entry in logs)
+    logged = [entry for entry in logs if entry["event"] == "paid_events.message.logged"]
+    assert [entry["body"] for entry in logged] == ["The webinar moved to Friday."]
     assert "tok-SECRET-123" not in repr(logs)
     assert "ann@example.com" not in repr(logs)
+    with store.transaction() as s:
+        confirmation = s.scalar(sa.select(OutboxRow).where(OutboxRow.kind == "confirmation"))
+        assert confirmation is not None
+        assert confirmation.sent_at is None  # not claimed as delivered
+        assert confirmation.secret == "tok-SECRET-123"  # still there for a real sender
+        assert confirmation.attempts == 0
+    assert outbox.pending_count(store) == 1
 
 
-def test_a_failed_send_leaves_the_message_for_the_next_drain(store: Store, tmp_path: Path) -> None:
+def test_log_sender_refuses_a_message_with_a_token_handed_to_it_directly() -> None:
+    with pytest.raises(ValueError, match="access token"):
+        outbox.LogSender().send(outbox.Message(1, "confirmation", "a@example.com", "s", "token: abc", has_secret=True))
+
+
+class Refusing:
+    """A sender whose server refuses one address (as SMTP does with 550) and delivers the rest."""
+
+    def __init__(self, refused: str) -> None:
+        self.refused = refused
+        self.delivered: list[outbox.Message] = []
+
+    def send(self, message: outbox.Message) -> None:
+        if message.recipient == self.refused:
+            raise smtplib.SMTPRecipientsRefused({message.recipient: (550, b"no such user " + message.body.encode())})
+        self.delivered.append(message)
+
+
+def outbox_row(store: Store, recipient: str) -> OutboxRow:
+    with store.transaction() as s:
+        row = s.scalar(sa.select(OutboxRow).where(OutboxRow.recipient == recipient))
+        assert row is not None
+        return row
+
+
+def test_a_refused_address_delays_only_its_own_message_and_backs_off(store: Store) -> None:
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    clock = lambda: now  # noqa: E731
+    add_message(store, recipient="bad@example.com")
+    add_message(store, recipient="ann@example.com")
+    add_message(store, recipient="bob@example.com", secret=None)
+    sender = Refusing("bad@example.com")
+    policy = outbox.RetryPolicy(max_attempts=3, first_delay=timedelta(minutes=1))
+    assert outbox.drain(store, sender, clock=clock, policy=policy) == 2  # the others are not blocked
+    assert sorted(m.recipient for m in sender.delivered) == ["ann@example.com", "bob@example.com"]
+    bad = outbox_row(store, "bad@example.com")
+    assert (bad.attempts, bad.sent_at, bad.failed_at) == (1, None, None)
+    assert bad.next_attempt_at == now + timedelta(minutes=1)
+    assert bad.last_error is not None
+    assert bad.last_error.startswith("SMTPRecipientsRefused")
+    assert "bad@example.com" not in bad.last_error  # the address and the token are blanked out
+    assert "tok-SECRET-123" not in bad.last_error
+    assert bad.claim_id is None
+
+    assert outbox.drain(store, sender, clock=clock, policy=policy) == 0  # not due yet: nothing is tried
+    assert outbox_row(store, "bad@example.com").attempts == 1
+    now += timedelta(minutes=1)
+    outbox.drain(store, sender, clock=clock, policy=policy)
+    second = outbox_row(store, "bad@example.com")
+    assert second.attempts == 2
+    assert second.next_attempt_at == now + timedelta(minutes=2)  # doubled
+    now += timedelta(minutes=2)
+    outbox.drain(store, sender, clock=clock, policy=policy)
+    dead = outbox_row(store, "bad@example.com")
+    assert (dead.attempts, dead.failed_at, dead.secret, dead.sent_at) == (3, now, None, None)  # failed for good
+    assert outbox.pending_count(store) == 0
+    assert outbox.failed_count(store) == 1
+    now += timedelta(days=1)
+    anyone = Refusing("nobody")
+    assert outbox.drain(store, anyone, clock=clock) == 0
+    assert anyone.delivered == []  # a message failed for good is never tried again
+
+
+def test_a_failed_message_is_sent_by_a_later_drain_once_due(store: Store, tmp_path: Path) -> None:
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     add_message(store)
 
     class Broken:
         def send(self, message: outbox.Message) -> None:
             raise ConnectionError("mail server down")
 
-    with pytest.raises(ConnectionError):
-        outbox.drain(store, Broken())
+    assert outbox.drain(store, Broken(), clock=lambda: now) == 0
     assert outbox.pending_count(store) == 1
-    assert outbox.drain(store, outbox.FileSender(tmp_path / "mail.txt")) == 1
+    mailbox = tmp_path / "mail.txt"
+    assert outbox.drain(store, outbox.FileSender(mailbox), clock=lambda: now) == 0  # backing off
+    later = now + timedelta(minutes=1)
+    assert outbox.drain(store, outbox.FileSender(mailbox), clock=lambda: later) == 1
+    assert "tok-SECRET-123" in mailbox.read_text(encoding="utf-8")
+    row = outbox_row(store, "ann@example.com")
+    assert (row.attempts, row.sent_at, row.secret) == (2, later, None)
+
+
+def test_no_transaction_is_held_while_a_message_is_being_sent(store: Store) -> None:
+    add_message(store)
+    wrote = threading.Event()
+
+    def write_meanwhile() -> None:
+        with store.transaction() as s:  # on SQLite this needs the write lock
+            s.execute(sa.update(OutboxRow).values(subject="Your ticket"))
+        wrote.set()
+
+    class Slow:
+        def send(self, message: outbox.Message) -> None:
+            writer = threading.Thread(target=write_meanwhile)
+            writer.start()
+            assert wrote.wait(timeout=10), "a writer was blocked while the message was being sent"
+            writer.join()
+
+    assert outbox.drain(store, Slow()) == 1
+
+
+def test_concurrent_drainers_never_send_a_message_twice(store: Store) -> None:
+    for n in range(30):
+        add_message(store, recipient=f"p{n}@example.com")
+    sent: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    class Slow:
+        def send(self, message: outbox.Message) -> None:
+            time.sleep(0.01)  # a send takes a while: the others run meanwhile
+            with lock:
+                sent.append(message.id)
+
+    def drainer() -> int:
+        barrier.wait(timeout=30)
+        return outbox.drain(store, Slow())
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        counts = list(pool.map(lambda _: drainer(), range(4)))
+    assert sum(counts) == 30
+    assert sorted(sent) == sorted(set(sent))
+    assert len(sent) == 30
+    assert outbox.pending_count(store) == 0
+
+
+def test_a_drainer_that_died_mid_send_leaves_the_message_to_the_next_after_the_lease(store: Store) -> None:
+    now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    add_message(store)
+
+    class Dies:
+        def send(self, message: outbox.Message) -> None:
+            raise KeyboardInterrupt  # not an Exception: the drain stops without recording anything
+
+    with pytest.raises(KeyboardInterrupt):
+        outbox.drain(store, Dies(), clock=lambda: now)
+    mailbox = Refusing("nobody")
+    assert outbox.drain(store, mailbox, clock=lambda: now + timedelta(minutes=5)) == 0  # still claimed
+    assert outbox.drain(store, mailbox, clock=lambda: now + timedelta(minutes=10)) == 1  # the lease lapsed
+    assert len(mailbox.delivered) == 1
 
 
 def test_smtp_sender_sends_through_a_local_server(store: Store, smtp_server: tuple[int, list[str]]) -> None:
@@ -126,6 +277,24 @@ def test_smtp_sender_sends_through_a_local_server(store: Store, smtp_server: tup
     assert "To: ann@example.com" in received[0]
     assert "Subject: Your ticket" in received[0]
     assert "tok-SECRET-123" in received[0]
+
+
+def test_smtp_refusing_one_address_does_not_block_the_others(store: Store, smtp_server: tuple[int, list[str]]) -> None:
+    port, received = smtp_server
+    add_message(store, recipient="refused@example.com")
+    add_message(store, recipient="ann@example.com")
+    add_message(store, recipient="bob@example.com", secret=None, kind="date_change", body="Moved.")
+    sender = outbox.SMTPSender("127.0.0.1", port, sender="events@example.com", timeout=10)
+    assert outbox.drain(store, sender) == 2
+    assert [next(line for line in mail.splitlines() if line.startswith("To:")) for mail in received] == [
+        "To: ann@example.com",
+        "To: bob@example.com",
+    ]
+    refused = outbox_row(store, "refused@example.com")
+    assert refused.attempts == 1
+    assert refused.sent_at is None
+    assert refused.last_error is not None
+    assert refused.last_error.startswith("SMTPRecipientsRefused")
 
 
 def test_message_repr_hides_the_body() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import sqlalchemy as sa
 from paid_events import config as pe_config
@@ -35,7 +35,7 @@ def test_four_processes_of_eight_threads_confirm_exactly_the_cap(pg_schema: tupl
             price=Money.of("20", "EUR"),
             capacity=50,
             gateways=["stripe-like"],
-            starts_at=datetime(2026, 12, 10, tzinfo=UTC),
+            starts_at=service.clock() + timedelta(days=15),  # the wall clock, as in the worker processes
         ).id
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=4, mp_context=context) as pool:

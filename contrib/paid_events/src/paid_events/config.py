@@ -1,4 +1,4 @@
-"""Platform configuration: price limits per currency, the service fee and its rounding, hold time.
+"""Platform configuration: price limits per currency, the service fee and its rounding, hold and late-join time.
 
 Read from the ``[platform]`` table of a TOML file whose ``[gateways]`` tables have gateway-core's
 ``gateway.toml`` layout, so one file configures both (see ``paid_events.example.toml``)::
@@ -9,6 +9,7 @@ Read from the ``[platform]`` table of a TOML file whose ``[gateways]`` tables ha
     discount_rounding = "HALF_UP"
     minimum_price = "1"          # major units of the ticket's currency
     hold_minutes = 30
+    late_join_minutes = 10       # a one-off event takes registrations until this long after it starts
 
     [platform.price_limits]
     EUR = "2000"
@@ -66,6 +67,8 @@ class PlatformConfig:
     discount_rounding: Rounding = Rounding.HALF_UP
     minimum_price: Decimal = Decimal(1)
     hold_minutes: int = 30
+    #: How long after a one-off event's start registration stays open (0: closes at the start).
+    late_join_minutes: int = 10
 
     def __attrs_post_init__(self) -> None:
         if not Decimal(0) <= self.fee_percent < Decimal(100):
@@ -74,6 +77,8 @@ class PlatformConfig:
             raise ConfigurationError("[platform] minimum_price must be positive")
         if self.hold_minutes < 1:
             raise ConfigurationError("[platform] hold_minutes must be at least 1")
+        if self.late_join_minutes < 0:
+            raise ConfigurationError("[platform] late_join_minutes must not be negative")
         for code, limit in self.price_limits.items():
             if limit.currency != code:
                 raise ConfigurationError(f"[platform.price_limits] {code} is given in {limit.currency}")
@@ -101,11 +106,12 @@ class PlatformConfig:
         for name in ("fee_rounding", "discount_rounding"):
             if name in body:
                 kwargs[name] = _rounding(name, body.pop(name))
-        if "hold_minutes" in body:
-            hold = body.pop("hold_minutes")
-            if isinstance(hold, bool) or not isinstance(hold, int):
-                raise ConfigurationError("[platform] hold_minutes must be an integer")
-            kwargs["hold_minutes"] = hold
+        for name in ("hold_minutes", "late_join_minutes"):
+            if name in body:
+                minutes = body.pop(name)
+                if isinstance(minutes, bool) or not isinstance(minutes, int):
+                    raise ConfigurationError(f"[platform] {name} must be an integer")
+                kwargs[name] = minutes
         if body:
             raise ConfigurationError(f"unknown [platform] keys: {', '.join(sorted(body))}")
         return cls(limits, **kwargs)

@@ -2,8 +2,9 @@
 
 An organizer creates a paid event with promo codes; participants register with and without
 codes (one rounded up to a gateway minimum, one free), pay through hosted checkouts confirmed by
-verified webhooks; the organizer rejects one, changes the date, cancels and refunds everyone.
-Messages go through the outbox to a mailbox file. Nothing leaves the machine.
+verified webhooks; the organizer rejects one who paid and one who had not, changes the date,
+runs a permanent series with sessions, cancels, refunds everyone and deletes the event. Messages
+go through the outbox to a mailbox file (``--outbox PATH`` keeps it). Nothing leaves the machine.
 """
 
 from __future__ import annotations
@@ -56,10 +57,13 @@ def run(
     *,
     database: str | None = None,
     config_path: Path | None = None,
+    outbox_path: Path | None = None,
     echo: Callable[[str], object] = print,
     verbose: bool = False,
 ) -> None:
     """Run the story; ``database`` defaults to a SQLite file in a temporary directory.
+
+    Messages are appended to ``outbox_path`` (kept), else to a file in the temporary directory.
 
     The demo is an application, so it may set the log level: below warnings, log lines are
     hidden unless ``verbose`` (the previous structlog configuration is restored afterwards).
@@ -70,7 +74,12 @@ def run(
     try:
         with tempfile.TemporaryDirectory(prefix="paid-events-demo-") as tmp:
             url = database or f"sqlite:///{Path(tmp) / 'events.db'}"
-            _story(url, Path(tmp) / "mailbox.txt", config_path, echo)
+            mailbox = outbox_path or Path(tmp) / "mailbox.txt"
+            _story(url, mailbox, config_path, echo)
+            if outbox_path is None:
+                echo("   (the messages went to a temporary mailbox; run with --outbox PATH to keep and read it)")
+            else:
+                echo(f"   the participants' messages are in {outbox_path}")
     finally:
         structlog.configure(**saved)
 
@@ -82,10 +91,12 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
     store = Store.open(url)
     service = PaidEvents(store, manager, platform)
     mailbox = _Mailbox(mailbox_path)
+    now = datetime.now(UTC).replace(microsecond=0)
     try:
         step(f"Store: {store.dialect} ({'temporary file' if url.startswith('sqlite') else 'as given'}), migrated")
         echo(f"   gateways: {', '.join(manager.gateway_names())} (fake providers; no money moves)")
         echo(f"   service fee: {platform.fee_percent} % rounded {platform.fee_rounding.name}")
+        echo(f"   messages go to the mailbox file {mailbox_path}")
 
         step("The organizer creates a paid one-off webinar (50-seat plan)")
         event = service.create_event(
@@ -95,7 +106,7 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
             price=Money.of("20.00", "EUR"),
             capacity=50,
             gateways=["stripe-like", "paypal-like"],
-            starts_at=datetime.now(UTC).replace(microsecond=0) + timedelta(days=14),
+            starts_at=now + timedelta(days=14),
         )
         echo(f"   event {_short(event.id)}: {event.title}, {event.price}, {event.capacity} seats")
         for code, kwargs in (
@@ -110,6 +121,17 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
                 service.change_price(event.id, domain.parse_price(bad, "EUR"))
             except PaidEventsError as exc:
                 echo(f"   refused price {bad} EUR: {type(exc).__name__}: {exc}")
+        for label, call in (
+            ("a date in the past", lambda: service.change_date(event.id, now - timedelta(days=1))),
+            (
+                "a promo code already expired",
+                lambda: service.add_promo_code(event.id, "OLD", percent="5", expires_at=now),
+            ),
+        ):
+            try:
+                call()
+            except PaidEventsError as exc:
+                echo(f"   refused {label}: {type(exc).__name__}")
 
         step("Participants register, see their final price, and pay")
         ann = _register(service, echo, event.id, "ann@example.com")
@@ -117,10 +139,16 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
         cat = _register(service, echo, event.id, "cat@example.com", code="FRIEND98")
         dan = _register(service, echo, event.id, "dan@example.com", code="SPEAKER")
         eve = _register(service, echo, event.id, "eve@example.com")
+        fay = _register(service, echo, event.id, "fay@example.com")
+        again = service.checkout(event.id, "Ann@Example.com")
+        echo(
+            f"   Ann@Example.com comes back before paying: same registration {again.registration_id == ann.registration_id}, "
+            f"same checkout {again.checkout_id == ann.checkout_id} (no second seat)"
+        )
         for label, args in (
             ("malformed e-mail", ("not-an-email", None)),
-            ("look-alike promo code", ("fay@example.com", "SPE\u0410KER")),
-            ("overlong promo code", ("fay@example.com", "X" * 40)),
+            ("look-alike promo code", ("gus@example.com", "SPE\u0410KER")),
+            ("overlong promo code", ("gus@example.com", "X" * 40)),
         ):
             try:
                 service.checkout(event.id, args[0], args[1])
@@ -133,7 +161,7 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
             _fake(manager, gateway).complete_checkout(result.checkout_id)
         assert eve.checkout_id is not None
         _fake(manager, "stripe-like").abandon_checkout(eve.checkout_id)
-        echo("   ann, bob and cat pay on the hosted pages; eve walks away")
+        echo("   ann, bob and cat pay on the hosted pages; eve walks away; fay has not paid yet")
         echo(f"   seats taken before any webhook: {service.event(event.id).seats_taken} (held, not yet paid)")
         for gateway in ("stripe-like", "paypal-like"):
             outcomes = deliver_webhooks(service, gateway, duplicate=True)
@@ -148,22 +176,57 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
         report = service.fee_report(event.id)
         for line in report.lines:
             echo(f"   fee on {_short(line.registration_id)}: {line.fee} of {line.amount}")
-        echo(f"   total sales {report.total_sales}, total service fee {report.total_fee}")
+        echo(
+            f"   total sales {report.total_sales}, service fee collected {report.total_fee} "
+            f"(the sum of the per-payment fees; {platform.fee_percent} % of the total would be {report.fee_on_total})"
+        )
 
         step("Confirmation messages go out through the outbox")
         echo(f"   sent {outbox.drain(store, mailbox)} messages to {mailbox_path.name}")
         token = mailbox.tokens["ann@example.com"]
         echo(f"   ann's access token admits her: {service.admit(event.id, token)} (the token is never printed)")
 
-        step("The organizer rejects bob (no automatic refund)")
+        step("The organizer rejects bob, who paid, and fay, who had not (no automatic refund)")
         service.reject(bob.registration_id, "registered twice")
-        echo(f"   bob: {_status(service, event.id, bob.registration_id)}")
+        service.reject(fay.registration_id, "not a member")
+        echo(f"   bob: {_status(service, event.id, bob.registration_id)}, paid: {_paid(service, event.id, bob)}")
+        echo(
+            f"   fay: {_status(service, event.id, fay.registration_id)}, paid: {_paid(service, event.id, fay)} (nothing to refund)"
+        )
 
         step("The organizer moves the date; everyone is told")
-        new_date = datetime.now(UTC).replace(microsecond=0) + timedelta(days=21)
+        new_date = now + timedelta(days=21)
         echo(f"   notified {service.change_date(event.id, new_date)} participants of {new_date.date()}")
 
-        step("The organizer cancels the event; everyone is told")
+        step("A permanent series: one ticket admits to every session")
+        series = service.create_event(
+            organizer="acme-academy",
+            title="Founders' office hours",
+            kind="permanent",
+            price=Money.of("45.00", "EUR"),
+            capacity=50,
+            gateways=["stripe-like"],
+            sessions=[now + timedelta(days=7)],
+        )
+        hal = service.checkout(series.id, "hal@example.com")
+        assert hal.checkout_id is not None
+        _fake(manager, "stripe-like").complete_checkout(hal.checkout_id)
+        deliver_webhooks(service, "stripe-like")
+        second = service.add_session(series.id, now + timedelta(days=14))
+        first = service.sessions(series.id)[0]
+        echo(
+            f"   sent {outbox.drain(store, mailbox)} messages (rejections, date changes, hal's ticket, the new session)"
+        )
+        hal_token = mailbox.tokens["hal@example.com"]
+        echo(f"   sessions: {', '.join(str(s.starts_at.date()) for s in service.sessions(series.id))}")
+        echo(
+            f"   hal's token admits to the first session: {service.admit(series.id, hal_token, session_id=first.id)}, "
+            f"to the session added later: {service.admit(series.id, hal_token, session_id=second.id)}"
+        )
+        moved = service.change_date(series.id, now + timedelta(days=15), session_id=second.id)
+        echo(f"   the second session moves a day; notified {moved} participant")
+
+        step("The organizer cancels the webinar; everyone is told")
         echo(f"   notified {service.cancel_event(event.id)} participants")
 
         step("The organizer refunds every payment through the gateway that took it")
@@ -175,13 +238,19 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
             echo(f"   [{done}/{total}] {_short(str(rid))}: {state} {amount}")
 
         service.refund_all(event.id, progress)
-        again = service.refund(ann.registration_id)
-        echo(f"   refunding ann again: {again.state} (no second refund)")
+        again_refund = service.refund(ann.registration_id)
+        echo(f"   refunding ann again: {again_refund.state} (no second refund)")
         for gateway in ("stripe-like", "paypal-like"):
             deliver_webhooks(service, gateway)
             echo(f"   {gateway}: {_fake(manager, gateway).refunds_made()} refunds made")
         _participants(service, echo, event.id)
-        echo(f"   sent {outbox.drain(store, mailbox)} more messages (rejection, date change, cancellation)")
+        try:
+            service.delete_event(event.id)
+        except PaidEventsError as exc:
+            echo(f"   delete refused while messages are unsent: {type(exc).__name__}")
+        echo(f"   sent {outbox.drain(store, mailbox)} more messages (the cancellations, the session's new date)")
+        service.delete_event(event.id)
+        echo("   every payment refunded and every message out: the organizer deletes the event")
         echo(f"   free ticket for dan needed no checkout: {dan.checkout_id is None}")
 
         step("Done")
@@ -227,6 +296,10 @@ def _participants(service: PaidEvents, echo: Callable[[str], object], event_id: 
 
 def _status(service: PaidEvents, event_id: str, registration_id: str) -> str:
     return next(p.status for p in service.participants(event_id) if p.registration_id == registration_id)
+
+
+def _paid(service: PaidEvents, event_id: str, result: CheckoutResult) -> bool:
+    return next(p.paid for p in service.participants(event_id) if p.registration_id == result.registration_id)
 
 
 def _fake(manager: GatewayManager, name: str) -> FakeGateway:

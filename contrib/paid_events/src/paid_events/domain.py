@@ -26,6 +26,7 @@ __all__ = [
     "Quote",
     "apply_promo",
     "current_price",
+    "email_key",
     "normalize_email",
     "normalize_promo_code",
     "parse_price",
@@ -73,6 +74,15 @@ def normalize_email(raw: object) -> str:
     if local.startswith(".") or local.endswith(".") or ".." in local:
         raise InvalidEmail("e-mail is not a valid address (misplaced dot)")
     return f"{local}@{domain.lower()}"
+
+
+def email_key(address: str) -> str:
+    """The key one live registration per participant is unique on: the whole address, lowercased.
+
+    Strictly the local part is case-sensitive, but no mail provider a webinar audience uses treats
+    ``Ann@`` and ``ann@`` as two people, and two tickets for one inbox is the worse mistake.
+    """
+    return address.lower()
 
 
 def normalize_promo_code(raw: object) -> str:

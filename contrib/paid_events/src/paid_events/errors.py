@@ -3,12 +3,16 @@
     PaidEventsError
     ├── InvalidInput (ValueError)       the caller's input is malformed; nothing was written
     │   ├── InvalidEmail                not a plausible e-mail address
-    │   ├── InvalidPromoCode            overlong, empty, or not [A-Z0-9_-] after NFKC (unicode tricks)
-    │   └── InvalidPrice                below 1, above the currency's limit, fractional minor unit, no gateway
+    │   ├── InvalidPromoCode            overlong, empty, or not [A-Z0-9_-] after NFKC (unicode tricks),
+    │   │                               or an expiry already past
+    │   ├── InvalidPrice                below 1, above the currency's limit, fractional minor unit, no gateway
+    │   └── InvalidDate                 a date in the past, a one-off event without one, a date (or a
+    │                                   session) for an event kind that has none
     ├── NotFoundError (LookupError)
     │   ├── UnknownEvent
     │   ├── UnknownRegistration
     │   ├── UnknownPromoCode
+    │   ├── UnknownSession              not a session of that (permanent) event
     │   └── UnknownPayment             a (verified) webhook or status for a payment we never started
     ├── Refused                         the request is well formed but the state forbids it
     │   ├── SoldOut                     every seat is held or sold
@@ -16,6 +20,7 @@
     │   ├── PromoCodeExpired
     │   ├── PromoNotAllowed             promo codes are for one-off events only
     │   ├── EventClosed                 the event is cancelled
+    │   ├── RegistrationClosed          the one-off event started (past its late-join window)
     │   ├── PriceLocked                 a payment is confirmed: the price cannot change
     │   ├── AlreadyRegistered           this e-mail holds or has a ticket for the event
     │   ├── PriceChanged                the price differs from the one the participant accepted
@@ -31,6 +36,7 @@ __all__ = [
     "AlreadyRegistered",
     "CheckoutPending",
     "EventClosed",
+    "InvalidDate",
     "InvalidEmail",
     "InvalidInput",
     "InvalidPrice",
@@ -44,11 +50,13 @@ __all__ = [
     "PromoCodeExpired",
     "PromoNotAllowed",
     "Refused",
+    "RegistrationClosed",
     "SoldOut",
     "UnknownEvent",
     "UnknownPayment",
     "UnknownPromoCode",
     "UnknownRegistration",
+    "UnknownSession",
 ]
 
 
@@ -72,6 +80,10 @@ class InvalidPrice(InvalidInput):
     pass
 
 
+class InvalidDate(InvalidInput):
+    pass
+
+
 class NotFoundError(PaidEventsError, LookupError):
     pass
 
@@ -89,6 +101,10 @@ class UnknownPromoCode(NotFoundError):
 
 
 class UnknownPayment(NotFoundError):
+    pass
+
+
+class UnknownSession(NotFoundError):
     pass
 
 
@@ -113,6 +129,10 @@ class PromoNotAllowed(Refused):
 
 
 class EventClosed(Refused):
+    pass
+
+
+class RegistrationClosed(Refused):
     pass
 
 

@@ -41,12 +41,18 @@ _CONFIG = click.option(
 @events.command("demo")
 @_DATABASE
 @_CONFIG
+@click.option(
+    "--outbox",
+    "outbox_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the participants' messages to this file and keep it (default: a temporary file).",
+)
 @click.option("--verbose", is_flag=True, help="Also show the structured log lines.")
-def demo(database: str | None, config_path: Path | None, verbose: bool) -> None:
+def demo(database: str | None, config_path: Path | None, outbox_path: Path | None, verbose: bool) -> None:
     """Run the whole story on the fake gateway: create, register, pay, reject, move, cancel, refund."""
     from paid_events.demo import run  # noqa: PLC0415
 
-    run(database=database, config_path=config_path, echo=click.echo, verbose=verbose)
+    run(database=database, config_path=config_path, outbox_path=outbox_path, echo=click.echo, verbose=verbose)
 
 
 @events.command("migrate")
@@ -77,7 +83,9 @@ def reconcile(database: str, config_path: Path | None) -> None:
         store.close()
     click.echo(
         f"checkouts recovered: {report.checkouts_recovered}, confirmed: {report.confirmed}, "
-        f"released: {report.released}, still pending: {report.still_pending}"
+        f"released: {report.released}, still pending: {report.still_pending}; "
+        f"refunds completed: {report.refunds_completed}, failed: {report.refunds_failed}, "
+        f"pending: {report.refunds_pending}"
     )
 
 
@@ -91,26 +99,45 @@ def example_config() -> None:
 
 @events.command("send-messages")
 @click.option("--database", metavar="URL", required=True, help="SQLAlchemy URL of the store.")
-@click.option("--to-file", type=click.Path(dir_okay=False, path_type=Path), help="Append messages to this file.")
+@click.option(
+    "--to-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("paid-events-mailbox.txt"),
+    show_default=True,
+    help="Append messages (access tokens included) to this file: the default sender.",
+)
 @click.option("--smtp-host", help="Send through this SMTP server instead.")
 @click.option("--smtp-port", type=int, default=25, show_default=True)
 @click.option("--sender", default="events@localhost", show_default=True, help="The From address for SMTP.")
-def send_messages(database: str, to_file: Path | None, smtp_host: str | None, smtp_port: int, sender: str) -> None:
-    """Drain the outbox: to a file, to SMTP, or (default) to the log without bodies."""
+@click.option(
+    "--to-log",
+    is_flag=True,
+    help="Write messages without an access token to the log instead; confirmations stay queued.",
+)
+def send_messages(  # noqa: PLR0917 (click passes options positionally)
+    database: str, to_file: Path, smtp_host: str | None, smtp_port: int, sender: str, to_log: bool
+) -> None:
+    """Drain the outbox: to a mailbox file (default), to SMTP, or to the log (no tokens)."""
     from paid_events import outbox  # noqa: PLC0415
     from paid_events.store import Store  # noqa: PLC0415
 
+    ctx = click.get_current_context()
+    file_given = ctx.get_parameter_source("to_file") is not click.core.ParameterSource.DEFAULT
+    if sum((file_given, smtp_host is not None, to_log)) > 1:
+        raise click.UsageError("choose one of --to-file, --smtp-host and --to-log")
     chosen: outbox.Sender
-    if to_file is not None and smtp_host is not None:
-        raise click.UsageError("choose --to-file or --smtp-host, not both")
-    if to_file is not None:
-        chosen = outbox.FileSender(to_file)
-    elif smtp_host is not None:
-        chosen = outbox.SMTPSender(smtp_host, smtp_port, sender)
+    if smtp_host is not None:
+        chosen, where = outbox.SMTPSender(smtp_host, smtp_port, sender), f"SMTP {smtp_host}:{smtp_port}"
+    elif to_log:
+        chosen, where = outbox.LogSender(), "the log"
     else:
-        chosen = outbox.LogSender()
+        chosen, where = outbox.FileSender(to_file), str(to_file)
     store = Store.open(database)
     try:
-        click.echo(f"sent {outbox.drain(store, chosen)} messages")
+        sent = outbox.drain(store, chosen)
+        left, failed = outbox.pending_count(store), outbox.failed_count(store)
     finally:
         store.close()
+    click.echo(f"sent {sent} messages to {where}; {left} waiting, {failed} failed for good")
+    if to_log and left:
+        click.echo("messages with an access token are never logged: send them with --to-file or --smtp-host")

@@ -8,11 +8,21 @@ and never charges twice. Seats and promo-code uses move only through conditional
 its single writer, so no interleaving can oversell. A webhook is believed only after
 ``GatewayManager.parse_webhook`` verified it, and processed once: its ``(gateway, event id)`` row
 is inserted in the same transaction as the fulfilment and the outbox message.
+
+Two clocks run per paid registration: the platform's seat hold (``hold_expires_at``,
+``hold_minutes`` from now) and the provider's checkout expiry (``checkout_expires_at``), which is
+the hold fitted into the window the gateway declares (:class:`gateway_core.CheckoutExpiry`, e.g.
+Stripe's 30 minutes to 24 hours) or nothing for a gateway that takes none. Both are stored, so a
+retry sends the very same request; when the hold lapses first, reconciliation expires (voids) the
+checkout and gives the seat back, and a payment that still lands is handled as a late payment.
+
+A registration is *paid* only once the provider confirmed the payment (``paid_at``); a
+``payment_id`` alone names the payment a checkout would create. Refunds, the fee report and the
+delete guard read ``paid_at``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
 import secrets
@@ -31,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from gateway_core import (
     AmountOutOfRange,
+    CapabilityNotSupported,
     CheckoutRequest,
     CheckoutSession,
     EventType,
@@ -40,9 +51,12 @@ from gateway_core import (
     InvalidAmount,
     InvalidRequest,
     Money,
+    NotFound,
     PaymentState,
     RateLimited,
+    Refund,
     RefundRequest,
+    RefundStatus,
     UnknownGateway,
     UnsupportedCurrency,
     VoidRequest,
@@ -54,21 +68,34 @@ from paid_events.errors import (
     AlreadyRegistered,
     CheckoutPending,
     EventClosed,
+    InvalidDate,
     InvalidInput,
     InvalidPrice,
     InvalidPromoCode,
     InvalidTransition,
+    PaidEventsError,
     PriceChanged,
     PriceLocked,
     PromoCodeExhausted,
     PromoCodeExpired,
+    RegistrationClosed,
     SoldOut,
     UnknownEvent,
     UnknownPayment,
     UnknownPromoCode,
     UnknownRegistration,
+    UnknownSession,
 )
-from paid_events.store import EventRow, OutboxRow, ProcessedWebhookRow, PromoCodeRow, RegistrationRow, Store
+from paid_events.store import (
+    LIVE_STATUSES,
+    EventRow,
+    OutboxRow,
+    ProcessedWebhookRow,
+    PromoCodeRow,
+    RegistrationRow,
+    SessionRow,
+    Store,
+)
 
 __all__ = [
     "CheckoutResult",
@@ -80,6 +107,7 @@ __all__ = [
     "PromoView",
     "ReconcileReport",
     "RefundOutcome",
+    "SessionView",
     "WebhookOutcome",
 ]
 
@@ -89,6 +117,11 @@ _T = TypeVar("_T")
 
 _PROVIDER_ATTEMPTS = 3
 _MAX_TITLE = 200
+#: How long one caller's refund request may be in flight before another caller may re-send it
+#: (with the same idempotency key) as a lost answer.
+_REFUND_CLAIM = timedelta(minutes=2)
+#: Errors of a best-effort void: the checkout is no longer open, or the gateway cannot void.
+_VOID_REFUSALS = (InvalidRequest, CapabilityNotSupported, NotFound)
 
 
 def _utcnow() -> datetime:
@@ -126,6 +159,15 @@ class EventView:
 
 
 @attrs.frozen
+class SessionView:
+    """One session (date) of a permanent event."""
+
+    id: str
+    event_id: str
+    starts_at: datetime
+
+
+@attrs.frozen
 class PromoView:
     id: str
     event_id: str
@@ -138,13 +180,18 @@ class PromoView:
 
 @attrs.frozen
 class CheckoutResult:
-    """A registration after checkout: ``checkout_url`` to pay, or ``status == "confirmed"`` when free."""
+    """A registration after checkout: ``checkout_url`` to pay, or ``status == "confirmed"`` when free.
+
+    ``resumed`` says the participant already had this open checkout (same e-mail, same terms) and
+    got it back instead of a second registration.
+    """
 
     registration_id: str
     status: str
     quote: Quote
     checkout_url: str | None = None
     checkout_id: str | None = None
+    resumed: bool = False
 
 
 @attrs.frozen
@@ -159,6 +206,12 @@ class Participant:
     refund_state: str
     created_at: datetime
     confirmed_at: datetime | None
+    #: When the provider confirmed the payment; ``None``: nothing was paid through a gateway.
+    paid_at: datetime | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.paid_at is not None
 
 
 class WebhookOutcome(enum.StrEnum):
@@ -178,17 +231,38 @@ class FeeLine:
 
 @attrs.frozen
 class FeeReport:
-    """The platform's service fee per confirmed payment and in total (the sum of the per-payment fees)."""
+    """The platform's service fee per paid payment and in total.
+
+    The platform collects the fee payment by payment (each rounded with ``fee_rounding``, passed to
+    the provider as that payment's application fee), so ``total_fee`` is the sum of the per-payment
+    fees: what was actually collected. ``fee_on_total`` is the percentage of ``total_sales``
+    rounded once; it can differ by a few minor units (3 x 10.10 EUR at 5 %: 3 x 0.51 = 1.53
+    collected, 5 % of 30.30 = 1.52). ``rounding_difference`` shows by how much.
+    """
 
     lines: tuple[FeeLine, ...]
     total_sales: Money
     total_fee: Money
+    fee_on_total: Money
+
+    @property
+    def rounding_difference(self) -> Money:
+        return self.total_fee - self.fee_on_total
 
 
 @attrs.frozen
 class RefundOutcome:
+    """One refund's outcome.
+
+    ``state``: ``refunded`` (the provider refunded it), ``already_refunded``, ``pending`` (the
+    provider accepted it and will finish later: a webhook or :meth:`PaidEvents.reconcile` settles
+    it), ``in_progress`` (another caller's request is in flight), ``unknown`` (the provider's answer
+    was lost; a retry re-sends it with the same idempotency key) or ``failed`` (refused or failed at
+    the provider; a retry asks again under a new key).
+    """
+
     registration_id: str
-    state: str  # refunded | already_refunded | failed
+    state: str
     amount: Money
     refund_id: str | None = None
     error: str | None = None
@@ -200,11 +274,22 @@ class ReconcileReport:
     confirmed: int = 0
     released: int = 0
     still_pending: int = 0
+    refunds_completed: int = 0
+    refunds_failed: int = 0
+    refunds_pending: int = 0
 
 
 # --------------------------------------------------------------------------------------------
 # The service
 # --------------------------------------------------------------------------------------------
+
+
+class _Live(Exception):
+    """This e-mail already has a live registration for the event (carried out of the transaction)."""
+
+    def __init__(self, registration_id: str) -> None:
+        super().__init__(registration_id)
+        self.registration_id = registration_id
 
 
 class PaidEvents:
@@ -245,8 +330,14 @@ class PaidEvents:
         early_price: Money | None = None,
         early_until: datetime | None = None,
         early_from: datetime | None = None,
+        sessions: Sequence[datetime] = (),
     ) -> EventView:
-        """Create an event; ``capacity`` is the organizer's plan size, ``gateways`` those they enabled."""
+        """Create an event; ``capacity`` is the organizer's plan size, ``gateways`` those they enabled.
+
+        A one-off event needs ``starts_at`` in the future. A permanent event (a series) has no
+        single date: give its ``sessions`` (future dates) here or later with :meth:`add_session`.
+        An on-demand event has no date at all.
+        """
         event_kind = self._kind(kind)
         title = self._text("title", title)
         organizer = self._text("organizer", organizer)
@@ -256,7 +347,8 @@ class PaidEvents:
         offered = self._offered(enabled)
         domain.validate_price(price, self.config, offered)
         self._check_early(price, early_price, early_until, early_from, offered)
-        self._check_aware("starts_at", starts_at)
+        now = self.clock()
+        self._check_dates(event_kind, starts_at, sessions, now)
         row = EventRow(
             id=str(uuid.uuid4()),
             organizer=organizer,
@@ -272,10 +364,13 @@ class PaidEvents:
             gateways=",".join(enabled),
             starts_at=starts_at,
             status="active",
-            created_at=self.clock(),
+            created_at=now,
         )
         with self.store.transaction() as s:
             s.add(row)
+            s.flush()
+            for when in sorted(sessions):
+                s.add(SessionRow(id=str(uuid.uuid4()), event_id=row.id, starts_at=when, created_at=now))
         log.info("paid_events.event.created", event_id=row.id, price=str(price), capacity=capacity)
         return _event_view(row)
 
@@ -311,7 +406,12 @@ class PaidEvents:
         return view
 
     def delete_event(self, event_id: str) -> None:
-        """Delete an event nobody holds or has paid for (refund paid tickets first)."""
+        """Delete an event nobody holds or has paid for, once every message to its participants is out.
+
+        Refused (:class:`InvalidTransition`) while a checkout is open, a payment the provider
+        confirmed is not refunded, or a message (a cancellation, say) is still unsent: drain the
+        outbox first. A message that failed permanently does not block.
+        """
         with self.store.transaction() as s:
             self._event(s, event_id, lock=True)
             blocking = s.scalar(
@@ -323,9 +423,8 @@ class PaidEvents:
                         RegistrationRow.status == "pending",
                         sa.and_(
                             RegistrationRow.price_minor > 0,
+                            RegistrationRow.paid_at.is_not(None),
                             RegistrationRow.refund_state != "refunded",
-                            RegistrationRow.payment_id.is_not(None),
-                            RegistrationRow.status.in_(("confirmed", "rejected", "paid_no_seat")),
                         ),
                     ),
                 )
@@ -334,35 +433,101 @@ class PaidEvents:
                 raise InvalidTransition(
                     f"event {event_id} has {blocking} open checkouts or unrefunded payments; refund them first"
                 )
+            unsent = s.scalar(
+                sa.select(sa.func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.event_id == event_id, OutboxRow.sent_at.is_(None), OutboxRow.failed_at.is_(None))
+            )
+            if unsent:
+                raise InvalidTransition(
+                    f"event {event_id} has {unsent} messages to participants not sent yet; drain the outbox first"
+                )
             s.execute(sa.delete(OutboxRow).where(OutboxRow.event_id == event_id))
             s.execute(sa.delete(RegistrationRow).where(RegistrationRow.event_id == event_id))
             s.execute(sa.delete(PromoCodeRow).where(PromoCodeRow.event_id == event_id))
+            s.execute(sa.delete(SessionRow).where(SessionRow.event_id == event_id))
             s.execute(sa.delete(EventRow).where(EventRow.id == event_id))
         log.info("paid_events.event.deleted", event_id=event_id)
 
-    def change_date(self, event_id: str, starts_at: datetime) -> int:
-        """Move the event; every participant holding or having a ticket is notified. Returns how many."""
+    def change_date(self, event_id: str, starts_at: datetime, *, session_id: str | None = None) -> int:
+        """Move the event (or, for a permanent event, one of its sessions); everyone holding or having
+        a ticket is notified. Returns how many.
+
+        The new date must be in the future (:class:`InvalidDate`); an on-demand event has no date.
+        """
         self._check_aware("starts_at", starts_at)
         if starts_at is None:
-            raise InvalidInput("starts_at is required")
+            raise InvalidDate("starts_at is required")
+        now = self.clock()
+        if starts_at <= now:
+            raise InvalidDate(f"the new date {starts_at.isoformat()} is not in the future")
         with self.store.transaction() as s:
             row = self._event(s, event_id, lock=True)
-            if row.status != "active":
-                raise EventClosed(f"event {event_id} is cancelled")
-            row.starts_at = starts_at
+            self._require_active(row)
+            kind = EventKind(row.kind)
+            if kind is EventKind.ON_DEMAND:
+                raise InvalidDate("an on-demand event has no date to change")
+            if kind is EventKind.PERMANENT:
+                if session_id is None:
+                    raise InvalidDate("a permanent event has sessions: name the session_id whose date changes")
+                session = self._session(s, row, session_id)
+                old = session.starts_at
+                session.starts_at = starts_at
+                subject = f"New date for a session of {row.title}"
+                body = (
+                    f"The session of {row.title} on {_when(old)} now takes place on {_when(starts_at)}. "
+                    "Your access token stays valid for every session."
+                )
+            else:
+                if session_id is not None:
+                    raise InvalidDate("only a permanent event has sessions")
+                row.starts_at = starts_at
+                subject = f"New date for {row.title}"
+                body = f"{row.title} now starts at {_when(starts_at)}. Your ticket stays valid."
             count = 0
+            for reg in self._live_registrations(s, event_id):
+                self._message(s, "date_change", row, reg, subject, body)
+                count += 1
+        log.info("paid_events.event.date_changed", event_id=event_id, session_id=session_id, notified=count)
+        return count
+
+    def add_session(self, event_id: str, starts_at: datetime) -> SessionView:
+        """Add a session (a future date) to a permanent event; its participants are told."""
+        self._check_aware("starts_at", starts_at)
+        if starts_at is None:
+            raise InvalidDate("starts_at is required")
+        now = self.clock()
+        if starts_at <= now:
+            raise InvalidDate(f"the session date {starts_at.isoformat()} is not in the future")
+        with self.store.transaction() as s:
+            row = self._event(s, event_id, lock=True)
+            self._require_active(row)
+            if row.kind != EventKind.PERMANENT.value:
+                raise InvalidDate("only a permanent event (a series) has sessions")
+            session = SessionRow(id=str(uuid.uuid4()), event_id=event_id, starts_at=starts_at, created_at=now)
+            s.add(session)
+            notified = 0
             for reg in self._live_registrations(s, event_id):
                 self._message(
                     s,
-                    "date_change",
+                    "session_added",
                     row,
                     reg,
-                    f"New date for {row.title}",
-                    f"{row.title} now starts at {starts_at.isoformat()}. Your ticket stays valid.",
+                    f"A new session of {row.title}",
+                    f"{row.title} has a new session on {_when(starts_at)}. Your access token admits you to it.",
                 )
-                count += 1
-        log.info("paid_events.event.date_changed", event_id=event_id, notified=count)
-        return count
+                notified += 1
+        log.info("paid_events.session.added", event_id=event_id, session_id=session.id, notified=notified)
+        return SessionView(session.id, event_id, starts_at)
+
+    def sessions(self, event_id: str) -> list[SessionView]:
+        """The sessions of a permanent event, earliest first (empty for other kinds)."""
+        with self.store.transaction() as s:
+            self._event(s, event_id)
+            rows = s.scalars(
+                sa.select(SessionRow).where(SessionRow.event_id == event_id).order_by(SessionRow.starts_at)
+            ).all()
+            return [SessionView(r.id, r.event_id, r.starts_at) for r in rows]
 
     def cancel_event(self, event_id: str) -> int:
         """Cancel the event; every participant is notified. Refunds are the organizer's next step."""
@@ -388,10 +553,7 @@ class PaidEvents:
         for registration_id, gateway, checkout_id in open_checkouts:
             # Close open checkouts so nobody pays for a cancelled event; the expiry webhook (or
             # reconcile) gives the seat back. A payment that still lands is confirmed and refundable.
-            try:
-                self.gateways.void(gateway, VoidRequest(checkout_id), operation_id=f"expire:{registration_id}")
-            except GatewayError as exc:
-                log.warning("paid_events.cancel.void_failed", registration_id=registration_id, error=type(exc).__name__)
+            self._void(registration_id, gateway, checkout_id)
         log.info("paid_events.event.cancelled", event_id=event_id, notified=count, checkouts_closed=len(open_checkouts))
         return count
 
@@ -411,6 +573,8 @@ class PaidEvents:
         if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int) or max_uses < 1):
             raise InvalidPromoCode("max_uses must be a positive whole number")
         self._check_aware("expires_at", expires_at)
+        if expires_at is not None and expires_at <= self.clock():
+            raise InvalidPromoCode(f"the code's expiry {expires_at.isoformat()} is already past")
         pct: Decimal | None = None
         if percent is not None:
             try:
@@ -434,6 +598,7 @@ class PaidEvents:
         try:
             with self.store.transaction() as s:
                 event = self._event(s, event_id)
+                self._require_active(event)
                 domain.check_promo_allowed(EventKind(event.kind))
                 if amount is not None and amount.currency != event.currency:
                     raise InvalidPromoCode(f"the event is sold in {event.currency}, the code is in {amount.currency}")
@@ -459,6 +624,7 @@ class PaidEvents:
         canonical = domain.normalize_promo_code(promo_code) if promo_code is not None else None
         with self.store.transaction() as s:
             event = self._event(s, event_id)
+            self._require_open(event, self.clock())
             promo = self._usable_promo(s, event, canonical) if canonical is not None else None
             return self._quote(event, promo, gateway)
 
@@ -476,16 +642,41 @@ class PaidEvents:
         ``accept_price`` is the final price the participant was shown; a different price now is
         refused with :class:`PriceChanged`. A free ticket (a 100 % code) is confirmed at once with no
         checkout. Payment is confirmed later, only by a verified webhook or a status check.
+
+        The same participant (e-mail compared case-insensitively) coming back while their earlier
+        checkout is still pending gets that checkout back (``resumed``) when the terms are the same
+        (promo code, gateway, price), or else has it closed (the seat and promo use come back) and a
+        fresh one opened. A checkout whose answer was lost (:class:`CheckoutPending`) is finished
+        with its own operation id. Only a confirmed ticket is :class:`AlreadyRegistered`.
         """
         address = domain.normalize_email(email)
+        key = domain.email_key(address)
         canonical = domain.normalize_promo_code(promo_code) if promo_code is not None else None
+        for _ in range(3):
+            try:
+                return self._register(event_id, address, key, canonical, gateway, accept_price)
+            except _Live as live:
+                resumed = self._resume(live.registration_id, canonical, gateway, accept_price)
+                if resumed is not None:
+                    return resumed
+        raise AlreadyRegistered(f"this e-mail's registration for event {event_id} is changing; try again")
+
+    def _register(  # noqa: PLR0917 (private; one call site)
+        self,
+        event_id: str,
+        address: str,
+        key: str,
+        canonical: str | None,
+        gateway: str | None,
+        accept_price: Money | None,
+    ) -> CheckoutResult:
         now = self.clock()
         registration_id = str(uuid.uuid4())
         try:
             with self.store.transaction() as s:
                 event = self._event(s, event_id)
-                if event.status != "active":
-                    raise EventClosed(f"event {event_id} is cancelled")
+                self._require_open(event, now)
+                self._check_no_live(s, event_id, key)
                 promo = self._usable_promo(s, event, canonical) if canonical is not None else None
                 quote = self._quote(event, promo, gateway)
                 if accept_price is not None and accept_price != quote.final:
@@ -500,23 +691,14 @@ class PaidEvents:
                 )
                 if _rowcount(taken) != 1:
                     raise SoldOut(f"event {event_id} is sold out")
-                if promo is not None:
-                    redeemed = s.execute(
-                        sa.update(PromoCodeRow)
-                        .where(
-                            PromoCodeRow.id == promo.id,
-                            sa.or_(PromoCodeRow.max_uses.is_(None), PromoCodeRow.uses < PromoCodeRow.max_uses),
-                            sa.or_(PromoCodeRow.expires_at.is_(None), PromoCodeRow.expires_at > now),
-                        )
-                        .values(uses=PromoCodeRow.uses + 1)
-                        .execution_options(synchronize_session=False)
-                    )
-                    if _rowcount(redeemed) != 1:
-                        raise PromoCodeExhausted(f"promo code {promo.code} has no uses left")
+                if promo is not None and not self._take_promo_use(s, promo.id, now):
+                    raise PromoCodeExhausted(f"promo code {promo.code} has no uses left")
+                hold_until = now + timedelta(minutes=self.config.hold_minutes)
                 reg = RegistrationRow(
                     id=registration_id,
                     event_id=event_id,
                     email=address,
+                    email_key=key,
                     status="pending",
                     currency=event.currency,
                     price_minor=quote.final.to_minor(),
@@ -524,8 +706,12 @@ class PaidEvents:
                     promo_id=promo.id if promo is not None else None,
                     gateway=quote.gateway,
                     operation_id=f"checkout:{registration_id}" if not quote.free else None,
-                    hold_expires_at=now + timedelta(minutes=self.config.hold_minutes) if not quote.free else None,
+                    hold_expires_at=hold_until if not quote.free else None,
+                    checkout_expires_at=(
+                        self._checkout_expiry(quote.gateway, hold_until, now) if quote.gateway is not None else None
+                    ),
                     refund_state="none",
+                    refund_attempt=1,
                     created_at=now,
                 )
                 s.add(reg)
@@ -533,9 +719,11 @@ class PaidEvents:
                 if quote.free:
                     self._confirm(s, event, reg, now)
         except IntegrityError as exc:
-            if "email" in str(exc.orig):
-                raise AlreadyRegistered(f"this e-mail already holds or has a ticket for event {event_id}") from None
-            raise
+            if "email" not in str(exc.orig):
+                raise
+            with self.store.transaction() as s:  # a concurrent registration of the same address won
+                self._check_no_live(s, event_id, key)
+            raise AlreadyRegistered(f"this e-mail's registration for event {event_id} is changing; try again") from None
         if quote.free:
             log.info(
                 "paid_events.registration.confirmed", registration_id=registration_id, event_id=event_id, free=True
@@ -552,18 +740,108 @@ class PaidEvents:
         session = self._open_checkout(registration_id, (event, reg))
         return CheckoutResult(registration_id, "pending", quote, session.url, session.id)
 
+    def _check_no_live(self, s: Session, event_id: str, key: str) -> None:
+        """Raise :class:`AlreadyRegistered` for a confirmed ticket, :class:`_Live` for a pending one."""
+        live = s.execute(
+            sa.select(RegistrationRow.id, RegistrationRow.status).where(
+                RegistrationRow.event_id == event_id,
+                RegistrationRow.email_key == key,
+                RegistrationRow.status.in_(LIVE_STATUSES),
+            )
+        ).first()
+        if live is None:
+            return
+        if live.status == "confirmed":
+            raise AlreadyRegistered(f"this e-mail already has a ticket for event {event_id}")
+        raise _Live(live.id)
+
+    def _resume(
+        self, registration_id: str, canonical: str | None, gateway: str | None, accept_price: Money | None
+    ) -> CheckoutResult | None:
+        """The participant's pending registration: its open checkout back, or ``None`` once it is closed.
+
+        ``None`` tells :meth:`checkout` to register afresh (the seat and promo use came back).
+        """
+        now = self.clock()
+        with self.store.transaction() as s:
+            reg = self._registration(s, registration_id)
+            if reg.status == "confirmed":
+                raise AlreadyRegistered(f"this e-mail already has a ticket for event {reg.event_id}")
+            if reg.status != "pending" or reg.gateway is None:
+                return None
+            event = self._event(s, reg.event_id)
+            promo = s.get(PromoCodeRow, reg.promo_id) if reg.promo_id is not None else None
+            try:
+                quote = self._quote(event, promo, reg.gateway)
+            except PaidEventsError:
+                quote = None
+        amount = Money.from_minor(reg.price_minor, reg.currency)
+        same_terms = (
+            quote is not None
+            and quote.final == amount
+            and (promo.code if promo is not None else None) == canonical
+            and gateway in (None, reg.gateway)
+            and accept_price in (None, amount)
+        )
+        held = reg.hold_expires_at is None or now < reg.hold_expires_at
+        if reg.checkout_id is None and held:
+            self._open_checkout(registration_id)  # the lost answer, finished (CheckoutPending if still lost)
+            with self.store.transaction() as s:
+                reg = self._registration(s, registration_id)
+        if reg.checkout_id is not None and reg.gateway is not None:
+            status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
+            if status.is_paid and self._settle(reg) == "confirmed":
+                raise AlreadyRegistered(f"this e-mail already has a ticket for event {reg.event_id} (just paid)")
+            still_open = status.state in (PaymentState.PENDING, PaymentState.FAILED, PaymentState.REQUIRES_ACTION)
+            if same_terms and held and still_open and quote is not None:
+                log.info("paid_events.checkout.resumed", registration_id=registration_id)
+                return CheckoutResult(
+                    registration_id, "pending", quote, reg.checkout_url, reg.checkout_id, resumed=True
+                )
+            if not self._close_checkout(reg):
+                raise AlreadyRegistered(f"this e-mail already has a ticket for event {reg.event_id} (just paid)")
+        self._release(registration_id, "expired")
+        log.info("paid_events.checkout.replaced", registration_id=registration_id)
+        return None
+
+    def _close_checkout(self, reg: RegistrationRow) -> bool:
+        """Expire ``reg``'s open checkout at the provider. False when it turned out paid (and is confirmed)."""
+        assert reg.gateway is not None
+        assert reg.checkout_id is not None
+        self._void(reg.id, reg.gateway, reg.checkout_id)
+        status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
+        if status.is_paid:
+            self._settle(reg)
+            return False
+        return True
+
+    def _void(self, registration_id: str, gateway: str, checkout_id: str) -> None:
+        """Best effort: close a checkout so nobody pays it. A payment that lands anyway is a late payment."""
+        try:
+            self.gateways.void(gateway, VoidRequest(checkout_id), operation_id=f"expire:{registration_id}")
+        except _VOID_REFUSALS:
+            pass  # no longer open (paid or expired: the status check that follows says which), or not voidable
+        except GatewayError as exc:
+            log.warning("paid_events.checkout.void_failed", registration_id=registration_id, error=type(exc).__name__)
+
+    def _checkout_expiry(self, gateway: str, hold_until: datetime, now: datetime) -> datetime | None:
+        """The provider checkout's expiry: the hold fitted into the gateway's window, or none it takes none."""
+        window = self.gateways.gateway(gateway).capabilities.checkout_expiry
+        return None if window is None else window.fit(hold_until, now)
+
     def _open_checkout(
         self, registration_id: str, rows: tuple[EventRow, RegistrationRow] | None = None
     ) -> CheckoutSession:
         """Call the provider for a committed pending registration, then record its answer.
 
         ``rows`` are the event and registration as just committed (saves a read); without them
-        they are read again, as reconciliation does.
+        they are read again, as reconciliation does. A request rebuilt later whose stored expiry
+        the gateway would now refuse (Stripe: less than 30 minutes ahead) is re-keyed instead: a
+        new operation id and a freshly fitted expiry, both committed before the call. That is safe
+        because the first attempt's checkout, if the provider made one, was never shown to anyone.
         """
         if rows is None:
-            with self.store.transaction() as s:
-                reg = self._registration(s, registration_id)
-                rows = (self._event(s, reg.event_id), reg)
+            rows = self._rekey_if_stale(registration_id)
         event, reg = rows
         request = self._checkout_request(event, reg)
         gateway, operation_id = reg.gateway, reg.operation_id
@@ -585,6 +863,36 @@ class PaidEvents:
         self._record_checkout(registration_id, session)
         log.info("paid_events.checkout.created", registration_id=registration_id, checkout_id=session.id)
         return session
+
+    def _rekey_if_stale(self, registration_id: str) -> tuple[EventRow, RegistrationRow]:
+        now = self.clock()
+        with self.store.transaction() as s:
+            reg = self._registration(s, registration_id, lock=True)
+            event = self._event(s, reg.event_id)
+            if reg.gateway is None or reg.checkout_id is not None or reg.checkout_expires_at is None:
+                return event, reg
+            window = self.gateways.gateway(reg.gateway).capabilities.checkout_expiry
+            if window is not None and window.refusal(reg.checkout_expires_at, now) is None:
+                return event, reg
+            old = reg.operation_id or f"checkout:{reg.id}"
+            hold_until = reg.hold_expires_at or now + timedelta(minutes=self.config.hold_minutes)
+            moved = s.execute(
+                sa.update(RegistrationRow)
+                .where(
+                    RegistrationRow.id == reg.id,
+                    RegistrationRow.operation_id == old,
+                    RegistrationRow.checkout_id.is_(None),
+                )
+                .values(
+                    operation_id=_next_operation_id(old),
+                    checkout_expires_at=self._checkout_expiry(reg.gateway, hold_until, now),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            reg = self._registration(s, registration_id)
+        if _rowcount(moved) == 1:
+            log.info("paid_events.checkout.rekeyed", registration_id=registration_id, operation_id=reg.operation_id)
+        return event, reg
 
     def _record_checkout(self, registration_id: str, session: CheckoutSession) -> None:
         with self.store.transaction() as s:
@@ -609,7 +917,7 @@ class PaidEvents:
             reference=reg.id,
             customer_email=reg.email,
             metadata={"registration_id": reg.id, "event_id": event.id},
-            expires_at=reg.hold_expires_at,
+            expires_at=reg.checkout_expires_at,
             application_fee=fee if supports_fee and fee.is_positive and fee < amount else None,
         )
 
@@ -628,6 +936,7 @@ class PaidEvents:
             EventType.PAYMENT_CANCELED,
             EventType.PAYMENT_FAILED,
             EventType.REFUND_SUCCEEDED,
+            EventType.REFUND_FAILED,
         }
         claimed: Money | None = None
         if event.type in (EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED):
@@ -667,6 +976,8 @@ class PaidEvents:
                     changed = self._release_in(s, reg.id, "expired")
                 elif event.type is EventType.REFUND_SUCCEEDED:
                     changed = self._mark_refunded(s, reg.id, event.refund_id)
+                elif event.type is EventType.REFUND_FAILED:
+                    changed = self._mark_refund_failed(s, reg.id, event.refund_id)
                 registration_id = reg.id
         except _Duplicate:
             log.info("paid_events.webhook.duplicate", gateway=gateway, webhook_id=event.id)
@@ -699,9 +1010,12 @@ class PaidEvents:
         """Finish what a crash, a lost answer or a missed webhook left pending.
 
         For every pending paid registration: re-issue a lost checkout with the same operation id
-        (the provider returns the one it made), ask the provider for the payment's status, confirm
-        a paid one, release the seat of a cancelled or expired one, and expire (void) a checkout
-        whose hold ran out.
+        (the provider returns the one it made; re-keyed when the provider would now refuse the
+        stored expiry), release one whose hold lapsed before any checkout was made, ask the
+        provider for the payment's status, confirm a paid one, release the seat of a cancelled or
+        expired one, and expire (void) a checkout whose hold ran out. Then settle refunds: re-send
+        a refund whose answer was lost (same key) and poll pending ones.
+        A provider error on one registration leaves it pending and the sweep goes on.
         """
         with self.store.transaction() as s:
             pending = s.scalars(
@@ -709,32 +1023,45 @@ class PaidEvents:
                     RegistrationRow.status == "pending", RegistrationRow.gateway.is_not(None)
                 )
             ).all()
-        recovered = confirmed = released = still = 0
+        counts = dict.fromkeys(attrs.fields_dict(ReconcileReport), 0)
         for registration_id in pending:
-            with self.store.transaction() as s:
-                reg = self._registration(s, registration_id)
-            if reg.checkout_id is None:
-                try:
-                    self._open_checkout(registration_id)
-                except CheckoutPending:
-                    still += 1
-                    continue
-                except GatewayError:
-                    released += 1
-                    continue
-                recovered += 1
-                with self.store.transaction() as s:
-                    reg = self._registration(s, registration_id)
-            outcome = self._settle(reg)
-            if outcome == "confirmed":
-                confirmed += 1
-            elif outcome == "released":
-                released += 1
-            else:
-                still += 1
-        report = ReconcileReport(recovered, confirmed, released, still)
+            try:
+                outcome = self._reconcile_one(registration_id)
+            except (GatewayError, CheckoutPending) as exc:
+                log.warning("paid_events.reconcile.deferred", registration_id=registration_id, error=type(exc).__name__)
+                outcome = "still_pending"
+            for name in filter(None, outcome.split("+")):
+                counts[name] += 1
+        for outcome in self._settle_refunds():
+            counts[outcome] += 1
+        report = ReconcileReport(**counts)
         log.info("paid_events.reconcile.completed", **attrs.asdict(report))
         return report
+
+    def _reconcile_one(self, registration_id: str) -> str:
+        """One pending registration swept: the report fields it counts in, joined by ``+``."""
+        with self.store.transaction() as s:
+            reg = self._registration(s, registration_id)
+        if reg.status != "pending":
+            return ""  # settled meanwhile (a webhook, another reconciler): nothing to count
+        prefix = ""
+        if reg.checkout_id is None:
+            if reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at:
+                # Nobody ever saw a checkout for it, so nothing can be paid: just give the seat back.
+                return "released" if self._release(registration_id, "expired") else "still_pending"
+            try:
+                self._open_checkout(registration_id)
+            except CheckoutPending:
+                return "still_pending"
+            except GatewayError:
+                return "released"
+            prefix = "checkouts_recovered+"
+            with self.store.transaction() as s:
+                reg = self._registration(s, registration_id)
+        outcome = self._settle(reg)
+        return prefix + (
+            "confirmed" if outcome == "confirmed" else "released" if outcome == "released" else "still_pending"
+        )
 
     def check_payment(self, registration_id: str) -> str:
         """Ask the provider about one registration (e.g. when the payer returns) and apply the answer.
@@ -759,9 +1086,9 @@ class PaidEvents:
         status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
         if not status.is_paid and status.state is not PaymentState.CANCELED:
             if reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at:
-                # Completed or expired meanwhile (InvalidRequest): the status below says which.
-                with contextlib.suppress(InvalidRequest):
-                    self.gateways.void(reg.gateway, VoidRequest(reg.checkout_id), operation_id=f"expire:{reg.id}")
+                # The hold lapsed (before the provider's checkout did): expire the checkout first, so
+                # nobody pays for a seat that is given back; the status below says what happened.
+                self._void(reg.id, reg.gateway, reg.checkout_id)
                 status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
             else:
                 return "pending"
@@ -795,137 +1122,267 @@ class PaidEvents:
                     r.refund_state,
                     r.created_at,
                     r.confirmed_at,
+                    r.paid_at,
                 )
                 for r, code in rows
             ]
 
     def fee_report(self, event_id: str) -> FeeReport:
-        """The service fee of every confirmed, unrefunded payment, and the total."""
+        """The service fee of every payment the provider confirmed and that is not refunded, and the total.
+
+        See :class:`FeeReport` for why the total is the sum of the per-payment fees.
+        """
         with self.store.transaction() as s:
             event = self._event(s, event_id)
             rows = s.scalars(
                 sa.select(RegistrationRow)
                 .where(
                     RegistrationRow.event_id == event_id,
-                    RegistrationRow.status == "confirmed",
+                    RegistrationRow.paid_at.is_not(None),
                     RegistrationRow.price_minor > 0,
                     RegistrationRow.refund_state != "refunded",
                 )
-                .order_by(RegistrationRow.confirmed_at, RegistrationRow.id)
+                .order_by(RegistrationRow.paid_at, RegistrationRow.id)
             ).all()
         lines = tuple(
             FeeLine(r.id, Money.from_minor(r.price_minor, r.currency), Money.from_minor(r.fee_minor, r.currency))
             for r in rows
         )
         zero = Money.zero(event.currency)
+        total_sales = sum((line.amount for line in lines), zero)
         return FeeReport(
             lines,
-            sum((line.amount for line in lines), zero),
+            total_sales,
             sum((line.fee for line in lines), zero),
+            domain.service_fee(total_sales, self.config),
         )
 
     def confirm(self, registration_id: str) -> None:
-        """Confirm a registration by hand (paid outside the gateway, or a re-admission)."""
+        """Confirm a registration by hand (paid outside the gateway, or a re-admission).
+
+        Nothing is marked paid: only the provider's confirmation makes a payment refundable here.
+        """
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             event = self._event(s, reg.event_id)
+            self._require_active(event)
             if reg.status == "confirmed":
                 raise InvalidTransition(f"registration {registration_id} is already confirmed")
-            if reg.status != "pending" and not self._take_seat(s, event.id):
-                raise SoldOut(f"event {event.id} has no seat left for registration {registration_id}")
+            if reg.status != "pending":
+                self._check_no_other_live(s, reg)
+                if not self._take_seat(s, event.id):
+                    raise SoldOut(f"event {event.id} has no seat left for registration {registration_id}")
+                if reg.promo_id is not None:
+                    self._take_promo_use(s, reg.promo_id, None)
             self._confirm(s, event, reg, self.clock())
         log.info("paid_events.registration.confirmed", registration_id=registration_id, manual=True)
 
     def reject(self, registration_id: str, reason: str = "") -> None:
-        """Reject a participant: the seat comes back and the token stops working. No automatic refund."""
+        """Reject a participant: the seat and promo use come back and the token stops working.
+
+        No automatic refund: a payment the provider confirmed stays refundable (:meth:`refund`);
+        a registration rejected before it was paid has nothing to refund, and its open checkout is
+        closed so it cannot be paid afterwards.
+        """
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             event = self._event(s, reg.event_id)
-            if reg.status not in ("pending", "confirmed"):
+            if reg.status not in LIVE_STATUSES:
                 raise InvalidTransition(f"registration {registration_id} is {reg.status}; it cannot be rejected")
             open_checkout = reg.status == "pending" and reg.checkout_id is not None
             moved = s.execute(
                 sa.update(RegistrationRow)
-                .where(RegistrationRow.id == reg.id, RegistrationRow.status.in_(("pending", "confirmed")))
+                .where(RegistrationRow.id == reg.id, RegistrationRow.status.in_(LIVE_STATUSES))
                 .values(status="rejected", token_hash=None)
                 .execution_options(synchronize_session=False)
             )
             if _rowcount(moved) == 1:
-                self._give_back_seat(s, event.id)
+                self._free_hold(s, reg)
+            self._drop_unsent_confirmations(s, reg.id)
             text = f"Your registration for {event.title} was declined by the organizer."
             if reason:
                 text += f" Reason: {reason[:500]}"
             self._message(s, "rejection", event, reg, f"Registration for {event.title} declined", text)
             gateway, checkout_id = reg.gateway, reg.checkout_id
         if open_checkout and gateway is not None and checkout_id is not None:
-            try:  # best effort: close the checkout so the participant cannot pay for a rejected seat
-                self.gateways.void(gateway, VoidRequest(checkout_id), operation_id=f"expire:{registration_id}")
-            except GatewayError as exc:
-                log.warning("paid_events.reject.void_failed", registration_id=registration_id, error=type(exc).__name__)
+            # Close the checkout so the participant cannot pay for a rejected seat; a payment that
+            # lands anyway is recorded as paid (paid_at) and appears in refund_all.
+            self._void(registration_id, gateway, checkout_id)
         log.info("paid_events.registration.rejected", registration_id=registration_id)
 
-    def resend_confirmation(self, registration_id: str) -> None:
-        """Send the confirmation again. Only a hash of the token is kept, so a new token replaces the old one."""
+    def reissue_confirmation(self, registration_id: str) -> None:
+        """Send the confirmation again **with a new access token**; the previous token stops working.
+
+        Only a hash of each token is stored, so the old token cannot be sent again; the new message
+        says that it replaces the earlier one. An earlier confirmation still waiting in the outbox is
+        withdrawn (its token would no longer work).
+        """
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             if reg.status != "confirmed":
                 raise InvalidTransition(f"registration {registration_id} is {reg.status}, not confirmed")
-            self._issue_token(s, self._event(s, reg.event_id), reg, resent=True)
-        log.info("paid_events.confirmation.resent", registration_id=registration_id)
+            self._drop_unsent_confirmations(s, reg.id)
+            self._issue_token(s, self._event(s, reg.event_id), reg, reissued=True)
+        log.info("paid_events.confirmation.reissued", registration_id=registration_id)
 
-    def admit(self, event_id: str, token: str) -> bool:
-        """Whether ``token`` admits its holder to (every session of) the event."""
+    #: The organizer's "resend": it re-issues (see :meth:`reissue_confirmation`).
+    resend_confirmation = reissue_confirmation
+
+    def admit(self, event_id: str, token: str, *, session_id: str | None = None) -> bool:
+        """Whether ``token`` admits its holder to the event; for a permanent event, to ``session_id``.
+
+        A permanent event's ticket admits to every session of its series (including sessions added
+        later), so ``session_id`` must name one of them (:class:`InvalidInput` when missing). A
+        one-off or on-demand event has no sessions.
+        """
         if not isinstance(token, str) or not token or len(token) > 200:
             return False
         with self.store.transaction() as s:
-            event = s.get(EventRow, event_id)
+            event = s.get(EventRow, event_id) if isinstance(event_id, str) and len(event_id) <= 36 else None
             if event is None or event.status != "active":
                 return False
+            if event.kind == EventKind.PERMANENT.value:
+                if session_id is None:
+                    raise InvalidInput("a permanent event admits to one of its sessions: pass session_id")
+                session = (
+                    s.get(SessionRow, session_id) if isinstance(session_id, str) and len(session_id) <= 36 else None
+                )
+                if session is None or session.event_id != event_id:
+                    return False
+            elif session_id is not None:
+                raise InvalidInput("only a permanent event has sessions")
             reg = s.scalar(sa.select(RegistrationRow).where(RegistrationRow.token_hash == _hash_token(token)))
             return reg is not None and reg.event_id == event_id and reg.status == "confirmed"
 
     # -- refunds --------------------------------------------------------------------------
     def refund(self, registration_id: str) -> RefundOutcome:
-        """Refund one payment through the gateway that took it; a retry never refunds twice."""
+        """Refund one payment through the gateway that took it; a retry never refunds twice.
+
+        Only a payment the provider confirmed (``paid_at``) is refunded. The provider's answer is
+        recorded as it is: succeeded (``refunded``), ``pending`` (settled later by the
+        ``refund.succeeded`` / ``refund.failed`` webhook, by :meth:`reconcile` or by calling this
+        again, which polls) or ``failed``. A lost answer is re-sent with the same idempotency key;
+        a failed refund is asked again under a new key. While one caller's request is in flight,
+        another gets ``in_progress`` and sends nothing.
+        """
+        now = self.clock()
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             amount = Money.from_minor(reg.price_minor, reg.currency)
             if reg.refund_state == "refunded":
                 return RefundOutcome(registration_id, "already_refunded", amount, reg.refund_id)
-            if not amount.is_positive or reg.payment_id is None or reg.gateway is None:
-                raise InvalidTransition(f"registration {registration_id} has no payment to refund")
-            if reg.status not in ("confirmed", "rejected", "paid_no_seat"):
-                raise InvalidTransition(f"registration {registration_id} is {reg.status}; nothing was paid")
-            reg.refund_state = "requested"
+            if not amount.is_positive or reg.paid_at is None or reg.payment_id is None or reg.gateway is None:
+                raise InvalidTransition(f"registration {registration_id} has no confirmed payment to refund")
+            claim = reg.refund_requested_at
+            if reg.refund_state == "requested" and claim is not None and now < claim + _REFUND_CLAIM:
+                return RefundOutcome(registration_id, "in_progress", amount, reg.refund_id)
             gateway, payment_id = reg.gateway, reg.payment_id
+            if reg.refund_state == "pending":
+                poll = True
+            else:
+                poll = False
+                if reg.refund_state == "failed":
+                    reg.refund_attempt += 1
+                reg.refund_state = "requested"
+                reg.refund_requested_at = now
+            attempt, refund_id = reg.refund_attempt, reg.refund_id
+        if poll:
+            return self._poll_refund(registration_id, gateway, payment_id, amount, refund_id)
         try:
             refund = self._with_retries(
                 lambda: self.gateways.refund(
                     gateway,
                     RefundRequest(payment_id, reason="requested_by_organizer"),
-                    operation_id=f"refund:{registration_id}",
+                    operation_id=_refund_operation_id(registration_id, attempt),
                 )
             )
         except GatewayError as exc:
-            if not exc.retryable:
-                with self.store.transaction() as s:
-                    s.execute(
-                        sa.update(RegistrationRow)
-                        .where(RegistrationRow.id == registration_id, RegistrationRow.refund_state == "requested")
-                        .values(refund_state="failed")
-                        .execution_options(synchronize_session=False)
-                    )
+            with self.store.transaction() as s:
+                s.execute(
+                    sa.update(RegistrationRow)
+                    .where(RegistrationRow.id == registration_id, RegistrationRow.refund_state == "requested")
+                    .values(refund_state="requested" if exc.retryable else "failed", refund_requested_at=None)
+                    .execution_options(synchronize_session=False)
+                )
             log.warning("paid_events.refund.failed", registration_id=registration_id, error=type(exc).__name__)
-            return RefundOutcome(registration_id, "failed", amount, error=f"{type(exc).__name__}: {exc}")
+            state = "unknown" if exc.retryable else "failed"
+            return RefundOutcome(registration_id, state, amount, error=f"{type(exc).__name__}: {exc}")
+        return self._record_refund(registration_id, refund, amount)
+
+    def _record_refund(self, registration_id: str, refund: Refund, amount: Money) -> RefundOutcome:
         with self.store.transaction() as s:
-            self._mark_refunded(s, registration_id, refund.id)
-        log.info("paid_events.refund.created", registration_id=registration_id, refund_id=refund.id, amount=str(amount))
-        return RefundOutcome(registration_id, "refunded", amount, refund.id)
+            if refund.status is RefundStatus.SUCCEEDED:
+                self._mark_refunded(s, registration_id, refund.id)
+                state = "refunded"
+            else:
+                state = "pending" if refund.status is RefundStatus.PENDING else "failed"
+                s.execute(
+                    sa.update(RegistrationRow)
+                    .where(RegistrationRow.id == registration_id, RegistrationRow.refund_state == "requested")
+                    .values(refund_state=state, refund_id=refund.id, refund_requested_at=None)
+                    .execution_options(synchronize_session=False)
+                )
+        event = "paid_events.refund.created" if state != "failed" else "paid_events.refund.failed"
+        log.info(event, registration_id=registration_id, refund_id=refund.id, amount=str(amount), state=state)
+        error = None if state != "failed" else f"the provider reports the refund {refund.status.value}"
+        return RefundOutcome(registration_id, state, amount, refund.id, error)
+
+    def _poll_refund(
+        self, registration_id: str, gateway: str, payment_id: str, amount: Money, refund_id: str | None
+    ) -> RefundOutcome:
+        """A pending refund: the payment's status says whether the money went back."""
+        status = self.gateways.payment_status(gateway, payment_id)
+        if status.amount_refunded >= amount or status.state is PaymentState.REFUNDED:
+            with self.store.transaction() as s:
+                self._mark_refunded(s, registration_id, refund_id)
+            log.info("paid_events.refund.settled", registration_id=registration_id, refund_id=refund_id)
+            return RefundOutcome(registration_id, "refunded", amount, refund_id)
+        return RefundOutcome(registration_id, "pending", amount, refund_id)
+
+    def _settle_refunds(self) -> list[str]:
+        """Reconcile's refund half: the report field each unfinished refund counts in."""
+        stale = self.clock() - _REFUND_CLAIM
+        with self.store.transaction() as s:
+            ids = s.scalars(
+                sa.select(RegistrationRow.id).where(
+                    sa.or_(
+                        RegistrationRow.refund_state == "pending",
+                        sa.and_(
+                            RegistrationRow.refund_state == "requested",
+                            sa.or_(
+                                RegistrationRow.refund_requested_at.is_(None),
+                                RegistrationRow.refund_requested_at <= stale,
+                            ),
+                        ),
+                    )
+                )
+            ).all()
+        fields = []
+        for registration_id in ids:
+            try:
+                state = self.refund(registration_id).state
+            except GatewayError as exc:
+                log.warning(
+                    "paid_events.reconcile.refund_deferred", registration_id=registration_id, error=type(exc).__name__
+                )
+                state = "pending"
+            fields.append(
+                "refunds_completed"
+                if state in ("refunded", "already_refunded")
+                else "refunds_failed"
+                if state == "failed"
+                else "refunds_pending"
+            )
+        return fields
 
     def refund_all(
         self, event_id: str, progress: Callable[[int, int, RefundOutcome], None] | None = None
     ) -> list[RefundOutcome]:
-        """Refund every paid, unrefunded registration of the event, reporting progress after each."""
+        """Refund every paid, unrefunded registration of the event, reporting progress after each.
+
+        Safe to run twice at once (two organizers, two tabs): each payment is refunded once; the
+        other run reports it ``in_progress`` or ``already_refunded``.
+        """
         with self.store.transaction() as s:
             self._event(s, event_id)
             ids = s.scalars(
@@ -933,9 +1390,8 @@ class PaidEvents:
                 .where(
                     RegistrationRow.event_id == event_id,
                     RegistrationRow.price_minor > 0,
-                    RegistrationRow.payment_id.is_not(None),
+                    RegistrationRow.paid_at.is_not(None),
                     RegistrationRow.refund_state != "refunded",
-                    RegistrationRow.status.in_(("confirmed", "rejected", "paid_no_seat")),
                 )
                 .order_by(RegistrationRow.created_at, RegistrationRow.id)
             ).all()
@@ -949,10 +1405,13 @@ class PaidEvents:
 
     # -- internals: state changes (inside a transaction) -----------------------------------
     def _confirm_paid(self, s: Session, registration_id: str, payment_id: str | None) -> bool:
-        """Confirm a registration whose payment the provider reported paid. True when it changed."""
+        """Record a payment the provider reported paid, and confirm its registration. True when it changed."""
         reg = self._registration(s, registration_id, lock=True)
         if payment_id is not None and reg.payment_id is None:
             reg.payment_id = payment_id
+        newly_paid = reg.paid_at is None
+        if newly_paid:
+            reg.paid_at = self.clock()
         if reg.status == "pending":
             # Lock the event row: a concurrent change_price waits, so no price changes under a confirmation.
             self._confirm(s, self._event(s, reg.event_id, lock=True), reg, self.clock())
@@ -961,33 +1420,79 @@ class PaidEvents:
         if reg.status in ("expired", "failed"):
             # Paid after the hold lapsed: re-take a seat if one is free, else the organizer must refund.
             event = self._event(s, reg.event_id, lock=True)
-            if self._take_seat(s, event.id):
+            other = s.scalar(
+                sa.select(RegistrationRow).where(
+                    RegistrationRow.event_id == reg.event_id,
+                    RegistrationRow.email_key == reg.email_key,
+                    RegistrationRow.status.in_(LIVE_STATUSES),
+                    RegistrationRow.id != reg.id,
+                )
+            )
+            if other is not None and other.status == "pending":
+                # The participant opened a fresh checkout meanwhile: the paid one wins, the fresh one closes.
+                self._release_in(s, other.id, "expired")
+                other = None
+            if other is None and self._take_seat(s, event.id):
+                if reg.promo_id is not None:
+                    self._take_promo_use(s, reg.promo_id, None)
                 self._confirm(s, event, reg, self.clock())
                 log.info("paid_events.registration.confirmed", registration_id=reg.id, late=True)
             else:
                 reg.status = "paid_no_seat"
                 log.error("paid_events.registration.paid_no_seat", registration_id=reg.id, event_id=reg.event_id)
             return True
-        return False
+        if newly_paid:
+            # Paid although rejected or cancelled meanwhile (the checkout could not be closed in time).
+            log.error("paid_events.registration.paid_after_close", registration_id=reg.id, status=reg.status)
+        return newly_paid
 
     def _confirm(self, s: Session, event: EventRow, reg: RegistrationRow, now: datetime) -> None:
         reg.status = "confirmed"
         reg.confirmed_at = now
-        self._issue_token(s, event, reg, resent=False)
+        self._issue_token(s, event, reg, reissued=False)
 
-    def _issue_token(self, s: Session, event: EventRow, reg: RegistrationRow, *, resent: bool) -> None:
+    def _issue_token(self, s: Session, event: EventRow, reg: RegistrationRow, *, reissued: bool) -> None:
         token = secrets.token_urlsafe(32)
         reg.token_hash = _hash_token(token)
-        when = f" It starts at {event.starts_at.isoformat()}." if event.starts_at is not None else ""
-        series = " The same token admits you to every session." if event.kind == EventKind.PERMANENT.value else ""
+        lines = [f"You are registered for {event.title}."]
+        if event.kind == EventKind.PERMANENT.value:
+            upcoming = s.scalars(
+                sa.select(SessionRow.starts_at)
+                .where(SessionRow.event_id == event.id, SessionRow.starts_at > self.clock())
+                .order_by(SessionRow.starts_at)
+            ).all()
+            if upcoming:
+                lines.append("Sessions: " + ", ".join(_when(when) for when in upcoming) + ".")
+            lines.append("The same token admits you to every session of the series, including sessions added later.")
+        elif event.starts_at is not None:
+            lines.append(f"It starts at {_when(event.starts_at)}.")
+        if reissued:
+            lines.append(
+                "This message replaces your earlier confirmation: the access token below is new, "
+                "and the earlier token no longer works."
+            )
         self._message(
             s,
             "confirmation",
             event,
             reg,
-            f"Your ticket for {event.title}" + (" (resent)" if resent else ""),
-            f"You are registered for {event.title}.{when}{series}\nYour access token: {{access_token}}",
+            f"Your ticket for {event.title}" + (" (new access token)" if reissued else ""),
+            " ".join(lines) + "\nYour access token: {access_token}",
             secret=token,
+        )
+
+    @staticmethod
+    def _drop_unsent_confirmations(s: Session, registration_id: str) -> None:
+        """Withdraw confirmations not yet sent (and not being sent): their token no longer works."""
+        s.execute(
+            sa.delete(OutboxRow)
+            .where(
+                OutboxRow.registration_id == registration_id,
+                OutboxRow.kind == "confirmation",
+                OutboxRow.sent_at.is_(None),
+                OutboxRow.claim_id.is_(None),
+            )
+            .execution_options(synchronize_session=False)
         )
 
     def _release(self, registration_id: str, status: str) -> bool:
@@ -1005,6 +1510,12 @@ class PaidEvents:
         )
         if _rowcount(moved) != 1:
             return False
+        self._free_hold(s, reg)
+        log.info("paid_events.hold.released", registration_id=registration_id, status=status)
+        return True
+
+    def _free_hold(self, s: Session, reg: RegistrationRow) -> None:
+        """A registration stopped holding or having a ticket: its seat and its promo use come back."""
         self._give_back_seat(s, reg.event_id)
         if reg.promo_id is not None:
             s.execute(
@@ -1013,14 +1524,29 @@ class PaidEvents:
                 .values(uses=PromoCodeRow.uses - 1)
                 .execution_options(synchronize_session=False)
             )
-        log.info("paid_events.hold.released", registration_id=registration_id, status=status)
-        return True
+
+    @staticmethod
+    def _take_promo_use(s: Session, promo_id: str, now: datetime | None) -> bool:
+        """One use of the code, if one is left (and, with ``now``, the code has not expired)."""
+        conditions = [
+            PromoCodeRow.id == promo_id,
+            sa.or_(PromoCodeRow.max_uses.is_(None), PromoCodeRow.uses < PromoCodeRow.max_uses),
+        ]
+        if now is not None:
+            conditions.append(sa.or_(PromoCodeRow.expires_at.is_(None), PromoCodeRow.expires_at > now))
+        redeemed = s.execute(
+            sa.update(PromoCodeRow)
+            .where(*conditions)
+            .values(uses=PromoCodeRow.uses + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(redeemed) == 1
 
     def _mark_refunded(self, s: Session, registration_id: str, refund_id: str | None) -> bool:
         moved = s.execute(
             sa.update(RegistrationRow)
             .where(RegistrationRow.id == registration_id, RegistrationRow.refund_state != "refunded")
-            .values(refund_state="refunded", refund_id=refund_id)
+            .values(refund_state="refunded", refund_id=refund_id, refund_requested_at=None)
             .execution_options(synchronize_session=False)
         )
         if _rowcount(moved) != 1:
@@ -1032,9 +1558,26 @@ class PaidEvents:
             .execution_options(synchronize_session=False)
         )
         if _rowcount(revoked) == 1:
-            reg = self._registration(s, registration_id)
-            self._give_back_seat(s, reg.event_id)
+            self._free_hold(s, self._registration(s, registration_id))
         return True
+
+    @staticmethod
+    def _mark_refund_failed(s: Session, registration_id: str, refund_id: str | None) -> bool:
+        """The provider's refund failed: the payment is refundable again (under a new key)."""
+        moved = s.execute(
+            sa.update(RegistrationRow)
+            .where(
+                RegistrationRow.id == registration_id,
+                RegistrationRow.refund_state.in_(("requested", "pending", "refunded")),
+                sa.or_(RegistrationRow.refund_id.is_(None), RegistrationRow.refund_id == (refund_id or "")),
+            )
+            .values(refund_state="failed", refund_id=refund_id, refund_requested_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(moved) == 1:
+            log.error("paid_events.refund.failed_at_provider", registration_id=registration_id, refund_id=refund_id)
+            return True
+        return False
 
     @staticmethod
     def _take_seat(s: Session, event_id: str) -> bool:
@@ -1076,6 +1619,7 @@ class PaidEvents:
                 body=body,
                 secret=secret,
                 created_at=self.clock(),
+                attempts=0,
             )
         )
 
@@ -1146,6 +1690,15 @@ class PaidEvents:
         return row
 
     @staticmethod
+    def _session(s: Session, event: EventRow, session_id: str) -> SessionRow:
+        if not isinstance(session_id, str) or not session_id or len(session_id) > 36:
+            raise UnknownSession("no such session")
+        row = s.get(SessionRow, session_id)
+        if row is None or row.event_id != event.id:
+            raise UnknownSession(f"event {event.id} has no session {session_id}")
+        return row
+
+    @staticmethod
     def _registration(s: Session, registration_id: str, *, lock: bool = False) -> RegistrationRow:
         if not isinstance(registration_id, str) or not registration_id or len(registration_id) > 36:
             raise UnknownRegistration("no such registration")
@@ -1178,9 +1731,22 @@ class PaidEvents:
     def _live_registrations(s: Session, event_id: str) -> Sequence[RegistrationRow]:
         return s.scalars(
             sa.select(RegistrationRow)
-            .where(RegistrationRow.event_id == event_id, RegistrationRow.status.in_(("pending", "confirmed")))
+            .where(RegistrationRow.event_id == event_id, RegistrationRow.status.in_(LIVE_STATUSES))
             .order_by(RegistrationRow.created_at, RegistrationRow.id)
         ).all()
+
+    @staticmethod
+    def _check_no_other_live(s: Session, reg: RegistrationRow) -> None:
+        other = s.scalar(
+            sa.select(RegistrationRow.id).where(
+                RegistrationRow.event_id == reg.event_id,
+                RegistrationRow.email_key == reg.email_key,
+                RegistrationRow.status.in_(LIVE_STATUSES),
+                RegistrationRow.id != reg.id,
+            )
+        )
+        if other is not None:
+            raise AlreadyRegistered(f"this e-mail has another live registration for event {reg.event_id}")
 
     @staticmethod
     def _has_confirmed_payment(s: Session, event_id: str) -> bool:
@@ -1189,7 +1755,7 @@ class PaidEvents:
             .where(
                 RegistrationRow.event_id == event_id,
                 RegistrationRow.price_minor > 0,
-                RegistrationRow.confirmed_at.is_not(None),
+                sa.or_(RegistrationRow.paid_at.is_not(None), RegistrationRow.confirmed_at.is_not(None)),
             )
             .limit(1)
         )
@@ -1240,6 +1806,47 @@ class PaidEvents:
         if early_price >= price:
             raise InvalidPrice("the early-bird price must be below the regular price")
 
+    def _check_dates(
+        self, kind: EventKind, starts_at: datetime | None, sessions: Sequence[datetime], now: datetime
+    ) -> None:
+        self._check_aware("starts_at", starts_at)
+        if isinstance(sessions, (str, datetime)):
+            raise InvalidInput("sessions must be a list of datetimes")
+        for when in sessions:
+            self._check_aware("a session's starts_at", when)
+            if when is None:
+                raise InvalidDate("a session needs a date")
+        if kind is EventKind.ONE_OFF:
+            if starts_at is None:
+                raise InvalidDate("a one-off event needs a start date (starts_at)")
+            if starts_at <= now:
+                raise InvalidDate(f"starts_at {starts_at.isoformat()} is not in the future")
+        elif starts_at is not None:
+            raise InvalidDate(
+                "a permanent event has no single date: give its sessions instead"
+                if kind is EventKind.PERMANENT
+                else "an on-demand event has no date"
+            )
+        if sessions and kind is not EventKind.PERMANENT:
+            raise InvalidDate("only a permanent event (a series) has sessions")
+        if any(when <= now for when in sessions):
+            raise InvalidDate("every session must be in the future")
+
+    @staticmethod
+    def _require_active(event: EventRow) -> None:
+        if event.status != "active":
+            raise EventClosed(f"event {event.id} is cancelled")
+
+    def _require_open(self, event: EventRow, now: datetime) -> None:
+        """Registration is open: the event is active and, for a one-off, not past its late-join window."""
+        self._require_active(event)
+        if event.kind == EventKind.ONE_OFF.value and event.starts_at is not None:
+            closes = event.starts_at + timedelta(minutes=self.config.late_join_minutes)
+            if now >= closes:
+                raise RegistrationClosed(
+                    f"event {event.id} started at {event.starts_at.isoformat()}; registration is closed"
+                )
+
     @staticmethod
     def _check_aware(name: str, value: datetime | None) -> None:
         if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
@@ -1278,6 +1885,22 @@ class _Duplicate(Exception):
 
 def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0))
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _next_operation_id(operation_id: str) -> str:
+    """``checkout:<id>`` -> ``checkout:<id>:2`` -> ``checkout:<id>:3`` ... (a new idempotency key)."""
+    base, _, count = operation_id.rpartition(":")
+    if count.isdigit() and base.count(":") == 1:
+        return f"{base}:{int(count) + 1}"
+    return f"{operation_id}:2"
+
+
+def _refund_operation_id(registration_id: str, attempt: int) -> str:
+    return f"refund:{registration_id}" if attempt <= 1 else f"refund:{registration_id}:{attempt}"
 
 
 def _promo(row: PromoCodeRow, currency: str) -> Promo:

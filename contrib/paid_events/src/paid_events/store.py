@@ -3,8 +3,8 @@
 Amounts are integer minor units (``BigInteger``) next to their currency; there is no float
 column. Guarantees that matter are also constraints: ``0 <= seats_taken <= capacity`` on events,
 ``uses <= max_uses`` on promo codes, one live registration per e-mail and event (a partial unique
-index), one row per processed webhook ``(gateway, event_id)``, one operation id per payment
-attempt.
+index on the whole address lowercased), one row per processed webhook ``(gateway, event_id)``, one
+operation id per payment attempt.
 
 SQLite serializes writers: every transaction starts with ``BEGIN IMMEDIATE`` and waits on a busy
 timeout, so a conditional ``UPDATE`` there is as safe as on PostgreSQL, where it takes the row lock.
@@ -31,6 +31,7 @@ __all__ = [
     "ProcessedWebhookRow",
     "PromoCodeRow",
     "RegistrationRow",
+    "SessionRow",
     "Store",
     "UTCDateTime",
 ]
@@ -128,7 +129,7 @@ class RegistrationRow(Base):
         sa.Index(
             "uq_pe_registrations_live_email",
             "event_id",
-            "email",
+            "email_key",
             unique=True,
             sqlite_where=sa.text("status IN ('pending', 'confirmed')"),
             postgresql_where=sa.text("status IN ('pending', 'confirmed')"),
@@ -138,8 +139,12 @@ class RegistrationRow(Base):
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.ForeignKey("pe_events.id", ondelete="CASCADE"), index=True)
+    #: The address as the participant typed it (domain lowercased): what messages are sent to.
     email: Mapped[str] = mapped_column(sa.String(254))
-    #: pending (seat held, awaiting payment), confirmed, rejected, expired, failed.
+    #: The whole address lowercased: one live registration per ``email_key`` and event.
+    email_key: Mapped[str] = mapped_column(sa.String(254))
+    #: pending (seat held, awaiting payment), confirmed, rejected, expired, failed, refunded,
+    #: paid_no_seat (paid after the hold lapsed and the event filled: the organizer refunds).
     status: Mapped[str] = mapped_column(sa.String(16))
     currency: Mapped[str] = mapped_column(sa.String(3))
     price_minor: Mapped[int] = mapped_column(sa.BigInteger)
@@ -151,12 +156,24 @@ class RegistrationRow(Base):
     checkout_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     payment_id: Mapped[str | None] = mapped_column(sa.String(255), index=True)
     checkout_url: Mapped[str | None] = mapped_column(sa.String(1000))
+    #: When the seat hold lapses (the platform's ``hold_minutes``).
     hold_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The expiry sent to the provider with the checkout (fitted into the gateway's declared
+    #: window), ``None`` for a gateway that takes none; stored so a retry rebuilds the same request.
+    checkout_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the provider confirmed the payment (webhook or status check). Only such a
+    #: registration has money to refund; a ``payment_id`` alone is the checkout's intended payment.
+    paid_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: SHA-256 of the access token; the token itself is never stored once sent.
     token_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
-    #: none, requested (sent to the provider), refunded, failed.
+    #: none, requested (sent to the provider; outcome not known yet), pending (the provider
+    #: accepted it and has not finished), refunded, failed.
     refund_state: Mapped[str] = mapped_column(sa.String(16), default="none")
     refund_id: Mapped[str | None] = mapped_column(sa.String(255))
+    #: Which refund attempt the idempotency key names (a failed refund is retried under a new key).
+    refund_attempt: Mapped[int] = mapped_column(sa.Integer, default=1, server_default=sa.text("1"))
+    #: Set while one caller's refund request is in flight (a claim); cleared when it returns.
+    refund_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -173,8 +190,25 @@ class ProcessedWebhookRow(Base):
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class SessionRow(Base):
+    """One session (date) of a permanent event (a series); one ticket admits to every session."""
+
+    __tablename__ = "pe_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.ForeignKey("pe_events.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class OutboxRow(Base):
-    """A message to send. ``body`` may hold ``{access_token}``; ``secret`` holds it until sent, then is cleared."""
+    """A message to send. ``body`` may hold ``{access_token}``; ``secret`` holds it until sent, then is cleared.
+
+    A drainer claims a row (``claim_id``, ``claimed_until``) in a short transaction, sends outside
+    any transaction, then records the outcome; a failure counts in ``attempts``, keeps
+    ``last_error`` and waits until ``next_attempt_at``; after the last allowed attempt the message
+    is ``failed_at`` (permanently failed) and its token erased.
+    """
 
     __tablename__ = "pe_outbox"
 
@@ -188,6 +222,12 @@ class OutboxRow(Base):
     secret: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0, server_default=sa.text("0"))
+    last_error: Mapped[str | None] = mapped_column(sa.String(300))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claim_id: Mapped[str | None] = mapped_column(sa.String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def _sqlite_engine(url: sa.URL, **kwargs: Any) -> Engine:
