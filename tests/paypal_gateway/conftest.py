@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import pytest
@@ -25,6 +26,9 @@ CLIENT_ID = "standin-client-id-7f3a9c"
 CLIENT_SECRET = "standin-client-secret-e81b44d2"
 WEBHOOK_ID = "8PT597110X687430LKGECATA"
 GATEWAY = "paypal_test"
+#: ``allowed_hosts`` for ``pytest.mark.block_network`` that matches no host, not even loopback:
+#: a test marked with it proves it reaches no server, the stand-in included.
+NO_HOST = ["(?!)"]
 
 
 @attrs.frozen
@@ -66,6 +70,10 @@ class StandIn:
     def config(self, **values: Any) -> None:
         self._call("POST", "config", values)
 
+    def revoke_tokens(self) -> None:
+        """Refuse every token issued so far (what a credential rotation does); orders and payments stay."""
+        self._call("POST", "tokens/revoke", {})
+
 
 @pytest.fixture(scope="session")
 def standin_process() -> Iterator[StandIn]:
@@ -85,15 +93,43 @@ def standin_process() -> Iterator[StandIn]:
             process.stdout.close()
 
 
+#: The two POSTs that change nothing at PayPal and so carry no PayPal-Request-Id.
+UNKEYED_POSTS = frozenset({"/v1/oauth2/token", "/v1/notifications/verify-webhook-signature"})
+
+
 def check_requests(requests: list[dict[str, Any]]) -> None:
-    """Every body validates against PayPal's spec; every POST to the API carries PayPal-Request-Id."""
+    """Every request's headers and body validate against PayPal's spec; every POST that acts carries PayPal-Request-Id."""
     for request in requests:
         method, path = request["method"], request["path"]
         if path == "/v1/oauth2/token":
             continue
+        spec.validate_headers(method, path, request["headers"])
         spec.validate_request(method, path, request["body"])
-        if method == "POST" and path != "/v1/notifications/verify-webhook-signature":
+        if method == "POST" and path not in UNKEYED_POSTS:
             assert request["request_id"], f"POST {path} was sent without PayPal-Request-Id"
+
+
+def observe(manager: GatewayManager, gateway: str = GATEWAY) -> list[Any]:
+    """Every HTTP request the gateway sends from now on, as ``requests.PreparedRequest`` objects.
+
+    A response hook on the client's ``requests.Session`` (the SDK's HTTP-client seam) sees what
+    actually went out, whether a server, a stand-in or a cassette answered it.
+    """
+    sent: list[Any] = []
+    client = manager.gateway_object(gateway).client  # type: ignore[attr-defined]
+    client.session.hooks["response"].append(lambda response, *_args, **_kwargs: sent.append(response.request))
+    return sent
+
+
+def check_sent(sent: list[Any]) -> None:
+    """What :func:`check_requests` checks, for requests seen by :func:`observe`."""
+    for request in sent:
+        path = urlsplit(request.url).path
+        if path == "/v1/oauth2/token":
+            continue
+        spec.check_request(request.method, path, dict(request.headers), request.body)
+        if request.method == "POST" and path not in UNKEYED_POSTS:
+            assert request.headers.get("PayPal-Request-Id"), f"POST {path} was sent without PayPal-Request-Id"
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ depend on it:
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
 faults (a 500 or 429 answered before processing; a dropped connection or a delay *after* the
-request was processed), read the request log and count what was created. Start it with
+request was processed), revoke every issued token (as a credential rotation does), read the
+request log and count what was created. ``/_standin/blob/N`` and ``/_standin/redirect`` serve an
+N-byte body and a redirect, for the certificate fetcher's limits. Start it with
 ``python standin.py CLIENT_ID CLIENT_SECRET WEBHOOK_ID``; it prints its port on stdout.
 
 Not covered (the plugin does not use them): PATCH, confirm-payment-source, reauthorize, tracking.
@@ -38,11 +40,44 @@ WHOLE_UNITS = {"HUF", "JPY", "TWD"}
 STANDIN_WEBHOOK_SECRET = "standin-webhook-signing-secret"
 
 
-def api_signature(transmission_id: str, transmission_time: str, webhook_id: str, event: Any) -> str:
-    """The signature the stand-in's verify-webhook-signature accepts (a stand-in scheme, not PayPal's)."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
-    message = f"{STANDIN_WEBHOOK_SECRET}|{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(canonical)}"
+def api_signature(transmission_id: str, transmission_time: str, webhook_id: str, body: bytes) -> str:
+    """The signature the stand-in's verify-webhook-signature accepts (a stand-in scheme, not PayPal's).
+
+    Like PayPal's, it covers the webhook body's exact bytes (CRC32): a client that re-serializes
+    the event (other key order, other whitespace) fails verification.
+    """
+    message = f"{STANDIN_WEBHOOK_SECRET}|{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(body)}"
     return base64.b64encode(hashlib.sha256(message.encode()).digest()).decode()
+
+
+def raw_member(document: bytes, name: str) -> bytes | None:
+    """The exact bytes of top-level member ``name`` of the JSON object ``document`` (``None`` if absent)."""
+    text = document.decode("utf-8")
+    decoder = json.JSONDecoder()
+    space = " \t\n\r"
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in space:
+            i += 1
+        return i
+
+    i = skip(0)
+    if not text.startswith("{", i):
+        return None
+    i = skip(i + 1)
+    while i < len(text) and text[i] != "}":
+        key, i = decoder.raw_decode(text, i)
+        i = skip(i)
+        if not text.startswith(":", i):
+            return None
+        start = skip(i + 1)
+        _, end = decoder.raw_decode(text, start)
+        if key == name:
+            return text[start:end].encode("utf-8")
+        i = skip(end)
+        if text.startswith(",", i):
+            i = skip(i + 1)
+    return None
 
 
 def _id() -> str:
@@ -108,6 +143,8 @@ class State:
         self.captures: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.idem: dict[tuple[str, str], tuple[int, bytes]] = {}
+        #: invoice_id -> the order that paid it (PayPal takes each invoice_id once per account).
+        self.invoices: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
 
@@ -217,7 +254,9 @@ class State:
             "id": _id(),
             "intent": intent,
             "status": "PAYER_ACTION_REQUIRED" if "experience_context" in source.get("paypal", {}) else "CREATED",
-            "unit": {k: unit[k] for k in ("reference_id", "custom_id", "invoice_id", "amount", "items") if k in unit},
+            # PayPal fills in reference_id "default" when the request gives none.
+            "unit": {"reference_id": "default"}
+            | {k: unit[k] for k in ("reference_id", "custom_id", "invoice_id", "amount", "items") if k in unit},
             "amount": amount,
             "currency": currency,
             "captures": [],
@@ -273,7 +312,21 @@ class State:
         order["captures"].append(cap["id"])
         return cap
 
+    def _check_invoice(self, order: dict[str, Any]) -> None:
+        invoice_id = order["unit"].get("invoice_id")
+        if invoice_id is None:
+            return
+        if self.invoices.get(invoice_id, order["id"]) != order["id"]:
+            raise Problem(
+                422,
+                "UNPROCESSABLE_ENTITY",
+                "DUPLICATE_INVOICE_ID",
+                "Requested invoice number has been previously captured. Possible duplicate transaction.",
+            )
+        self.invoices[invoice_id] = order["id"]
+
     def _capture_order(self, order: dict[str, Any]) -> None:
+        self._check_invoice(order)
         self._new_capture(order, order["amount"], None, True, order["capture_outcome"])
         order["status"] = "COMPLETED"
 
@@ -317,6 +370,7 @@ class State:
             amount = remaining
         final = bool(body.get("final_capture", False))
         order = self.orders[auth["order_id"]]
+        self._check_invoice(order)
         cap = self._new_capture(order, amount, auth_id, final, "COMPLETED")
         auth["captured"] += amount
         auth["status"] = "CAPTURED" if final or auth["captured"] == auth["amount"] else "PARTIALLY_CAPTURED"
@@ -365,12 +419,15 @@ class State:
         self.refunds[ref["id"]] = ref
         return 201, self.refund_json(ref)
 
-    def verify(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def verify(self, body: dict[str, Any], raw: bytes) -> tuple[int, dict[str, Any]]:
+        event = raw_member(raw, "webhook_event")
+        if event is None:
+            raise Problem(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "webhook_event")
         expected = api_signature(
             str(body.get("transmission_id")),
             str(body.get("transmission_time")),
             str(body.get("webhook_id")),
-            body.get("webhook_event"),
+            event,
         )
         ok = body.get("webhook_id") == self.webhook_id and body.get("transmission_sig") == expected
         return 200, {"verification_status": "SUCCESS" if ok else "FAILURE"}
@@ -429,6 +486,8 @@ class Handler(BaseHTTPRequestHandler):
                     "auth": auth.split(" ", 1)[0] or None,
                     "body": parsed,
                     "prefer": self.headers.get("Prefer"),
+                    # Every header but the credentials, for the spec check of request headers.
+                    "headers": {k: v for k, v in self.headers.items() if k.lower() != "authorization"},
                 }
             )
             fault = self._take_fault(method, path)
@@ -477,12 +536,16 @@ class Handler(BaseHTTPRequestHandler):
         token = auth.removeprefix("Bearer ")
         if not auth.startswith("Bearer ") or state.tokens.get(token, 0) < time.time():
             return 401, {"name": "AUTHENTICATION_FAILURE", "message": "Authentication failed due to invalid authentication credentials or a missing Authorization header.", "debug_id": secrets.token_hex(6)}  # fmt: skip
+        if request_id is not None and not 1 <= len(request_id) <= 108:
+            return 400, json.dumps(
+                Problem(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "PayPal-Request-Id").body()
+            ).encode()
         key = (path, request_id) if method == "POST" and request_id else None
         if key is not None and key in state.idem:
             stored_status, stored = state.idem[key]
             return (200 if stored_status == 201 else stored_status), stored
         try:
-            status, payload = self._route(method, path, body if isinstance(body, dict) else {})
+            status, payload = self._route(method, path, body if isinstance(body, dict) else {}, raw)
         except Problem as problem:
             status, payload = problem.status, problem.body()
         data = json.dumps(payload).encode()
@@ -490,7 +553,7 @@ class Handler(BaseHTTPRequestHandler):
             state.idem[key] = (status, data)
         return status, data
 
-    def _route(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _route(self, method: str, path: str, body: dict[str, Any], raw: bytes) -> tuple[int, dict[str, Any]]:
         state = self.server.state
         parts = path.strip("/").split("/")
         not_found = Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
@@ -518,7 +581,7 @@ class Handler(BaseHTTPRequestHandler):
             case "POST", ["v2", "payments", "captures", capture_id, "refund"]:
                 return state.refund(capture_id, body)
             case "POST", ["v1", "notifications", "verify-webhook-signature"]:
-                return state.verify(body)
+                return state.verify(body, raw)
         raise Problem(404, "NOT_FOUND", description=f"no route {method} {path}")
 
     def _control(self, method: str, path: str, raw: bytes) -> None:
@@ -558,6 +621,18 @@ class Handler(BaseHTTPRequestHandler):
                 case "POST", ["reset"]:
                     state.reset()
                     self._reply(200, {"ok": True})
+                case "POST", ["tokens", "revoke"]:
+                    # As after a credential rotation: every issued token is refused from now on.
+                    state.tokens.clear()
+                    self._reply(200, {"ok": True})
+                case "GET", ["blob", size]:
+                    # A body of SIZE bytes (a certificate URL that serves too much).
+                    self._reply(200, b"-" * int(size))
+                case "GET", ["redirect"]:
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/_standin/blob/10")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                 case _:
                     self._reply(404, {"error": "unknown control"})
 

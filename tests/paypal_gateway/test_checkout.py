@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -235,3 +236,121 @@ def test_unknown_ids_are_not_found(manager: GatewayManager, standin: StandIn) ->
         manager.refund(GATEWAY, RefundRequest("NOSUCHID000000000"), idempotency_key=key())
     with pytest.raises(NotFound):
         manager.void(GATEWAY, VoidRequest("NOSUCHID000000000"), idempotency_key=key())
+
+
+def test_a_long_idempotency_key_is_sent_as_a_stable_108_character_request_id(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """The core takes keys up to 255 characters; PayPal-Request-Id takes 1 to 108 (Orders v2 spec)."""
+    from paypal_gateway.gateway import MAX_REQUEST_ID, paypal_request_id
+
+    manager = make_manager(timeout=0.5)
+    long_key = "host-order-" + "x" * 230 + "-attempt"
+    assert len(long_key) > MAX_REQUEST_ID
+    sent_id = paypal_request_id(long_key)
+    assert len(sent_id) <= MAX_REQUEST_ID
+    assert sent_id == paypal_request_id(long_key)  # derived, not random
+    assert sent_id != paypal_request_id(long_key[:-1] + "X")  # another key, another id
+    assert paypal_request_id("short-key") == "short-key"
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    standin.fault("POST", f"/orders/{order_id}/capture", "drop_after")  # lost answer: the plugin retries
+    manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=long_key)
+    assert [r["request_id"] for r in posts(standin, "/capture")] == [sent_id, sent_id]
+    assert standin.counts()["captures"] == 1
+    # A later retry of the same operation by the host sends the same id and captures nothing more.
+    manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=long_key)
+    assert [r["request_id"] for r in posts(standin, "/capture")] == [sent_id] * 3
+    assert standin.counts()["captures"] == 1
+
+
+def test_invoice_id_is_sent_only_when_the_host_gives_one(manager: GatewayManager, standin: StandIn) -> None:
+    """PayPal takes an invoice_id once per account: two checkouts for one reference must both be payable."""
+    for _attempt in range(2):  # e.g. the payer abandoned the first approval and the host tried again
+        order_id = checkout(manager, Money.of("5.00", "EUR"), reference="order-77")
+        standin.approve(order_id)
+        assert manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key()).state is PaymentState.SUCCEEDED
+    units = [r["body"]["purchase_units"][0] for r in posts(standin, "/v2/checkout/orders")]  # type: ignore[index]
+    assert [("invoice_id" in u, u["custom_id"], u["reference_id"]) for u in units] == [
+        (False, "order-77", "order-77")
+    ] * 2
+
+
+def test_a_repeated_invoice_id_is_refused_clearly(manager: GatewayManager, standin: StandIn) -> None:
+    first = checkout(manager, Money.of("5.00", "EUR"), metadata={"invoice_id": "INV-9"})
+    standin.approve(first)
+    manager.capture(GATEWAY, CaptureRequest(first), idempotency_key=key())
+    second = checkout(manager, Money.of("5.00", "EUR"), metadata={"invoice_id": "INV-9"})
+    standin.approve(second)
+    with pytest.raises(InvalidRequest, match="invoice_id was already paid") as info:
+        manager.capture(GATEWAY, CaptureRequest(second), idempotency_key=key())
+    assert info.value.provider_code == "DUPLICATE_INVOICE_ID"
+    assert standin.counts()["captures"] == 1
+
+
+@pytest.mark.parametrize("reason", ["x" * 256, "line one\nline two"])
+def test_a_refund_reason_paypal_cannot_show_is_refused_before_sending(
+    manager: GatewayManager, standin: StandIn, reason: str
+) -> None:
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    with pytest.raises(InvalidRequest, match="note_to_payer"):
+        manager.refund(GATEWAY, RefundRequest(capture_id, reason=reason), idempotency_key=key())
+    assert posts(standin, "/refund") == []
+    manager.refund(GATEWAY, RefundRequest(capture_id, reason="y" * 255), idempotency_key=key())
+    (sent,) = posts(standin, "/refund")
+    assert sent["body"] == {"note_to_payer": "y" * 255}
+
+
+def test_partly_capturing_an_order_is_invalid_not_not_found(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("20.00", "EUR"))
+    standin.approve(order_id)
+    with pytest.raises(InvalidRequest, match="in full only") as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id, Money.of("5.00", "EUR")), idempotency_key=key())
+    assert not isinstance(info.value, NotFound)
+    authorize_only = checkout(manager, Money.of("20.00", "EUR"), capture=False)
+    with pytest.raises(InvalidRequest, match="authorize-only"):
+        manager.capture(GATEWAY, CaptureRequest(authorize_only, Money.of("5.00", "EUR")), idempotency_key=key())
+    with pytest.raises(NotFound):
+        manager.capture(GATEWAY, CaptureRequest("NOSUCHID000000000", Money.of("5.00", "EUR")), idempotency_key=key())
+    assert standin.counts()["captures"] == 0
+    assert posts(standin, "/capture") == []
+
+
+def test_refund_by_order_or_authorization_id_refunds_its_single_capture(
+    manager: GatewayManager, standin: StandIn
+) -> None:
+    order_id = checkout(manager, Money.of("20.00", "EUR"))
+    standin.approve(order_id)
+    capture = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    refund_key = key()
+    by_order = manager.refund(GATEWAY, RefundRequest(order_id, Money.of("5.00", "EUR")), idempotency_key=refund_key)
+    assert (by_order.payment_id, by_order.amount) == (capture.id, Money.of("5.00", "EUR"))
+    again = manager.refund(GATEWAY, RefundRequest(order_id, Money.of("5.00", "EUR")), idempotency_key=refund_key)
+    assert again.id == by_order.id  # a retry refunds once
+    assert standin.counts()["refunds"] == 1
+    auth = manager.authorize(
+        GATEWAY, AuthorizeRequest(Money.of("9.00", "USD"), "card:VAULT-OK-2"), idempotency_key=key()
+    )
+    part = manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("4.00", "USD")), idempotency_key=key())
+    by_auth = manager.refund(GATEWAY, RefundRequest(auth.id), idempotency_key=key())
+    assert (by_auth.payment_id, by_auth.amount) == (part.id, Money.of("4.00", "USD"))
+
+
+def test_refund_by_an_id_with_several_or_no_captures_is_refused(manager: GatewayManager, standin: StandIn) -> None:
+    auth = manager.authorize(
+        GATEWAY, AuthorizeRequest(Money.of("9.00", "USD"), "card:VAULT-OK-3"), idempotency_key=key()
+    )
+    with pytest.raises(InvalidRequest, match="no capture"):
+        manager.refund(GATEWAY, RefundRequest(auth.id), idempotency_key=key())
+    for _ in range(2):
+        manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("2.00", "USD")), idempotency_key=key())
+    with pytest.raises(InvalidRequest, match="2 captures"):
+        manager.refund(GATEWAY, RefundRequest(auth.id), idempotency_key=key())
+    assert standin.counts()["refunds"] == 0
+
+
+def test_an_order_without_a_reference_reports_none(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("5.00", "EUR"))
+    status = manager.payment_status(GATEWAY, order_id)
+    assert status.raw["purchase_units"][0]["reference_id"] == "default"  # what PayPal fills in
+    assert status.reference is None

@@ -32,6 +32,7 @@ from gateway_core.errors import (
         (422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", True, AmountOutOfRange, False),
         (422, "UNPROCESSABLE_ENTITY", "DUPLICATE_REQUEST_ID", True, IdempotencyConflict, False),
         (422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", True, InvalidRequest, False),
+        (422, "UNPROCESSABLE_ENTITY", "DUPLICATE_INVOICE_ID", True, InvalidRequest, False),
         (400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", True, InvalidRequest, False),
         (404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", True, NotFound, False),
         (401, "AUTHENTICATION_FAILURE", None, False, AuthenticationFailed, False),

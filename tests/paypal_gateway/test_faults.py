@@ -92,22 +92,104 @@ def test_connection_refused_is_unavailable_not_unknown(make_manager: Callable[..
     assert not isinstance(info.value, OutcomeUnknown)
 
 
-def test_token_is_fetched_once_and_shared_by_threads(manager: GatewayManager, standin: StandIn) -> None:
-    order_id = checkout(manager, Money.of("10.00", "EUR"))
+def test_a_fresh_gateway_fetches_one_token_for_threads_that_start_together(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """N threads make a new gateway's first calls at the same moment: one token is fetched, not N."""
+    order_id = checkout(make_manager(), Money.of("10.00", "EUR"))
+    manager = make_manager()  # a new gateway: no token yet
+    threads_n = 8
+    start = threading.Barrier(threads_n, timeout=10)
     errors: list[BaseException] = []
 
     def read() -> None:
         try:
+            start.wait()
             manager.payment_status(GATEWAY, order_id)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=read) for _ in range(8)]
+    # Slow the token endpoint down so every thread asks for a token while the first fetch is in flight.
+    standin.fault("POST", "/v1/oauth2/token", "delay_after", seconds=0.5)
+    threads = [threading.Thread(target=read) for _ in range(threads_n)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert errors == []
+    paths = [r["path"] for r in standin.requests()]
+    assert paths.count("/v1/oauth2/token") == 2  # one for the setup gateway, one for the threads' gateway
+    assert paths.count(f"/v2/checkout/orders/{order_id}") == threads_n
+
+
+def test_a_revoked_token_is_dropped_and_the_call_sent_again_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """After a credential rotation PayPal refuses the cached token: one new token, the same request id, one refund."""
+    manager = make_manager()
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.revoke_tokens()
+    refund = manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("4.00", "EUR")), idempotency_key="rotated")
+    assert attempts(standin, "/refund") == ["rotated", "rotated"]
+    assert standin.counts()["refunds"] == 1
+    assert [r["path"] for r in standin.requests()].count("/v1/oauth2/token") == 2
+    assert refund.amount == manager.payment_status(GATEWAY, capture_id).amount_refunded
+
+
+def test_a_token_refused_twice_is_authentication_failed(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """The retry after a refused token happens once: a token refused again is reported, not retried forever."""
+    from gateway_core.errors import AuthenticationFailed
+
+    manager = make_manager()
+    checkout(manager, Money.of("10.00", "EUR"))
+    standin.config(token_expires_in=-1)  # every token the stand-in issues from now on is already expired
+    try:
+        standin.revoke_tokens()
+        with pytest.raises(AuthenticationFailed) as info:
+            checkout(manager, Money.of("10.00", "EUR"))
+    finally:
+        standin.config(token_expires_in=32400)
+    assert info.value.http_status == 401
+    assert len(attempts(standin, "/v2/checkout/orders")) == 3  # the first order, then the two refused attempts
+
+
+@pytest.mark.parametrize("fault", ["500", "drop_after"])
+def test_a_failed_token_fetch_is_unavailable_and_sends_nothing(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, fault: str
+) -> None:
+    """The POST was never sent, so the error says so (not OutcomeUnknown, not "retry with the same id")."""
+    manager = make_manager(max_retries=0)
+    standin.fault("POST", "/v1/oauth2/token", fault)
+    with pytest.raises(GatewayUnavailable) as info:
+        checkout(manager, Money.of("10.00", "EUR"))
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert "PayPal-Request-Id" not in info.value.message
+    assert "token" in info.value.message
+    assert attempts(standin, "/v2/checkout/orders") == []
+    checkout(manager, Money.of("10.00", "EUR"))  # the next call fetches a token and succeeds
+    assert standin.counts()["orders"] == 1
+
+
+def test_the_token_does_not_depend_on_the_machines_time_zone(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """apimatic-core reads local wall-clock time as UTC; east of UTC it took a fresh 1-hour token for expired."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # UTC+9, no daylight saving
+    time.tzset()
+    standin.config(token_expires_in=3600)
+    try:
+        manager = make_manager()
+        checkout(manager, Money.of("10.00", "EUR"))
+        checkout(manager, Money.of("10.00", "EUR"))
+    finally:
+        standin.config(token_expires_in=32400)
+        monkeypatch.undo()
+        time.tzset()
+    assert standin.counts()["orders"] == 2
     assert [r["path"] for r in standin.requests()].count("/v1/oauth2/token") == 1
 
 
@@ -146,10 +228,27 @@ def test_token_is_refreshed_before_it_expires(lifetime: int, refresh_after: int)
     now = [1_000_000.0]
     cache = TokenCache(clock=lambda: now[0])
     issuer = _Issuer(lifetime)
-    assert cache.access_token(issuer) == "token-1"
+    first = cache.provide(None, issuer)
+    assert first.access_token == "token-1"
     now[0] += refresh_after - 1
     assert cache.access_token(issuer) == "token-1"
     now[0] += 1
+    assert cache.access_token(issuer) == "token-2"
+    assert cache.fetches == 2
+    # The SDK keeps its own reference to the token it was given: the retired one must read as expired.
+    assert first.expiry == 0
+
+
+def test_invalidate_drops_only_the_refused_token() -> None:
+    from paypal_gateway.client import TokenCache
+
+    cache = TokenCache(clock=lambda: 1_000_000.0)
+    issuer = _Issuer(32400)
+    stale = cache.provide(None, issuer)
+    cache.invalidate(stale)
+    fresh = cache.provide(None, issuer)
+    assert (stale.expiry, fresh.access_token) == (0, "token-2")
+    cache.invalidate(stale)  # another thread saw the same 401 late: the fresh token stays
     assert cache.access_token(issuer) == "token-2"
     assert cache.fetches == 2
 

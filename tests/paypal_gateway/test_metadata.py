@@ -73,6 +73,89 @@ def test_in_country_currencies_are_off_unless_the_account_country_names_them() -
     assert brazil - offered == {"BRL"}
     malaysia = set(manager(account_country="MY").gateway("pp").capabilities.currencies)
     assert malaysia - offered == {"MYR"}
+    assert set(manager(account_country="DE").gateway("pp").capabilities.currencies) == offered
+
+
+def test_declared_and_effective_currencies_say_what_they_are() -> None:
+    """The provider declares what some PayPal account takes; a gateway offers what its account takes."""
+    from paypal_gateway.metadata import for_account
+
+    assert set(IN_COUNTRY) <= set(CAPABILITIES.currencies)  # the provider's union, what routing sees unconfigured
+    assert any("in-country" in source.what and "account_country" in source.what for source in CAPABILITIES.sources)
+    for country in (None, "BR", "CN", "US"):
+        settings = {"account_country": country} if country else {}
+        assert manager(**settings).gateway("pp").capabilities == for_account(country)
+    assert set(for_account("CN").currencies) - set(for_account(None).currencies) == {"CNY"}
+    info = manager().providers()["paypal"][0]
+    assert "BRL, MYR, CNY only with account_country" in info.description
+
+
+def test_a_requested_checkout_expiry_is_refused_before_sending() -> None:
+    """PayPal takes no expiry per order (nothing in Orders v2 bounds the approval window)."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway_core.errors import CapabilityNotSupported
+    from gateway_core.models import CheckoutRequest
+
+    assert CAPABILITIES.checkout_expiry is None
+    assert any("checkout expiry" in source.what for source in CAPABILITIES.sources)
+    request = CheckoutRequest.single(
+        "T",
+        Money.of("5.00", "EUR"),
+        "https://a.example/ok",
+        "https://a.example/no",
+        expires_at=datetime.now(UTC) + timedelta(hours=1),
+    )
+    with pytest.raises(CapabilityNotSupported):
+        manager().create_checkout("pp", request, idempotency_key="expiry")  # no network: refused first
+
+
+class _TokenServer:
+    """A ``requests`` transport adapter (the SDK's HTTP-client seam) that issues a token and records URLs."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+
+    def adapter(self) -> Any:
+        import json
+
+        import requests
+
+        server = self
+
+        class Adapter(requests.adapters.BaseAdapter):
+            def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+                server.urls.append(str(request.url))
+                response = requests.Response()
+                response.status_code = 200
+                response._content = json.dumps(
+                    {"access_token": "t", "token_type": "Bearer", "expires_in": 32400}
+                ).encode()
+                response.headers["Content-Type"] = "application/json"
+                response.url, response.request = str(request.url), request
+                return response
+
+            def close(self) -> None:
+                pass
+
+        return Adapter()
+
+
+@pytest.mark.parametrize(
+    ("environment", "host"), [("live", "https://api-m.paypal.com"), ("sandbox", "https://api-m.sandbox.paypal.com")]
+)
+def test_each_environment_talks_to_its_paypal_host(environment: str, host: str) -> None:
+    import requests
+    from paypal_gateway.client import PayPalClient
+    from paypal_gateway.settings import PayPalSettings
+
+    server = _TokenServer()
+    session = requests.Session()
+    session.mount("https://", server.adapter())
+    session.mount("http://", server.adapter())
+    settings = PayPalSettings.from_gateway(GatewaySettings("pp", "paypal", {**CREDENTIALS, "environment": environment}))
+    PayPalClient(settings, session=session).access_token()
+    assert server.urls == [f"{host}/v1/oauth2/token"]
 
 
 def test_fractional_huf_is_routed_to_another_gateway() -> None:

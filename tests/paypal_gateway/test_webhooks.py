@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from paypal_gateway.gateway import PayPalGateway
 from paypal_gateway.webhooks import CertificateStore, check_cert_url, signed_message
 
@@ -229,11 +230,13 @@ def test_webhooks_need_a_webhook_id(make_manager: Callable[..., GatewayManager],
         manager.parse_webhook(GATEWAY, *deliver(chain, capture_event()))
 
 
-def api_delivery(event: dict[str, Any], *, sig: str | None = None) -> tuple[dict[str, str], bytes]:
-    body = json.dumps(event).encode()
+def api_delivery(
+    event: dict[str, Any], *, sig: str | None = None, body: bytes | None = None
+) -> tuple[dict[str, str], bytes]:
+    body = body if body is not None else json.dumps(event).encode()
     transmission_id = str(uuid.uuid4())
     transmission_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    signature = sig or api_signature(transmission_id, transmission_time, WEBHOOK_ID, event)
+    signature = sig or api_signature(transmission_id, transmission_time, WEBHOOK_ID, body)
     return {
         "paypal-transmission-id": transmission_id,
         "paypal-transmission-time": transmission_time,
@@ -259,6 +262,30 @@ def test_api_verification_believes_only_paypal(manager: GatewayManager, standin:
         manager.parse_webhook(GATEWAY, *api_delivery(event, sig="c2lnbmF0dXJl"))
 
 
+def test_api_verification_sends_the_body_byte_for_byte(manager: GatewayManager, standin: StandIn) -> None:
+    """PayPal signs the bytes it sent: key order and whitespace must reach verify-webhook-signature unchanged."""
+    event = capture_event()
+    body = json.dumps(dict(reversed(list(event.items()))), indent=3, separators=(" ,", " : ")).encode()
+    assert json.dumps(json.loads(body)).encode() != body  # re-serializing would change what was signed
+    headers, _ = api_delivery(event, body=body)
+    assert manager.parse_webhook(GATEWAY, headers, body).id == event["id"]
+    (verify,) = [r for r in standin.requests() if r["path"] == "/v1/notifications/verify-webhook-signature"]
+    assert verify["body"]["webhook_event"] == event
+    # The same event, re-serialized by the sender, is not what was signed.
+    with pytest.raises(WebhookVerificationFailed):
+        manager.parse_webhook(GATEWAY, headers, json.dumps(event).encode())
+
+
+def test_api_verification_renews_a_refused_token(manager: GatewayManager, standin: StandIn) -> None:
+    event = capture_event()
+    manager.parse_webhook(GATEWAY, *api_delivery(event))
+    standin.revoke_tokens()
+    assert manager.parse_webhook(GATEWAY, *api_delivery(event)).id == event["id"]
+    paths = [r["path"] for r in standin.requests()]
+    assert paths.count("/v1/oauth2/token") == 2
+    assert paths.count("/v1/notifications/verify-webhook-signature") == 3
+
+
 def test_api_mode_refuses_a_body_that_is_not_json(manager: GatewayManager, standin: StandIn) -> None:
     headers, _ = api_delivery(capture_event())
     with pytest.raises(WebhookVerificationFailed):
@@ -282,6 +309,22 @@ REFUND = {
     "links": [{"href": "https://api.paypal.com/v2/payments/captures/42311647XV020574X", "rel": "up", "method": "GET"}],
 }
 AUTH = {"id": "0VF52814937998046", "status": "VOIDED", "amount": {"currency_code": "USD", "value": "7.00"}}
+# An order created without a reference: PayPal fills reference_id with "default" (the recorded create shows it).
+UNREFERENCED_ORDER = {
+    **ORDER,
+    "purchase_units": [{"reference_id": "default", "amount": {"currency_code": "EUR", "value": "5.00"}}],
+}
+# Customer Disputes v1 "dispute" (developer.paypal.com/api/customer-disputes/v1/definitions/dispute).
+DISPUTE = {
+    "dispute_id": "PP-D-27803",
+    "create_time": "2026-11-25T09:00:00.000Z",
+    "disputed_transactions": [
+        {"seller_transaction_id": "42311647XV020574X", "buyer_transaction_id": "8KD50467HB146913U"}
+    ],
+    "reason": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+    "status": "OPEN",
+    "dispute_amount": {"currency_code": "EUR", "value": "10.50"},
+}
 
 
 @pytest.mark.parametrize(
@@ -297,7 +340,9 @@ AUTH = {"id": "0VF52814937998046", "status": "VOIDED", "amount": {"currency_code
         ("PAYMENT.CAPTURE.REFUNDED", "refund", REFUND, EventType.REFUND_SUCCEEDED, {"refund_id": "1JU08902781691411", "payment_id": "42311647XV020574X", "amount": Money.of("4.00", "EUR")}),
         ("PAYMENT.CAPTURE.REVERSED", "refund", REFUND, EventType.PAYMENT_REVERSED, {"payment_id": "42311647XV020574X"}),
         ("PAYMENT.AUTHORIZATION.VOIDED", "authorization", AUTH, EventType.PAYMENT_CANCELED, {"payment_id": "0VF52814937998046"}),
-        ("CUSTOMER.DISPUTE.CREATED", "dispute", {"dispute_id": "PP-D-1"}, EventType.UNKNOWN, {}),
+        ("CHECKOUT.ORDER.APPROVED", "checkout-order", UNREFERENCED_ORDER, EventType.CHECKOUT_COMPLETED, {"checkout_id": "5O190127TN364715T", "reference": None}),
+        ("CUSTOMER.DISPUTE.CREATED", "dispute", DISPUTE, EventType.DISPUTE_OPENED, {"payment_id": "42311647XV020574X", "amount": Money.of("10.50", "EUR"), "failure_code": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"}),
+        ("CUSTOMER.DISPUTE.UPDATED", "dispute", DISPUTE, EventType.UNKNOWN, {}),
     ],
 )  # fmt: skip
 def test_event_types_map_onto_the_core(
@@ -319,3 +364,111 @@ def test_event_types_map_onto_the_core(
     assert parsed.provider_type == event_type
     for name, value in fields.items():
         assert getattr(parsed, name) == value, name
+
+
+@pytest.mark.parametrize(
+    ("chain_kwargs", "reason"),
+    [
+        ({"san": "www.paypal.com"}, "trusted root"),  # CN is PayPal's, the subjectAltName is not
+        ({"eku": [ExtendedKeyUsageOID.CODE_SIGNING]}, "trusted root"),  # not a serverAuth certificate
+        ({"leaf_usage": certs.signing_usage(digital_signature=False)}, "digital signatures"),
+        ({"leaf_is_ca": True}, "trusted root"),  # a CA certificate as the signing leaf
+        ({"intermediate_is_ca": False}, "trusted root"),  # an issuer that is no CA
+        ({"intermediate_expires": timedelta(hours=-1)}, "not valid now"),
+    ],
+)
+def test_offline_chain_is_checked_as_a_web_pki_path(
+    make_manager: Callable[..., GatewayManager], chain_kwargs: dict[str, Any], reason: str
+) -> None:
+    bad = certs.make_chain(**chain_kwargs)
+    manager = make_manager(webhook_verification="offline")
+    gateway = manager.gateway_object(GATEWAY)
+    assert isinstance(gateway, PayPalGateway)
+    gateway.use_certificate_store(
+        CertificateStore("sandbox", Fetcher(bad.served), certs.pem(bad.root), gateway=GATEWAY)
+    )
+    with pytest.raises(WebhookVerificationFailed, match=reason):
+        manager.parse_webhook(GATEWAY, *deliver(bad, capture_event()))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def cert_url(n: int) -> str:
+    return f"https://api.sandbox.paypal.com/v1/notifications/certs/CERT-{n:08d}"
+
+
+def test_a_cached_certificate_lapses_with_its_intermediate(chain: certs.Chain) -> None:
+    short = certs.make_chain(intermediate_expires=timedelta(hours=1))
+    clock, fetcher = Clock(), Fetcher(short.served)
+    store = CertificateStore("sandbox", fetcher, certs.pem(short.root), clock=clock)
+    assert store.public_key(cert_url(1)) is not None
+    clock.now += timedelta(minutes=30)
+    store.public_key(cert_url(1))
+    assert fetcher.urls == [cert_url(1)]  # cached
+    clock.now += timedelta(hours=1)  # the leaf is still valid for a year; the intermediate is not
+    with pytest.raises(WebhookVerificationFailed, match="not valid now"):
+        store.public_key(cert_url(1))
+    assert fetcher.urls == [cert_url(1)] * 2
+
+
+def test_a_failed_certificate_url_is_not_fetched_again_for_a_while(chain: certs.Chain) -> None:
+    clock, fetcher = Clock(), Fetcher(b"not a certificate")
+    store = CertificateStore("sandbox", fetcher, certs.pem(chain.root), clock=clock)
+    for _ in range(3):
+        with pytest.raises(WebhookVerificationFailed):
+            store.public_key(cert_url(1))
+    assert fetcher.urls == [cert_url(1)]
+    clock.now += timedelta(minutes=1, seconds=1)
+    fetcher.served = chain.served
+    assert store.public_key(cert_url(1)) is not None
+    assert fetcher.urls == [cert_url(1)] * 2
+
+
+def test_certificate_fetches_are_rate_limited(chain: certs.Chain) -> None:
+    """Forged deliveries with a fresh, well-formed cert URL each cannot make us fetch without bound."""
+    clock, fetcher = Clock(), Fetcher(b"not a certificate")
+    store = CertificateStore("sandbox", fetcher, certs.pem(chain.root), clock=clock, max_fetches=5)
+    for n in range(20):
+        with pytest.raises(WebhookVerificationFailed):
+            store.public_key(cert_url(n))
+    assert len(fetcher.urls) == 5
+    with pytest.raises(WebhookVerificationFailed, match="too many"):
+        store.public_key(cert_url(99))
+    clock.now += timedelta(minutes=1)
+    fetcher.served = chain.served
+    assert store.public_key(cert_url(99)) is not None  # the window has passed
+    assert len(fetcher.urls) == 6
+
+
+def test_the_certificate_cache_is_bounded(chain: certs.Chain) -> None:
+    clock, fetcher = Clock(), Fetcher(chain.served)
+    store = CertificateStore("sandbox", fetcher, certs.pem(chain.root), clock=clock, max_cached=2, max_fetches=100)
+    for n in (1, 2, 1, 3):  # 1 is used again, so 2 is the least recently used when 3 arrives
+        store.public_key(cert_url(n))
+    assert fetcher.urls == [cert_url(1), cert_url(2), cert_url(3)]
+    store.public_key(cert_url(1))
+    store.public_key(cert_url(2))
+    assert fetcher.urls == [cert_url(1), cert_url(2), cert_url(3), cert_url(2)]
+
+
+def test_certificate_fetch_follows_no_redirect_and_reads_at_most_64_kb(
+    manager: GatewayManager, standin: StandIn
+) -> None:
+    from paypal_gateway.client import MAX_FETCH_BYTES
+
+    from gateway_core.errors import GatewayError
+
+    gateway = manager.gateway_object(GATEWAY)
+    assert isinstance(gateway, PayPalGateway)
+    client = gateway.client
+    assert client.fetch(f"{standin.base_url}/_standin/blob/{MAX_FETCH_BYTES}") == b"-" * MAX_FETCH_BYTES
+    with pytest.raises(GatewayError, match="larger than"):
+        client.fetch(f"{standin.base_url}/_standin/blob/{MAX_FETCH_BYTES + 1}")
+    with pytest.raises(GatewayError, match="HTTP 302"):
+        client.fetch(f"{standin.base_url}/_standin/redirect")

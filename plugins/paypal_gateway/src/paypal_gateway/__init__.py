@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gateway_core.capabilities import Capabilities
 from gateway_core.config import GatewaySettings
 from gateway_core.hookspecs import ProviderDefinition, hookimpl
-from paypal_gateway.metadata import CAPABILITIES
+from paypal_gateway.metadata import CAPABILITIES, for_account
+from paypal_gateway.settings import PayPalSettings
 
-__all__ = ["CAPABILITIES", "PROVIDER", "factory", "gateway_providers"]
+__all__ = ["CAPABILITIES", "PROVIDER", "configure", "factory", "gateway_providers"]
 
 PROVIDER = "paypal"
 
@@ -25,6 +27,11 @@ def factory(settings: GatewaySettings) -> object:
     return PayPalGateway.from_settings(settings)
 
 
+def configure(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+    """One gateway's capabilities: BRL, MYR and CNY only when ``account_country`` is their country."""
+    return for_account(PayPalSettings.from_gateway(settings).account_country, declared)
+
+
 @hookimpl
 def gateway_providers() -> Sequence[ProviderDefinition]:
     return [
@@ -32,6 +39,8 @@ def gateway_providers() -> Sequence[ProviderDefinition]:
             PROVIDER,
             CAPABILITIES,
             factory,
-            "PayPal Orders v2 checkout, authorizations, captures, refunds and verified webhooks",
+            "PayPal Orders v2 checkout, authorizations, captures, refunds and verified webhooks "
+            "(BRL, MYR, CNY only with account_country BR, MY, CN)",
+            configure=configure,
         )
     ]

@@ -6,7 +6,10 @@ Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4
   ``get_base_uri`` (sandbox, live, or a local stand-in's ``base_url``).
 * **OAuth.** Tokens come from ``/v1/oauth2/token`` through the SDK, are cached by
   :class:`TokenCache` under a lock (the SDK's own cache is not thread-safe) and are refreshed
-  :data:`REFRESH_MARGIN` seconds before they expire.
+  :data:`REFRESH_MARGIN` seconds before they expire. The token is made sure of *before* an
+  operation is sent, as a read, so a failed token fetch is never reported as an operation whose
+  outcome is unknown. A 401 from an API call (a revoked token, rotated credentials) drops the
+  token and sends the same request, with the same ``PayPal-Request-Id``, once more.
 * **Retries.** The SDK's own retries are off (they retry only GET/PUT and would hide failures);
   :meth:`PayPalClient._send` retries 429, 5xx, timeouts and dropped connections up to
   ``max_retries`` times. A POST is retried only because it carries ``PayPal-Request-Id``: PayPal
@@ -25,20 +28,25 @@ from typing import Any
 import requests
 import structlog
 from paypalserversdk.configuration import Configuration, Environment  # type: ignore[import-untyped]
+from paypalserversdk.exceptions.o_auth_provider_exception import (  # type: ignore[import-untyped]
+    OAuthProviderException,
+)
 from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials  # type: ignore[import-untyped]
 from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient  # type: ignore[import-untyped]
 
-from gateway_core.errors import GatewayError, GatewayUnavailable, InvalidRequest, RateLimited
+from gateway_core.errors import AuthenticationFailed, GatewayError, GatewayUnavailable, InvalidRequest, RateLimited
 from paypal_gateway.errors import error_from_status, map_errors
 from paypal_gateway.settings import PayPalSettings
 
-__all__ = ["REFRESH_MARGIN", "PayPalClient", "TokenCache"]
+__all__ = ["MAX_FETCH_BYTES", "REFRESH_MARGIN", "PayPalClient", "TokenCache"]
 
 log = structlog.get_logger("paypal_gateway")
 
 #: Refresh a token this many seconds before PayPal says it expires.
 REFRESH_MARGIN = 300
 _MAX_RETRY_AFTER = 10.0
+#: The most a certificate fetch reads (a PEM chain of two or three certificates is about 5 KB).
+MAX_FETCH_BYTES = 64 * 1024
 
 
 class _Configuration(Configuration):  # type: ignore[misc]
@@ -56,32 +64,50 @@ class TokenCache:
     """One OAuth token per gateway, fetched once under a lock and refreshed before it expires.
 
     A token is used until ``expires_in - margin`` seconds after it was fetched, where the margin is
-    :data:`REFRESH_MARGIN` (or half the lifetime of a shorter-lived token). The token's ``expiry``
-    is set to that refresh time, so the SDK (clock skew 0) asks this cache again exactly then.
+    :data:`REFRESH_MARGIN` (or half the lifetime of a shorter-lived token), measured on this
+    cache's clock only. The SDK's own expiry check is switched off for the current token
+    (``expiry = None``): apimatic-core 0.2 computes "now" as ``datetime.now().utctimetuple()``,
+    which is local wall-clock time read as UTC, so east of UTC it thinks a fresh token expired
+    (every call then fails) and west of UTC it keeps using an expired one. A token this cache
+    retires, by refreshing or by :meth:`invalidate`, gets ``expiry = 0`` so the SDK, which keeps
+    its own reference, asks this cache again.
     """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._lock = threading.Lock()
         self._token: Any = None
+        self._refresh_at = 0.0
         self.clock = clock
         #: How many tokens were fetched (tests check the cache is used).
         self.fetches = 0
 
-    def _fresh(self, token: Any) -> bool:
-        expiry = getattr(token, "expiry", None)
-        return token is not None and expiry is not None and self.clock() < expiry
+    def _retire(self) -> None:
+        if self._token is not None:
+            self._token.expiry = 0
+        self._token = None
 
     def provide(self, _last: Any, auth_manager: Any) -> Any:
-        """The SDK's ``o_auth_token_provider`` callback."""
+        """The SDK's ``o_auth_token_provider`` callback: the current token, fetched if due."""
         with self._lock:
-            if not self._fresh(self._token):
+            if self._token is None or self.clock() >= self._refresh_at:
                 fetched_at = self.clock()
                 token = auth_manager.fetch_token()
                 lifetime = int(getattr(token, "expires_in", 0) or 0)
-                token.expiry = int(fetched_at) + lifetime - min(REFRESH_MARGIN, lifetime // 2)
+                self._retire()
+                token.expiry = None
                 self._token = token
+                self._refresh_at = fetched_at + lifetime - min(REFRESH_MARGIN, lifetime // 2)
                 self.fetches += 1
             return self._token
+
+    def invalidate(self, token: Any) -> None:
+        """Drop ``token`` because PayPal refused it (revoked, or the credentials were rotated).
+
+        Only that token is dropped: when another thread already replaced it, nothing changes.
+        """
+        with self._lock:
+            if token is not None and token is self._token:
+                self._retire()
 
     def access_token(self, auth_manager: Any) -> str:
         return str(self.provide(None, auth_manager).access_token)
@@ -93,6 +119,11 @@ def _body(response: Any) -> dict[str, Any]:
         return {}
     data = json.loads(text)
     return data if isinstance(data, dict) else {}
+
+
+def _token_refused(exc: AuthenticationFailed) -> bool:
+    """Whether an API call's 401 says the bearer token is no good (not that the credentials are)."""
+    return exc.http_status == 401 and not isinstance(exc.__cause__, OAuthProviderException)
 
 
 class PayPalClient:
@@ -118,7 +149,21 @@ class PayPalClient:
         )
         self._sdk = PaypalServersdkClient(config=config)
 
+    @property
+    def session(self) -> requests.Session:
+        """The ``requests.Session`` every call goes through (the SDK's HTTP-client seam)."""
+        return self._session
+
     # -- the request path -----------------------------------------------------------------
+    def _token(self, operation: str) -> Any:
+        """The current token, fetched first if due, as a read: nothing has been sent yet.
+
+        A failure here is :class:`GatewayUnavailable` or :class:`AuthenticationFailed`, never
+        :class:`OutcomeUnknown`: the operation itself was not sent.
+        """
+        with map_errors(self.settings.name, f"{operation} (OAuth token)", mutating=False):
+            return self.tokens.provide(None, self._sdk.oauth_2)
+
     def _send(
         self, operation: str, call: Callable[[Mapping[str, Any]], Any], options: Mapping[str, Any]
     ) -> dict[str, Any]:
@@ -126,11 +171,21 @@ class PayPalClient:
         if mutating and not options["paypal_request_id"]:
             raise InvalidRequest(f"PayPal {operation}: a POST needs a PayPal-Request-Id", gateway=self.settings.name)
         attempt = 0
+        renewed = False
         while True:
             try:
-                with map_errors(self.settings.name, operation, mutating=mutating):
-                    response = call(dict(options))
-                    return _body(response)
+                token = self._token(operation)
+                try:
+                    with map_errors(self.settings.name, operation, mutating=mutating):
+                        return _body(call(dict(options)))
+                except AuthenticationFailed as exc:
+                    if renewed or not _token_refused(exc):
+                        raise
+                    # PayPal refused the token before acting (revoked, or the credentials were
+                    # rotated): drop it and send the same request, same PayPal-Request-Id, once more.
+                    renewed = True
+                    self.tokens.invalidate(token)
+                    self._log_token_refused(operation, exc)
             except (RateLimited, GatewayUnavailable) as exc:
                 if attempt >= self.settings.max_retries:
                     raise
@@ -148,6 +203,15 @@ class PayPalClient:
                     request_id=exc.request_id,
                 )
                 time.sleep(delay)
+
+    def _log_token_refused(self, operation: str, exc: GatewayError) -> None:
+        log.info(
+            "paypal.token.refused",
+            gateway=self.settings.name,
+            operation=operation,
+            http_status=exc.http_status,
+            request_id=exc.request_id,
+        )
 
     @staticmethod
     def _post(key: str, **options: Any) -> dict[str, Any]:
@@ -198,30 +262,40 @@ class PayPalClient:
     def verify_webhook_signature(self, payload: bytes) -> dict[str, Any]:
         """``POST /v1/notifications/verify-webhook-signature`` (not in the SDK; same token and host).
 
-        ``payload`` is the request JSON with the webhook body embedded byte for byte.
+        ``payload`` is the request JSON with the webhook body embedded byte for byte. It changes
+        nothing at PayPal, so it carries no ``PayPal-Request-Id`` and every failure is a read's.
         """
-        name = self.settings.name
-        with map_errors(name, "verify webhook signature", mutating=False):
-            token = self.tokens.access_token(self._sdk.oauth_2)
-            response = self._session.post(
-                f"{self.settings.api_base}/v1/notifications/verify-webhook-signature",
-                data=payload,
-                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-                timeout=self.settings.timeout,
-            )
-        if response.status_code >= 400:
+        name, operation = self.settings.name, "verify webhook signature"
+        renewed = False
+        while True:
+            token = self._token(operation)
+            with map_errors(name, operation, mutating=False):
+                response = self._session.post(
+                    f"{self.settings.api_base}/v1/notifications/verify-webhook-signature",
+                    data=payload,
+                    headers={"Authorization": f"Bearer {token.access_token}", "Content-Type": "application/json"},
+                    timeout=self.settings.timeout,
+                )
+            if response.status_code < 400:
+                break
             try:
                 data = response.json()
             except ValueError:
                 data = {}
-            raise error_from_status(
+            error = error_from_status(
                 response.status_code,
                 gateway=name,
-                operation="verify webhook signature",
+                operation=operation,
                 mutating=False,
-                name=data.get("name") if isinstance(data, dict) else None,
+                name=(data.get("name") or data.get("error")) if isinstance(data, dict) else None,
                 debug_id=response.headers.get("Paypal-Debug-Id"),
             )
+            if response.status_code == 401 and not renewed:
+                renewed = True
+                self.tokens.invalidate(token)
+                self._log_token_refused(operation, error)
+                continue
+            raise error
         try:
             data = response.json()
         except ValueError as exc:
@@ -230,12 +304,31 @@ class PayPalClient:
 
     def access_token(self) -> str:
         """A current OAuth access token (cached; for ``gateway check``). Never log it."""
-        with map_errors(self.settings.name, "get token", mutating=False):
-            return self.tokens.access_token(self._sdk.oauth_2)
+        return str(self._token("get token").access_token)
 
     def fetch(self, url: str) -> bytes:
-        """GET a public URL (a webhook signing certificate) with the configured timeout."""
-        with map_errors(self.settings.name, "fetch certificate", mutating=False):
-            response = self._session.get(url, timeout=self.settings.timeout)
-            response.raise_for_status()
-            return response.content
+        """GET a public URL (a webhook signing certificate chain): no redirects, at most :data:`MAX_FETCH_BYTES`.
+
+        A redirect, any status but 200 or a longer body is a :class:`GatewayError`; the caller
+        (:class:`~paypal_gateway.webhooks.CertificateStore`) refuses the delivery.
+        """
+        name = self.settings.name
+        with (
+            map_errors(name, "fetch certificate", mutating=False),
+            self._session.get(url, timeout=self.settings.timeout, allow_redirects=False, stream=True) as response,
+        ):
+            if response.status_code != 200:
+                raise GatewayError(
+                    f"PayPal certificate URL answered HTTP {response.status_code} (redirects are not followed)",
+                    gateway=name,
+                    http_status=response.status_code,
+                )
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_FETCH_BYTES:
+                raise GatewayError(f"PayPal certificate is larger than {MAX_FETCH_BYTES} bytes", gateway=name)
+            data = bytearray()
+            for chunk in response.iter_content(chunk_size=8192):
+                data += chunk
+                if len(data) > MAX_FETCH_BYTES:
+                    raise GatewayError(f"PayPal certificate is larger than {MAX_FETCH_BYTES} bytes", gateway=name)
+            return bytes(data)

@@ -12,6 +12,7 @@ PayPal (``ErrorException`` name / first issue)     gateway-core
 422 ``PAYER_ACTION_REQUIRED``, ``ORDER_NOT_APPROVED``  :class:`AuthenticationRequired`
 422 ``REFUND_AMOUNT_EXCEEDED`` ... (see ``_RANGE``)  :class:`AmountOutOfRange`
 422 ``DUPLICATE_REQUEST_ID``                        :class:`IdempotencyConflict`
+422 ``DUPLICATE_INVOICE_ID``                        :class:`InvalidRequest` (that ``invoice_id`` was paid)
 400 / other 422                                     :class:`InvalidRequest`
 409 (a duplicate request still in flight)           :class:`OutcomeUnknown` (retryable)
 429                                                 :class:`RateLimited` (retryable)
@@ -164,6 +165,9 @@ def error_from_status(
         return NotFound(text, **fields)
     if issue == "DUPLICATE_REQUEST_ID":
         return IdempotencyConflict(text, **fields)
+    if issue == "DUPLICATE_INVOICE_ID":
+        # A PayPal account takes each invoice_id once unless its profile allows duplicates.
+        return InvalidRequest(text + " (this invoice_id was already paid on this PayPal account)", **fields)
     if issue in _DECLINED:
         return PaymentDeclined(text, decline_code=issue, **fields)
     if issue in _PAYER_ACTION:

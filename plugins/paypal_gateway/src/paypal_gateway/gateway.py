@@ -14,13 +14,16 @@ operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
   checkout completes it (``POST /v2/checkout/orders/{id}/authorize``) and returns the authorization.
 * ``gateway_void``: ``POST /v2/payments/authorizations/{id}/void``.
 * ``gateway_refund`` with a **capture id** (``Capture.id``, ``PaymentStatus.payment_id`` once paid):
-  ``POST /v2/payments/captures/{id}/refund``.
+  ``POST /v2/payments/captures/{id}/refund``. Given an **order or authorization id**
+  (``CheckoutSession.payment_id``, ``Capture.payment_id``), its single capture is refunded (one
+  with several captures is refused: refund each by its id).
 * ``gateway_payment_status`` accepts an order, capture or authorization id. An order that PayPal
   reports ``COMPLETED`` is ``SUCCEEDED`` only when a capture is ``COMPLETED``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import threading
@@ -65,20 +68,26 @@ from gateway_core.models import (
 )
 from gateway_core.money import Money
 from paypal_gateway import webhooks
-from paypal_gateway.metadata import CAPABILITIES, IN_COUNTRY
 from paypal_gateway.settings import PayPalSettings
 from paypal_gateway.wire import amount_json, from_wire
 
 if TYPE_CHECKING:
     from paypal_gateway.client import PayPalClient
 
-__all__ = ["APPROVAL_WINDOW", "PayPalGateway"]
+__all__ = ["APPROVAL_WINDOW", "MAX_REQUEST_ID", "PayPalGateway", "paypal_request_id"]
 
 log = structlog.get_logger("paypal_gateway")
 
-#: How long a payer has to approve an order. PayPal's sources conflict (3 h in the Orders spec,
-#: 6 h in the SDK 2.4.0 docstring); the shorter one is reported as the session's expiry.
+#: How long a payer has to approve an order, reported as the session's ``expires_at``. PayPal
+#: takes no expiry per order (no field in Orders v2 bounds the approval window; an account manager
+#: can lengthen it to 24/48/72 h per account), so the plugin declares no ``CheckoutExpiry`` and the
+#: core refuses a requested ``expires_at``. PayPal's sources conflict on the default (3 h in the
+#: Orders spec, 6 h in the SDK 2.4.0 docstring); the shorter one is reported.
 APPROVAL_WINDOW = timedelta(hours=3)
+#: PayPal-Request-Id is 1 to 108 characters (Orders v2 spec, parameter ``paypal_request_id``).
+MAX_REQUEST_ID = 108
+#: What PayPal puts in ``reference_id`` when the request gave none (the recorded create shows it).
+_DEFAULT_REFERENCE = "default"
 _MAX_NAME = 127
 _MAX_ID = 127
 _MAX_NOTE = 255
@@ -109,6 +118,29 @@ _REFUND_STATES: Mapping[str, RefundStatus] = {
     "CANCELLED": RefundStatus.CANCELED,
 }
 _CAPTURED = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
+
+
+def paypal_request_id(key: str) -> str:
+    """The ``PayPal-Request-Id`` for one of the core's idempotency keys (up to 255 characters).
+
+    A key of at most :data:`MAX_REQUEST_ID` characters is sent as it is. A longer one is sent as
+    its first 40 characters, ``-`` and the SHA-256 of the whole key (105 characters): derived, never
+    random, so every retry of the operation carries the same id and PayPal acts once.
+    """
+    if len(key) <= MAX_REQUEST_ID:
+        return key
+    return f"{key[:40]}-{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def _reference(unit: Mapping[str, Any]) -> str | None:
+    """The host's reference on a purchase unit: ``custom_id``, else a ``reference_id`` PayPal did not fill in."""
+    custom_id = unit.get("custom_id")
+    if isinstance(custom_id, str) and custom_id:
+        return custom_id
+    reference_id = unit.get("reference_id")
+    if isinstance(reference_id, str) and reference_id and reference_id != _DEFAULT_REFERENCE:
+        return reference_id
+    return None
 
 
 def _list(value: Any) -> list[dict[str, Any]]:
@@ -222,18 +254,12 @@ class PayPalGateway:
         return self.settings.live
 
     def _key(self, context: OperationContext) -> str:
+        """The operation's ``PayPal-Request-Id`` (:func:`paypal_request_id` of the idempotency key)."""
         if not context.idempotency_key:
             raise InvalidRequest(
                 f"PayPal {context.operation} needs an idempotency key (sent as PayPal-Request-Id)", gateway=self.name
             )
-        return context.idempotency_key
-
-    # -- metadata hooks -------------------------------------------------------------------
-    @hookimpl
-    def gateway_supported_currencies(self) -> Iterable[str] | None:
-        """Drop BRL, MYR and CNY unless ``account_country`` is that currency's country."""
-        country = self.settings.account_country
-        return [code for code in CAPABILITIES.currencies if IN_COUNTRY.get(code, country) == country]
+        return paypal_request_id(context.idempotency_key)
 
     # -- checkout -------------------------------------------------------------------------
     def order_body(self, request: CheckoutRequest) -> dict[str, Any]:
@@ -249,7 +275,10 @@ class PayPalGateway:
             "amount": {**amount_json(request.amount), "breakdown": {"item_total": amount_json(request.amount)}},
             "items": items,
         }
-        invoice_id = request.metadata.get("invoice_id", request.reference)
+        # invoice_id only when the host gives one: PayPal takes each invoice_id once per account by
+        # default (DUPLICATE_INVOICE_ID), so defaulting it to the reference would refuse a second
+        # checkout for the same reference (a retry after an abandoned approval).
+        invoice_id = request.metadata.get("invoice_id")
         custom_id = request.metadata.get("custom_id", request.reference)
         for label, value in (("reference", request.reference), ("invoice_id", invoice_id), ("custom_id", custom_id)):
             if value is not None and not 1 <= len(value) <= _MAX_ID:
@@ -367,10 +396,7 @@ class PayPalGateway:
         if auth is not None:
             return self._capture_authorization(request.payment_id, auth, request.amount, key)
         if request.amount is not None:
-            raise NotFound(
-                f"PayPal has no authorization {request.payment_id}; only an authorization can be captured in part",
-                gateway=self.name,
-            )
+            self._refuse_partial_order_capture(request.payment_id)
         try:
             order = self.client.capture_order(request.payment_id, key)
         except NotFound as exc:
@@ -396,6 +422,30 @@ class PayPalGateway:
         if not captures:
             raise GatewayError("PayPal captured the order but returned no capture", gateway=self.name)
         return self._capture_result(captures[-1], request.payment_id, order)
+
+    def _refuse_partial_order_capture(self, payment_id: str) -> None:
+        """An amount was given for an id that is no authorization: say why it cannot be captured in part."""
+        try:
+            order = self.client.get_order(payment_id)
+        except NotFound as exc:
+            raise NotFound(
+                f"PayPal has no order or authorization {payment_id}",
+                gateway=self.name,
+                provider_code=exc.provider_code,
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+            ) from exc
+        if order.get("intent") == "AUTHORIZE":
+            message = (
+                f"PayPal order {payment_id} is authorize-only: authorize it (payment_method = the order id), "
+                "then capture the authorization, in part if you like"
+            )
+        else:
+            message = (
+                f"PayPal captures order {payment_id} (intent CAPTURE) in full only: for a partial capture, "
+                "create the checkout with capture=False, authorize it and capture the authorization in part"
+            )
+        raise InvalidRequest(message, gateway=self.name, provider_code="PARTIAL_CAPTURE_OF_ORDER")
 
     def _capture_authorization(
         self, authorization_id: str, auth: Mapping[str, Any], amount: Money | None, key: str
@@ -443,29 +493,95 @@ class PayPalGateway:
         return Void(self.name, request.payment_id, PaymentState.CANCELED, live=self.live, raw=auth)
 
     # -- refund ---------------------------------------------------------------------------
-    @hookimpl
-    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+    def refund_body(self, request: RefundRequest) -> dict[str, Any]:
+        """The ``POST /v2/payments/captures/{id}/refund`` body (raises before anything is sent)."""
         body: dict[str, Any] = {}
         if request.amount is not None:
             body["amount"] = amount_json(request.amount)
         if request.reason:
-            body["note_to_payer"] = request.reason[:_MAX_NOTE]
-        refund = self.client.refund_capture(request.payment_id, body, self._key(context))
+            # Payments v2 refund_request.note_to_payer: 1 to 255 characters, pattern ^.*$ (one line).
+            # Shown to the payer, so refused rather than cut short.
+            if len(request.reason) > _MAX_NOTE or "\n" in request.reason or "\r" in request.reason:
+                raise InvalidRequest(
+                    f"PayPal shows the refund reason to the payer as note_to_payer: one line of at most {_MAX_NOTE} "
+                    "characters",
+                    gateway=self.name,
+                )
+            body["note_to_payer"] = request.reason
+        return body
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        body = self.refund_body(request)
+        key = self._key(context)
+        capture_id = request.payment_id
+        try:
+            refund = self.client.refund_capture(capture_id, body, key)
+        except NotFound as exc:
+            # Perhaps an order or authorization id (CheckoutSession.payment_id, Capture.payment_id):
+            # refund its one capture.
+            capture_id = self._capture_of(request.payment_id, exc)
+            refund = self.client.refund_capture(capture_id, body, paypal_request_id(f"{key}|refund|{capture_id}"))
         if isinstance(refund.get("amount"), dict):
             amount = from_wire(refund["amount"])
         elif request.amount is not None:
             amount = request.amount
         else:
-            amount = from_wire(self.client.get_capture(request.payment_id).get("amount"))
+            amount = from_wire(self.client.get_capture(capture_id).get("amount"))
         return Refund(
             self.name,
             str(refund["id"]),
-            request.payment_id,
+            capture_id,
             amount,
             _REFUND_STATES.get(str(refund.get("status")), RefundStatus.PENDING),
             request.reason,
             live=self.live,
             raw=refund,
+        )
+
+    def _capture_of(self, payment_id: str, missing: NotFound) -> str:
+        """The single capture of order or authorization ``payment_id`` (what ``CheckoutSession.payment_id``
+        and ``Capture.payment_id`` are), to refund; ``missing`` (the refund's 404) when it is neither.
+
+        The refund of that capture carries a ``PayPal-Request-Id`` derived from the operation's
+        and the capture id, so a retry of the same refund lands on the same stored answer.
+        """
+        try:
+            captures = _payments(self.client.get_order(payment_id))["captures"]
+            kind = "order"
+        except NotFound:
+            try:
+                auth = self.client.get_authorization(payment_id)
+            except NotFound:
+                raise NotFound(
+                    f"PayPal has no capture, order or authorization {payment_id}",
+                    gateway=self.name,
+                    provider_code=missing.provider_code,
+                    http_status=missing.http_status,
+                    request_id=missing.request_id,
+                ) from missing
+            order_id = _related_order(auth)
+            captures = []
+            if order_id is not None:
+                captures = [
+                    c
+                    for c in _payments(self.client.get_order(order_id))["captures"]
+                    if _up_id(c, "authorizations") == payment_id
+                ]
+            kind = "authorization"
+        if len(captures) == 1 and isinstance(captures[0].get("id"), str):
+            return str(captures[0]["id"])
+        if not captures:
+            raise InvalidRequest(
+                f"PayPal {kind} {payment_id} has no capture to refund (nothing was captured)",
+                gateway=self.name,
+                provider_code="NOT_CAPTURED",
+            )
+        ids = ", ".join(str(c.get("id")) for c in captures)
+        raise InvalidRequest(
+            f"PayPal {kind} {payment_id} has {len(captures)} captures ({ids}): refund one of them by its id",
+            gateway=self.name,
+            provider_code="SEVERAL_CAPTURES",
         )
 
     # -- status ---------------------------------------------------------------------------
@@ -529,7 +645,7 @@ class PayPalGateway:
             captured,
             refunded,
             checkout_id=str(order.get("id")),
-            reference=unit.get("custom_id") or unit.get("reference_id"),
+            reference=_reference(unit),
             live=self.live,
             raw=order,
         )
@@ -691,7 +807,7 @@ class PayPalGateway:
                 fields = {
                     "checkout_id": resource.get("id"),
                     "payment_id": captures[-1].get("id") if captures else resource.get("id"),
-                    "reference": unit.get("custom_id") or unit.get("reference_id"),
+                    "reference": _reference(unit),
                     "amount": from_wire(unit["amount"]) if "amount" in unit else None,
                 }
             elif kind in ("capture", "authorization"):
@@ -708,6 +824,14 @@ class PayPalGateway:
                     "payment_id": _up_id(resource, "captures"),
                     "reference": resource.get("custom_id"),
                     "amount": from_wire(resource["amount"]) if "amount" in resource else None,
+                }
+            elif kind == "dispute":
+                # Customer Disputes v1 "dispute": the merchant-side transaction id is the capture id.
+                disputed = _list(resource.get("disputed_transactions"))
+                fields = {
+                    "payment_id": disputed[0].get("seller_transaction_id") if disputed else None,
+                    "amount": from_wire(resource["dispute_amount"]) if "dispute_amount" in resource else None,
+                    "failure_code": resource.get("reason"),
                 }
         except GatewayError as exc:
             raise WebhookVerificationFailed(

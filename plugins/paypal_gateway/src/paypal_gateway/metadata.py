@@ -9,8 +9,12 @@ Figures (checked 2026-11-25 against the sources in :data:`SOURCES`; the gathered
   TWD, which PayPal takes in whole units only (a fractional amount is refused by the core before
   anything is sent, so routing can pick another gateway). ISO 4217 gives HUF and TWD 2 decimals;
   PayPal's wire exponent is 0.
-* BRL, MYR and CNY are in-country only: declared here, but a gateway offers them only when its
-  ``account_country`` setting names that country (see :data:`IN_COUNTRY`).
+* BRL, MYR and CNY are in-country only. :data:`CAPABILITIES` is what *some* PayPal account can
+  take (the union the core lists and routes on before any gateway is configured); what one
+  configured gateway offers is :func:`for_account` of its ``account_country`` setting, which the
+  provider's ``configure`` applies: without it, or for another country, none of the three.
+* No checkout expiry can be requested (``checkout_expiry`` is ``None``): Orders v2 has no field
+  that bounds an order's approval window (an account manager sets it per account).
 * No BGN, RON or RUB. No per-currency minimum beyond a positive amount and no documented maximum.
 """
 
@@ -21,7 +25,15 @@ from types import MappingProxyType
 
 from gateway_core.capabilities import Capabilities, CurrencyRule, Feature, Source
 
-__all__ = ["CAPABILITIES", "CHECKED", "IN_COUNTRY", "SOURCES", "WHOLE_UNIT_CURRENCIES", "capabilities"]
+__all__ = [
+    "CAPABILITIES",
+    "CHECKED",
+    "IN_COUNTRY",
+    "SOURCES",
+    "WHOLE_UNIT_CURRENCIES",
+    "capabilities",
+    "for_account",
+]
 
 #: The date every figure below was last checked against its source.
 CHECKED = date(2026, 11, 25)
@@ -42,9 +54,16 @@ SOURCES: tuple[Source, ...] = (
         CHECKED,
     ),
     Source(
-        "BRL, MYR and CNY in-country only (BRL: non-Brazil receivers are converted); INR excluded "
+        "BRL, MYR and CNY in-country only (BRL: non-Brazil receivers are converted): declared for the "
+        "provider, offered by a gateway only when account_country is BR, MY or CN; INR excluded "
         "(domestic India service ended 2021-04-01)",
         _REST_CODES,
+        CHECKED,
+    ),
+    Source(
+        "no per-order checkout expiry: the Orders v2 request has no expiry field; the approval window is "
+        "3 h by default ('can be changed by your account manager to 24/48/72 hours')",
+        "https://developer.paypal.com/docs/api/orders/v2/ (order links description, Orders 2.13 spec)",
         CHECKED,
     ),
     Source(
@@ -110,7 +129,10 @@ def _rules() -> list[CurrencyRule]:
 
 
 def capabilities() -> Capabilities:
-    """The PayPal provider's declared capabilities (before ``account_country`` narrows them)."""
+    """The PayPal provider's declared capabilities: every currency some account can take.
+
+    A configured gateway offers :func:`for_account` of its ``account_country``.
+    """
     return Capabilities(
         currencies=_rules(),
         features=frozenset(
@@ -133,3 +155,10 @@ def capabilities() -> Capabilities:
 
 
 CAPABILITIES = capabilities()
+
+
+def for_account(account_country: str | None, declared: Capabilities = CAPABILITIES) -> Capabilities:
+    """What a gateway whose PayPal account is in ``account_country`` offers: ``declared`` without the
+    in-country-only currencies of other countries (without a country, none of BRL, MYR and CNY)."""
+    offered = [code for code in declared.currencies if IN_COUNTRY.get(code, account_country) == account_country]
+    return declared.narrowed(offered, gateway=f"paypal account in {account_country or 'an unnamed country'}")

@@ -4,22 +4,25 @@ Offline verification follows PayPal's documented scheme: the signed message is
 ``transmission_id|transmission_time|webhook_id|crc32(raw body)`` (CRC32 as an unsigned decimal),
 signed SHA256withRSA by the certificate at ``PAYPAL-CERT-URL``. Before that URL is fetched it must
 be ``https`` on one of PayPal's API hosts for the environment, with the path
-``/v1/notifications/certs/...``, no port, credentials, query or fragment. The certificate chain
-must lead to a trusted root (the CA bundle from ``webhook_ca_bundle``, else ``certifi``'s), every
-certificate must be in its validity period, and the leaf's subject CN must be
-``messageverificationcerts[.sandbox].paypal.com``. Verified certificates are cached by URL until
-they expire.
+``/v1/notifications/certs/...``, no port, credentials, query or fragment; it is fetched without
+following redirects and at most 64 KB are read. The certificate chain is verified by
+cryptography's X.509 path validation against the trusted roots (the CA bundle from
+``webhook_ca_bundle``, else ``certifi``'s), every certificate must be in its validity period, and
+the leaf must be PayPal's signing certificate: subject CN and subjectAltName
+``messageverificationcerts[.sandbox].paypal.com``, a key usable for signatures. Verified
+certificates are cached (a bounded LRU) until the first certificate of the chain expires; failures
+are remembered briefly and fetches are rate-limited (:class:`CertificateStore`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import itertools
 import threading
 import zlib
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -62,6 +65,9 @@ EVENT_TYPES: Mapping[str, EventType] = {
     "PAYMENT.CAPTURE.DECLINED": EventType.PAYMENT_FAILED,
     "PAYMENT.CAPTURE.REFUNDED": EventType.REFUND_SUCCEEDED,
     "PAYMENT.CAPTURE.REVERSED": EventType.PAYMENT_REVERSED,
+    # "A dispute is created" (developer.paypal.com/docs/disputes/webhooks); its resource is a
+    # Customer Disputes v1 dispute (dispute_id, disputed_transactions, dispute_amount, reason).
+    "CUSTOMER.DISPUTE.CREATED": EventType.DISPUTE_OPENED,
 }
 
 HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url")
@@ -99,6 +105,15 @@ class CertificateStore:
 
     ``fetch`` GETs a URL (already checked by :func:`check_cert_url`) and returns the PEM chain.
     ``roots_pem`` is the trust anchors' PEM bundle. ``clock`` gives the current time.
+
+    Bounded, so forged deliveries cannot grow memory or make the service a fetcher for anyone:
+
+    * verified certificates are kept for at most ``max_cached`` URLs (least recently used goes
+      first), each until the first certificate of its chain expires;
+    * a URL whose fetch or check failed is refused without fetching for ``failure_ttl`` (at most
+      ``max_failures`` such URLs are remembered);
+    * at most ``max_fetches`` fetches happen per ``fetch_window``; beyond that a delivery with a
+      new URL is refused without fetching (PayPal retries refused deliveries, for up to 3 days).
     """
 
     def __init__(
@@ -109,18 +124,29 @@ class CertificateStore:
         *,
         gateway: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_cached: int = 16,
+        failure_ttl: timedelta = timedelta(minutes=1),
+        max_failures: int = 256,
+        max_fetches: int = 10,
+        fetch_window: timedelta = timedelta(minutes=1),
     ) -> None:
         from cryptography import x509  # noqa: PLC0415  (only when webhooks are verified offline)
+        from cryptography.x509.verification import Store  # noqa: PLC0415
 
         self.environment = environment
         self.gateway = gateway
         self._fetch = fetch
         self._clock = clock
-        self._roots = x509.load_pem_x509_certificates(roots_pem)
+        self._store = Store(x509.load_pem_x509_certificates(roots_pem))
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[Any, datetime]] = {}
-        #: URLs actually fetched (each at most once while its certificate is valid).
-        self.fetched: list[str] = []
+        self._cache: OrderedDict[str, tuple[Any, datetime]] = OrderedDict()
+        self._failed: OrderedDict[str, datetime] = OrderedDict()
+        self._fetches: deque[datetime] = deque()
+        self._max_cached = max_cached
+        self._failure_ttl = failure_ttl
+        self._max_failures = max_failures
+        self._max_fetches = max_fetches
+        self._fetch_window = fetch_window
 
     def public_key(self, url: str) -> Any:
         """The verified leaf certificate's public key for ``url``."""
@@ -129,25 +155,57 @@ class CertificateStore:
         with self._lock:
             cached = self._cache.get(url)
             if cached is not None and now < cached[1]:
+                self._cache.move_to_end(url)
                 return cached[0]
-        self.fetched.append(url)
+            self._cache.pop(url, None)
+            failed_until = self._failed.get(url)
+            if failed_until is not None and now < failed_until:
+                raise self._fail("this PAYPAL-CERT-URL failed moments ago; not fetched again yet")
+            self._failed.pop(url, None)
+            while self._fetches and self._fetches[0] <= now - self._fetch_window:
+                self._fetches.popleft()
+            if len(self._fetches) >= self._max_fetches:
+                raise self._fail("too many certificate fetches just now; not fetched (PayPal will retry)")
+            self._fetches.append(now)
         try:
-            pem = self._fetch(url)
-        except GatewayError as exc:
-            raise WebhookVerificationFailed(
-                "could not fetch PayPal's webhook certificate", gateway=self.gateway
-            ) from exc
-        leaf = self._verify_chain(pem, now)
+            try:
+                pem = self._fetch(url)
+            except GatewayError as exc:
+                raise WebhookVerificationFailed(
+                    "could not fetch PayPal's webhook certificate", gateway=self.gateway
+                ) from exc
+            key, valid_until = self._verify_chain(pem, now)
+        except WebhookVerificationFailed:
+            with self._lock:
+                self._failed[url] = now + self._failure_ttl
+                self._failed.move_to_end(url)
+                while len(self._failed) > self._max_failures:
+                    self._failed.popitem(last=False)
+            raise
         with self._lock:
-            self._cache[url] = (leaf.public_key(), leaf.not_valid_after_utc)
-        return leaf.public_key()
+            self._cache[url] = (key, valid_until)
+            self._cache.move_to_end(url)
+            while len(self._cache) > self._max_cached:
+                self._cache.popitem(last=False)
+        return key
 
     def _fail(self, reason: str) -> WebhookVerificationFailed:
         return WebhookVerificationFailed(f"PayPal webhook certificate refused: {reason}", gateway=self.gateway)
 
-    def _verify_chain(self, pem: bytes, now: datetime) -> Any:
+    def _verify_chain(self, pem: bytes, now: datetime) -> tuple[Any, datetime]:
+        """The leaf's public key and when the first certificate of the verified chain expires.
+
+        The path is built and checked by cryptography's X.509 verifier (RFC 5280 and the CA/B
+        Forum's Web PKI profile, which PayPal's DigiCert-issued signing certificates follow):
+        signatures, CA flags and path lengths, key usages, validity of every certificate at
+        ``now``, and a ``serverAuth``-capable leaf whose subjectAltName is PayPal's signing host.
+        On top of that the leaf's subject CN must be that host (what PayPal's own SDKs check) and,
+        when the leaf says what its key is for, that must include signing.
+        """
         from cryptography import x509  # noqa: PLC0415
+        from cryptography.x509 import DNSName  # noqa: PLC0415
         from cryptography.x509.oid import NameOID  # noqa: PLC0415
+        from cryptography.x509.verification import PolicyBuilder, VerificationError  # noqa: PLC0415
 
         try:
             chain = x509.load_pem_x509_certificates(pem)
@@ -156,41 +214,23 @@ class CertificateStore:
         for cert in chain:
             if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
                 raise self._fail("a certificate in the chain is not valid now")
-        leaf = chain[0]
+        leaf, intermediates = chain[0], chain[1:]
+        subject = CERT_SUBJECTS[self.environment]
         names = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
-        if names != [CERT_SUBJECTS[self.environment]]:
-            raise self._fail(f"subject is not {CERT_SUBJECTS[self.environment]}")
-        for child, issuer in itertools.pairwise(chain):
-            self._check_issued(child, issuer)
-        last = chain[-1]
-        for root in self._roots:
-            if root.subject != last.issuer:
-                continue
-            if root == last:
-                return leaf
-            try:
-                self._check_issued(last, root)
-            except WebhookVerificationFailed:
-                continue
-            if not root.not_valid_before_utc <= now <= root.not_valid_after_utc:
-                continue
-            return leaf
-        raise self._fail("the chain does not lead to a trusted root")
-
-    def _check_issued(self, child: Any, issuer: Any) -> None:
-        from cryptography import x509  # noqa: PLC0415
-        from cryptography.exceptions import InvalidSignature  # noqa: PLC0415
-
+        if names != [subject]:
+            raise self._fail(f"subject is not {subject}")
         try:
-            constraints = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
+            usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca:
-            raise self._fail("an issuer in the chain is not a CA")
+            usage = None
+        if usage is not None and not usage.digital_signature:
+            raise self._fail("the certificate's key usage does not include digital signatures")
+        verifier = PolicyBuilder().store(self._store).time(now).build_server_verifier(DNSName(subject))
         try:
-            child.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            raise self._fail("a signature in the chain does not verify") from exc
+            verified = verifier.verify(leaf, intermediates)
+        except VerificationError as exc:
+            raise self._fail(f"the chain does not lead to a trusted root ({exc})") from exc
+        return leaf.public_key(), min(cert.not_valid_after_utc for cert in verified)
 
 
 def verify_offline(
