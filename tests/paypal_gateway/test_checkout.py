@@ -354,3 +354,16 @@ def test_an_order_without_a_reference_reports_none(manager: GatewayManager, stan
     status = manager.payment_status(GATEWAY, order_id)
     assert status.raw["purchase_units"][0]["reference_id"] == "default"  # what PayPal fills in
     assert status.reference is None
+
+
+def test_a_fractional_whole_unit_line_item_is_refused_before_sending(manager: GatewayManager, standin: StandIn) -> None:
+    """0.50 HUF x 2 totals a whole 1 HUF, so routing (which sees totals) picks PayPal; the plugin refuses it."""
+    request = CheckoutRequest(
+        line_items=(LineItem("Sticker", Money.of("0.50", "HUF"), 2),),
+        success_url="https://shop.example/paid",
+        cancel_url="https://shop.example/cancel",
+    )
+    assert manager.route(request.amount).best == GATEWAY
+    with pytest.raises(InvalidAmount):
+        manager.create_checkout(GATEWAY, request, idempotency_key=key())
+    assert standin.requests() == []
