@@ -213,13 +213,26 @@ class PaymentDeclined(GatewayError):
 
 
 class AuthenticationRequired(GatewayError):
-    """The payer must authenticate (3-D Secure, PayPal payer action). ``action_url`` if known."""
+    """The payer must authenticate (3-D Secure, PayPal payer action).
+
+    ``action_url`` is where to send the payer, if known; ``payment_id`` the provider's payment
+    waiting for it (state ``REQUIRES_ACTION``), if one was created: follow it with
+    ``payment_status`` or its webhooks to learn whether the payer completed the step.
+    """
 
     default_code = ErrorCode.AUTHENTICATION_REQUIRED
 
-    def __init__(self, message: str, *, action_url: str | None = None, **kwargs: Unpack[ErrorFields]) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        action_url: str | None = None,
+        payment_id: str | None = None,
+        **kwargs: Unpack[ErrorFields],
+    ) -> None:
         super().__init__(message, **kwargs)
         self.action_url = action_url
+        self.payment_id = payment_id
 
 
 class AuthenticationFailed(GatewayError):

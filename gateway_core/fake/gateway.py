@@ -6,15 +6,33 @@ What it models:
 * **Scriptable outcomes** for the next operations (:meth:`FakeGateway.script`): success, a decline
   with a code, 3-D Secure required, rate limited, unavailable, and the ambiguous case -- a timeout
   *after* the charge succeeded (:class:`~gateway_core.errors.OutcomeUnknown`; a retry with the same
-  idempotency key returns the charge that was made, never a second one).
+  idempotency key returns the charge that was made, never a second one). An unscoped outcome
+  applies to the next *mutating* operation; ``Scripted(Outcome.UNAVAILABLE, operation="status")``
+  (or ``"webhook"``) makes a payment-status lookup (or a webhook verification, which PayPal does
+  over its API) fail once, rate limited or unavailable.
+* **3-D Secure as a real provider does it**: a scripted ``REQUIRES_3DS`` authorization creates the
+  payment in ``REQUIRES_ACTION`` and raises :class:`~gateway_core.errors.AuthenticationRequired`
+  carrying its ``payment_id`` and ``action_url``; the test then plays the payer with
+  :meth:`~FakeGateway.complete_3ds` (authorized, ``payment.authorized`` webhook) or
+  :meth:`~FakeGateway.fail_3ds` (failed, ``payment.failed``).
 * **Idempotency as Stripe does it**: the same key with the same parameters returns the same
-  result (or the same decline); the same key with other parameters is an
-  :class:`~gateway_core.errors.IdempotencyConflict`. Rate-limit and unavailable errors are not
-  stored, because nothing happened.
+  result (or the same decline, or the same 3-D Secure requirement); the same key with other
+  parameters is an :class:`~gateway_core.errors.IdempotencyConflict`. Rate-limit and unavailable
+  errors are not stored, because nothing happened.
 * **A hosted checkout** that a test (or a person, through :mod:`gateway_core.fake.server`) pays,
   declines or abandons: :meth:`complete_checkout`, :meth:`decline_checkout`, :meth:`abandon_checkout`.
+  ``complete_checkout(id, settle=False)`` is a payer who finished with a payment method that
+  settles later (a bank debit): the checkout is complete, the payment ``PENDING``
+  (``checkout.completed`` and ``payment.pending`` webhooks) until :meth:`settle_payment`
+  (``payment.succeeded``) or :meth:`fail_payment` (``payment.failed``).
+* **After the payment**: :meth:`fail_refund` (a refund the bank returns: ``refund.failed``, the
+  amount counts as not refunded again) and :meth:`open_dispute` (``dispute.opened``).
 * **Signed webhooks** in an outbox (:meth:`drain_webhooks`), deliverable twice, late and out of
-  order; signatures are ``Fake-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``.
+  order, and held back selectively (``drain_webhooks(hold={"payment.succeeded"})`` delivers
+  everything else now and that one at a later drain); signatures are
+  ``Fake-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``.
+* **Capabilities per deployment**: ``checkout_expiry_minutes`` in its settings narrows the
+  checkout expiry window (:meth:`FakeGateway.configure`).
 """
 
 from __future__ import annotations
@@ -27,7 +45,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,18 +105,36 @@ DEFAULT_CHECKOUT_TTL = timedelta(hours=1)
 class Outcome(enum.StrEnum):
     SUCCESS = "success"
     DECLINE = "decline"
+    #: On ``authorize``: the payment waits in ``REQUIRES_ACTION`` for :meth:`FakeGateway.complete_3ds`.
     REQUIRES_3DS = "requires_3ds"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
 
 
+#: Operations that only read: they take only the outcomes that mean "nothing happened".
+_READ_OPERATIONS = frozenset({"status", "webhook"})
+_READ_OUTCOMES = frozenset({Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.UNAVAILABLE})
+
+
+def _check_scripted(instance: Scripted, attribute: attrs.Attribute[str | None], operation: str | None) -> None:
+    if operation in _READ_OPERATIONS and instance.outcome not in _READ_OUTCOMES:
+        raise ValueError(
+            f"a {operation} lookup can only be scripted rate_limited or unavailable, not {instance.outcome}"
+        )
+
+
 @attrs.frozen
 class Scripted:
-    """One scripted outcome, optionally only for one operation (``"refund"``, ``"checkout"`` ...)."""
+    """One scripted outcome, optionally only for one operation (``"refund"``, ``"checkout"`` ...).
 
-    outcome: Outcome
-    operation: str | None = None
+    Without ``operation`` it applies to the next mutating operation (checkout, authorize,
+    capture, void, refund). ``"status"`` and ``"webhook"`` must be named to apply, and take only
+    ``RATE_LIMITED`` or ``UNAVAILABLE``.
+    """
+
+    outcome: Outcome = attrs.field(converter=Outcome)
+    operation: str | None = attrs.field(default=None, validator=_check_scripted)
     decline_code: str = "card_declined"
 
 
@@ -188,7 +224,7 @@ class FakeGateway:
         self._checkouts: dict[str, _Checkout] = {}
         self._refunds: dict[str, Refund] = {}
         self._outbox: list[tuple[str, str, bytes]] = []
-        #: Every request that reached the fake "provider": (operation, idempotency key).
+        #: Every mutating request that reached the fake "provider": (operation, idempotency key).
         self.requests: list[tuple[str, str | None]] = []
 
     @classmethod
@@ -288,11 +324,23 @@ class FakeGateway:
             self._script.extend(o if isinstance(o, Scripted) else Scripted(o) for o in outcomes)
 
     def _next_outcome(self, operation: str) -> Scripted:
+        accepted = (operation,) if operation in _READ_OPERATIONS else (None, operation)
         with self._lock:
             for i, scripted in enumerate(self._script):
-                if scripted.operation in (None, operation):
+                if scripted.operation in accepted:
                     return self._script.pop(i)
         return Scripted(Outcome.SUCCESS)
+
+    def _read(self, operation: str) -> None:
+        """A read-only request reaching the fake: fails once if scripted to, else does nothing."""
+        with self._lock:
+            self._fail_if_refused(self._next_outcome(operation))
+
+    def _fail_if_refused(self, scripted: Scripted) -> None:
+        if scripted.outcome is Outcome.RATE_LIMITED:
+            raise RateLimited("fake: too many requests", gateway=self.name, http_status=429, retry_after=1.0)
+        if scripted.outcome is Outcome.UNAVAILABLE:
+            raise GatewayUnavailable("fake: service unavailable", gateway=self.name, http_status=503)
 
     # -- the idempotent request path ------------------------------------------------------
     def _request(self, ctx: OperationContext, request: object, perform: Callable[[], object]) -> Any:
@@ -312,10 +360,7 @@ class FakeGateway:
                     raise stored.error
                 return stored.result
             scripted = self._next_outcome(ctx.operation)
-            if scripted.outcome is Outcome.RATE_LIMITED:
-                raise RateLimited("fake: too many requests", gateway=self.name, http_status=429, retry_after=1.0)
-            if scripted.outcome is Outcome.UNAVAILABLE:
-                raise GatewayUnavailable("fake: service unavailable", gateway=self.name, http_status=503)
+            self._fail_if_refused(scripted)
             error: Exception | None = None
             if scripted.outcome is Outcome.DECLINE:
                 error = PaymentDeclined(
@@ -326,10 +371,19 @@ class FakeGateway:
                     http_status=402,
                 )
             elif scripted.outcome is Outcome.REQUIRES_3DS:
+                payment_id = None
+                if ctx.operation == "authorize":  # the payment exists, waiting for the payer
+                    created = perform()
+                    assert isinstance(created, Authorization)
+                    self._payments[created.id].state = PaymentState.REQUIRES_ACTION
+                    payment_id = created.id
                 error = AuthenticationRequired(
-                    "fake: the payer must authenticate",
+                    f"fake: payment {payment_id} needs the payer to authenticate"
+                    if payment_id
+                    else "fake: the payer must authenticate",
                     gateway=self.name,
-                    action_url=f"{self.checkout_base_url}/3ds/{uuid.uuid4().hex[:12]}",
+                    action_url=f"{self.checkout_base_url}/3ds/{payment_id or uuid.uuid4().hex[:12]}",
+                    payment_id=payment_id,
                     provider_code="authentication_required",
                     http_status=402,
                 )
@@ -466,9 +520,7 @@ class FakeGateway:
                     provider_code="charge_exceeds_refundable",
                 )
             payment.refunded = payment.refunded + amount
-            payment.state = (
-                PaymentState.REFUNDED if payment.refunded == payment.captured else PaymentState.PARTIALLY_REFUNDED
-            )
+            payment.state = _refunded_state(payment)
             refund = Refund(
                 self.name,
                 _new_id("re"),
@@ -487,11 +539,16 @@ class FakeGateway:
 
     @hookimpl
     def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
+        self._read("status")
+        return self.status(request.payment_id)
+
+    def status(self, payment_id: str) -> PaymentStatus:
+        """A payment's (or checkout's) state as the fake holds it: no request, so no scripted outage applies."""
         with self._lock:
-            checkout = self._checkouts.get(request.payment_id)
+            checkout = self._checkouts.get(payment_id)
             if checkout is not None:
                 self._expire_if_due(checkout)
-            payment = self._payments[checkout.payment_id] if checkout is not None else self._payment(request.payment_id)
+            payment = self._payments[checkout.payment_id] if checkout is not None else self._payment(payment_id)
             return PaymentStatus(
                 self.name,
                 payment.id,
@@ -507,6 +564,7 @@ class FakeGateway:
 
     @hookimpl
     def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        self._read("webhook")
         self.verify(request.header(SIGNATURE_HEADER), request.body)
         try:
             payload = json.loads(request.body)
@@ -583,43 +641,143 @@ class FakeGateway:
         }
         self._outbox.append((event_id, event_type.value, json.dumps(payload, sort_keys=True).encode()))
 
-    def drain_webhooks(self, *, duplicate: bool = False, reverse: bool = False) -> list[WebhookDelivery]:
-        """Take every pending webhook, signed now. ``duplicate`` sends each twice; ``reverse`` out of order.
+    def drain_webhooks(
+        self,
+        *,
+        duplicate: bool = False,
+        reverse: bool = False,
+        hold: Iterable[str] | Callable[[WebhookDelivery], bool] | None = None,
+    ) -> list[WebhookDelivery]:
+        """Take the pending webhooks, signed now. ``duplicate`` sends each twice; ``reverse`` out of order.
 
-        Holding events and draining them later is a late delivery: each is signed at delivery
-        time, as real providers sign each attempt.
+        ``hold`` keeps chosen events back for a later drain: event types (``{"payment.succeeded"}``)
+        or a predicate on the delivery. Holding events and draining them later is a late
+        delivery: each is signed at delivery time, as real providers sign each attempt.
         """
+        held_types = None if hold is None or callable(hold) else {str(t) for t in hold}
         with self._lock:
             pending, self._outbox = self._outbox, []
+            deliveries: list[WebhookDelivery] = []
+            for item in pending:
+                event_id, event_type, body = item
+                delivery = WebhookDelivery(
+                    event_id, event_type, {SIGNATURE_HEADER: self.sign(body), "Content-Type": "application/json"}, body
+                )
+                held = event_type in held_types if held_types is not None else callable(hold) and hold(delivery)
+                if held:
+                    self._outbox.append(item)
+                else:
+                    deliveries.append(delivery)
         if reverse:
-            pending.reverse()
-        deliveries = []
-        for event_id, event_type, body in pending:
-            delivery = WebhookDelivery(
-                event_id, event_type, {SIGNATURE_HEADER: self.sign(body), "Content-Type": "application/json"}, body
-            )
-            deliveries.extend([delivery, delivery] if duplicate else [delivery])
-        return deliveries
+            deliveries.reverse()
+        return [d for delivery in deliveries for d in ([delivery, delivery] if duplicate else [delivery])]
+
+    def pending_webhooks(self) -> list[str]:
+        """The types of the webhooks waiting in the outbox, oldest first."""
+        with self._lock:
+            return [event_type for _, event_type, _ in self._outbox]
 
     # -- hosted checkout: the payer's side ------------------------------------------------
-    def complete_checkout(self, checkout_id: str) -> PaymentStatus:
-        """The payer pays: the payment succeeds (or is authorized, for authorize-only)."""
+    def complete_checkout(self, checkout_id: str, *, settle: bool = True) -> PaymentStatus:
+        """The payer pays: the payment succeeds (or is authorized, for authorize-only).
+
+        ``settle=False``: the payer finished with a method that settles later (a bank debit).
+        The checkout is complete but the payment stays ``PENDING`` (``checkout.completed`` and
+        ``payment.pending`` webhooks) until :meth:`settle_payment` or :meth:`fail_payment`.
+        """
         with self._lock:
             checkout = self._open_checkout(checkout_id)
             payment = self._payments[checkout.payment_id]
             checkout.status = CheckoutStatus.COMPLETE
-            payment.state = PaymentState.SUCCEEDED if payment.capture_method == "automatic" else PaymentState.AUTHORIZED
-            if payment.state is PaymentState.SUCCEEDED:
-                payment.captured = payment.amount
             self._emit(EventType.CHECKOUT_COMPLETED, payment)
+            if settle:
+                self._settle(payment)
+            else:
+                payment.state = PaymentState.PENDING
+                self._emit(EventType.PAYMENT_PENDING, payment)
+            log.info("fake.checkout.paid", gateway=self.name, checkout_id=checkout_id, settled=settle)
+        return self.status(checkout_id)
+
+    def settle_payment(self, payment_id: str) -> PaymentStatus:
+        """A pending payment (``complete_checkout(..., settle=False)``) settles: it succeeds.
+
+        Takes the payment's or its checkout's id. ``payment.succeeded`` (``payment.authorized``
+        for an authorize-only checkout).
+        """
+        with self._lock:
+            self._settle(self._pending(payment_id))
+        return self.status(payment_id)
+
+    def fail_payment(self, payment_id: str, failure_code: str = "insufficient_funds") -> PaymentStatus:
+        """A pending payment fails after all (the debit bounced): ``payment.failed`` with ``failure_code``."""
+        with self._lock:
+            payment = self._pending(payment_id)
+            payment.state = PaymentState.FAILED
+            self._emit(EventType.PAYMENT_FAILED, payment, failure_code=failure_code)
+        return self.status(payment_id)
+
+    def complete_3ds(self, payment_id: str) -> PaymentStatus:
+        """The payer passes 3-D Secure: the payment waiting in ``REQUIRES_ACTION`` is authorized."""
+        with self._lock:
+            payment = self._requires_action(payment_id)
+            payment.state = PaymentState.AUTHORIZED
+            self._emit(EventType.PAYMENT_AUTHORIZED, payment)
+        return self.status(payment_id)
+
+    def fail_3ds(self, payment_id: str, failure_code: str = "authentication_failed") -> PaymentStatus:
+        """The payer fails (or abandons) 3-D Secure: the payment fails, ``payment.failed``."""
+        with self._lock:
+            payment = self._requires_action(payment_id)
+            payment.state = PaymentState.FAILED
+            self._emit(EventType.PAYMENT_FAILED, payment, failure_code=failure_code)
+        return self.status(payment_id)
+
+    def fail_refund(self, refund_id: str, failure_code: str = "expired_or_canceled_card") -> Refund:
+        """The payer's bank returns a refund: it is ``FAILED`` and its amount counts as not refunded.
+
+        Emits ``refund.failed``; the payment's state and ``amount_refunded`` show the money kept.
+        """
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise NotFound(f"fake: no refund {_shown(refund_id)}", gateway=self.name, http_status=404)
+            if refund.status is not RefundStatus.SUCCEEDED:
+                raise InvalidRequest(f"fake: refund {refund_id} is {refund.status}", gateway=self.name)
+            payment = self._payments[refund.payment_id]
+            payment.refunded = payment.refunded - refund.amount
+            payment.state = _refunded_state(payment)
+            failed = attrs.evolve(refund, status=RefundStatus.FAILED, raw=_raw(payment))
+            self._refunds[refund_id] = failed
             self._emit(
-                EventType.PAYMENT_SUCCEEDED
-                if payment.state is PaymentState.SUCCEEDED
-                else EventType.PAYMENT_AUTHORIZED,
-                payment,
+                EventType.REFUND_FAILED, payment, refund_id=refund_id, amount=refund.amount, failure_code=failure_code
             )
-            log.info("fake.checkout.paid", gateway=self.name, checkout_id=checkout_id)
-        return self.gateway_payment_status(StatusRequest(checkout_id))
+            return failed
+
+    def refund(self, refund_id: str) -> Refund:
+        """A refund as the fake has it now (``status`` changes when :meth:`fail_refund` is called)."""
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise NotFound(f"fake: no refund {_shown(refund_id)}", gateway=self.name, http_status=404)
+            return refund
+
+    def open_dispute(self, payment_id: str, *, amount: Money | None = None, reason: str = "fraudulent") -> str:
+        """The payer disputes a paid payment with their bank: ``dispute.opened``; returns the dispute id.
+
+        ``amount`` defaults to what was captured and not refunded. The payment's state is kept
+        (the provider reports the dispute, not a new payment state); the webhook carries the
+        amount, and ``dispute_id`` and ``reason`` in its raw payload.
+        """
+        with self._lock:
+            payment = self._payment(payment_id)
+            if not _is_paid(payment):
+                raise InvalidRequest(f"fake: cannot dispute a payment that is {payment.state}", gateway=self.name)
+            disputed = amount or payment.captured - payment.refunded
+            if disputed.currency != payment.amount.currency or not disputed.is_positive or disputed > payment.captured:
+                raise InvalidRequest(f"fake: cannot dispute {disputed} of {payment.captured}", gateway=self.name)
+            dispute_id = _new_id("dp")
+            self._emit(EventType.DISPUTE_OPENED, payment, amount=disputed, dispute_id=dispute_id, reason=reason)
+            return dispute_id
 
     def decline_checkout(self, checkout_id: str, decline_code: str = "card_declined") -> PaymentStatus:
         """The payer's card is declined; the checkout stays open for another attempt."""
@@ -628,13 +786,13 @@ class FakeGateway:
             payment = self._payments[checkout.payment_id]
             payment.state = PaymentState.FAILED
             self._emit(EventType.PAYMENT_FAILED, payment, failure_code=decline_code)
-        return self.gateway_payment_status(StatusRequest(checkout_id))
+        return self.status(checkout_id)
 
     def abandon_checkout(self, checkout_id: str) -> PaymentStatus:
         """The payer walks away; the checkout expires and its payment is canceled."""
         with self._lock:
             self._expire(self._open_checkout(checkout_id))
-        return self.gateway_payment_status(StatusRequest(checkout_id))
+        return self.status(checkout_id)
 
     def checkout(self, checkout_id: str) -> CheckoutSession:
         with self._lock:
@@ -654,6 +812,42 @@ class FakeGateway:
             return len(self._refunds)
 
     # -- internals ------------------------------------------------------------------------
+    def _settle(self, payment: _Payment) -> None:
+        """The money arrives: succeeded (captured) for automatic capture, authorized otherwise."""
+        if payment.capture_method == "automatic":
+            payment.state = PaymentState.SUCCEEDED
+            payment.captured = payment.amount
+            self._emit(EventType.PAYMENT_SUCCEEDED, payment)
+        else:
+            payment.state = PaymentState.AUTHORIZED
+            self._emit(EventType.PAYMENT_AUTHORIZED, payment)
+
+    def _by_payment_or_checkout(self, object_id: str) -> _Payment:
+        checkout = self._checkouts.get(object_id)
+        return self._payments[checkout.payment_id] if checkout is not None else self._payment(object_id)
+
+    def _pending(self, object_id: str) -> _Payment:
+        payment = self._by_payment_or_checkout(object_id)
+        checkout = self._checkouts.get(payment.checkout_id or "")
+        if (
+            payment.state is not PaymentState.PENDING
+            or checkout is None
+            or checkout.status is not CheckoutStatus.COMPLETE
+        ):
+            raise InvalidRequest(
+                f"fake: payment {payment.id} is not a completed checkout's pending payment ({payment.state})",
+                gateway=self.name,
+            )
+        return payment
+
+    def _requires_action(self, payment_id: str) -> _Payment:
+        payment = self._payment(payment_id)
+        if payment.state is not PaymentState.REQUIRES_ACTION:
+            raise InvalidRequest(
+                f"fake: payment {payment.id} is {payment.state}, not awaiting 3-D Secure", gateway=self.name
+            )
+        return payment
+
     def _payment(self, payment_id: str) -> _Payment:
         payment = self._payments.get(payment_id)
         if payment is None:
@@ -692,6 +886,17 @@ class FakeGateway:
             live=False,
             raw={"id": checkout.id, "status": checkout.status.value, "livemode": False},
         )
+
+
+def _refunded_state(payment: _Payment) -> PaymentState:
+    """A captured payment's state from what is refunded of it."""
+    if not payment.refunded:
+        return PaymentState.SUCCEEDED
+    return PaymentState.REFUNDED if payment.refunded == payment.captured else PaymentState.PARTIALLY_REFUNDED
+
+
+def _is_paid(payment: _Payment) -> bool:
+    return payment.state in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED)
 
 
 def _kind(value: object) -> str:

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from gateway_core.errors import GatewayError
 from gateway_core.fake.gateway import FakeGateway
-from gateway_core.models import CheckoutStatus, StatusRequest
+from gateway_core.models import CheckoutStatus
 
 __all__ = ["FakeCheckoutServer"]
 
@@ -91,7 +91,7 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
             except GatewayError as exc:
                 self._send(HTTPStatus.NOT_FOUND, f"<h1>{html.escape(exc.message)}</h1>")
                 return
-            status = fake.gateway_payment_status(StatusRequest(session.id)).state
+            status = fake.status(session.id).state
             buttons = ""
             if session.status is CheckoutStatus.OPEN:
                 buttons = "".join(

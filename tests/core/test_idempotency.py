@@ -243,7 +243,14 @@ def test_three_d_secure_required(one_fake: GatewayManager) -> None:
     assert info.value.action_url is not None
     assert info.value.action_url.startswith("https://checkout.fake-gateway.invalid/3ds/")
     assert info.value.code is ErrorCode.AUTHENTICATION_REQUIRED
-    assert f.payments_made() == 0
+    # as at Stripe, the payment exists and waits for the payer; the same key replays the same answer
+    assert info.value.payment_id is not None
+    assert info.value.action_url.endswith(info.value.payment_id)
+    assert f.payments_made() == 1
+    with pytest.raises(AuthenticationRequired) as again:
+        one_fake.authorize("fake", authorize(), idempotency_key="3ds")
+    assert again.value.payment_id == info.value.payment_id
+    assert f.payments_made() == 1
 
 
 def test_a_script_for_one_operation_waits_for_it(one_fake: GatewayManager) -> None:

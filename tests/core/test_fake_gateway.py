@@ -1,0 +1,289 @@
+"""The fake gateway models the cases hosts must handle: late settlement, 3-D Secure, failed refunds,
+disputes, held-back webhooks and provider outages on reads. Driven through the manager, as a host would."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway_core import (
+    AuthenticationRequired,
+    AuthorizeRequest,
+    CaptureRequest,
+    CheckoutRequest,
+    CheckoutStatus,
+    EventType,
+    GatewayManager,
+    GatewayUnavailable,
+    InvalidRequest,
+    Money,
+    NotFound,
+    PaymentState,
+    RateLimited,
+    RefundRequest,
+    RefundStatus,
+    WebhookEvent,
+)
+from gateway_core.fake import FakeGateway, Outcome, Scripted, WebhookDelivery
+
+from .conftest import fake
+
+
+def eur(amount: str) -> Money:
+    return Money.of(amount, "EUR")
+
+
+def checkout(amount: str = "10.00", *, capture: bool = True) -> CheckoutRequest:
+    return CheckoutRequest.single(
+        "Ticket", eur(amount), "https://shop.example/ok", "https://shop.example/no", capture=capture
+    )
+
+
+def events(manager: GatewayManager, deliveries: list[WebhookDelivery]) -> list[WebhookEvent]:
+    return [manager.parse_webhook("fake", d.headers, d.body) for d in deliveries]
+
+
+def types(manager: GatewayManager, f: FakeGateway) -> list[EventType]:
+    return [e.type for e in events(manager, f.drain_webhooks())]
+
+
+@pytest.fixture
+def f(one_fake: GatewayManager) -> FakeGateway:
+    return fake(one_fake, "fake")
+
+
+# --------------------------------------------------------------------------------------------
+# (a) A checkout completed with the payment still pending
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_checkout_completed_unsettled_is_not_paid_until_it_settles(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    status = f.complete_checkout(session.id, settle=False)
+    assert status.state is PaymentState.PENDING
+    assert not status.is_paid
+    assert f.checkout(session.id).status is CheckoutStatus.COMPLETE
+    assert types(one_fake, f) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_PENDING]
+    assert one_fake.payment_status("fake", session.id).amount_captured == eur("0.00")
+
+    settled = f.settle_payment(session.id)
+    assert settled.state is PaymentState.SUCCEEDED
+    assert settled.amount_captured == eur("10.00")
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.payment_id, event.amount) == (
+        EventType.PAYMENT_SUCCEEDED,
+        settled.payment_id,
+        eur("10.00"),
+    )
+    assert one_fake.payment_status("fake", settled.payment_id).is_paid
+
+
+def test_a_pending_payment_can_fail_later(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    pending = f.complete_checkout(session.id, settle=False)
+    f.drain_webhooks()
+    failed = f.fail_payment(pending.payment_id, failure_code="debit_returned")
+    assert failed.state is PaymentState.FAILED
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.failure_code) == (EventType.PAYMENT_FAILED, "debit_returned")
+    with pytest.raises(InvalidRequest, match="cannot refund a payment that is failed"):
+        one_fake.refund("fake", RefundRequest(pending.payment_id), idempotency_key="r")
+    with pytest.raises(InvalidRequest, match="not a completed checkout's pending payment"):
+        f.settle_payment(pending.payment_id)  # it is over
+
+
+def test_an_authorize_only_checkout_settles_into_an_authorization(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(capture=False), idempotency_key="co")
+    f.complete_checkout(session.id, settle=False)
+    f.drain_webhooks()
+    assert f.settle_payment(session.id).state is PaymentState.AUTHORIZED
+    assert types(one_fake, f) == [EventType.PAYMENT_AUTHORIZED]
+
+
+def test_only_a_completed_checkouts_pending_payment_settles(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    with pytest.raises(InvalidRequest, match="not a completed checkout's pending payment"):
+        f.settle_payment(session.id)  # the payer has not finished
+    f.complete_checkout(session.id)
+    with pytest.raises(InvalidRequest, match=r"\(succeeded\)"):
+        f.fail_payment(session.id)
+    with pytest.raises(NotFound):
+        f.settle_payment("fake_pi_000000000000000000000000")
+
+
+def test_settling_by_default_is_as_before(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    assert f.complete_checkout(session.id).state is PaymentState.SUCCEEDED
+    assert types(one_fake, f) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED]
+
+
+# --------------------------------------------------------------------------------------------
+# (b) Refund failure and disputes
+# --------------------------------------------------------------------------------------------
+
+
+def paid(manager: GatewayManager, f: FakeGateway, amount: str = "10.00") -> str:
+    session = manager.create_checkout("fake", checkout(amount), idempotency_key=f"co-{amount}")
+    payment_id = f.complete_checkout(session.id).payment_id
+    f.drain_webhooks()
+    return payment_id
+
+
+def test_a_failed_refund_is_reported_and_the_money_counts_as_kept(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = paid(one_fake, f)
+    refund = one_fake.refund("fake", RefundRequest(payment_id, eur("4.00")), idempotency_key="r1")
+    f.drain_webhooks()
+    assert one_fake.payment_status("fake", payment_id).state is PaymentState.PARTIALLY_REFUNDED
+
+    failed = f.fail_refund(refund.id, failure_code="expired_or_canceled_card")
+    assert failed.status is RefundStatus.FAILED
+    assert f.refund(refund.id).status is RefundStatus.FAILED
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.refund_id, event.amount, event.failure_code) == (
+        EventType.REFUND_FAILED,
+        refund.id,
+        eur("4.00"),
+        "expired_or_canceled_card",
+    )
+    status = one_fake.payment_status("fake", payment_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.SUCCEEDED, eur("0.00"))
+    # the money is the payer's to get back another way: a new refund of all of it is possible
+    again = one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r2")
+    assert again.amount == eur("10.00")
+    with pytest.raises(InvalidRequest, match="is failed"):
+        f.fail_refund(refund.id)
+
+
+def test_a_retried_refund_after_its_failure_replays_the_original_answer(
+    one_fake: GatewayManager, f: FakeGateway
+) -> None:
+    payment_id = paid(one_fake, f)
+    refund = one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r1")
+    f.fail_refund(refund.id)
+    assert one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r1") == refund  # same key: same result
+    assert f.refunds_made() == 1
+
+
+def test_a_dispute_is_reported_for_a_paid_payment(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = paid(one_fake, f)
+    dispute_id = f.open_dispute(payment_id, reason="product_not_received")
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.payment_id, event.amount) == (EventType.DISPUTE_OPENED, payment_id, eur("10.00"))
+    assert (event.raw["data"]["dispute_id"], event.raw["data"]["reason"]) == (dispute_id, "product_not_received")
+    assert f.open_dispute(payment_id, amount=eur("2.50")).startswith("fake_dp_")
+    assert events(one_fake, f.drain_webhooks())[0].amount == eur("2.50")
+
+
+def test_an_unpaid_payment_cannot_be_disputed(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    with pytest.raises(InvalidRequest, match="cannot dispute a payment that is pending"):
+        f.open_dispute(session.payment_id or "")
+    payment_id = paid(one_fake, f)
+    with pytest.raises(InvalidRequest, match=r"cannot dispute 10\.01 EUR"):
+        f.open_dispute(payment_id, amount=eur("10.01"))
+
+
+# --------------------------------------------------------------------------------------------
+# (c) 3-D Secure the test completes or fails
+# --------------------------------------------------------------------------------------------
+
+
+def authorize_3ds(manager: GatewayManager, f: FakeGateway) -> str:
+    f.script(Outcome.REQUIRES_3DS)
+    with pytest.raises(AuthenticationRequired) as info:
+        manager.authorize("fake", AuthorizeRequest(eur("25.00"), "pm_card_3ds"), idempotency_key="a")
+    assert info.value.payment_id is not None
+    return info.value.payment_id
+
+
+def test_three_d_secure_completed_authorizes_and_can_be_captured(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = authorize_3ds(one_fake, f)
+    assert one_fake.payment_status("fake", payment_id).state is PaymentState.REQUIRES_ACTION
+    with pytest.raises(InvalidRequest, match="not authorized"):
+        one_fake.capture("fake", CaptureRequest(payment_id), idempotency_key="c0")
+    assert f.complete_3ds(payment_id).state is PaymentState.AUTHORIZED
+    assert types(one_fake, f) == [EventType.PAYMENT_AUTHORIZED]
+    capture = one_fake.capture("fake", CaptureRequest(payment_id), idempotency_key="c1")
+    assert capture.state is PaymentState.SUCCEEDED
+    assert f.payments_made() == 1
+
+
+def test_three_d_secure_failed_fails_the_payment(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = authorize_3ds(one_fake, f)
+    assert f.fail_3ds(payment_id).state is PaymentState.FAILED
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.failure_code) == (EventType.PAYMENT_FAILED, "authentication_failed")
+    with pytest.raises(InvalidRequest, match="not awaiting 3-D Secure"):
+        f.complete_3ds(payment_id)
+
+
+# --------------------------------------------------------------------------------------------
+# (d) Holding webhooks back to deliver them late
+# --------------------------------------------------------------------------------------------
+
+
+def test_held_event_types_stay_for_a_later_drain(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    f.complete_checkout(session.id)
+    first = f.drain_webhooks(hold={"payment.succeeded"})
+    assert [d.type for d in first] == ["checkout.completed"]
+    assert f.pending_webhooks() == ["payment.succeeded"]
+    late = f.drain_webhooks()
+    assert [e.type for e in events(one_fake, late)] == [EventType.PAYMENT_SUCCEEDED]  # still verifies: signed now
+    assert f.pending_webhooks() == []
+
+
+def test_a_predicate_holds_chosen_deliveries(one_fake: GatewayManager, f: FakeGateway) -> None:
+    for i in range(3):
+        session = one_fake.create_checkout("fake", checkout(f"1{i}.00"), idempotency_key=f"co{i}")
+        f.complete_checkout(session.id)
+    now = f.drain_webhooks(hold=lambda d: b'"amount": "11.00"' in d.body, duplicate=True)
+    assert len(now) == 8  # two checkouts, two events each, each delivered twice
+    assert [e.amount for e in events(one_fake, f.drain_webhooks())] == [eur("11.00"), eur("11.00")]
+
+
+def test_hold_takes_event_types_as_enum_values_too(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    f.complete_checkout(session.id)
+    assert [d.type for d in f.drain_webhooks(hold=[EventType.CHECKOUT_COMPLETED], reverse=True)] == [
+        "payment.succeeded"
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# (e) Reads the provider fails to answer
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_status_lookup_can_be_scripted_unavailable_once(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = paid(one_fake, f)
+    f.script(Scripted(Outcome.UNAVAILABLE, operation="status"), Scripted(Outcome.RATE_LIMITED, operation="status"))
+    with pytest.raises(GatewayUnavailable) as info:
+        one_fake.payment_status("fake", payment_id)
+    assert info.value.retryable
+    with pytest.raises(RateLimited):
+        one_fake.payment_status("fake", payment_id)
+    assert one_fake.payment_status("fake", payment_id).is_paid
+
+
+def test_webhook_verification_can_be_scripted_unavailable(one_fake: GatewayManager, f: FakeGateway) -> None:
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    f.complete_checkout(session.id)
+    first, *_ = f.drain_webhooks()
+    f.script(Scripted(Outcome.UNAVAILABLE, operation="webhook"))
+    with pytest.raises(GatewayUnavailable):
+        one_fake.parse_webhook("fake", first.headers, first.body)
+    assert one_fake.parse_webhook("fake", first.headers, first.body).id == first.event_id
+
+
+def test_unscoped_outcomes_are_for_mutating_operations_only(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = paid(one_fake, f)
+    f.script(Outcome.UNAVAILABLE)
+    assert one_fake.payment_status("fake", payment_id).is_paid  # the read is not affected
+    with pytest.raises(GatewayUnavailable):
+        one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r")
+
+
+@pytest.mark.parametrize("outcome", [Outcome.DECLINE, Outcome.REQUIRES_3DS, Outcome.TIMEOUT_AFTER_SUCCESS])
+def test_a_read_takes_only_outcomes_where_nothing_happened(outcome: Outcome) -> None:
+    with pytest.raises(ValueError, match="can only be scripted rate_limited or unavailable"):
+        Scripted(outcome, operation="status")
