@@ -738,7 +738,7 @@ class GatewayManager:
             if error is exc:
                 raise
             raise error from exc
-        if inspect.isawaitable(result):
+        if type(result) is not p.expected and inspect.isawaitable(result):  # the expected result type: no awaitable
             close = getattr(result, "close", None)
             if callable(close):
                 close()  # never to be awaited: close it (and what it wraps) so nothing leaks

@@ -333,6 +333,8 @@ class FakeGateway:
 
     def _read(self, operation: str) -> None:
         """A read-only request reaching the fake: fails once if scripted to, else does nothing."""
+        if not self._script:  # nothing scripted at all: no lock to take
+            return
         with self._lock:
             self._fail_if_refused(self._next_outcome(operation))
 
