@@ -31,10 +31,21 @@ def test_hook_adds_the_events_group() -> None:
     assert {"demo", "migrate", "example-config", "send-messages", "reconcile"} <= set(events.commands)
 
 
-def test_gateway_events_demo_runs_the_story_end_to_end() -> None:
-    result = gateway("events", "demo")
+def test_gateway_events_demo_runs_the_story_end_to_end(tmp_path: Path) -> None:
+    mailbox = tmp_path / "mailbox.txt"
+    result = gateway("events", "demo", "--outbox", str(mailbox))
     assert result.returncode == 0, result.stderr
     out = result.stdout
+    assert f"the participants' messages are in {mailbox}" in out
+    mail = mailbox.read_text(encoding="utf-8")
+    assert mail.count("Your access token: ") == 5  # ann, bob, cat, dan and hal (the series)
+    for kind in ("rejection", "date_change", "cancellation", "session_added"):
+        assert f"({kind})" in mail
+    assert "Ann@Example.com comes back before paying: same registration True, same checkout True" in out
+    assert "fay: rejected, paid: False (nothing to refund)" in out
+    assert "to the session added later: True" in out
+    assert "delete refused while messages are unsent: InvalidTransition" in out
+    assert "the organizer deletes the event" in out
     assert "rounded up from 0.40 EUR to the gateway minimum" in out
     assert "free, no checkout" in out
     assert "refused look-alike promo code: InvalidPromoCode" in out
@@ -45,6 +56,56 @@ def test_gateway_events_demo_runs_the_story_end_to_end() -> None:
     assert "stripe-like: 2 refunds made" in out
     assert "paypal-like: 1 refunds made" in out
     assert "Traceback" not in result.stderr
+
+
+def _store_with_messages(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from paid_events.store import OutboxRow, Store
+
+    store = Store.open(url)
+    with store.transaction() as s:
+        for kind, body, secret in (
+            ("confirmation", "Your access token: {access_token}", "tok-SECRET-9"),
+            ("date_change", "The webinar moved.", None),
+        ):
+            s.add(
+                OutboxRow(
+                    kind=kind,
+                    event_id="e1",
+                    registration_id="r1",
+                    recipient="ann@example.com",
+                    subject="s",
+                    body=body,
+                    secret=secret,
+                    created_at=datetime(2026, 11, 25, tzinfo=UTC),
+                    attempts=0,
+                )
+            )
+    store.close()
+
+
+def test_send_messages_writes_to_a_mailbox_file_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    _store_with_messages(url)
+    monkeypatch.chdir(tmp_path)
+    sent = CliRunner().invoke(events, ["send-messages", "--database", url])
+    assert sent.exit_code == 0, sent.output
+    assert "sent 2 messages to paid-events-mailbox.txt; 0 waiting" in sent.output
+    assert "Your access token: tok-SECRET-9" in (tmp_path / "paid-events-mailbox.txt").read_text(encoding="utf-8")
+
+
+def test_send_messages_to_the_log_leaves_tokens_queued(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    _store_with_messages(url)
+    logged = CliRunner().invoke(events, ["send-messages", "--database", url, "--to-log"])
+    assert logged.exit_code == 0, logged.output
+    assert "sent 1 messages to the log; 1 waiting" in logged.output
+    assert "never logged" in logged.output
+    assert "tok-SECRET-9" not in logged.output
+    to_file = CliRunner().invoke(events, ["send-messages", "--database", url, "--to-file", str(tmp_path / "m.txt")])
+    assert "sent 1 messages" in to_file.output
+    assert "tok-SECRET-9" in (tmp_path / "m.txt").read_text(encoding="utf-8")
 
 
 def test_migrate_and_send_messages_on_a_sqlite_file(tmp_path: Path) -> None:
@@ -58,6 +119,8 @@ def test_migrate_and_send_messages_on_a_sqlite_file(tmp_path: Path) -> None:
     assert "sent 0 messages" in sent.output
     both = runner.invoke(events, ["send-messages", "--database", url, "--to-file", "x", "--smtp-host", "127.0.0.1"])
     assert both.exit_code == 2
+    log_and_smtp = runner.invoke(events, ["send-messages", "--database", url, "--to-log", "--smtp-host", "127.0.0.1"])
+    assert log_and_smtp.exit_code == 2
 
 
 def test_reconcile_on_an_empty_store(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import TypeVar
 import pytest
 import sqlalchemy as sa
 from paid_events import outbox
-from paid_events.errors import PromoCodeExhausted, SoldOut
+from paid_events.errors import SoldOut
 from paid_events.service import PaidEvents, WebhookOutcome
 from paid_events.store import OutboxRow, RegistrationRow, Store
 
@@ -95,21 +95,59 @@ def test_promo_limited_to_50_uses_tried_by_200_concurrent_checkouts_is_redeemed_
 ) -> None:
     event_id = new_event(service, capacity=500)
     service.add_promo_code(event_id, "FIFTY", percent="20", max_uses=50)
-    results = run_together(32, [partial(service.checkout, event_id, f"p{i}@example.com", "FIFTY") for i in range(200)])
-    ok = [r for r in results if not isinstance(r, Exception)]
-    refused = [r for r in results if isinstance(r, Exception)]
-    assert len(ok) == 50
-    assert all(isinstance(r, PromoCodeExhausted) for r in refused)
-    assert len(refused) == 150
+    fake = fake_of(service.gateways, "stripe-like")
+
+    def attempt(i: int) -> str:
+        result = service.checkout(event_id, f"p{i}@example.com", "FIFTY")
+        fake.complete_checkout(result.checkout_id or "")  # every holder pays
+        deliver(service, "stripe-like")
+        return result.registration_id
+
+    results = run_together(200, [partial(attempt, i) for i in range(200)])  # 200 threads, one barrier
+    deliver(service, "stripe-like")
+    assert Counter(type(r).__name__ for r in results if isinstance(r, Exception)) == Counter(
+        {"PromoCodeExhausted": 150}
+    )
+    with store.transaction() as s:
+        redeemed = s.scalar(
+            sa.select(sa.func.count())
+            .select_from(RegistrationRow)
+            .where(
+                RegistrationRow.promo_id.is_not(None),
+                RegistrationRow.status == "confirmed",
+                RegistrationRow.paid_at.is_not(None),
+            )
+        )
+    assert redeemed == 50  # paid registrations that used the code, not holds
     assert service.promo_code(event_id, "FIFTY").uses == 50
     assert service.event(event_id).seats_taken == 50  # a refused promo holds no seat
+    assert fake.payments_made() == 50
+    assert statuses(store, event_id) == Counter({"confirmed": 50})
+
+
+def test_concurrent_bulk_refunds_refund_each_payment_exactly_once(service: PaidEvents, store: Store) -> None:
+    event_id = new_event(service, capacity=30)
+    fake = fake_of(service.gateways, "stripe-like")
+    paid = []
+    for i in range(20):
+        result = service.checkout(event_id, f"p{i}@example.com")
+        fake.complete_checkout(result.checkout_id or "")
+        paid.append(result.registration_id)
+    deliver(service, "stripe-like")
+    runs = run_together(4, [partial(service.refund_all, event_id) for _ in range(4)])  # two organizers, two tabs each
+    outcomes = [o for run in runs if not isinstance(run, Exception) for o in run]
+    assert len(outcomes) == sum(len(run) for run in runs if not isinstance(run, Exception))
+    assert not [run for run in runs if isinstance(run, Exception)]
+    refunded = Counter(o.registration_id for o in outcomes if o.state == "refunded")
+    assert refunded == Counter(dict.fromkeys(paid, 1))  # each payment refunded by exactly one run
+    assert {o.state for o in outcomes} <= {"refunded", "already_refunded", "in_progress"}
+    assert fake.refunds_made() == 20
+    keys = [key for operation, key in fake.requests if operation == "refund"]
+    assert len(keys) == len(set(keys)) == 20  # only the run holding a payment's claim sent its refund
     with store.transaction() as s:
-        assert (
-            s.scalar(
-                sa.select(sa.func.count()).select_from(RegistrationRow).where(RegistrationRow.promo_id.is_not(None))
-            )
-            == 50
-        )
+        states = Counter(s.scalars(sa.select(RegistrationRow.refund_state)).all())
+    assert states == Counter({"refunded": 20})
+    assert service.refund_all(event_id) == []
 
 
 def test_one_webhook_delivered_20_times_concurrently_fulfils_once_and_sends_one_message(

@@ -33,6 +33,47 @@ def test_example_config_has_the_issue_table_and_hu_bg_ro_only_through_stripe_lik
     assert not {"HUF", "BGN", "RON"} & set(paypal)
 
 
+#: The issue's table of the platform's price limits, copied from it (not from the configuration).
+ISSUE_PRICE_LIMITS = {
+    "USD": "2000",
+    "EUR": "2000",
+    "GBP": "2000",
+    "PLN": "8000",
+    "RUB": "200000",
+    "AUD": "3000",
+    "CAD": "3000",
+    "CZK": "46000",
+    "DKK": "13000",
+    "HKD": "20000",
+    "ILS": "74000",
+    "MXN": "40000",
+    "NOK": "17000",
+    "NZD": "3000",
+    "PHP": "106000",
+    "SGD": "2800",
+    "SEK": "18000",
+    "CHF": "2000",
+    "THB": "66000",
+    "HUF": "700000",
+    "BGN": "4000",
+    "RON": "8000",
+}
+
+
+def test_the_example_config_has_exactly_the_issues_22_price_limits() -> None:
+    assert len(ISSUE_PRICE_LIMITS) == 22
+    assert dict(EXAMPLE.price_limits) == {code: Money.of(limit, code) for code, limit in ISSUE_PRICE_LIMITS.items()}
+
+
+@pytest.mark.parametrize(("code", "limit"), sorted(ISSUE_PRICE_LIMITS.items()))
+def test_each_limit_is_sellable_and_one_minor_unit_more_is_not(code: str, limit: str) -> None:
+    at_limit = Money.of(limit, code)
+    domain.validate_price(at_limit, EXAMPLE, ALL)
+    above = at_limit + Money.from_minor(1, code)
+    with pytest.raises(InvalidPrice, match="above the platform's limit"):
+        domain.validate_price(above, EXAMPLE, ALL)
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [
@@ -42,6 +83,8 @@ def test_example_config_has_the_issue_table_and_hu_bg_ro_only_through_stripe_lik
         ({"price_limits": {"EUR": "2000"}, "fee_percent": "100"}, "fee_percent"),
         ({"price_limits": {}}, "price_limits"),
         ({"price_limits": {"EUR": "2000"}, "colour": "red"}, "unknown"),
+        ({"price_limits": {"EUR": "2000"}, "late_join_minutes": -1}, "late_join_minutes"),
+        ({"price_limits": {"EUR": "2000"}, "late_join_minutes": "10"}, "late_join_minutes"),
     ],
 )
 def test_bad_platform_config_is_refused(body: dict[str, object], message: str) -> None:
@@ -122,8 +165,10 @@ def test_malformed_email_is_refused(raw: object) -> None:
         domain.normalize_email(raw)
 
 
-def test_email_domain_is_lowercased() -> None:
+def test_email_domain_is_lowercased_and_the_key_is_the_whole_address_lowercased() -> None:
     assert domain.normalize_email(" Ann.Lee+x@Example.COM ") == "Ann.Lee+x@example.com"
+    assert domain.email_key(domain.normalize_email("Ann.Lee+x@Example.COM")) == "ann.lee+x@example.com"
+    assert domain.email_key("ANN@x.com") == domain.email_key("ann@X.com".lower())
 
 
 def test_percentage_promo_rounds_the_discount_with_the_named_mode() -> None:

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import attrs
 
-from gateway_core import InvalidMoney, Money, Rounding
+from gateway_core import InvalidMoney, Money, Rounding, WireFormat
 from paid_events.config import PlatformConfig
 from paid_events.errors import InvalidEmail, InvalidPrice, InvalidPromoCode, PromoNotAllowed
 
@@ -192,9 +192,17 @@ def current_price(
     return early_price
 
 
-def service_fee(amount: Money, config: PlatformConfig) -> Money:
-    """The platform's fee on ``amount``: ``fee_percent`` %, rounded with ``fee_rounding``."""
-    return amount.percent(config.fee_percent, config.fee_rounding)
+def service_fee(amount: Money, config: PlatformConfig, wire: WireFormat | None = None) -> Money:
+    """The platform's fee on ``amount``: ``fee_percent`` %, rounded with ``fee_rounding``.
+
+    With the gateway's ``wire`` format, the fee is rounded (with the same named mode) onto the
+    provider's step, since it travels as that payment's application fee (Stripe takes HUF only in
+    whole forints).
+    """
+    fee = amount.percent(config.fee_percent, config.fee_rounding)
+    if wire is not None and not wire.accepts(fee):
+        fee = wire.round_up(fee, config.fee_rounding)
+    return fee
 
 
 @attrs.frozen

@@ -1648,7 +1648,8 @@ class PaidEvents:
             chosen, final = decision.eligible[0], discounted
         else:
             chosen, final = self._round_up(discounted, candidates, decision)
-        fee = domain.service_fee(final, self.config)
+        rule = self.gateways.gateway(chosen).capabilities.rule(final.currency)
+        fee = domain.service_fee(final, self.config, rule.wire if rule is not None else None)
         return Quote(event.id, listed, current, discounted, final, fee, chosen, code, final != discounted)
 
     def _round_up(self, amount: Money, candidates: Iterable[str], decision: object) -> tuple[str, Money]:

@@ -1,0 +1,235 @@
+"""Refunds: only provider-confirmed payments are refundable, and the provider's refund status is kept.
+
+A payment is *paid* once the provider confirmed it (``paid_at``), not when a checkout names its
+intended payment. A refund the provider reports pending stays pending until a webhook, a status
+poll (``reconcile``) or ``refund()`` again settles it; a failed one can be asked again under a new key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from paid_events import config as pe_config
+from paid_events import outbox
+from paid_events.errors import InvalidTransition
+from paid_events.service import PaidEvents, WebhookOutcome
+from paid_events.store import RegistrationRow, Store
+
+import gateway_core.fake
+from gateway_core import (
+    EventType,
+    Feature,
+    OperationContext,
+    PaymentState,
+    ProviderDefinition,
+    Refund,
+    RefundRequest,
+    RefundStatus,
+    hookimpl,
+)
+from gateway_core.fake import FakeGateway, default_capabilities
+
+from .conftest import Clock
+from .helpers import Mailbox, deliver, eur, fake_of, make_event, manager_with, pay
+
+
+class SlowRefunds(FakeGateway):
+    """A fake whose refunds are not immediate (as a bank transfer's): ``pending`` until settled.
+
+    ``finish_refund(refund_id, succeeded=...)`` settles one and queues ``refund.succeeded`` or
+    ``refund.failed``; ``instant_failure = True`` makes the provider answer ``failed`` at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.pending: dict[str, Refund] = {}
+        self.instant_failure = False
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        def perform() -> Refund:
+            payment = self._payment(request.payment_id)
+            status = RefundStatus.FAILED if self.instant_failure else RefundStatus.PENDING
+            refund = Refund(
+                self.name, f"fake_re_{uuid.uuid4().hex[:24]}", payment.id, payment.amount, status, live=False
+            )
+            if status is RefundStatus.PENDING:
+                self.pending[refund.id] = refund
+            return refund
+
+        return self._request(context, request, perform)  # type: ignore[no-any-return]
+
+    def finish_refund(self, refund_id: str, *, succeeded: bool) -> None:
+        with self._lock:
+            refund = self.pending.pop(refund_id)
+            payment = self._payments[refund.payment_id]
+            if succeeded:
+                payment.refunded = payment.refunded + refund.amount
+                payment.state = PaymentState.REFUNDED
+            event = EventType.REFUND_SUCCEEDED if succeeded else EventType.REFUND_FAILED
+            self._emit(event, payment, refund_id=refund.id, amount=refund.amount)
+
+
+class _SlowRefundsPlugin:
+    @hookimpl
+    def gateway_providers(self) -> Sequence[ProviderDefinition]:
+        caps = default_capabilities(features=set(Feature))
+        return [ProviderDefinition("fake-slow-refunds", caps, SlowRefunds.from_settings, "pending refunds")]
+
+
+@pytest.fixture
+def slow(store: Store, clock: Clock) -> PaidEvents:
+    manager = manager_with(
+        {"bank": {"provider": "fake-slow-refunds", "settings": {"test_mode": True}}}, _SlowRefundsPlugin(), clock=clock
+    )
+    return PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+
+
+def bank(service: PaidEvents) -> SlowRefunds:
+    obj = service.gateways.gateway_object("bank")
+    assert isinstance(obj, SlowRefunds)
+    return obj
+
+
+def reg(store: Store, registration_id: str) -> RegistrationRow:
+    with store.transaction() as s:
+        row = s.get(RegistrationRow, registration_id)
+        assert row is not None
+        return row
+
+
+def refund_calls(fake: FakeGateway) -> list[str | None]:
+    return [key for operation, key in fake.requests if operation == "refund"]
+
+
+# -- paid means confirmed by the provider --------------------------------------------------
+
+
+def test_rejecting_before_payment_refunds_nothing_and_lets_the_event_go(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com")
+    assert reg(store, result.registration_id).payment_id is not None  # the checkout's intended payment...
+    assert not service.participants(event_id)[0].paid  # ... is not a payment
+    service.reject(result.registration_id, "not a member")
+    fake = fake_of(service.gateways, "stripe-like")
+    assert fake.checkout(result.checkout_id or "").status == "expired"  # closed: it cannot be paid now
+    with pytest.raises(InvalidTransition, match="no confirmed payment"):
+        service.refund(result.registration_id)
+    assert service.refund_all(event_id) == []
+    assert refund_calls(fake) == []
+    assert service.fee_report(event_id).lines == ()
+    service.cancel_event(event_id)
+    with pytest.raises(InvalidTransition, match="not sent"):  # the rejection is still in the outbox
+        service.delete_event(event_id)
+    assert outbox.drain(store, Mailbox()) == 1
+    service.delete_event(event_id)  # nothing paid, nothing unsent: the event can go
+
+
+def test_a_payment_that_lands_after_rejection_is_paid_and_refundable(store: Store, clock: Clock) -> None:
+    no_void = gateway_core.fake.provider("fake-no-void", default_capabilities(features=set(Feature) - {Feature.VOID}))
+    manager = manager_with(
+        {"novoid": {"provider": "fake-no-void", "settings": {"test_mode": True}}}, no_void, clock=clock
+    )
+    service = PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+    event_id = make_event(service, gateways=["novoid"])
+    result = service.checkout(event_id, "ann@example.com")
+    service.reject(result.registration_id)  # the checkout cannot be closed on this gateway
+    assert pay(service, "novoid", result.checkout_id).count(WebhookOutcome.PROCESSED) == 1
+    row = reg(store, result.registration_id)
+    assert (row.status, row.paid_at is not None) == ("rejected", True)
+    outbox.drain(store, Mailbox())
+    with pytest.raises(InvalidTransition, match="unrefunded"):
+        service.delete_event(event_id)
+    assert [o.state for o in service.refund_all(event_id)] == ["refunded"]
+    service.delete_event(event_id)
+
+
+# -- the provider's refund status is kept -----------------------------------------------------
+
+
+def test_a_pending_refund_stays_pending_until_the_provider_confirms_it(slow: PaidEvents, store: Store) -> None:
+    event_id = make_event(slow, gateways=["bank"])
+    result = slow.checkout(event_id, "ann@example.com")
+    pay(slow, "bank", result.checkout_id)
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    outcome = slow.refund(result.registration_id)
+    assert outcome.state == "pending"
+    row = reg(store, result.registration_id)
+    assert (row.refund_state, row.refund_id, row.status) == ("pending", outcome.refund_id, "confirmed")
+    assert slow.admit(event_id, mailbox.token("ann@example.com"))  # not refunded yet
+    assert slow.refund(result.registration_id).state == "pending"  # asking again polls; nothing is sent
+    assert len(refund_calls(bank(slow))) == 1
+    assert outcome.refund_id is not None
+    bank(slow).finish_refund(outcome.refund_id, succeeded=True)
+    assert deliver(slow, "bank") == [WebhookOutcome.PROCESSED]  # refund.succeeded
+    row = reg(store, result.registration_id)
+    assert (row.refund_state, row.status) == ("refunded", "refunded")
+    assert not slow.admit(event_id, mailbox.token("ann@example.com"))
+    assert slow.event(event_id).seats_taken == 0
+
+
+def test_reconcile_polls_a_pending_refund_whose_webhook_was_missed(slow: PaidEvents, store: Store) -> None:
+    event_id = make_event(slow, gateways=["bank"])
+    result = slow.checkout(event_id, "ann@example.com")
+    pay(slow, "bank", result.checkout_id)
+    refund_id = slow.refund(result.registration_id).refund_id
+    assert refund_id is not None
+    report = slow.reconcile()
+    assert (report.refunds_pending, report.refunds_completed) == (1, 0)
+    bank(slow).finish_refund(refund_id, succeeded=True)  # its webhook never arrives
+    report = slow.reconcile()
+    assert (report.refunds_pending, report.refunds_completed) == (0, 1)
+    assert reg(store, result.registration_id).refund_state == "refunded"
+    assert len(refund_calls(bank(slow))) == 1
+
+
+def test_a_refund_that_fails_at_the_provider_can_be_asked_again_under_a_new_key(slow: PaidEvents, store: Store) -> None:
+    event_id = make_event(slow, gateways=["bank"])
+    result = slow.checkout(event_id, "ann@example.com")
+    pay(slow, "bank", result.checkout_id)
+    first = slow.refund(result.registration_id)
+    assert first.refund_id is not None
+    bank(slow).finish_refund(first.refund_id, succeeded=False)
+    assert deliver(slow, "bank") == [WebhookOutcome.PROCESSED]  # refund.failed
+    row = reg(store, result.registration_id)
+    assert (row.refund_state, row.status) == ("failed", "confirmed")
+    assert [o.registration_id for o in slow.refund_all(event_id)] == [result.registration_id]  # refundable again
+    keys = refund_calls(bank(slow))
+    assert len(keys) == 2
+    assert keys[0] != keys[1]  # the same key would only return the failed refund
+    second = reg(store, result.registration_id)
+    assert second.refund_state == "pending"
+    assert second.refund_id is not None
+    assert second.refund_id != first.refund_id
+    bank(slow).finish_refund(second.refund_id, succeeded=True)
+    deliver(slow, "bank")
+    assert reg(store, result.registration_id).refund_state == "refunded"
+
+
+def test_a_refund_the_provider_refuses_at_once_is_recorded_failed(slow: PaidEvents, store: Store) -> None:
+    event_id = make_event(slow, gateways=["bank"])
+    result = slow.checkout(event_id, "ann@example.com")
+    pay(slow, "bank", result.checkout_id)
+    bank(slow).instant_failure = True
+    outcome = slow.refund(result.registration_id)
+    assert outcome.state == "failed"
+    assert outcome.error is not None
+    row = reg(store, result.registration_id)
+    assert (row.refund_state, row.status, row.token_hash is not None) == ("failed", "confirmed", True)
+    assert slow.event(event_id).seats_taken == 1
+    assert slow.fee_report(event_id).total_fee == eur("1.00")  # still the platform's until refunded
+
+
+def test_a_second_caller_while_a_refund_is_in_flight_sends_nothing(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", result.checkout_id)
+    with store.transaction() as s:  # a first caller's request is on its way to the provider
+        s.execute(sa.update(RegistrationRow).values(refund_state="requested", refund_requested_at=service.clock()))
+    assert service.refund(result.registration_id).state == "in_progress"
+    assert refund_calls(fake_of(service.gateways, "stripe-like")) == []
