@@ -1,8 +1,8 @@
 """One shared vcrpy / pytest-recording configuration for provider plugins' recorded HTTP tests.
 
-Secrets are scrubbed *before* a cassette is written, matching ignores what changes on every
-request (idempotency keys, bodies), and CI replays with the network blocked. In the plugin's
-``conftest.py``::
+Secrets are scrubbed *before* a cassette is written, and replay matches what the request says
+(its method, URL and body) but not what changes on every run (idempotency keys, nonces,
+timestamps, the port of a stand-in). In the plugin's ``conftest.py``::
 
     import os
     import pytest
@@ -12,27 +12,54 @@ request (idempotency keys, bodies), and CI replays with the network blocked. In 
     def vcr_config():
         return recording_config(secrets=[os.environ.get("STRIPE_API_KEY")])
 
-and mark each recorded test ``@pytest.mark.vcr``. The commands:
+and mark each recorded test ``@pytest.mark.vcr``.
 
-* CI (and everyone, by default) replays, with no network but the local stand-ins::
+**Record mode.** The configuration sets no ``record_mode``: pytest-recording takes it from
+``--record-mode`` (and a ``record_mode`` in ``vcr_config`` would override the command line, so a
+re-record command would silently replay). Without the flag pytest-recording replays
+(``"none"``): a request the cassette lacks is an error, never a call out.
 
-      uv run pytest --record-mode=none --block-network --allowed-hosts=127.0.0.1
+**The network.** This repository's ``pyproject.toml`` puts ``--block-network
+--allowed-hosts=127.0.0.1,localhost,::1`` in pytest's ``addopts``, so every run -- CI's, and the
+README's ``uv run pytest`` -- replays with every connection refused except loopback (where the
+stand-ins listen). pytest-recording lifts the guard only for a recorded test run with a record
+mode other than ``none``. A plugin in its own repository puts the same two flags in its addopts.
 
-* Re-record one plugin's cassettes against the provider's sandbox with real *test* keys (never
-  live keys), then read the diff of the cassettes before committing them::
+**Re-recording**, one command per plugin here (then read the cassette diff before committing):
 
-      STRIPE_API_KEY=sk_test_... uv run pytest tests/stripe_gateway --record-mode=rewrite
+* Stripe, against localstripe (started on a free loopback port by the test module, which needs
+  ``STRIPE_RECORD=1`` to start it)::
 
-  (``--record-mode=once`` records only cassettes that do not exist yet.)
+      STRIPE_RECORD=1 uv run pytest tests/stripe_gateway/test_localstripe_flows.py --record-mode=rewrite
 
-What is scrubbed, in requests and responses alike: the ``Authorization``, ``Proxy-Authorization``,
-``Cookie``, ``User-Agent`` and ``X-Stripe-Client-User-Agent`` headers and ``Set-Cookie``; JSON
-fields and form parameters named like tokens and secrets (:data:`SECRET_FIELDS`) at any depth;
-anything shaped like a Stripe secret or restricted key, a webhook secret or a PayPal access token
-(:data:`SECRET_PATTERNS`); and every exact value passed as ``secrets=``.
+* the example plugin, against its stand-in (started by the test when recording)::
+
+      uv run pytest tests/example_gateway/test_recorded.py --record-mode=rewrite
+
+* PayPal has no cassette of its own: ``tests/paypal_gateway/data/recorded`` are saleor's 2020
+  sandbox recordings, replayed as they are (docs/paypal.md says how to record new ones).
+
+Against a real sandbox, export *test-mode* keys (never live keys) and pass them as ``secrets=``.
+``--record-mode=once`` records only the cassettes that do not exist yet.
+
+**What is scrubbed**, in requests and responses alike: the ``Authorization``,
+``Proxy-Authorization``, ``Cookie``, ``User-Agent`` and ``X-Stripe-Client-User-Agent`` headers and
+``Set-Cookie``; JSON fields and form parameters named like tokens and secrets
+(:data:`SECRET_FIELDS`) at any depth; anything shaped like a Stripe secret or restricted key, a
+webhook secret or a PayPal access token (:data:`SECRET_PATTERNS`); and every exact value passed as
+``secrets=``.
+
+**What replay matches** (:data:`MATCH_ON`): method, scheme, host, path, query and the body. Not
+the port: a stand-in listens on a free port that differs on every run, so a cassette recorded
+against it would never replay. Not the headers: idempotency keys and dates are new on every run.
+The body is compared parsed (JSON, or form fields), after the same scrubbing, and with the
+values of :data:`VOLATILE_FIELDS` (and ``volatile_fields=``) replaced by :data:`VARIES` in the
+cassette and in the request alike, so a new nonce or timestamp still replays while another amount
+or currency does not. ``match_body=False`` matches without the body (for a provider whose bodies
+carry run-dependent values under names you cannot list).
 
 Needs vcrpy (and pytest-recording for the fixtures and flags); neither is a runtime dependency of
-gateway-core, and this module imports neither.
+gateway-core (``gateway-core[testing]`` installs them), and this module imports neither.
 """
 
 from __future__ import annotations
@@ -49,11 +76,16 @@ __all__ = [
     "SECRET_FIELDS",
     "SECRET_HEADERS",
     "SECRET_PATTERNS",
+    "VARIES",
+    "VOLATILE_FIELDS",
     "scrub_text",
     "vcr_config",
 ]
 
 REDACTED = "REDACTED"
+
+#: What a volatile field's value is replaced with, in the cassette and in a request being matched.
+VARIES = "VARIES-PER-RUN"
 
 #: Request headers replaced by ``REDACTED`` (``User-Agent`` details say which machine recorded).
 SECRET_HEADERS: tuple[str, ...] = (
@@ -84,6 +116,19 @@ SECRET_FIELDS: frozenset[str] = frozenset(
     }
 )
 
+#: Body fields whose values change on every run, ignored when a request is matched for replay.
+VOLATILE_FIELDS: frozenset[str] = frozenset(
+    {
+        "idempotency_key",
+        "request_id",
+        "nonce",
+        "timestamp",
+        "transmission_id",
+        "transmission_time",
+        "expires_at",  # a checkout expiry is "now + a while"
+    }
+)
+
 #: Shapes of secrets that must never reach a cassette, whatever field carries them.
 SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\b(?:sk|rk)_(?:test|live)_[A-Za-z0-9]+"),  # Stripe secret / restricted keys
@@ -91,8 +136,8 @@ SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bA21AA[A-Za-z0-9_\-]{20,}"),  # PayPal OAuth access tokens
 )
 
-#: What identifies a request for replay: not headers (idempotency keys, dates) and not the body.
-MATCH_ON: tuple[str, ...] = ("method", "scheme", "host", "port", "path", "query")
+#: What identifies a request for replay (see the module docstring for why not the port or headers).
+MATCH_ON: tuple[str, ...] = ("method", "scheme", "host", "path", "query", "body")
 
 
 def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
@@ -104,36 +149,45 @@ def scrub_text(text: str, secrets: Iterable[str] = ()) -> str:
     return text
 
 
-def _scrub_json(value: Any, fields: frozenset[str]) -> Any:
+def _replace_json(value: Any, fields: frozenset[str], volatile: frozenset[str]) -> Any:
     if isinstance(value, dict):
-        return {k: REDACTED if k.lower() in fields else _scrub_json(v, fields) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            name = k.lower()
+            out[k] = REDACTED if name in fields else VARIES if name in volatile else _replace_json(v, fields, volatile)
+        return out
     if isinstance(value, list):
-        return [_scrub_json(v, fields) for v in value]
+        return [_replace_json(v, fields, volatile) for v in value]
     return value
 
 
-def _scrub_form(text: str, fields: frozenset[str]) -> str:
-    """A form-encoded body with secret parameters replaced (``card[number]`` counts as ``number``)."""
+def _replace_form(text: str, fields: frozenset[str], volatile: frozenset[str]) -> str:
+    """A form-encoded body with secret and volatile parameters replaced (``card[number]`` counts as ``number``)."""
     try:
         pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True)
     except ValueError:
         return text
     leaf = re.compile(r"[^\[\]]+")
-    scrubbed = [(k, REDACTED if (leaf.findall(k) or [k])[-1].lower() in fields else v) for k, v in pairs]
-    return urllib.parse.urlencode(scrubbed)
+    out = []
+    for key, value in pairs:
+        name = (leaf.findall(key) or [key])[-1].lower()
+        out.append((key, REDACTED if name in fields else VARIES if name in volatile else value))
+    return urllib.parse.urlencode(out)
 
 
-def _scrub_body(body: bytes | str | None, secrets: tuple[str, ...], fields: frozenset[str]) -> bytes | str | None:
+def _scrub_body(
+    body: bytes | str | None, secrets: tuple[str, ...], fields: frozenset[str], volatile: frozenset[str] = frozenset()
+) -> bytes | str | None:
     if not body:
         return body
     text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
     try:
         parsed = json.loads(text)
     except ValueError:
-        text = _scrub_form(text, fields)
+        text = _replace_form(text, fields, volatile)
     else:
         if isinstance(parsed, dict | list):
-            text = json.dumps(_scrub_json(parsed, fields))
+            text = json.dumps(_replace_json(parsed, fields, volatile))
     text = scrub_text(text, secrets)
     return text.encode() if isinstance(body, bytes) else text
 
@@ -143,20 +197,28 @@ def vcr_config(
     secrets: Iterable[str | None] = (),
     extra_headers: Iterable[str] = (),
     extra_fields: Iterable[str] = (),
+    volatile_fields: Iterable[str] = (),
+    match_body: bool = True,
 ) -> dict[str, Any]:
     """The ``vcr_config`` for pytest-recording (also valid as ``vcr.VCR(**vcr_config())``).
 
     ``secrets`` are exact values to scrub wherever they appear (``None`` and ``""`` are ignored,
     so ``os.environ.get("STRIPE_API_KEY")`` can be passed as is); ``extra_headers`` and
-    ``extra_fields`` add provider-specific header and field names to scrub.
+    ``extra_fields`` add provider-specific header and field names to scrub; ``volatile_fields``
+    adds body fields to ignore when matching (to :data:`VOLATILE_FIELDS`); ``match_body=False``
+    leaves the body out of matching altogether. The result sets no ``record_mode``: that is the
+    command line's (``--record-mode``).
     """
     known = tuple(s for s in secrets if s)
     fields = SECRET_FIELDS | {f.lower() for f in extra_fields}
+    volatile = (VOLATILE_FIELDS | {f.lower() for f in volatile_fields}) - fields
     headers = (*SECRET_HEADERS, *(h.lower() for h in extra_headers))
 
     def before_record_request(request: Any) -> Any:
+        # vcrpy runs this on a copy of every request: before writing it, and before matching a
+        # request against the cassette, so both sides are compared scrubbed and normalized.
         request.uri = scrub_text(request.uri, known)
-        request.body = _scrub_body(request.body, known, fields)
+        request.body = _scrub_body(request.body, known, fields, volatile)
         return request
 
     def before_record_response(response: dict[str, Any]) -> dict[str, Any]:
@@ -176,5 +238,5 @@ def vcr_config(
         "before_record_request": before_record_request,
         "before_record_response": before_record_response,
         "decode_compressed_response": True,
-        "match_on": list(MATCH_ON),
+        "match_on": [m for m in MATCH_ON if match_body or m != "body"],
     }

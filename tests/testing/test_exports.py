@@ -48,6 +48,8 @@ def test_pytest_plugin_and_recording_exports() -> None:
         "SECRET_FIELDS",
         "SECRET_HEADERS",
         "SECRET_PATTERNS",
+        "VARIES",
+        "VOLATILE_FIELDS",
         "scrub_text",
         "vcr_config",
     }
