@@ -29,7 +29,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import structlog
 
@@ -423,7 +423,7 @@ class PayPalGateway:
             raise GatewayError("PayPal captured the order but returned no capture", gateway=self.name)
         return self._capture_result(captures[-1], request.payment_id, order)
 
-    def _refuse_partial_order_capture(self, payment_id: str) -> None:
+    def _refuse_partial_order_capture(self, payment_id: str) -> NoReturn:
         """An amount was given for an id that is no authorization: say why it cannot be captured in part."""
         try:
             order = self.client.get_order(payment_id)
