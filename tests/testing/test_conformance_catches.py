@@ -1,23 +1,34 @@
 """The conformance suite fails a gateway that declares a feature and does not honour it.
 
-Each test builds a deliberately broken variant of the fake gateway, runs one conformance test
-against it, and requires that test to fail. Together with ``test_fake_conformance`` (the honest
-fake passes the same tests) this shows the suite's tests can fail and fail for the right reason.
+Each test builds a deliberately broken variant of the fake gateway (or a broken plugin in front of
+an honest fake provider), runs one conformance test against it, and requires that test to fail
+with the suite's own message for that fault. Together with ``test_fake_conformance`` (the honest
+fake passes the same tests) this shows the suite's tests can fail, and fail for the right reason.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any, ClassVar
 
 import attrs
 import pytest
+import structlog
 
 from gateway_core import (
+    AuthenticationFailed,
+    Authorization,
+    AuthorizeRequest,
     Feature,
     GatewayError,
+    InvalidRequest,
     Money,
     NotFound,
     OperationContext,
+    OutcomeUnknown,
+    PaymentDeclined,
     PaymentStatus,
     Refund,
     RefundRequest,
@@ -26,9 +37,10 @@ from gateway_core import (
 )
 from gateway_core.capabilities import Capabilities
 from gateway_core.fake import FakeGateway, default_capabilities
-from gateway_core.models import Capture, CaptureRequest, CheckoutRequest, CheckoutSession
+from gateway_core.models import Capture, CaptureRequest, CheckoutRequest, CheckoutSession, LineItem
+from gateway_core.money import currency
 from gateway_core.testing import conformance
-from tests.testing.fake_harness import NARROWED, VariantPlugin, fake_harness
+from tests.testing.fake_harness import NARROWED, WEBHOOK_SECRET, FakeClient, VariantPlugin, fake_harness
 
 Failed = pytest.fail.Exception
 CAUGHT = (AssertionError, Failed)
@@ -37,10 +49,14 @@ pytest_plugins = ["pytester"]
 
 
 def harness_for(
-    gateway_class: type[FakeGateway], capabilities: Capabilities | None = None, **overrides: object
+    gateway_class: type[FakeGateway], capabilities: Capabilities | None = None, **overrides: Any
 ) -> conformance.ConformanceHarness:
     caps = capabilities or default_capabilities(["EUR", "USD", "JPY", "KWD", "HUF", "BGN"])
     return fake_harness(NARROWED, VariantPlugin(gateway_class, caps), **overrides)
+
+
+def client_harness(client: type[FakeClient], **overrides: Any) -> conformance.ConformanceHarness:
+    return fake_harness(NARROWED, client=client, **overrides)
 
 
 class RefundsTwice(FakeGateway):
@@ -62,6 +78,17 @@ class RefundsBeyondCapture(FakeGateway):
         return super().gateway_refund(request, context)
 
 
+class RefundsWhatWasAuthorized(FakeGateway):
+    """Forgets a partial capture: refunds are checked against the authorized amount."""
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        payment = self._payments.get(request.payment_id)
+        if payment is not None:
+            payment.captured = payment.amount
+        return super().gateway_refund(request, context)
+
+
 class BelievesEveryWebhook(FakeGateway):
     """Parses webhooks without verifying them."""
 
@@ -77,6 +104,125 @@ class LosesCents(FakeGateway):
         session = super().gateway_create_checkout(request, context)
         whole = session.amount.amount.quantize(Decimal(1), rounding="ROUND_DOWN")
         return attrs.evolve(session, amount=Money.of(whole, session.amount.currency))
+
+
+def _scaled(money: Money, factor: Decimal) -> Money:
+    return Money.of(money.amount * factor, money.currency)
+
+
+class HundredfoldZeroDecimal(FakeClient):
+    """Treats every currency as having cents: sends JPY times 100 and divides the answer back.
+
+    Its own round trip is exact (it reports the 500 JPY it was asked for); the provider holds 50000 JPY.
+    """
+
+    @staticmethod
+    def _factor(money: Money) -> Decimal:
+        return Decimal(100) if currency(money.currency).exponent == 0 else Decimal(1)
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        factor = self._factor(request.amount)
+        items = tuple(LineItem(i.name, _scaled(i.unit_amount, factor), i.quantity) for i in request.line_items)
+        session = self.provider.gateway_create_checkout(attrs.evolve(request, line_items=items), context)
+        return attrs.evolve(session, amount=_scaled(session.amount, 1 / factor))
+
+
+class KeylessCheckouts(FakeClient):
+    """Never sends the idempotency key on checkouts; remembers results in one dict for the whole process."""
+
+    remembered: ClassVar[dict[str, CheckoutSession]] = {}
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        key = context.idempotency_key or ""
+        if key not in self.remembered:
+            keyless = attrs.evolve(context, idempotency_key=None)
+            self.remembered[key] = self.provider.gateway_create_checkout(request, keyless)
+        return self.remembered[key]
+
+
+class KeylessAuthorizations(FakeClient):
+    """Never sends the idempotency key on authorizations; remembers results in a dict of its own."""
+
+    def __init__(self, provider: FakeGateway) -> None:
+        super().__init__(provider)
+        self.remembered: dict[str, Authorization] = {}
+
+    @hookimpl
+    def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
+        key = context.idempotency_key or ""
+        if key not in self.remembered:
+            keyless = attrs.evolve(context, idempotency_key=None)
+            self.remembered[key] = self.provider.gateway_authorize(request, keyless)
+        return self.remembered[key]
+
+
+class DropsTheExpiry(FakeClient):
+    """Declares the fake's expiry window but never passes the requested expiry on."""
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        return self.provider.gateway_create_checkout(attrs.evolve(request, expires_at=None), context)
+
+
+class TimesOutRaw(FakeClient):
+    """Lets the transport's TimeoutError escape instead of mapping it to OutcomeUnknown."""
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        try:
+            return self.provider.gateway_create_checkout(request, context)
+        except OutcomeUnknown as exc:
+            raise TimeoutError("read timed out") from exc
+
+
+class DeclinesVaguely(FakeClient):
+    """Turns a decline into a plain InvalidRequest: the host cannot tell a decline from its own mistake."""
+
+    @hookimpl
+    def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
+        try:
+            return self.provider.gateway_authorize(request, context)
+        except PaymentDeclined as exc:
+            raise InvalidRequest("the request was refused", gateway=self.name) from exc
+
+
+LEAKED_KEY = "sk_test_echoedback0123456789"
+
+
+class EchoesTheKey(FakeClient):
+    """Refuses every request as a provider refuses a wrong key, and puts the key in the message."""
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        raise AuthenticationFailed(f"the API key {LEAKED_KEY} was refused", gateway=self.name)
+
+    @hookimpl
+    def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
+        raise AuthenticationFailed(f"the API key {LEAKED_KEY} was refused", gateway=self.name)
+
+
+class LogsItsAccessToken(FakeClient):
+    """Mints an access token when built (as an OAuth client does) and logs it."""
+
+    def __init__(self, provider: FakeGateway) -> None:
+        super().__init__(provider)
+        self.access_token = f"opaque-token-{uuid.uuid4().hex}"
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        structlog.get_logger("tests.leaky").info("leaky.token", token=self.access_token)
+        return self.provider.gateway_create_checkout(request, context)
+
+
+class LogsAStrangersKey(FakeClient):
+    """Logs a Stripe-shaped key no harness configured."""
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        structlog.get_logger("tests.leaky").info("leaky.key", key="sk_live_0123456789abcdefABCDEF")
+        return self.provider.gateway_create_checkout(request, context)
 
 
 class CapturesEverything(FakeGateway):
@@ -106,20 +252,44 @@ class RaisesForeignErrors(FakeGateway):
 
 def test_a_refund_retried_with_the_same_key_must_not_refund_twice() -> None:
     h = harness_for(RefundsTwice)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match="the same idempotency key returned another refund"):
         conformance.IdempotencyConformance().test_same_key_never_refunds_twice(h)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match=r"one key made [2-4] refunds|a racing retry with the same key failed"):
         conformance.IdempotencyConformance().test_concurrent_retries_with_one_key_refund_once(harness_for(RefundsTwice))
+
+
+def test_a_checkout_without_its_key_fails_the_second_worker_retry() -> None:
+    h = client_harness(KeylessCheckouts)
+    # Retried in the same process, the plugin's own dictionary hides the missing key ...
+    conformance.IdempotencyConformance().test_same_key_returns_the_same_checkout(h)
+    # ... a second worker's retry shows it: nothing reached the provider.
+    with pytest.raises(CAUGHT, match="checkout retry never reached the provider"):
+        conformance.IdempotencyConformance().test_a_second_worker_retrying_a_checkout_gets_the_same_one(h)
+
+
+def test_an_authorization_without_its_key_fails_the_second_worker_retry() -> None:
+    h = client_harness(KeylessAuthorizations)
+    conformance.IdempotencyConformance().test_same_key_returns_the_same_authorization(h)
+    with pytest.raises(CAUGHT, match="retrying the authorization with the same idempotency key got another one"):
+        conformance.IdempotencyConformance().test_a_second_worker_retrying_an_authorization_gets_the_same_one(h)
 
 
 def test_a_refund_beyond_the_capture_must_be_refused() -> None:
     h = harness_for(RefundsBeyondCapture)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*AmountOutOfRange"):
         conformance.RefundConformance().test_refund_beyond_what_was_captured_is_refused(h)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*AmountOutOfRange"):
         conformance.RefundConformance().test_multiple_refunds_never_exceed_the_capture(
             harness_for(RefundsBeyondCapture)
         )
+
+
+def test_a_refund_beyond_a_partial_capture_must_be_refused() -> None:
+    h = harness_for(RefundsWhatWasAuthorized)
+    # A full capture hides the bug: what was authorized is what was captured.
+    conformance.RefundConformance().test_refund_beyond_what_was_captured_is_refused(h)
+    with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*AmountOutOfRange"):
+        conformance.RefundConformance().test_refund_beyond_a_partial_capture_is_refused(h)
 
 
 @pytest.mark.parametrize(
@@ -131,10 +301,10 @@ def test_a_refund_beyond_the_capture_must_be_refused() -> None:
         conformance.WebhookConformance.test_missing_signature_is_rejected,
     ],
 )
-def test_an_unverified_webhook_must_be_rejected(test: object) -> None:
+def test_an_unverified_webhook_must_be_rejected(test: Callable[..., None]) -> None:
     h = harness_for(BelievesEveryWebhook)
-    with pytest.raises(CAUGHT):
-        test(conformance.WebhookConformance(), h)  # type: ignore[operator]
+    with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*WebhookVerificationFailed"):
+        test(conformance.WebhookConformance(), h)
 
 
 def test_a_lenient_timestamp_tolerance_fails_only_the_stale_test() -> None:
@@ -143,35 +313,106 @@ def test_a_lenient_timestamp_tolerance_fails_only_the_stale_test() -> None:
     suite = conformance.WebhookConformance()
     suite.test_tampered_body_is_rejected(h)
     suite.test_wrong_secret_is_rejected(h)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*WebhookVerificationFailed"):
         suite.test_stale_timestamp_is_rejected(h)
 
 
 def test_amounts_must_survive_the_wire() -> None:
     h = harness_for(LosesCents)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match=r"sent 2\.02 EUR, the plugin reported 2\.00 EUR"):
         conformance.MoneyConformance().test_amounts_round_trip_through_the_wire_format(h)
+
+
+def test_a_consistent_exponent_bug_is_caught_on_the_provider_side() -> None:
+    h = client_harness(HundredfoldZeroDecimal)
+    with pytest.raises(
+        CAUGHT, match="sent 50 JPY: the provider recorded 5000 JPY, but the metadata's wire format says 50 JPY"
+    ):
+        conformance.MoneyConformance().test_amounts_round_trip_through_the_wire_format(h)
+
+
+def test_the_round_trip_needs_the_providers_view() -> None:
+    h = fake_harness(NARROWED, recorded_amount=None)
+    with pytest.raises(Failed, match="harness gives no recorded_amount"):
+        conformance.MoneyConformance().test_amounts_round_trip_through_the_wire_format(h)
+
+
+def test_a_declared_expiry_window_must_be_honoured() -> None:
+    h = client_harness(DropsTheExpiry)
+    with pytest.raises(CAUGHT, match="asked for a checkout expiring at"):
+        conformance.CheckoutConformance().test_requested_expiry_is_honoured_or_refused_before_sending(h)
 
 
 def test_a_declared_partial_capture_must_be_honoured() -> None:
     h = harness_for(CapturesEverything)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match="the plugin captured"):
         conformance.AuthorizeCaptureConformance().test_partial_capture_takes_only_the_part(h)
 
 
 def test_a_secret_in_an_error_message_fails(caplog: pytest.LogCaptureFixture) -> None:
     h = harness_for(LeaksTheSecret)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match="secret #0 in"):
+        conformance.SecretsConformance().test_no_secret_in_logs_errors_or_results(h, caplog)
+
+
+def test_a_secret_minted_at_runtime_is_looked_for_after_the_scenario(caplog: pytest.LogCaptureFixture) -> None:
+    holder: list[conformance.ConformanceHarness] = []
+
+    def minted() -> list[str]:
+        client = holder[0].manager.gateway_object("fake")
+        assert isinstance(client, LogsItsAccessToken)
+        return [client.access_token]
+
+    h = client_harness(LogsItsAccessToken, secrets=[WEBHOOK_SECRET, minted])
+    holder.append(h)
+    with pytest.raises(CAUGHT, match="secret #1 in"):
+        conformance.SecretsConformance().test_no_secret_in_logs_errors_or_results(h, caplog)
+
+
+def test_a_secret_shaped_value_fails_even_when_no_harness_named_it(caplog: pytest.LogCaptureFixture) -> None:
+    h = client_harness(LogsAStrangersKey)
+    with pytest.raises(CAUGHT, match="a value shaped like"):
         conformance.SecretsConformance().test_no_secret_in_logs_errors_or_results(h, caplog)
 
 
 def test_an_unmapped_exception_fails() -> None:
     h = harness_for(RaisesForeignErrors)
-    with pytest.raises(CAUGHT):
+    with pytest.raises(CAUGHT, match="the plugin let KeyError escape unmapped"):
         conformance.ErrorConformance().test_failures_are_mapped_to_core_errors(h)
     with pytest.raises(GatewayError) as info:
         h.manager.payment_status("fake", "missing")
     assert conformance.unmapped(info.value)
+
+
+def test_an_unmapped_timeout_fails_the_fault_test() -> None:
+    h = client_harness(TimesOutRaw)
+    suite = conformance.ErrorConformance()
+    suite.test_transport_fault_on_a_charge_is_retryable_and_the_retry_charges_once(h, "429")  # mapped: passes
+    with pytest.raises(CAUGHT, match=r"checkout under timeout .*: the plugin let TimeoutError escape unmapped"):
+        suite.test_transport_fault_on_a_charge_is_retryable_and_the_retry_charges_once(h, "timeout")
+
+
+def test_a_decline_must_be_payment_declined() -> None:
+    h = client_harness(DeclinesVaguely)
+    with pytest.raises(CAUGHT, match="a declined authorization: raised InvalidRequest, expected PaymentDeclined"):
+        conformance.ErrorConformance().test_a_declined_payment_is_payment_declined(h)
+
+
+def test_wrong_credentials_must_not_show_the_key() -> None:
+    h = fake_harness(NARROWED, wrong_credentials=lambda: client_harness(EchoesTheKey).manager)
+    with pytest.raises(CAUGHT, match="a payment with wrong credentials: a value shaped like"):
+        conformance.ErrorConformance().test_wrong_credentials_are_authentication_failed(h)
+
+
+def test_optional_seams_skip_with_the_reason() -> None:
+    h = fake_harness(NARROWED, transport_fault=None, decline=None)
+    suite = conformance.ErrorConformance()
+    with pytest.raises(pytest.skip.Exception, match="harness gives no transport_fault"):
+        suite.test_transport_fault_on_a_charge_is_retryable_and_the_retry_charges_once(h, "5xx")
+    with pytest.raises(pytest.skip.Exception, match="harness gives no decline"):
+        suite.test_a_declined_payment_is_payment_declined(h)
+    with pytest.raises(pytest.skip.Exception, match="harness gives no wrong_credentials"):
+        suite.test_wrong_credentials_are_authentication_failed(h)
 
 
 def test_a_declared_feature_without_its_harness_helper_fails_rather_than_skips() -> None:
@@ -180,6 +421,10 @@ def test_a_declared_feature_without_its_harness_helper_fails_rather_than_skips()
         conformance.WebhookConformance().test_genuine_webhook_is_parsed(h)
     with pytest.raises(Failed, match="needs a captured payment"):
         conformance.RefundConformance().test_full_refund_returns_what_was_captured(h)
+    with pytest.raises(Failed, match="harness gives no second_worker"):
+        conformance.IdempotencyConformance().test_a_second_worker_retrying_a_checkout_gets_the_same_one(
+            fake_harness(NARROWED, second_worker=None)
+        )
 
 
 def test_an_undeclared_feature_skips_with_the_reason() -> None:
@@ -215,5 +460,5 @@ class TestMyGatewayConformance(GatewayConformance):
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0
     assert outcomes.get("errors", 0) == 0
-    assert outcomes["passed"] >= 30
+    assert outcomes["passed"] >= 40
     result.stdout.fnmatch_lines(["*SKIPPED*the gateway declares every feature*"])
