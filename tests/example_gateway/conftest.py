@@ -20,7 +20,7 @@ def example_api() -> Iterator[ExamplePaymentsAPI]:
         yield api
 
 
-def example_manager(base_url: str, environ: dict[str, str] | None = None) -> GatewayManager:
+def example_manager(base_url: str, environ: dict[str, str] | None = None, *, timeout: float = 5) -> GatewayManager:
     """A manager with one Example Payments gateway, configured as docs/host-guide.md shows.
 
     The plugin is found through its entry point, exactly as a host application would find it.
@@ -36,7 +36,7 @@ def example_manager(base_url: str, environ: dict[str, str] | None = None) -> Gat
                         "base_url": base_url,
                         "api_key": {"env": "EXAMPLE_API_KEY"},
                         "webhook_secret": {"env": "EXAMPLE_WEBHOOK_SECRET"},
-                        "timeout": 5,
+                        "timeout": timeout,
                     },
                 }
             },

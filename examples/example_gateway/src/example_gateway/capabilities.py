@@ -6,14 +6,19 @@ date someone checked it); for Example Payments it is the stand-in that plays the
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
-from gateway_core import Capabilities, CurrencyRule, Feature, Source
+from gateway_core import Capabilities, CheckoutExpiry, CurrencyRule, Feature, Source
 
 _SOURCE = Source(
     what="currencies, minimums and maximums of Example Payments",
     reference="examples/example_gateway/src/example_gateway/stand_in.py (LIMITS)",
     checked=date(2026, 11, 25),
+)
+_EXPIRY_SOURCE = Source(
+    what="how far ahead an Example Payments checkout may expire",
+    reference="examples/example_gateway/src/example_gateway/stand_in.py (CHECKOUT_EXPIRY)",
+    checked=date(2026, 12, 1),
 )
 
 CAPABILITIES = Capabilities(
@@ -34,6 +39,8 @@ CAPABILITIES = Capabilities(
         Feature.WEBHOOKS,
     },
     card_brands={"visa", "mastercard"},
-    sources=[_SOURCE],
+    sources=[_SOURCE, _EXPIRY_SOURCE],
     live=True,
+    # A checkout's expires_at may be 15 minutes to 7 days ahead; the core refuses anything else.
+    checkout_expiry=CheckoutExpiry(timedelta(minutes=15), timedelta(days=7)),
 )

@@ -100,6 +100,7 @@ _ERRORS: Mapping[str, type[GatewayError]] = {
     "refund_exceeds_captured": AmountOutOfRange,
     "unsupported_currency": UnsupportedCurrency,
     "invalid_state": InvalidRequest,
+    "invalid_expiry": InvalidRequest,
     "idempotency_conflict": IdempotencyConflict,
     "not_found": NotFound,
     "invalid_api_key": AuthenticationFailed,
@@ -223,16 +224,17 @@ class ExampleGateway:
         )
         if key is not None:
             request.add_header("Idempotency-Key", key)
-        with (
-            map_errors(self.name, mutating=method == "POST"),
-            urllib.request.urlopen(request, timeout=self.timeout) as response,  # noqa: S310
-        ):
-            return json.loads(response.read())
+        with map_errors(self.name, mutating=method == "POST"):
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                raw = response.read()
+            return json.loads(raw)  # parsed once the response is closed, still inside the mapping
 
     # -- operation hooks ------------------------------------------------------------------
     @hookimpl
     def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
         body = {**_to_wire(request.amount), "reference": request.reference, "capture": request.capture}
+        if request.expires_at is not None:  # the core has checked it against CAPABILITIES.checkout_expiry
+            body["expires_at"] = int(request.expires_at.timestamp())
         obj = self._send("POST", "/v1/checkouts", body, key=context.idempotency_key)
         return CheckoutSession(
             self.name,

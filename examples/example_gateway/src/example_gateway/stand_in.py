@@ -4,7 +4,7 @@ It plays the provider the example plugin talks to, the way a sandbox or a record
 plays Stripe or PayPal. Its API, in full:
 
 =======  ==================================  ==========================================
-POST     /v1/checkouts                       ``{amount, currency, reference, capture}``
+POST     /v1/checkouts                       ``{amount, currency, reference, capture, expires_at?}``
 POST     /v1/authorizations                  ``{amount, currency, payment_method, reference}``
 POST     /v1/payments/{id}/capture           ``{}``
 POST     /v1/payments/{id}/void              ``{}``  (a payment or an open checkout id)
@@ -13,7 +13,9 @@ GET      /v1/payments/{id}                   a payment, or the payment behind a 
 GET      /v1/account                         who the API key belongs to
 =======  ==================================  ==========================================
 
-Amounts are integer minor units. Every request needs ``Authorization: Bearer <api key>``.
+Amounts are integer minor units. A checkout's ``expires_at`` (unix seconds) must lie between
+:data:`CHECKOUT_EXPIRY` seconds ahead (``400 invalid_expiry`` otherwise); without one a checkout
+lapses an hour after it was made. Every request needs ``Authorization: Bearer <api key>``.
 A ``POST`` with an ``Idempotency-Key`` header is done once: a retry with the same key and body
 gets the stored response, with another body ``409 idempotency_conflict``. Errors are
 ``{"error": {"code": ..., "message": ...}}``; a payment method ``pm_decline`` is declined.
@@ -36,12 +38,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-__all__ = ["LIMITS", "SIGNATURE_HEADER", "ApiError", "ExamplePaymentsAPI", "sign"]
+__all__ = ["CHECKOUT_EXPIRY", "LIMITS", "SIGNATURE_HEADER", "ApiError", "ExamplePaymentsAPI", "sign"]
 
 SIGNATURE_HEADER = "Example-Signature"
 
 #: Per currency: (minimum, maximum) in minor units. The plugin's capabilities cite this table.
 LIMITS: dict[str, tuple[int, int]] = {"EUR": (50, 1_000_000), "USD": (50, 1_000_000), "JPY": (50, 1_000_000)}
+
+#: How far ahead a checkout's ``expires_at`` may be, in seconds: (shortest, longest). The plugin's
+#: capabilities cite this too.
+CHECKOUT_EXPIRY: tuple[int, int] = (15 * 60, 7 * 24 * 60 * 60)
+DEFAULT_CHECKOUT_TTL = 60 * 60
 
 
 def sign(body: bytes, secret: str, timestamp: int) -> str:
@@ -73,9 +80,11 @@ class ExamplePaymentsAPI:
         self._lock = threading.RLock()
         self._payments: dict[str, dict[str, Any]] = {}
         self._checkouts: dict[str, dict[str, Any]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[str, tuple[str, bytes, int, dict[str, Any]]] = {}
         self._outbox: list[bytes] = []
         self._failures: list[tuple[int, str]] = []
+        self._delays: list[float] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._serve, name="example-payments", daemon=True)
 
@@ -110,6 +119,27 @@ class ExamplePaymentsAPI:
         """Answer the next ``/v1`` request with this error (``429 rate_limited``, ``503 unavailable``)."""
         with self._lock:
             self._failures.append((status, code))
+
+    def delay_next(self, seconds: float) -> None:
+        """Do the next ``/v1`` request, then wait ``seconds`` before answering (a client times out after the fact)."""
+        with self._lock:
+            self._delays.append(seconds)
+
+    def take_delay(self) -> float:
+        """The delay owed to the request just handled (the HTTP handler sleeps it, outside the lock)."""
+        with self._lock:
+            return self._delays.pop(0) if self._delays else 0.0
+
+    def recorded_amount(self, object_id: str) -> tuple[int, str]:
+        """What the provider holds for a checkout or payment: (minor units, currency)."""
+        with self._lock:
+            payment = self._payment(object_id)
+            return int(payment["amount"]), str(payment["currency"])
+
+    def object_count(self) -> int:
+        """How many checkouts, payments and refunds exist."""
+        with self._lock:
+            return len(self._checkouts) + len(self._payments) + len(self._refunds)
 
     def pay_checkout(self, checkout_id: str) -> str:
         """The payer completes the hosted checkout; returns the payment id."""
@@ -208,6 +238,11 @@ class ExamplePaymentsAPI:
         return payment
 
     def _create_checkout(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = int(time.time())
+        expires_at = body.get("expires_at", now + DEFAULT_CHECKOUT_TTL)
+        shortest, longest = CHECKOUT_EXPIRY
+        if not isinstance(expires_at, int) or not shortest <= expires_at - now <= longest:
+            raise ApiError(400, "invalid_expiry", "expires_at must be 15 minutes to 7 days ahead")
         payment = self._new_payment(body, bool(body.get("capture", True)))
         checkout_id = _id("chk")
         payment["checkout_id"] = checkout_id
@@ -216,7 +251,7 @@ class ExamplePaymentsAPI:
             "payment_id": payment["id"],
             "status": "open",
             "url": f"{self.base_url}/pay/{checkout_id}",
-            "expires_at": int(time.time()) + 3600,
+            "expires_at": expires_at,
         }
         self._checkouts[checkout_id] = checkout
         return {**checkout, "amount": payment["amount"], "currency": payment["currency"], "livemode": False}
@@ -273,6 +308,7 @@ class ExamplePaymentsAPI:
             "reason": body.get("reason"),
             "livemode": False,
         }
+        self._refunds[refund["id"]] = refund
         self._emit("refund.succeeded", payment, refund_id=refund["id"], amount=amount)
         return refund
 
@@ -304,6 +340,9 @@ def _handler_for(api: ExamplePaymentsAPI) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             status, payload = api.handle(self.command, self.path, headers, raw)
+            delay = api.take_delay()
+            if delay:
+                time.sleep(delay)
             body = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
