@@ -17,7 +17,8 @@ pytest_plugins = ["pytester"]
 HOST_CONFTEST = 'pytest_plugins = ["gateway_core.testing.pytest_plugin"]\n'
 
 HOST_TESTS = '''
-from gateway_core import CheckoutRequest, EventType, Money, PaymentDeclined, PaymentState, RefundRequest
+import pytest
+from gateway_core import CheckoutRequest, EventType, Money, OutcomeUnknown, PaymentDeclined, PaymentState, RefundRequest
 from gateway_core.fake import Outcome
 
 
@@ -57,13 +58,24 @@ def test_abandoned_checkout_is_canceled(gateway_manager, abandon_checkout):
     assert abandon_checkout(session.id).state is PaymentState.CANCELED
 
 
-def test_scripted_decline_and_retry_is_one_payment(gateway_manager, fake_gateway):
-    fake_gateway.script(Outcome.TIMEOUT_AFTER_SUCCESS)
-    try:
+def test_scripted_decline_charges_nothing_and_its_retry_is_declined_again(gateway_manager, fake_gateway):
+    fake_gateway.script(Outcome.DECLINE)
+    with pytest.raises(PaymentDeclined) as declined:
         order_checkout(gateway_manager, "o-4")
-    except Exception as exc:
-        assert exc.retryable
-    order_checkout(gateway_manager, "o-4")  # the retry reuses the operation id, so the same key
+    assert declined.value.decline_code == "card_declined"
+    assert not declined.value.retryable
+    with pytest.raises(PaymentDeclined):  # the same operation id is the same key: the same answer
+        order_checkout(gateway_manager, "o-4")
+    assert fake_gateway.payments_made() == 0
+
+
+def test_timeout_after_success_and_retry_is_one_payment(gateway_manager, fake_gateway):
+    fake_gateway.script(Outcome.TIMEOUT_AFTER_SUCCESS)
+    with pytest.raises(OutcomeUnknown) as unknown:
+        order_checkout(gateway_manager, "o-6")
+    assert unknown.value.retryable
+    session = order_checkout(gateway_manager, "o-6")  # the retry reuses the operation id, so the same key
+    assert session.amount == Money.of("25.00", "EUR")
     assert fake_gateway.payments_made() == 1
 
 
@@ -79,7 +91,7 @@ def test_host_suite_uses_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(HOST_CONFTEST)
     pytester.makepyfile(test_host=HOST_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)
 
 
 def test_a_wrong_host_expectation_fails(pytester: pytest.Pytester) -> None:
@@ -94,7 +106,7 @@ def test_wrongly_expects_a_declined_checkout_to_be_paid(gateway_manager, decline
 """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5, failed=1)
+    result.assert_outcomes(passed=6, failed=1)
 
 
 def test_the_plugin_is_opt_in(pytester: pytest.Pytester) -> None:
