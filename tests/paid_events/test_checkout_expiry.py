@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 from paid_events import config as pe_config
 from paid_events.config import PlatformConfig
+from paid_events.errors import AlreadyRegistered
 from paid_events.service import PaidEvents
 from paid_events.store import RegistrationRow, Store
 
@@ -29,7 +30,7 @@ from gateway_core import (
 from gateway_core.fake import Outcome, Scripted, default_capabilities
 
 from .conftest import Clock, on_clock
-from .helpers import fake_of, make_event, manager_with, pay
+from .helpers import deliver, fake_of, make_event, manager_with, pay
 
 STRIPE_WINDOW = CheckoutExpiry(timedelta(minutes=30), timedelta(hours=24))
 
@@ -219,3 +220,21 @@ def test_a_lost_checkout_whose_hold_lapsed_is_released_without_a_provider_call(
     assert (report.released, report.checkouts_recovered) == (1, 0)
     assert len(fake.requests) == calls  # nobody saw a checkout, so none is made now
     assert service.event(event_id).seats_taken == 0
+
+
+def test_a_payment_still_settling_when_the_hold_lapses_keeps_its_seat(
+    service: PaidEvents, store: Store, clock: Clock
+) -> None:
+    event_id = make_event(service, gateways=["stripe-like"], capacity=1)
+    result = service.checkout(event_id, "ann@example.com")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(result.checkout_id or "", settle=False)  # a bank debit: paid later
+    clock.advance(minutes=31)
+    report = service.reconcile()
+    assert (report.released, report.still_pending) == (0, 1)  # the money is on its way: no release
+    assert service.event(event_id).seats_taken == 1
+    with pytest.raises(AlreadyRegistered, match="being processed"):
+        service.checkout(event_id, "ann@example.com", gateway="paypal-like")  # other terms: not replaced
+    fake.settle_payment(status.payment_id)
+    deliver(service, "stripe-like")
+    assert row(store, result.registration_id).status == "confirmed"

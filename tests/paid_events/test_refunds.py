@@ -233,3 +233,26 @@ def test_a_second_caller_while_a_refund_is_in_flight_sends_nothing(service: Paid
         s.execute(sa.update(RegistrationRow).values(refund_state="requested", refund_requested_at=service.clock()))
     assert service.refund(result.registration_id).state == "in_progress"
     assert refund_calls(fake_of(service.gateways, "stripe-like")) == []
+
+
+def test_a_refund_the_bank_returns_later_is_refunded_again_under_a_new_key(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", result.checkout_id)
+    fake = fake_of(service.gateways, "stripe-like")
+    first = service.refund(result.registration_id)
+    assert first.state == "refunded"
+    assert first.refund_id is not None
+    deliver(service, "stripe-like")  # refund.succeeded: nothing more
+    fake.fail_refund(first.refund_id)  # the payer's bank sends the money back
+    assert deliver(service, "stripe-like") == [WebhookOutcome.PROCESSED]  # refund.failed
+    assert reg(store, result.registration_id).refund_state == "failed"
+    with pytest.raises(InvalidTransition, match="unrefunded"):
+        service.delete_event(event_id)
+    again = service.refund_all(event_id)
+    assert [o.state for o in again] == ["refunded"]
+    assert again[0].refund_id != first.refund_id
+    keys = refund_calls(fake)
+    assert len(keys) == len(set(keys)) == 2
+    assert fake.refunds_made() == 2
+    assert service.refund(result.registration_id).state == "already_refunded"

@@ -120,8 +120,8 @@ _MAX_TITLE = 200
 #: How long one caller's refund request may be in flight before another caller may re-send it
 #: (with the same idempotency key) as a lost answer.
 _REFUND_CLAIM = timedelta(minutes=2)
-#: Errors of a best-effort void: the checkout is no longer open, or the gateway cannot void.
-_VOID_REFUSALS = (InvalidRequest, CapabilityNotSupported, NotFound)
+#: A payment the payer completed that the provider has not settled yet.
+_IN_FLIGHT = frozenset({PaymentState.PENDING, PaymentState.REQUIRES_ACTION, PaymentState.AUTHORIZED})
 
 
 def _utcnow() -> datetime:
@@ -808,21 +808,30 @@ class PaidEvents:
         """Expire ``reg``'s open checkout at the provider. False when it turned out paid (and is confirmed)."""
         assert reg.gateway is not None
         assert reg.checkout_id is not None
-        self._void(reg.id, reg.gateway, reg.checkout_id)
+        still_open = self._void(reg.id, reg.gateway, reg.checkout_id)
         status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
         if status.is_paid:
             self._settle(reg)
             return False
+        if not still_open and status.state in _IN_FLIGHT:
+            raise AlreadyRegistered(f"this e-mail's payment for event {reg.event_id} is being processed")
         return True
 
-    def _void(self, registration_id: str, gateway: str, checkout_id: str) -> None:
-        """Best effort: close a checkout so nobody pays it. A payment that lands anyway is a late payment."""
+    def _void(self, registration_id: str, gateway: str, checkout_id: str) -> bool:
+        """Best effort: close a checkout so nobody pays it. A payment that lands anyway is a late payment.
+
+        False when the provider says the checkout is no longer open (completed, or expired): the
+        status check that follows says which.
+        """
         try:
             self.gateways.void(gateway, VoidRequest(checkout_id), operation_id=f"expire:{registration_id}")
-        except _VOID_REFUSALS:
-            pass  # no longer open (paid or expired: the status check that follows says which), or not voidable
+        except InvalidRequest:
+            return False
+        except (CapabilityNotSupported, NotFound):
+            pass  # this gateway cannot close a checkout
         except GatewayError as exc:
             log.warning("paid_events.checkout.void_failed", registration_id=registration_id, error=type(exc).__name__)
+        return True
 
     def _checkout_expiry(self, gateway: str, hold_until: datetime, now: datetime) -> datetime | None:
         """The provider checkout's expiry: the hold fitted into the gateway's window, or none it takes none."""
@@ -1088,8 +1097,12 @@ class PaidEvents:
             if reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at:
                 # The hold lapsed (before the provider's checkout did): expire the checkout first, so
                 # nobody pays for a seat that is given back; the status below says what happened.
-                self._void(reg.id, reg.gateway, reg.checkout_id)
+                still_open = self._void(reg.id, reg.gateway, reg.checkout_id)
                 status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
+                if not still_open and status.state in _IN_FLIGHT:
+                    # The payer completed the checkout and the money is on its way (a bank debit
+                    # settling later): keep the seat; the settlement (or its failure) decides.
+                    return "pending"
             else:
                 return "pending"
         with self.store.transaction() as s:
