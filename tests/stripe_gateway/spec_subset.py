@@ -28,6 +28,7 @@ SUBSET_PATH = Path(__file__).resolve().parent / "data" / "stripe_spec3_subset.js
 #: Path templates whose operations the plugin (or `gateway check`) calls.
 PREFIXES = (
     "/v1/checkout/sessions",
+    "/v1/charges",
     "/v1/payment_intents",
     "/v1/refunds",
     "/v1/products",
