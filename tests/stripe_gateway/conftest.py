@@ -57,6 +57,15 @@ class StandIn:
     def pay(self, checkout_id: str) -> str:
         return str(self._call("POST", f"/_standin/pay/{checkout_id}")["payment_intent"])
 
+    def fail(self, path: str, status: int = 500, *, should_retry: bool = False) -> None:
+        """The next API request to ``path`` answers ``status`` (saved under its key unless retryable)."""
+        retry = "true" if should_retry else "false"
+        self._call("POST", f"/_standin/fail?path={path}&status={status}&should_retry={retry}")
+
+    def delay(self, path: str, seconds: float) -> None:
+        """The next API request to ``path`` is processed after ``seconds``, its key held meanwhile."""
+        self._call("POST", f"/_standin/delay?path={path}&seconds={seconds}")
+
 
 def start_process(args: Sequence[str], ready_prefix: str) -> tuple[subprocess.Popen[str], str]:
     """Start a helper process and read its first line (which must start with ``ready_prefix``)."""
@@ -97,11 +106,11 @@ def standin() -> Iterator[StandIn]:
 class _InCodeStripe:
     """Registers the real ``stripe`` provider with a factory that injects the test HTTP client."""
 
-    def __init__(self, client: CheckedClient) -> None:
+    def __init__(self, client: CheckedClient, *, localstripe_compatible: bool = False) -> None:
         self.definition = ProviderDefinition(
             PROVIDER,
             capabilities(),
-            partial(StripeGateway.from_settings, http_client=client),
+            partial(StripeGateway.from_settings, http_client=client, localstripe_compatible=localstripe_compatible),
             "stripe (test client)",
             asyncio_native=True,
         )
@@ -121,9 +130,22 @@ def settings(api_base: str, **extra: Any) -> dict[str, Any]:
     return base
 
 
-def make_manager(client: CheckedClient, api_base: str, name: str = "stripe_test", **extra: Any) -> GatewayManager:
+def make_manager(
+    client: CheckedClient,
+    api_base: str,
+    name: str = "stripe_test",
+    *,
+    localstripe_compatible: bool = False,
+    **extra: Any,
+) -> GatewayManager:
+    """A manager whose ``stripe`` gateway ``name`` talks to ``api_base`` through ``client``.
+
+    ``extra`` are gateway settings; ``localstripe_compatible`` is the factory's test-only switch
+    (not a setting) for the cassette-recording tests.
+    """
     config = DeploymentConfig([GatewaySettings(name, PROVIDER, settings(api_base, **extra))])
-    return GatewayManager(config, plugins=[_InCodeStripe(client)], load_entry_points=False)
+    plugin = _InCodeStripe(client, localstripe_compatible=localstripe_compatible)
+    return GatewayManager(config, plugins=[plugin], load_entry_points=False)
 
 
 @pytest.fixture

@@ -7,10 +7,27 @@ models the parts of Stripe the plugin's contract depends on and that the tests m
   through ``POST /_standin/pay/{id}`` as a payer would;
 * PaymentIntents confirmed at creation with manual capture, partial capture, cancel;
 * refunds by PaymentIntent or charge, refusing more than remains;
-* idempotency as Stripe does it: the same key and parameters replay the first response, other
-  parameters give ``idempotency_error``;
-* restricted keys: ``rk_test_no_checkout``/``rk_test_no_products``/``rk_test_no_prices`` get
-  Stripe's 403 naming the missing ``rak_*`` permission; ``sk_test_revoked`` gets 401.
+* idempotency as Stripe does it: the same key and parameters replay the first response (with
+  ``Idempotent-Replayed: true``), other parameters give ``idempotency_error``, and a request
+  arriving while another with the same key is still being processed gets Stripe's 409
+  ``idempotency_key_in_use`` (nothing saved);
+* PaymentIntents made by a paid Checkout Session take their metadata from the session's
+  ``payment_intent_data.metadata``, as Stripe's do -- not from the session's own ``metadata``;
+* restricted keys: ``rk_test_no_checkout``/``rk_test_no_products``/``rk_test_no_prices``/
+  ``rk_test_no_payment_intents``/``rk_test_no_refunds`` get Stripe's 403 naming the missing
+  ``rak_*`` permission; ``sk_test_revoked`` gets 401.
+
+Control endpoints (not counted as API requests):
+
+* ``POST /_standin/pay/{checkout_id}``: the payer completes the session;
+* ``POST /_standin/fail?path=P&status=500&should_retry=false``: the next API request to path
+  ``P`` answers Stripe's ``api_error`` envelope with that status and ``Stripe-Should-Retry``;
+  with ``false`` the answer is saved under the request's idempotency key and replayed to every
+  retry with that key, as Stripe does for a request that reached execution; with ``true`` (Stripe
+  failed before executing) nothing is saved and nothing was done;
+* ``POST /_standin/delay?path=P&seconds=S``: the next API request to ``P`` is processed after
+  ``S`` seconds, holding its idempotency key meanwhile (to provoke the 409);
+* ``GET /_standin/stats``.
 
 Run as ``python -m tests.stripe_gateway.standin``: it binds 127.0.0.1 on a free port and prints
 ``PORT <n>``. ``GET /_standin/stats`` reports request and object counts (not itself counted).
@@ -36,6 +53,8 @@ _PERMISSIONS = {
     "rk_test_no_checkout": ("/v1/checkout/sessions", "rak_checkout_session_write"),
     "rk_test_no_products": ("/v1/products", "rak_product_write"),
     "rk_test_no_prices": ("/v1/prices", "rak_plan_write"),
+    "rk_test_no_payment_intents": ("/v1/payment_intents", "rak_payment_intent_write"),
+    "rk_test_no_refunds": ("/v1/refunds", "rak_refund_write"),
 }
 
 
@@ -50,7 +69,12 @@ class State:
         self.intents: dict[str, dict[str, Any]] = {}
         self.charges: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
-        self.idempotency: dict[str, tuple[str, int, bytes]] = {}
+        self.idempotency: dict[str, tuple[str, int, bytes, dict[str, str]]] = {}
+        #: Idempotency keys of requests being processed right now.
+        self.in_flight: set[str] = set()
+        #: Armed faults and delays, by path: consumed by the next request to that path.
+        self.faults: dict[str, tuple[int, str]] = {}
+        self.delays: dict[str, float] = {}
         self.requests: list[dict[str, Any]] = []
         self.violations: list[str] = []
         self.spec: Any = None
@@ -89,6 +113,7 @@ class State:
             "cancel_url": params.get("cancel_url"),
             "url": f"http://127.0.0.1:{port}/pay/{sid}",
             "_capture_method": (params.get("payment_intent_data") or {}).get("capture_method", "automatic"),
+            "_intent_metadata": (params.get("payment_intent_data") or {}).get("metadata") or {},
         }
         self.sessions[sid] = session
         return session
@@ -149,6 +174,32 @@ class _Fail(Exception):
         self.body = {"error": {"type": kind, "message": message, **({"code": code} if code else {}), **extra}}
 
 
+_IDEMPOTENCY_ERROR = {
+    "error": {
+        "type": "idempotency_error",
+        "message": "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+    }
+}
+
+
+def _in_progress(key: str) -> dict[str, Any]:
+    """Stripe's 409 for a key whose first request is still being processed.
+
+    Shape as Stripe sends it (recorded in beam-community/stripity-stripe#564): an
+    ``invalid_request_error`` with code ``idempotency_key_in_use``, HTTP 409.
+    """
+    return {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "idempotency_key_in_use",
+            "doc_url": "https://stripe.com/docs/error-codes/idempotency-key-in-use",
+            "message": "There is currently another in-progress request using this Idempotent Key (that probably "
+            f"means you submitted twice, and the other request is still going through): {key}. Please try "
+            "again later.",
+        }
+    }
+
+
 def _missing(kind: str, oid: str) -> _Fail:
     return _Fail(404, "invalid_request_error", f"No such {kind}: '{oid}'", "resource_missing", param="id")
 
@@ -189,7 +240,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length).decode() if length else ""
         if path.startswith("/_standin/"):
-            self._control(method, path)
+            self._control(method, path, decode(split.query))
             return
         key = self.headers.get("Idempotency-Key")
         params = decode(raw if method == "POST" else split.query)
@@ -206,34 +257,46 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.requests.append({"method": method, "path": path, "idempotency_key": key})
             fingerprint = f"{method} {path} {raw}"
-            if method == "POST" and key and key in state.idempotency:
-                stored = state.idempotency[key]
-                if stored[0] != fingerprint:
-                    status, body = (
-                        400,
-                        json.dumps(
-                            {
-                                "error": {
-                                    "type": "idempotency_error",
-                                    "message": "Keys for idempotent requests can only be used with the same "
-                                    "parameters they were first used with.",
-                                }
-                            }
-                        ).encode(),
-                    )
-                else:
-                    status, body = stored[1], stored[2]
-                self._send(status, body, {"Idempotent-Replayed": "true"})
+            keyed = method == "POST" and bool(key)
+            if keyed and key in state.in_flight:
+                self._send(409, json.dumps(_in_progress(str(key))).encode())
                 return
-            try:
-                self._auth()
-                status, obj = 200, self._route(method, path, params)
-            except _Fail as fail:
-                status, obj = fail.status, fail.body
-            body = json.dumps(obj).encode()
-            if method == "POST" and key and status not in (401, 403, 429):
-                state.idempotency[key] = (fingerprint, status, body)
-        self._send(status, body)
+            if keyed and key in state.idempotency:
+                stored = state.idempotency[str(key)]
+                if stored[0] != fingerprint:
+                    self._send(400, json.dumps(_IDEMPOTENCY_ERROR).encode(), {"Idempotent-Replayed": "true"})
+                else:
+                    self._send(stored[1], stored[2], {**stored[3], "Idempotent-Replayed": "true"})
+                return
+            if keyed:
+                state.in_flight.add(str(key))
+            delay = state.delays.pop(path, 0.0)
+            fault = state.faults.pop(path, None)
+        try:
+            if delay:
+                time.sleep(delay)  # the key stays in flight, the lock is free for other requests
+            with state.lock:
+                headers: dict[str, str] = {}
+                saved = True
+                if fault is not None:
+                    status, should_retry = fault
+                    obj: dict[str, Any] = {"error": {"type": "api_error", "message": "An unknown error occurred"}}
+                    headers["Stripe-Should-Retry"] = should_retry
+                    saved = should_retry == "false"  # "true": Stripe failed before executing
+                else:
+                    try:
+                        self._auth()
+                        status, obj = 200, self._route(method, path, params)
+                    except _Fail as fail:
+                        status, obj = fail.status, fail.body
+                body = json.dumps(obj).encode()
+                if keyed and saved and status not in (401, 403, 429):
+                    state.idempotency[str(key)] = (fingerprint, status, body, headers)
+        finally:
+            if keyed:
+                with state.lock:
+                    state.in_flight.discard(str(key))
+        self._send(status, body, headers)
 
     def _auth(self) -> None:
         auth = self.headers.get("Authorization", "")
@@ -249,15 +312,24 @@ class Handler(BaseHTTPRequestHandler):
                 f"account 'acct_standin'. Having the '{rule[1]}' permission would allow this request to continue.",
             )
 
-    def _control(self, method: str, path: str) -> None:
+    def _control(self, method: str, path: str, query: dict[str, Any]) -> None:
         state = self.state
         with state.lock:
+            if path == "/_standin/fail" and method == "POST":
+                state.faults[query["path"]] = (int(query.get("status", "500")), query.get("should_retry", "false"))
+                self._send(200, b"{}")
+                return
+            if path == "/_standin/delay" and method == "POST":
+                state.delays[query["path"]] = float(query["seconds"])
+                self._send(200, b"{}")
+                return
             if path == "/_standin/stats":
                 body = {
                     "requests": len(state.requests),
                     "sessions": len(state.sessions),
                     "intents": len(state.intents),
                     "refunds": len(state.refunds),
+                    "in_flight": len(state.in_flight),
                     "violations": state.violations,
                     "log": state.requests[-50:],
                 }
@@ -266,7 +338,10 @@ class Handler(BaseHTTPRequestHandler):
             if path.startswith("/_standin/pay/") and method == "POST":
                 session = state.sessions[path.rsplit("/", 1)[1]]
                 intent = state.intent(
-                    session["amount_total"], session["currency"], session["_capture_method"], session["metadata"]
+                    session["amount_total"],
+                    session["currency"],
+                    session["_capture_method"],
+                    session["_intent_metadata"],
                 )
                 session.update(
                     status="complete",
@@ -317,6 +392,16 @@ class Handler(BaseHTTPRequestHandler):
             return state.view_intent(intent, expand)
         if path == "/v1/refunds" and method == "POST":
             return self._refund(params)
+        if parts[:2] == ["v1", "refunds"] and len(parts) == 3:
+            found = state.refunds.get(parts[2])
+            if found is None:
+                raise _missing("refund", parts[2])
+            return found
+        if parts[:2] == ["v1", "charges"] and len(parts) == 3 and method == "GET":
+            charge = state.charges.get(parts[2])
+            if charge is None:
+                raise _missing("charge", parts[2])
+            return dict(charge)
         if parts[:2] in (["v1", "products"], ["v1", "prices"]) and len(parts) == 3:
             raise _missing(parts[1][:-1], parts[2])
         raise _Fail(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from stripe_gateway import definition
+from stripe_gateway._http import AsyncHTTPClient
 
 from gateway_core.aio import AsyncGatewayManager
 from gateway_core.errors import NotFound, OutcomeUnknown, PaymentDeclined
@@ -112,5 +113,32 @@ def test_gateway_check_runs_async(client: CheckedClient, standin: StandIn) -> No
     async def scenario(manager: AsyncGatewayManager) -> list[bool]:
         return [r.ok for r in await manager.check(GW)]
 
-    assert run(client, standin, scenario) == [True, True, True, True]
-    assert client.async_requests == 4
+    assert run(client, standin, scenario) == [True] * 6  # credentials and five write permissions
+    assert client.async_requests == 6
+
+
+def test_no_httpx_client_is_built_until_an_async_request_and_none_outlives_it(
+    client: CheckedClient, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx
+
+    opened: list[httpx.AsyncClient] = []
+    real_init = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    AsyncHTTPClient(timeout=5)  # what every gateway's default client carries as its async fallback
+    built = make_manager(client, standin.url).gateway_object(GW).client  # type: ignore[attr-defined]
+    assert built is not None
+    assert opened == []
+
+    async def scenario(manager: AsyncGatewayManager) -> None:
+        with pytest.raises(NotFound):
+            await manager.payment_status(GW, "pi_missing_for_httpx")
+
+    run(client, standin, scenario)
+    assert len(opened) == 1  # one per request (the test client's async path is the plugin's)
+    assert all(c.is_closed for c in opened)

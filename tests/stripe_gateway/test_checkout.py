@@ -72,6 +72,8 @@ def test_checkout_sends_inline_prices_urls_reference_metadata_email_expiry_local
         "customer_email": "payer@example.com",
         "expires_at": str(int(expires.timestamp())),
         "locale": "de",
+        # The PaymentIntent Stripe makes gets the metadata and the reference too (see the test below).
+        "payment_intent_data": {"metadata": {"cart": "c-9", "reference": "order-42"}},
     }
     assert client.posts()[0].idempotency_key == "co-1"
     assert client.posts()[0].headers["Stripe-Version"] == "2026-10-28.endive"
@@ -109,7 +111,7 @@ def test_wire_amounts_use_stripe_exponents(
     [
         (Money.of("12.345", "KWD"), InvalidAmount),  # three-decimal currencies end in 0
         (Money.of("0.49", "EUR"), AmountOutOfRange),  # Stripe's EUR minimum is 0.50
-        (Money.of("1000000.00", "EUR"), AmountOutOfRange),  # eight digits at most
+        (Money.of("1000000.00", "EUR"), AmountOutOfRange),  # eight digits at most (EUR)
         (Money.of("10.00", "RUB"), UnsupportedCurrency),  # restricted, not enabled
         (Money.of("10.00", "BGN"), UnsupportedCurrency),
     ],
@@ -285,3 +287,148 @@ def test_a_locale_newer_than_the_spec_is_sent_under_its_documented_allowance(
     request = CheckoutRequest.single("X", Money.of("500.00", "INR"), OK, NO, locale="hi-IN")
     manager.create_checkout(GW, request, idempotency_key="hi-in")
     assert sent_checkout(client)["locale"] == "hi-IN"
+
+
+# -- void of a Checkout Session: by what the session has become ------------------------------------
+
+
+def test_void_of_a_completed_authorize_only_checkout_cancels_its_payment(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    request = CheckoutRequest.single("Hold", Money.of("30.00", "EUR"), OK, NO, capture=False)
+    session = manager.create_checkout(GW, request, idempotency_key="void-hold")
+    payment_id = standin.pay(session.id)
+    assert manager.payment_status(GW, session.id).state is PaymentState.AUTHORIZED
+    void = manager.void(GW, VoidRequest(session.id), idempotency_key="void-hold-v")
+    assert void.state is PaymentState.CANCELED
+    assert void.payment_id == payment_id
+    # Stripe expires only open sessions: the PaymentIntent was canceled, the session left alone.
+    posts = [(s.path, s.idempotency_key) for s in client.posts()]
+    assert posts[-1] == (f"/v1/payment_intents/{payment_id}/cancel", "void-hold-v")
+    assert not any(path.endswith("/expire") for path, _ in posts)
+    assert manager.payment_status(GW, payment_id).state is PaymentState.CANCELED
+
+
+def test_void_of_a_paid_checkout_is_refused_before_sending(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    session = manager.create_checkout(
+        GW, CheckoutRequest.single("X", Money.of("8.00", "EUR"), OK, NO), idempotency_key="void-paid"
+    )
+    standin.pay(session.id)
+    with pytest.raises(InvalidRequest, match="refund it instead"):
+        manager.void(GW, VoidRequest(session.id), idempotency_key="void-paid-v")
+    assert [s.template for s in client.posts()] == ["/v1/checkout/sessions"]
+    assert manager.payment_status(GW, session.id).state is PaymentState.SUCCEEDED
+
+
+def test_void_of_an_expired_checkout_sends_nothing_and_reports_it_canceled(
+    client: CheckedClient, manager: GatewayManager
+) -> None:
+    session = manager.create_checkout(
+        GW, CheckoutRequest.single("X", Money.of("5.00", "EUR"), OK, NO), idempotency_key="void-twice"
+    )
+    assert manager.void(GW, VoidRequest(session.id), idempotency_key="void-twice-1").state is PaymentState.CANCELED
+    again = manager.void(GW, VoidRequest(session.id), idempotency_key="void-twice-2")
+    assert again.state is PaymentState.CANCELED
+    assert [s.idempotency_key for s in client.posts()] == ["void-twice", "void-twice-1"]
+
+
+# -- refunds by charge id: the same checks as by PaymentIntent -------------------------------------
+
+
+def charge_of(manager: GatewayManager, payment_id: str) -> str:
+    capture_raw = manager.payment_status(GW, payment_id).raw["payment_intent"]
+    charge = capture_raw["latest_charge"]
+    return str(charge["id"] if isinstance(charge, dict) else charge)
+
+
+def test_refund_by_charge_in_another_currency_is_refused_before_refunding(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    session = manager.create_checkout(
+        GW, CheckoutRequest.single("X", Money.of("40.00", "EUR"), OK, NO), idempotency_key="ch-cur"
+    )
+    charge_id = charge_of(manager, standin.pay(session.id))
+    with pytest.raises(InvalidRequest, match="in EUR, not JPY"):
+        manager.refund(GW, RefundRequest(charge_id, Money.of("5", "JPY")), idempotency_key="ch-cur-r")
+    assert [s for s in client.posts() if s.template == "/v1/refunds"] == []
+    assert [s.template for s in client.sent if s.method == "GET"][-1] == "/v1/charges/{charge}"
+
+
+def test_refund_by_charge_beyond_what_remains_is_refused_then_the_rest_refunds(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    session = manager.create_checkout(
+        GW, CheckoutRequest.single("X", Money.of("40.00", "EUR"), OK, NO), idempotency_key="ch-rem"
+    )
+    payment_id = standin.pay(session.id)
+    charge_id = charge_of(manager, payment_id)
+    first = manager.refund(GW, RefundRequest(charge_id, Money.of("30.00", "EUR")), idempotency_key="ch-rem-1")
+    assert first.amount == Money.of("30.00", "EUR")
+    assert first.payment_id == payment_id
+    with pytest.raises(AmountOutOfRange, match=r"10\.00 EUR remains"):
+        manager.refund(GW, RefundRequest(charge_id, Money.of("10.01", "EUR")), idempotency_key="ch-rem-2")
+    rest = manager.refund(GW, RefundRequest(charge_id, Money.of("10.00", "EUR")), idempotency_key="ch-rem-3")
+    assert rest.amount == Money.of("10.00", "EUR")
+    refunds = [s.params for s in client.posts() if s.template == "/v1/refunds"]
+    assert refunds == [{"charge": charge_id, "amount": "3000"}, {"charge": charge_id, "amount": "1000"}]
+    assert manager.payment_status(GW, payment_id).state is PaymentState.REFUNDED
+
+
+# -- the reference reaches the PaymentIntent Stripe creates for a checkout --------------------------
+
+
+def test_a_checkouts_reference_is_on_its_payment_intent(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    request = CheckoutRequest.single("X", Money.of("9.00", "EUR"), OK, NO, reference="order-77", metadata={"k": "v"})
+    session = manager.create_checkout(GW, request, idempotency_key="ref-pi")
+    assert sent_checkout(client)["payment_intent_data"] == {"metadata": {"k": "v", "reference": "order-77"}}
+    assert sent_checkout(client)["metadata"] == {"k": "v"}
+    payment_id = standin.pay(session.id)
+    # Looked up by its pi_ id (as a payment_intent.* webhook names it), the payment knows its order.
+    assert manager.payment_status(GW, payment_id).reference == "order-77"
+
+
+# -- Connect: reads carry Stripe-Account too -------------------------------------------------------
+
+
+def test_reads_and_writes_act_for_the_connected_account(client: CheckedClient, standin: StandIn) -> None:
+    manager = make_manager(client, standin.url, connected_account="acct_1TestConnected")
+    session = manager.create_checkout(
+        GW, CheckoutRequest.single("X", Money.of("9.00", "EUR"), OK, NO), idempotency_key="acct-reads"
+    )
+    payment_id = standin.pay(session.id)
+    manager.payment_status(GW, session.id)
+    manager.payment_status(GW, payment_id)
+    manager.refund(GW, RefundRequest(payment_id, Money.of("1.00", "EUR")), idempotency_key="acct-reads-r")
+    gets = [s for s in client.sent if s.method == "GET"]
+    assert len(gets) == 3  # the session, the PaymentIntent, the PaymentIntent before the refund
+    assert {s.headers.get("Stripe-Account") for s in client.sent} == {"acct_1TestConnected"}
+
+
+# -- per-currency maxima -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("largest", "code", "minor"),
+    [
+        ("9999999999.99", "IDR", "999999999999"),  # twelve digits
+        ("99999999.99", "COP", "9999999999"),  # ten digits
+        ("9999999.99", "INR", "999999999"),  # nine digits
+        ("999999.99", "EUR", "99999999"),  # eight digits
+    ],
+)
+def test_the_largest_amount_stripe_takes_in_a_currency_is_sent_and_one_more_is_refused(
+    largest: str, code: str, minor: str, client: CheckedClient, manager: GatewayManager
+) -> None:
+    request = CheckoutRequest.single("Big", Money.of(largest, code), OK, NO)
+    manager.create_checkout(GW, request, idempotency_key=f"max-{code}")
+    line = sent_checkout(client)["line_items"]
+    assert isinstance(line, list)
+    assert line[0]["price_data"]["unit_amount"] == minor
+    one_more = Money.of(largest, code) + Money.of("0.01", code)
+    with pytest.raises(AmountOutOfRange):
+        manager.create_checkout(GW, CheckoutRequest.single("Big", one_more, OK, NO), idempotency_key=f"max+{code}")
+    assert len(client.posts()) == 1

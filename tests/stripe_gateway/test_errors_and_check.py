@@ -88,8 +88,53 @@ def test_mapping_chains_from_the_sdk_error_and_names_the_decline() -> None:
 
 
 def test_connection_errors_and_5xx_on_a_mutation_are_outcome_unknown() -> None:
-    assert type(translate(stripe.APIConnectionError("reset"), GW, mutating=True)) is OutcomeUnknown
+    dropped = translate(stripe.APIConnectionError("reset"), GW, mutating=True)
+    assert type(dropped) is OutcomeUnknown
+    assert dropped.retryable is True  # nothing was answered: the same key tells the outcome
     assert type(translate(stripe.APIError("boom", http_status=502), GW, mutating=True)) is OutcomeUnknown
+
+
+def in_progress(status: int = 409) -> stripe.APIError:
+    envelope = body("invalid_request_error", "There is currently another in-progress request using this Idempotent Key",
+                    code="idempotency_key_in_use")  # fmt: skip
+    return stripe.APIError("in progress", json_body=envelope, http_status=status, code="idempotency_key_in_use")
+
+
+def test_a_409_is_a_request_still_in_flight_not_an_idempotency_conflict() -> None:
+    mapped = translate(in_progress(), GW, mutating=True)
+    assert type(mapped) is OutcomeUnknown
+    assert mapped.retryable is True
+    assert "same key" in mapped.message
+    read = translate(stripe.APIError("conflict", http_status=409), GW, mutating=False)
+    assert (type(read), read.retryable) == (GatewayUnavailable, True)
+
+
+def test_a_lock_timeout_is_retryable_and_nothing_was_done() -> None:
+    locked = stripe.RateLimitError("locked", http_status=429, code="lock_timeout")
+    for mutating in (True, False):
+        mapped = translate(locked, GW, mutating=mutating)
+        assert (type(mapped), mapped.retryable) == (GatewayUnavailable, True)
+
+
+@pytest.mark.parametrize(("header", "retryable"), [(None, False), ("false", False), ("true", True)])
+def test_a_5xx_on_a_post_says_check_the_status_unless_stripe_says_retry(header: str | None, retryable: bool) -> None:
+    headers = {"Stripe-Should-Retry": header} if header else {}
+    mapped = translate(stripe.APIError("boom", http_status=500, headers=headers), GW, mutating=True)
+    assert type(mapped) is OutcomeUnknown
+    assert mapped.retryable is retryable
+    if not retryable:
+        assert "check the payment's status" in mapped.message
+
+
+def test_stripe_should_retry_decides_retryable_whatever_the_error() -> None:
+    no = {"Stripe-Should-Retry": "false"}
+    yes = {"stripe-should-retry": "true"}
+    assert translate(stripe.RateLimitError("slow", http_status=429, headers=no), GW, mutating=True).retryable is False
+    assert translate(stripe.APIError("boom", http_status=503, headers=no), GW, mutating=False).retryable is False
+    assert translate(stripe.APIError("boom", http_status=503), GW, mutating=False).retryable is True
+    assert translate(stripe.APIError("x", http_status=409, headers=no), GW, mutating=True).retryable is False
+    wobbly = stripe.InvalidRequestError("try again", None, "x", http_status=400, headers=yes)
+    assert translate(wobbly, GW, mutating=True).retryable is True
 
 
 def test_a_restricted_keys_403_names_the_permission() -> None:
@@ -134,6 +179,8 @@ def test_check_with_a_full_key_reports_everything_granted(client: CheckedClient,
         "permission: Checkout Sessions write": (True, "granted"),
         "permission: Products write": (True, "granted"),
         "permission: Prices write": (True, "granted"),
+        "permission: PaymentIntents write": (True, "granted"),
+        "permission: Refunds write": (True, "granted"),
     }
     after = standin.stats()
     assert (after["sessions"], after["intents"], after["refunds"]) == (
@@ -149,6 +196,8 @@ def test_check_with_a_full_key_reports_everything_granted(client: CheckedClient,
         ("rk_test_no_checkout", "Checkout Sessions write"),
         ("rk_test_no_products", "Products write"),
         ("rk_test_no_prices", "Prices write"),
+        ("rk_test_no_payment_intents", "PaymentIntents write"),
+        ("rk_test_no_refunds", "Refunds write"),
     ],
 )
 def test_check_names_the_permission_a_restricted_key_lacks(

@@ -6,9 +6,12 @@ one object exists afterwards" is observed on the server side, not inferred.
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from gateway_core.errors import GatewayUnavailable, OutcomeUnknown, RateLimited
+from gateway_core.errors import GatewayUnavailable, IdempotencyConflict, OutcomeUnknown, RateLimited
 from gateway_core.manager import GatewayManager
 from gateway_core.models import CheckoutRequest, RefundRequest
 from gateway_core.money import Money
@@ -28,6 +31,7 @@ def checkout_posts(client: CheckedClient) -> list[str | None]:
     return [s.idempotency_key for s in client.posts() if s.template == "/v1/checkout/sessions"]
 
 
+# "500" here is a 500 without Stripe-Should-Retry (a proxy's, say): the SDK retries it.
 @pytest.mark.parametrize("fault", ["timeout", "500", "drop_after_send", "refuse_connection"])
 def test_sdk_retry_after_fault_reuses_the_key_and_makes_one_session(
     fault: str, client: CheckedClient, manager: GatewayManager, standin: StandIn
@@ -104,3 +108,72 @@ def test_zero_retries_setting_surfaces_the_first_fault(client: CheckedClient, st
     with pytest.raises(OutcomeUnknown):
         manager.create_checkout(GW, checkout(), idempotency_key="fault-no-retry")
     assert checkout_posts(client) == ["fault-no-retry"]
+
+
+# -- Stripe's retry semantics, modelled by the stand-in ---------------------------------------------
+
+
+def captured_payment(manager: GatewayManager, standin: StandIn, key: str) -> str:
+    session = manager.create_checkout(GW, checkout(), idempotency_key=key)
+    return standin.pay(session.id)
+
+
+def test_a_saved_500_is_replayed_to_the_same_key_so_the_host_is_told_to_check_the_status(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    payment_id = captured_payment(manager, standin, "saved-500-checkout")
+    before = standin.stats()["refunds"]
+    standin.fail("/v1/refunds", 500, should_retry=False)
+    request = RefundRequest(payment_id, Money.of("2.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GW, request, idempotency_key="saved-500")
+    assert info.value.retryable is False
+    assert info.value.http_status == 500
+    assert "check the payment's status" in info.value.message
+    refund_posts = [s for s in client.posts() if s.template == "/v1/refunds"]
+    assert len(refund_posts) == 1  # Stripe-Should-Retry: false, so the SDK did not retry either
+    # What "retry with the same key" would have done: Stripe replays the saved 500.
+    with pytest.raises(OutcomeUnknown):
+        manager.refund(GW, request, idempotency_key="saved-500")
+    # What the host is told to do instead: look, then act with a new key.
+    assert manager.payment_status(GW, payment_id).amount_refunded == Money.zero("EUR")
+    refund = manager.refund(GW, request, idempotency_key="saved-500-after-checking")
+    assert refund.amount == Money.of("2.00", "EUR")
+    assert standin.stats()["refunds"] == before + 1
+
+
+def test_a_500_stripe_says_to_retry_is_retried_with_the_same_key_and_refunds_once(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    payment_id = captured_payment(manager, standin, "retry-500-checkout")
+    before = standin.stats()["refunds"]
+    standin.fail("/v1/refunds", 503, should_retry=True)
+    refund = manager.refund(GW, RefundRequest(payment_id, Money.of("2.00", "EUR")), idempotency_key="retry-500")
+    assert refund.amount == Money.of("2.00", "EUR")
+    keys = [s.idempotency_key for s in client.posts() if s.template == "/v1/refunds"]
+    assert keys == ["retry-500", "retry-500"]
+    assert standin.stats()["refunds"] == before + 1
+
+
+def test_a_request_in_flight_answers_409_and_the_retry_gets_the_first_result(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    payment_id = captured_payment(manager, standin, "in-flight-checkout")
+    before = standin.stats()["refunds"]
+    request = RefundRequest(payment_id, Money.of("3.00", "EUR"))
+    standin.delay("/v1/refunds", 1.5)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        first = pool.submit(manager.refund, GW, request, idempotency_key="in-flight")
+        deadline = time.monotonic() + 10
+        while standin.stats()["in_flight"] == 0:
+            assert time.monotonic() < deadline, "the first request never reached the stand-in"
+            time.sleep(0.01)
+        with pytest.raises(OutcomeUnknown) as info:  # a second worker, same key, while the first runs
+            manager.refund(GW, request, idempotency_key="in-flight")
+        refund = first.result(timeout=10)
+    assert info.value.retryable is True
+    assert (info.value.http_status, info.value.provider_code) == (409, "idempotency_key_in_use")
+    assert not isinstance(info.value, IdempotencyConflict)
+    again = manager.refund(GW, request, idempotency_key="in-flight")
+    assert again.id == refund.id
+    assert standin.stats()["refunds"] == before + 1

@@ -117,9 +117,13 @@ def test_fixture_refund_parses() -> None:
 
 def test_fixture_charge_and_dispute_events_map() -> None:
     charge = {**fixture("charge"), "amount_refunded": 60}
+    assert charge["refunds"]["data"] == []  # the sample lists no refund
     event = normalize.event({"id": "evt_1", "type": "charge.refunded", "data": {"object": charge}}, wire(), GW)
     assert event.type is EventType.REFUND_SUCCEEDED
-    assert event.amount == Money.of("0.60", "USD")
+    # Which refund, and how much, the charge does not say: the event claims neither (not the
+    # charge's cumulative amount_refunded as if it were this refund's).
+    assert (event.refund_id, event.amount) == (None, None)
+    assert event.payment_id == charge["id"]
     dispute = fixture("dispute")
     event = normalize.event({"id": "evt_2", "type": "charge.dispute.created", "data": {"object": dispute}}, wire(), GW)
     assert event.type is EventType.DISPUTE_OPENED

@@ -12,7 +12,7 @@ import attrs
 import requests
 import stripe
 from requests.structures import CaseInsensitiveDict
-from stripe_gateway.gateway import AsyncHTTPClient
+from stripe_gateway._http import AsyncHTTPClient
 
 from tests.stripe_gateway.formcodec import decode
 from tests.stripe_gateway.speccheck import Spec

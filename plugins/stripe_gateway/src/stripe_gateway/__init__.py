@@ -1,8 +1,9 @@
 """Stripe provider plugin for gateway-core (Checkout Sessions, PaymentIntents, refunds, webhooks).
 
-Registered through the ``gateway_core`` entry point ``stripe``. Importing this module does not
-import the ``stripe`` SDK: the capabilities come from :mod:`stripe_gateway.metadata`, and the SDK
-is imported by :mod:`stripe_gateway.gateway` only when the factory builds a gateway.
+Registered through the ``gateway_core`` entry point ``stripe``. Neither importing this module nor
+building a gateway imports the ``stripe`` SDK: the capabilities come from
+:mod:`stripe_gateway.metadata`, and :class:`stripe_gateway.gateway.StripeGateway` imports the SDK
+and builds its ``StripeClient`` the first time an operation runs.
 
 Settings (``[gateways.NAME.settings]``):
 
@@ -11,9 +12,11 @@ Settings (``[gateways.NAME.settings]``):
 ``webhook_secret`` (secret)
     The endpoint's signing secret (``whsec_...``); needed to parse webhooks.
 ``api_base``
-    Base URL for a local stand-in or proxy (default: Stripe's).
+    Base URL for a local stand-in or proxy (default: Stripe's). ``https://``, or ``http://`` to
+    a loopback host only (anything else would send the key in cleartext).
 ``connected_account``
-    A Connect account id (``acct_...``); every request is made on its behalf.
+    A Connect account id (``acct_...``); every request is made on its behalf, and only that
+    account's webhook events are believed.
 ``max_network_retries``
     The SDK's automatic retries of connection errors, 409 and 5xx (default 2).
 ``webhook_tolerance``
@@ -23,11 +26,8 @@ Settings (``[gateways.NAME.settings]``):
 ``timeout``
     Seconds per HTTP request (default 30).
 ``refuse_replayed_webhooks``
-    Also refuse a byte-identical signed delivery seen before (default false: deduplication is
-    the host's job under the core's contract).
-``localstripe_compatible``
-    Leave out ``automatic_payment_methods`` when authorizing, which localstripe (a local
-    stand-in used to record test cassettes) rejects. Never set it against Stripe.
+    Refuse a signed delivery this process already accepted (default true). Per process and
+    bounded: across processes the host deduplicates on the event id (see docs/stripe.md).
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ PROVIDER = "stripe"
 
 
 def build_gateway(settings: GatewaySettings) -> object:
-    """The provider's factory: import the SDK-backed gateway lazily and build it."""
-    from stripe_gateway.gateway import StripeGateway  # noqa: PLC0415  (the SDK loads only here)
+    """The provider's factory: build the gateway (its SDK client is built on first use)."""
+    from stripe_gateway.gateway import StripeGateway  # noqa: PLC0415  (metadata readers skip it)
 
     return StripeGateway.from_settings(settings)
 

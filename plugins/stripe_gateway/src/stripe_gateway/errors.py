@@ -1,27 +1,52 @@
-"""Mapping of every ``stripe`` SDK error to the gateway-core error tree, in one context manager.
+"""Mapping of every ``stripe`` SDK error to the gateway-core error tree, in one place.
 
-Modelled on httpx's ``map_httpcore_exceptions``: operations run inside :func:`map_stripe_errors`,
-which raises the most specific :mod:`gateway_core.errors` class ``from`` the SDK's error. Messages
-are Stripe's own text with anything key-, secret- or card-shaped redacted.
+Modelled on httpx's ``map_httpcore_exceptions``: operations run inside :func:`map_stripe_errors`
+(or the gateway's drivers call :func:`translate` directly), which raises the most specific
+:mod:`gateway_core.errors` class ``from`` the SDK's error. Messages are Stripe's own text with
+anything key-, secret- or card-shaped redacted. The SDK is imported when an error is mapped, not
+when this module is imported.
 
-==================================  ==========================================================
-SDK error                           gateway-core error
-==================================  ==========================================================
-CardError ``authentication_required``  AuthenticationRequired
-CardError                           PaymentDeclined (``decline_code``)
-IdempotencyError                    IdempotencyConflict
+==========================================  =====================================================
+SDK error                                   gateway-core error
+==========================================  =====================================================
+CardError ``authentication_required``       AuthenticationRequired
+CardError                                   PaymentDeclined (``decline_code``: see below)
+IdempotencyError                            IdempotencyConflict (same key, other parameters)
+any error with code ``lock_timeout``        GatewayUnavailable (retryable: nothing was done)
+HTTP 409 (``idempotency_key_in_use``)       OutcomeUnknown when mutating (retryable), else
+                                            GatewayUnavailable (retryable)
 InvalidRequestError 404/``resource_missing``  NotFound
-InvalidRequestError amount codes    AmountOutOfRange
-InvalidRequestError ``rate_limit``  RateLimited
-InvalidRequestError                 InvalidRequest
-AuthenticationError                 AuthenticationFailed
-PermissionError                     PermissionDenied (``permission`` names the missing one)
-RateLimitError                      RateLimited (retryable)
-APIConnectionError                  OutcomeUnknown when mutating, else GatewayUnavailable
-APIError 5xx                        OutcomeUnknown when mutating, else GatewayUnavailable
-SignatureVerificationError          WebhookVerificationFailed
-any other StripeError               GatewayError (``provider_error``)
-==================================  ==========================================================
+InvalidRequestError amount codes            AmountOutOfRange
+InvalidRequestError ``rate_limit``          RateLimited
+InvalidRequestError                         InvalidRequest
+AuthenticationError                         AuthenticationFailed
+PermissionError                             PermissionDenied (``permission`` names the missing one)
+RateLimitError                              RateLimited (retryable)
+APIConnectionError                          OutcomeUnknown when mutating, else GatewayUnavailable
+APIError 5xx                                OutcomeUnknown when mutating (*not* retryable unless
+                                            Stripe says so: see below), else GatewayUnavailable
+SignatureVerificationError                  WebhookVerificationFailed
+any other StripeError                       GatewayError (``provider_error``)
+==========================================  =====================================================
+
+Retries follow Stripe's own rules (stripe-python ``_http_client.py`` ``_should_retry``):
+
+* A ``Stripe-Should-Retry`` header on the answer decides ``retryable`` (``true``/``false``).
+* A 409 is another request with the same idempotency key still in flight (Stripe's
+  ``idempotency_key_in_use``). It is not :class:`IdempotencyConflict` (the same key with *other*
+  parameters, a caller's bug that no retry fixes): the first request may still take effect, so
+  it is :class:`OutcomeUnknown`, retryable -- a retry with the same key, a moment later, returns
+  the first request's result.
+* A 5xx on a POST: Stripe saves the answer of a request that reached execution under its
+  idempotency key and replays it, 500 included, for every retry with that key (it says so with
+  ``Stripe-Should-Retry: false``). Retrying with the same key cannot tell the host more, so the
+  error is :class:`OutcomeUnknown` with ``retryable=False`` and a message that says to check the
+  payment's status; only an explicit ``Stripe-Should-Retry: true`` makes it retryable.
+
+``decline_code`` is Stripe's ``decline_code`` when the error has one (``insufficient_funds``);
+when Stripe gives only ``code`` (older API versions, some ``card_declined`` answers) it is that
+code, so a declined payment always carries a reason and ``decline_code == provider_code`` means
+Stripe gave nothing more specific.
 """
 
 from __future__ import annotations
@@ -29,9 +54,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import stripe
+from typing import TYPE_CHECKING, Any
 
 from gateway_core.errors import (
     AmountOutOfRange,
@@ -49,7 +72,18 @@ from gateway_core.errors import (
     WebhookVerificationFailed,
 )
 
-__all__ = ["AMOUNT_ERROR_CODES", "PERMISSION_NAMES", "map_stripe_errors", "permission_name", "redact"]
+if TYPE_CHECKING:
+    import stripe
+
+__all__ = [
+    "AMOUNT_ERROR_CODES",
+    "PERMISSION_NAMES",
+    "map_stripe_errors",
+    "permission_name",
+    "redact",
+    "should_retry_hint",
+    "translate",
+]
 
 #: Stripe error codes that mean "this amount is not acceptable" (nothing was charged/refunded).
 AMOUNT_ERROR_CODES: frozenset[str] = frozenset(
@@ -105,19 +139,35 @@ def permission_name(message: str) -> str | None:
     return PERMISSION_NAMES.get(slug, slug.removeprefix("rak_").replace("_", " "))
 
 
-def _retry_after(err: stripe.StripeError) -> float | None:
+def _header(err: stripe.StripeError, name: str) -> str | None:
     headers = err.headers or {}
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    return next((str(v) for k, v in headers.items() if k.lower() == name), None)
+
+
+def _retry_after(err: stripe.StripeError) -> float | None:
+    value = _header(err, "retry-after")
     try:
         return float(value) if value is not None else None
     except ValueError:
         return None
 
 
+def should_retry_hint(err: stripe.StripeError) -> bool | None:
+    """Stripe's ``Stripe-Should-Retry`` answer header as a bool, or ``None`` when absent."""
+    return {"true": True, "false": False}.get((_header(err, "stripe-should-retry") or "").strip().lower())
+
+
+def _code(err: stripe.StripeError) -> str | None:
+    """Stripe's error code: the SDK sets ``code`` only for some classes (not for a 409's
+    ``APIError``), so the parsed error body is the fallback."""
+    code = err.code or (getattr(err.error, "code", None) if err.error is not None else None)
+    return code if isinstance(code, str) else None
+
+
 def _fields(err: stripe.StripeError, gateway: str) -> dict[str, Any]:
     return {
         "gateway": gateway,
-        "provider_code": err.code,
+        "provider_code": _code(err),
         "http_status": err.http_status,
         "request_id": err.request_id,
     }
@@ -129,9 +179,21 @@ def _message(err: stripe.StripeError, fallback: str) -> str:
 
 
 def translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> GatewayError:
-    """The gateway-core error for one SDK error (see the module table)."""
+    """The gateway-core error for one SDK error (see the module docstring)."""
+    mapped = _translate(err, gateway, mutating=mutating)
+    hint = should_retry_hint(err)
+    if hint is not None:
+        mapped.retryable = hint
+    return mapped
+
+
+def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> GatewayError:
+    import stripe  # noqa: PLC0415  (only when an SDK error is being mapped)
+
     fields = _fields(err, gateway)
     error_obj = err.error
+    status = err.http_status
+    code = fields["provider_code"]
     if isinstance(err, stripe.CardError):
         decline_code = getattr(error_obj, "decline_code", None) if error_obj is not None else None
         if err.code == "authentication_required":
@@ -139,10 +201,25 @@ def translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> Gatew
         return PaymentDeclined(_message(err, "the card was declined"), decline_code=decline_code or err.code, **fields)
     if isinstance(err, stripe.IdempotencyError):
         return IdempotencyConflict(_message(err, "idempotency key reused with other parameters"), **fields)
-    if isinstance(err, stripe.RateLimitError) or err.code == "rate_limit":
+    if code == "lock_timeout":
+        return GatewayUnavailable(
+            _message(err, "another request holds a lock on this object") + "; nothing was done, retry shortly",
+            retryable=True,
+            **fields,
+        )
+    if status == 409:
+        if mutating:
+            return OutcomeUnknown(
+                "stripe: another request with this idempotency key is still in progress; retry later with the "
+                "same key to get its result",
+                retryable=True,
+                **fields,
+            )
+        return GatewayUnavailable(_message(err, "the request conflicts with another one"), retryable=True, **fields)
+    if isinstance(err, stripe.RateLimitError) or code == "rate_limit":
         return RateLimited(_message(err, "too many requests"), retry_after=_retry_after(err), **fields)
     if isinstance(err, stripe.InvalidRequestError):
-        if err.http_status == 404 or err.code == "resource_missing":
+        if status == 404 or err.code == "resource_missing":
             return NotFound(_message(err, "no such object"), **fields)
         if err.code in AMOUNT_ERROR_CODES:
             return AmountOutOfRange(_message(err, "amount not accepted"), **fields)
@@ -164,15 +241,29 @@ def translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> Gatew
         return GatewayUnavailable("stripe: could not reach Stripe", **fields)
     if isinstance(err, stripe.SignatureVerificationError):
         return WebhookVerificationFailed(_message(err, "signature did not verify"), **fields)
-    if isinstance(err, stripe.APIError) and (err.http_status is None or err.http_status >= 500):
-        cls = OutcomeUnknown if mutating else GatewayUnavailable
-        return cls(_message(err, "Stripe had an internal error"), **fields)
+    if isinstance(err, stripe.APIError) and (status is None or status >= 500):
+        if not mutating:
+            return GatewayUnavailable(_message(err, "Stripe had an internal error"), **fields)
+        if should_retry_hint(err) is True:
+            return OutcomeUnknown(
+                f"stripe: Stripe answered {status} without keeping a result; retry with the same idempotency key",
+                **fields,
+            )
+        return OutcomeUnknown(
+            f"stripe: Stripe answered {status}; it keeps that answer for this idempotency key and replays it to "
+            "a retry, so whether the operation took effect is unknown: check the payment's status before "
+            "acting again",
+            retryable=False,
+            **fields,
+        )
     return GatewayError(_message(err, "unexpected Stripe error"), **fields)
 
 
 @contextmanager
 def map_stripe_errors(gateway: str, *, mutating: bool) -> Iterator[None]:
     """Run a block of SDK calls, raising gateway-core errors ``from`` any SDK error."""
+    import stripe  # noqa: PLC0415  (the block runs SDK calls: the SDK is loaded already)
+
     try:
         yield
     except stripe.StripeError as exc:

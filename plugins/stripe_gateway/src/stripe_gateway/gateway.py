@@ -1,11 +1,14 @@
 """The Stripe gateway object: one per configured gateway, implementing the operation hooks.
 
-This is the only module (with :mod:`stripe_gateway.errors`) that imports the ``stripe`` SDK. It
-uses :class:`stripe.StripeClient` and its ``v1`` namespace. Each operation is written once as a
-generator that yields the SDK calls it needs (:class:`_Call`); under the sync API it is driven with
-the SDK's sync methods, and under the asyncio API (``context.asynchronous``: the provider is
-declared ``asyncio_native``) the hook returns a coroutine that drives it with their ``*_async``
-twins over httpx.
+This module does not import the ``stripe`` SDK when it is imported, nor when a gateway is built
+(``GatewayManager(config)`` builds every configured gateway, and ``gateway route`` reads only
+metadata): the SDK is imported, and the :class:`stripe.StripeClient` built, the first time an
+operation needs it (:attr:`StripeGateway.client`, built once under a lock).
+
+Each operation is written once as a generator that yields the SDK calls it needs (:class:`_Call`);
+under the sync API it is driven with the SDK's sync methods, and under the asyncio API
+(``context.asynchronous``: the provider is declared ``asyncio_native``) the hook returns a
+coroutine that drives it with their ``*_async`` twins over httpx.
 
 Every POST carries ``context.idempotency_key``; the SDK's own retries (``max_network_retries``,
 default 2 here, the SDK's default being none) reuse it, so a retry never creates a second object.
@@ -13,17 +16,18 @@ default 2 here, the SDK's default being none) reuse it, so a retry never creates
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import json
-import ssl
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import attrs
-import stripe
 import structlog
 
 from gateway_core.capabilities import CurrencyRule
@@ -59,10 +63,11 @@ from gateway_core.models import (
 )
 from gateway_core.money import Money
 from stripe_gateway import normalize
-from stripe_gateway.errors import map_stripe_errors, redact
+from stripe_gateway.errors import map_stripe_errors, redact, translate
 from stripe_gateway.metadata import RESTRICTED_CURRENCIES, STRIPE_API_VERSION, currency_rules
 
 if TYPE_CHECKING:
+    import stripe
     from stripe.params import (
         PaymentIntentCaptureParams,
         PaymentIntentCreateParams,
@@ -92,7 +97,13 @@ class _Call:
 #: dicts, or a gateway-core error thrown in), so the same code runs on the sync and the async client.
 _Operation = Generator[_Call, dict[str, Any], T]
 
-__all__ = ["CHECKOUT_LOCALES", "DEFAULT_MAX_NETWORK_RETRIES", "DEFAULT_TOLERANCE", "StripeGateway"]
+__all__ = [
+    "CHECKOUT_LOCALES",
+    "DEFAULT_MAX_NETWORK_RETRIES",
+    "DEFAULT_TOLERANCE",
+    "StripeGateway",
+    "WebhookAccountMismatch",
+]
 
 log = structlog.get_logger("stripe_gateway")
 
@@ -156,6 +167,30 @@ _METADATA_VALUE_MAX = 500
 _REPLAY_MEMORY = 10_000
 
 
+#: States of a completed Checkout Session's PaymentIntent that no void can undo, and what to do
+#: instead (Stripe cancels a Checkout PaymentIntent only while it awaits capture).
+_NOT_VOIDABLE: Mapping[str, str] = {
+    "succeeded": "was captured; refund it instead",
+    "processing": "is still processing; wait for its outcome, then refund it if it succeeds",
+}
+
+
+class WebhookAccountMismatch(WebhookVerificationFailed):
+    """A genuine, signed event for another Stripe account than the one this gateway acts for.
+
+    Connect endpoints receive the events of every connected account on one URL, each naming its
+    account in ``account``; the platform's own events have none. A gateway bound to
+    ``connected_account`` believes only that account's events, a platform gateway only the
+    platform's. ``account`` is the event's, ``expected`` this gateway's (``None``: the platform).
+    A host that mounts one URL for several gateways can route on ``account`` and parse again.
+    """
+
+    def __init__(self, message: str, *, account: str | None, expected: str | None, gateway: str) -> None:
+        super().__init__(message, gateway=gateway)
+        self.account = account
+        self.expected = expected
+
+
 class StripeGateway:
     """One configured Stripe gateway (account, or connected account) as a gateway object."""
 
@@ -171,7 +206,7 @@ class StripeGateway:
         webhook_tolerance: int = DEFAULT_TOLERANCE,
         timeout: float = DEFAULT_TIMEOUT,
         enable_currencies: Iterable[str] = (),
-        refuse_replayed_webhooks: bool = False,
+        refuse_replayed_webhooks: bool = True,
         localstripe_compatible: bool = False,
         http_client: stripe.HTTPClient | None = None,
         clock: Callable[[], float] = time.time,
@@ -182,6 +217,11 @@ class StripeGateway:
         self.connected_account = connected_account
         self.webhook_tolerance = webhook_tolerance
         self.clock = clock
+        self._api_key = api_key
+        self._api_base = _api_base(api_base, name)
+        self._max_network_retries = max_network_retries
+        self._timeout = timeout
+        self._http_client = http_client
         self._webhook_secret = webhook_secret
         self._rules: Mapping[str, CurrencyRule] = currency_rules()
         enabled = frozenset(enable_currencies)
@@ -194,23 +234,53 @@ class StripeGateway:
             )
         self._offered = [c for c in self._rules if c not in RESTRICTED_CURRENCIES or c in enabled]
         self._wire = normalize.Wire(self._rules, name)
-        self._seen_signatures: OrderedDict[str, float] = OrderedDict()
+        self._seen_deliveries: OrderedDict[bytes, float] = OrderedDict()
         self._seen_lock = threading.Lock()
-        self.client = stripe.StripeClient(
-            api_key.reveal(),
-            stripe_account=connected_account,
+        self._client: stripe.StripeClient | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        """The SDK client, built (and the SDK imported) on first use, once, under a lock."""
+        client = self._client
+        if client is None:
+            with self._client_lock:
+                client = self._client
+                if client is None:
+                    client = self._client = self._build_client()
+        return client
+
+    def _build_client(self) -> stripe.StripeClient:
+        import stripe  # noqa: PLC0415  (the SDK loads only when an operation needs it)
+
+        from stripe_gateway._http import AsyncHTTPClient  # noqa: PLC0415  (imports the SDK too)
+
+        http_client = self._http_client or stripe.RequestsClient(
+            timeout=self._timeout, async_fallback_client=AsyncHTTPClient(timeout=self._timeout)
+        )
+        return stripe.StripeClient(
+            self._api_key.reveal(),
+            stripe_account=self.connected_account,
             stripe_version=STRIPE_API_VERSION,
-            base_addresses={"api": api_base} if api_base else None,
-            max_network_retries=max_network_retries,
-            http_client=http_client
-            or stripe.RequestsClient(timeout=timeout, async_fallback_client=AsyncHTTPClient(timeout=timeout)),
+            base_addresses={"api": self._api_base} if self._api_base else None,
+            max_network_retries=self._max_network_retries,
+            http_client=http_client,
         )
 
     @classmethod
-    def from_settings(cls, settings: GatewaySettings, *, http_client: stripe.HTTPClient | None = None) -> StripeGateway:
+    def from_settings(
+        cls,
+        settings: GatewaySettings,
+        *,
+        http_client: stripe.HTTPClient | None = None,
+        localstripe_compatible: bool = False,
+    ) -> StripeGateway:
         """Factory for the ``stripe`` provider; see :mod:`stripe_gateway` for the settings.
 
-        ``http_client`` replaces the SDK's HTTP client (tests inject faults through it).
+        ``http_client`` replaces the SDK's HTTP client (tests inject faults through it), and
+        ``localstripe_compatible`` leaves out ``automatic_payment_methods`` when authorizing,
+        which localstripe rejects (the cassette-recording tests use it). Neither is a setting:
+        a ``gateway.toml`` cannot turn on what only a test needs.
         """
         name = settings.name
         known = {
@@ -223,7 +293,6 @@ class StripeGateway:
             "timeout",
             "enable_currencies",
             "refuse_replayed_webhooks",
-            "localstripe_compatible",
         }
         unknown = sorted(set(settings.settings) - known)
         if unknown:
@@ -237,7 +306,7 @@ class StripeGateway:
         if webhook_secret is not None and not isinstance(webhook_secret, Secret):
             raise ConfigurationError(f"gateway {name!r}: webhook_secret must be a secret", gateway=name)
         api_base = settings.get("api_base")
-        if api_base is not None and (not isinstance(api_base, str) or not api_base.startswith(("https://", "http://"))):
+        if api_base is not None and not isinstance(api_base, str):
             raise ConfigurationError(f"gateway {name!r}: api_base must be an http(s) URL", gateway=name)
         account = settings.get("connected_account")
         if account is not None and (not isinstance(account, str) or not account.startswith("acct_")):
@@ -248,19 +317,16 @@ class StripeGateway:
         enable = settings.get("enable_currencies", [])
         if not isinstance(enable, list) or not all(isinstance(c, str) for c in enable):
             raise ConfigurationError(f"gateway {name!r}: enable_currencies must be a list of codes", gateway=name)
-        refuse_replays = settings.get("refuse_replayed_webhooks", False)
+        refuse_replays = settings.get("refuse_replayed_webhooks", True)
         if not isinstance(refuse_replays, bool):
             raise ConfigurationError(f"gateway {name!r}: refuse_replayed_webhooks must be true or false", gateway=name)
-        compatible = settings.get("localstripe_compatible", False)
-        if not isinstance(compatible, bool):
-            raise ConfigurationError(f"gateway {name!r}: localstripe_compatible must be true or false", gateway=name)
         return cls(
             name,
             refuse_replayed_webhooks=refuse_replays,
-            localstripe_compatible=compatible,
+            localstripe_compatible=localstripe_compatible,
             api_key=api_key,
             webhook_secret=webhook_secret,
-            api_base=api_base.rstrip("/") if api_base else None,
+            api_base=api_base,
             connected_account=account,
             max_network_retries=retries,
             webhook_tolerance=tolerance,
@@ -281,8 +347,9 @@ class StripeGateway:
             raise InvalidRequest(f"{context.operation} needs an idempotency key", gateway=self.name)
         return {"idempotency_key": context.idempotency_key}
 
-    def _log(self, context: OperationContext) -> Any:
-        return log.bind(gateway=self.name, operation=context.operation)
+    def _debug(self, context: OperationContext, event: str, **fields: Any) -> None:
+        # One call, no bind(): a bound logger per operation costs more than the line it may not print.
+        log.debug(event, gateway=self.name, operation=context.operation, **fields)
 
     def _call(self, service: Any, method: str, *args: Any, mutating: bool) -> _Call:
         return _Call(service, method, args, mutating)
@@ -294,30 +361,38 @@ class StripeGateway:
         return self._drive(operation)
 
     def _drive(self, operation: _Operation[T]) -> T:
+        import stripe  # noqa: PLC0415  (loaded by now: the operation built its calls on self.client)
+
+        sdk_error = stripe.StripeError
         try:
             call = next(operation)
             while True:
                 try:
-                    with map_stripe_errors(self.name, mutating=call.mutating):
-                        result = _plain(getattr(call.service, call.method)(*call.args))
-                except GatewayError as exc:
-                    call = operation.throw(exc)
+                    obj = getattr(call.service, call.method)(*call.args)
+                except sdk_error as exc:
+                    error = translate(exc, self.name, mutating=call.mutating)
+                    error.__cause__ = exc
+                    call = operation.throw(error)
                 else:
-                    call = operation.send(result)
+                    call = operation.send(_plain(obj))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
     async def _drive_async(self, operation: _Operation[T]) -> T:
+        import stripe  # noqa: PLC0415  (loaded by now, as in _drive)
+
+        sdk_error = stripe.StripeError
         try:
             call = next(operation)
             while True:
                 try:
-                    with map_stripe_errors(self.name, mutating=call.mutating):
-                        result = _plain(await getattr(call.service, call.method + "_async")(*call.args))
-                except GatewayError as exc:
-                    call = operation.throw(exc)
+                    obj = await getattr(call.service, call.method + "_async")(*call.args)
+                except sdk_error as exc:
+                    error = translate(exc, self.name, mutating=call.mutating)
+                    error.__cause__ = exc
+                    call = operation.throw(error)
                 else:
-                    call = operation.send(result)
+                    call = operation.send(_plain(obj))
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
@@ -337,10 +412,21 @@ class StripeGateway:
         params: PaymentIntentRetrieveParams = {"expand": ["latest_charge"]}
         return (yield self._call(self.client.v1.payment_intents, "retrieve", intent_id, params, mutating=False))
 
-    def _check_currency(self, amount: Money, pi: Mapping[str, Any]) -> None:
-        if str(pi.get("currency", "")).upper() != amount.currency:
+    def _check_currency(self, amount: Money, obj: Mapping[str, Any]) -> None:
+        if str(obj.get("currency", "")).upper() != amount.currency:
             raise InvalidRequest(
-                f"stripe: payment is in {str(pi.get('currency')).upper()}, not {amount.currency}", gateway=self.name
+                f"stripe: payment is in {str(obj.get('currency')).upper()}, not {amount.currency}", gateway=self.name
+            )
+
+    def _check_refundable(self, amount: Money, obj: Mapping[str, Any], captured: int, refunded: int) -> None:
+        """Refuse, before sending, a refund in another currency or of more than remains."""
+        self._check_currency(amount, obj)
+        remaining = captured - refunded
+        if self._wire.to_minor(amount) > remaining:
+            raise AmountOutOfRange(
+                f"stripe: cannot refund {amount}; {self._wire.money(remaining, obj['currency'])} remains",
+                gateway=self.name,
+                provider_code="charge_exceeds_refundable",
             )
 
     def _metadata(self, metadata: Mapping[str, str], reference: str | None = None) -> dict[str, str]:
@@ -377,7 +463,7 @@ class StripeGateway:
         options = self._options(context)
         session = yield self._call(self.client.v1.checkout.sessions, "create", params, options, mutating=True)
         result = normalize.checkout_session(session, self._wire, self.name, amount=request.amount)
-        self._log(context).debug("stripe.checkout.created", checkout_id=result.id, live=result.live)
+        self._debug(context, "stripe.checkout.created", checkout_id=result.id, live=result.live)
         return result
 
     def _checkout_params(self, request: CheckoutRequest) -> SessionCreateParams:
@@ -417,6 +503,11 @@ class StripeGateway:
         fee = self._fee(request.application_fee)
         if fee is not None:
             intent_data["application_fee_amount"] = fee
+        # The session's metadata stays on the session; the PaymentIntent Stripe creates gets its
+        # own, so payment_intent.* webhooks and pi_ status lookups carry the reference too.
+        intent_metadata = self._metadata(request.metadata, request.reference)
+        if intent_metadata:
+            intent_data["metadata"] = intent_metadata
         if intent_data:
             params["payment_intent_data"] = intent_data
         return params
@@ -474,7 +565,7 @@ class StripeGateway:
                 gateway=self.name,
                 provider_code=error.get("code"),
             )
-        self._log(context).debug("stripe.authorize.done", payment_id=pi["id"], state=state.value)
+        self._debug(context, "stripe.authorize.done", payment_id=pi["id"], state=state.value)
         return Authorization(
             self.name,
             str(pi["id"]),
@@ -510,8 +601,9 @@ class StripeGateway:
             amount = self._wire.money(received, pi["currency"])
         else:
             amount = request.amount or self._wire.money(pi["amount"], pi["currency"])
-        charge_id = normalize._id(pi.get("latest_charge"))
-        self._log(context).debug("stripe.capture.done", payment_id=pi["id"])
+        charge = normalize._charge(pi)  # latest_charge, or the charge older API versions embed
+        charge_id = normalize._id(pi.get("latest_charge")) or (normalize._id(charge.get("id")) if charge else None)
+        self._debug(context, "stripe.capture.done", payment_id=pi["id"])
         return Capture(
             self.name,
             charge_id or str(pi["id"]),
@@ -527,20 +619,64 @@ class StripeGateway:
         return self._run(self._void(request, context), context)
 
     def _void(self, request: VoidRequest, context: OperationContext) -> _Operation[Void]:
+        """Cancel an authorization: a ``pi_`` directly; a ``cs_`` by what the session has become.
+
+        An open session is expired (nothing was paid). A completed one holds its money on its
+        PaymentIntent, and only an open session can be expired (Stripe: "Only open sessions can
+        be expired"), so its PaymentIntent is canceled instead -- an authorize-only session
+        (``capture=False``) the payer completed is exactly that case. An expired session has
+        nothing left to void and sends nothing.
+        """
         options = self._options(context)
-        sessions, intents = self.client.v1.checkout.sessions, self.client.v1.payment_intents
-        if request.payment_id.startswith("cs_"):
-            session = yield self._call(sessions, "expire", request.payment_id, None, options, mutating=True)
-            self._log(context).debug("stripe.checkout.expired", checkout_id=session["id"])
+        if not request.payment_id.startswith("cs_"):
+            pi = yield self._call(
+                self.client.v1.payment_intents, "cancel", request.payment_id, None, options, mutating=True
+            )
+            self._debug(context, "stripe.void.done", payment_id=pi["id"])
+            return Void(
+                self.name, str(pi["id"]), normalize.intent_state(pi), live=bool(pi.get("livemode", False)), raw=pi
+            )
+        sessions = self.client.v1.checkout.sessions
+        params: SessionRetrieveParams = {"expand": ["payment_intent"]}
+        session = yield self._call(sessions, "retrieve", request.payment_id, params, mutating=False)
+        if session.get("status") == "open":
+            try:
+                expired = yield self._call(sessions, "expire", request.payment_id, None, options, mutating=True)
+            except InvalidRequest:
+                # The payer completed it between our read and the expiry: read it again.
+                session = yield self._call(sessions, "retrieve", request.payment_id, params, mutating=False)
+                if session.get("status") == "open":
+                    raise
+            else:
+                self._debug(context, "stripe.checkout.expired", checkout_id=expired["id"])
+                return Void(
+                    self.name,
+                    normalize._id(expired.get("payment_intent")) or str(expired["id"]),
+                    PaymentState.CANCELED,
+                    live=bool(expired.get("livemode", False)),
+                    raw=expired,
+                )
+        intent = session.get("payment_intent")
+        if session.get("status") == "expired" or (isinstance(intent, Mapping) and intent.get("status") == "canceled"):
+            self._debug(context, "stripe.void.already", checkout_id=session["id"])
             return Void(
                 self.name,
-                normalize._id(session.get("payment_intent")) or str(session["id"]),
+                normalize._id(intent) or str(session["id"]),
                 PaymentState.CANCELED,
                 live=bool(session.get("livemode", False)),
                 raw=session,
             )
-        pi = yield self._call(intents, "cancel", request.payment_id, None, options, mutating=True)
-        self._log(context).debug("stripe.void.done", payment_id=pi["id"])
+        if not isinstance(intent, Mapping):
+            raise InvalidRequest(
+                f"stripe: checkout {session['id']} is {session.get('status')} but has no payment to void",
+                gateway=self.name,
+            )
+        refusal = _NOT_VOIDABLE.get(str(intent.get("status")))
+        if refusal is not None:
+            raise InvalidRequest(f"stripe: payment {intent['id']} {refusal}", gateway=self.name)
+        intents = self.client.v1.payment_intents
+        pi = yield self._call(intents, "cancel", str(intent["id"]), None, options, mutating=True)
+        self._debug(context, "stripe.void.done", payment_id=pi["id"], checkout_id=session["id"])
         return Void(self.name, str(pi["id"]), normalize.intent_state(pi), live=bool(pi.get("livemode", False)), raw=pi)
 
     @hookimpl
@@ -548,27 +684,31 @@ class StripeGateway:
         return self._run(self._refund(request, context), context)
 
     def _refund(self, request: RefundRequest, context: OperationContext) -> _Operation[Refund]:
+        """Refund by PaymentIntent (or a ``cs_`` resolved to one) or by charge (``ch_``/``py_``).
+
+        For a chosen amount the payment is read first, whichever id names it, and a refund in
+        another currency or of more than remains is refused before anything is sent: Stripe
+        reads the integer in the payment's own currency, so 5 JPY sent against a EUR charge
+        would refund 0.05 EUR.
+        """
         options = self._options(context)
         payment_id = request.payment_id
         params: RefundCreateParams = {}
-        if payment_id.startswith(("ch_", "py_")):
+        by_charge = payment_id.startswith(("ch_", "py_"))
+        if by_charge:
             params["charge"] = payment_id
         else:
             payment_id = yield from self._resolve_intent(payment_id)
             params["payment_intent"] = payment_id
         if request.amount is not None:
-            if "payment_intent" in params:
+            if by_charge:
+                charge = yield self._call(self.client.v1.charges, "retrieve", payment_id, mutating=False)
+                _, captured, refunded = normalize.charge_amounts(charge)
+                self._check_refundable(request.amount, charge, captured, refunded)
+            else:
                 current = yield from self._retrieve_intent(payment_id)
-                self._check_currency(request.amount, current)
                 _, captured, refunded = normalize.intent_amounts(current)
-                remaining = captured - refunded
-                if self._wire.to_minor(request.amount) > remaining:
-                    raise AmountOutOfRange(
-                        f"stripe: cannot refund {request.amount}; "
-                        f"{self._wire.money(remaining, current['currency'])} remains",
-                        gateway=self.name,
-                        provider_code="charge_exceeds_refundable",
-                    )
+                self._check_refundable(request.amount, current, captured, refunded)
             params["amount"] = self._wire.to_minor(request.amount)
         if request.reason in REFUND_REASONS:
             params["reason"] = request.reason
@@ -576,7 +716,7 @@ class StripeGateway:
             params["metadata"] = {"reason": request.reason[:_METADATA_VALUE_MAX]}
         obj = yield self._call(self.client.v1.refunds, "create", params, options, mutating=True)
         result = normalize.refund(obj, self._wire, self.name, payment_id=payment_id, reason=request.reason)
-        self._log(context).debug("stripe.refund.created", refund_id=result.id, status=result.status.value)
+        self._debug(context, "stripe.refund.created", refund_id=result.id, status=result.status.value)
         return result
 
     @hookimpl
@@ -600,6 +740,15 @@ class StripeGateway:
     @hookimpl
     def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
         payload = self.verify_webhook(request.header(SIGNATURE_HEADER), request.body)
+        account = payload.get("account")
+        if account != self.connected_account:
+            raise WebhookAccountMismatch(
+                f"stripe: event for {_account_label(account)}, but gateway {self.name!r} acts for "
+                f"{_account_label(self.connected_account)}",
+                account=account if isinstance(account, str) else None,
+                expected=self.connected_account,
+                gateway=self.name,
+            )
         try:
             return normalize.event(payload, self._wire, self.name)
         except (KeyError, TypeError, ValueError) as exc:
@@ -611,15 +760,18 @@ class StripeGateway:
         """Verify ``body`` against its ``Stripe-Signature`` header with the SDK, then decode it.
 
         Refuses a missing or wrong signature, a timestamp older than the tolerance or further
-        in the future than it (the SDK checks only the past). With ``refuse_replayed_webhooks``, an
-        exact signature header seen before is refused too (Stripe signs every retry afresh, so a
-        byte-identical delivery is a replay); it is off by default because the core's contract
-        makes deduplication the host's job and lets the host parse one delivery twice.
+        in the future than it (the SDK checks only the past), and -- unless
+        ``refuse_replayed_webhooks`` is off -- a signed delivery already accepted by this gateway
+        object: the same timestamp and body (the signed payload, whatever else the header holds).
+        Stripe signs every retry of an event afresh, so a genuine redelivery still passes; the
+        host deduplicates those on the event id, across processes (see docs/stripe.md).
         """
         if self._webhook_secret is None:
             raise ConfigurationError(f"gateway {self.name!r} has no webhook_secret", gateway=self.name)
         if not header:
             raise WebhookVerificationFailed(f"stripe: missing {SIGNATURE_HEADER} header", gateway=self.name)
+        import stripe  # noqa: PLC0415  (verifying a webhook is an operation: the SDK loads here)
+
         with map_stripe_errors(self.name, mutating=False):
             stripe.WebhookSignature.verify_header(body, header, self._webhook_secret.reveal(), None)
         timestamp = _signature_timestamp(header)
@@ -629,7 +781,7 @@ class StripeGateway:
                 f"stripe: signature timestamp is outside the {self.webhook_tolerance} s tolerance", gateway=self.name
             )
         if self.refuse_replayed_webhooks:
-            self._refuse_replay(header, now)
+            self._refuse_replay(hashlib.sha256(b"%d." % timestamp + body).digest(), now)
         try:
             decoded = json.loads(body)
         except ValueError as exc:
@@ -638,17 +790,27 @@ class StripeGateway:
             raise WebhookVerificationFailed("stripe: webhook body is not a JSON object", gateway=self.name)
         return decoded
 
-    def _refuse_replay(self, header: str, now: float) -> None:
+    def _refuse_replay(self, delivery: bytes, now: float) -> None:
+        """Remember ``delivery`` (a digest of the signed payload); refuse it if already seen.
+
+        A delivery is remembered for twice the tolerance after it was accepted (its timestamp
+        may be up to one tolerance ahead, and it stays valid one tolerance after that); older
+        ones would be refused as stale anyway. At most ``_REPLAY_MEMORY`` are kept, oldest
+        forgotten first, so memory is bounded whatever the traffic.
+        """
+        horizon = now - 2 * self.webhook_tolerance
         with self._seen_lock:
-            for seen, at in list(self._seen_signatures.items()):
-                if now - at <= self.webhook_tolerance * 2:
+            seen = self._seen_deliveries
+            while seen:
+                oldest, accepted = next(iter(seen.items()))
+                if accepted >= horizon:
                     break
-                del self._seen_signatures[seen]
-            if header in self._seen_signatures:
+                del seen[oldest]
+            if delivery in seen:
                 raise WebhookVerificationFailed("stripe: this signed delivery was already accepted", gateway=self.name)
-            self._seen_signatures[header] = now
-            while len(self._seen_signatures) > _REPLAY_MEMORY:
-                self._seen_signatures.popitem(last=False)
+            seen[delivery] = now
+            while len(seen) > _REPLAY_MEMORY:
+                seen.popitem(last=False)
 
     # -- configuration check --------------------------------------------------------------
     @hookimpl
@@ -656,8 +818,9 @@ class StripeGateway:
         """Is the key accepted, and does a restricted key hold the write permissions we need?
 
         Write permissions are probed with requests that cannot change anything: expiring a
-        Checkout Session and updating a Product and a Price under ids that do not exist. Stripe
-        checks the key's permission first (403 naming it), then the object (404).
+        Checkout Session, updating a Product and a Price, canceling a PaymentIntent and updating
+        a Refund, each under an id that does not exist. Stripe checks the key's permission first
+        (403 naming it), then the object (404).
         """
         return self._run(self._check(), context)
 
@@ -675,6 +838,8 @@ class StripeGateway:
             ("Checkout Sessions write", v1.checkout.sessions, "expire", f"cs_{missing}", None),
             ("Products write", v1.products, "update", f"prod_{missing}", {}),
             ("Prices write", v1.prices, "update", f"price_{missing}", {}),
+            ("PaymentIntents write", v1.payment_intents, "cancel", f"pi_{missing}", None),
+            ("Refunds write", v1.refunds, "update", f"re_{missing}", {}),
         ]
         for i, (permission, service, method, object_id, params) in enumerate(probes):
             name = f"permission: {permission}"
@@ -696,42 +861,46 @@ class StripeGateway:
         return results
 
 
-class AsyncHTTPClient(stripe.HTTPXClient):
-    """httpx for the SDK's ``*_async`` methods, with one short-lived connection per request.
-
-    The SDK's own ``HTTPXClient`` keeps a pooled ``httpx.AsyncClient`` for its lifetime; pooled
-    connections belong to the event loop that opened them, and the core has no hook to close a
-    gateway, so they would outlive their loop. Opening and closing a client per request keeps
-    every connection inside the ``await`` that made it. The TLS context is built once.
-    """
-
-    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
-        super().__init__(timeout=timeout)
-        self._ssl = ssl.create_default_context(cafile=stripe.ca_bundle_path)
-
-    async def request_async(
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
-    ) -> tuple[bytes, int, Mapping[str, str]]:
-        import httpx  # noqa: PLC0415  (installed with stripe[async]; only async calls need it)
-
-        args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
-        data = kwargs.pop("data", None)
-        if data:  # the SDK's form-encoded body; httpx wants raw bytes as content=, not data=
-            kwargs["content"] = data.encode() if isinstance(data, str) else data
-        try:
-            async with httpx.AsyncClient(verify=self._ssl) as client:
-                response = await client.request(*args, **kwargs)
-        except Exception as exc:
-            self._handle_request_error(exc)
-        return response.content, response.status_code, response.headers
-
-
 def _plain(obj: stripe.StripeObject) -> dict[str, Any]:
     """The object as Stripe sent it: the response's parsed JSON (cheaper than ``to_dict()``)."""
     response = obj.last_response
     if response is not None and isinstance(response.data, dict) and response.data.get("id") == getattr(obj, "id", None):
         return response.data
     return obj.to_dict()
+
+
+def _account_label(account: object) -> str:
+    return f"connected account {account}" if isinstance(account, str) else "the platform account"
+
+
+def _api_base(value: object, name: str) -> str | None:
+    """``api_base`` checked: an https URL, or http only to a loopback host (a local stand-in).
+
+    A plain-http base elsewhere would send the secret key in cleartext.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise ConfigurationError(f"gateway {name!r}: api_base must be an http(s) URL", gateway=name)
+    split = urlsplit(value)
+    if not split.hostname:
+        raise ConfigurationError(f"gateway {name!r}: api_base has no host", gateway=name)
+    if split.scheme == "http" and not _is_loopback(split.hostname):
+        raise ConfigurationError(
+            f"gateway {name!r}: api_base must use https for {split.hostname} (plain http would send the API key "
+            "in cleartext); http is allowed only for loopback hosts",
+            gateway=name,
+        )
+    return value.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _signature_timestamp(header: str) -> int | None:

@@ -12,6 +12,9 @@ Wire formats (``CurrencyRule.exponent``/``step``) are Stripe's, not ISO 4217's:
 * HUF and TWD are ordinary two-decimal currencies *for charges* (only manual payouts must be
   divisible by 100, which a charge never is subject to).
 
+Maximums are eight digits in Stripe's unit, except where Stripe documents more (IDR twelve,
+COP ten, INR nine digits).
+
 Minimums are Stripe's per-currency minimum charge table. For currencies the table does not list,
 Stripe's rule is "the equivalent of USD 0.50 after conversion", which depends on the day's rate;
 no static minimum is declared for them (one wire quantum), and Stripe's ``amount_too_small``
@@ -37,7 +40,9 @@ __all__ = [
     "CARD_BRANDS",
     "CHECKED",
     "EXCLUDED_CURRENCIES",
+    "MAXIMA_CHECKED",
     "MAX_AMOUNT_MINOR",
+    "MAX_AMOUNT_MINOR_BY_CURRENCY",
     "MINIMUM_CHARGE_MINOR",
     "RESTRICTED_CURRENCIES",
     "SOURCES",
@@ -52,6 +57,9 @@ STRIPE_API_VERSION = "2026-10-28.endive"
 
 #: When the figures below were last checked against their sources.
 CHECKED = date(2026, 11, 25)
+
+#: When the per-currency maxima were checked.
+MAXIMA_CHECKED = date(2026, 12, 1)
 
 #: How far ahead a Checkout Session's ``expires_at`` may be (see the source below).
 CHECKOUT_MIN_TTL = timedelta(minutes=30)
@@ -76,9 +84,23 @@ SOURCES: tuple[Source, ...] = (
         CHECKED,
     ),
     Source(
-        "maximum amount: eight digits (99999999 in the API exponent), the PaymentIntent.amount limit",
-        "stripe-python 16.1.0 PaymentIntentCreateParams.amount docstring; docs.stripe.com/currencies",
-        CHECKED,
+        "maximum amount: eight digits (99999999 in the API exponent) for every currency not listed below",
+        "stripe-python 16.1.0 PaymentIntentCreateParams.amount docstring ('supports up to eight digits'); "
+        "https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts",
+        MAXIMA_CHECKED,
+    ),
+    Source(
+        "maximum amount IDR: twelve digits (999999999999)",
+        "https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts (current page, via "
+        "shared/provider-facts max_amount_minor_units; the same figure in a ~2023 copy of the page and in "
+        "a third-party client quoting it)",
+        MAXIMA_CHECKED,
+    ),
+    Source(
+        "maximum amount COP: ten digits (9999999999); INR: nine digits (999999999)",
+        "https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts (current page only, via "
+        "shared/provider-facts max_amount_minor_units; older copies say eight digits)",
+        MAXIMA_CHECKED,
     ),
     Source(
         "a Checkout Session's expires_at must be 30 minutes to 24 hours after the current time",
@@ -303,6 +325,17 @@ MINIMUM_CHARGE_MINOR: Mapping[str, int] = MappingProxyType(
 #: Eight digits in the API exponent (the PaymentIntent limit); rounded down to each wire step.
 MAX_AMOUNT_MINOR = 99_999_999
 
+#: Currencies Stripe lets go beyond eight digits (docs.stripe.com/currencies, "Minimum and maximum
+#: charge amounts": the figures for every payment method; card networks may allow less, e.g.
+#: American Express nine digits in most currencies, and answer with a decline).
+MAX_AMOUNT_MINOR_BY_CURRENCY: Mapping[str, int] = MappingProxyType(
+    {
+        "IDR": 999_999_999_999,  # twelve digits
+        "COP": 9_999_999_999,  # ten digits
+        "INR": 999_999_999,  # nine digits
+    }
+)
+
 #: Declared but off unless a gateway's ``enable_currencies`` setting lists them.
 RESTRICTED_CURRENCIES: frozenset[str] = frozenset({"RUB", "BGN"})
 
@@ -339,7 +372,8 @@ def _rule(code: str, exponent: int) -> CurrencyRule:
     step = _STEPS.get(code, 1)
     wire = WireFormat(code, exponent, step)
     minimum_minor = MINIMUM_CHARGE_MINOR.get(code)
-    maximum_minor = MAX_AMOUNT_MINOR - MAX_AMOUNT_MINOR % step
+    limit = MAX_AMOUNT_MINOR_BY_CURRENCY.get(code, MAX_AMOUNT_MINOR)
+    maximum_minor = limit - limit % step
     return CurrencyRule(
         code,
         exponent,

@@ -27,6 +27,7 @@ from gateway_core.money import Money, WireFormat
 
 __all__ = [
     "Wire",
+    "charge_amounts",
     "checkout_session",
     "event",
     "intent_amounts",
@@ -108,31 +109,52 @@ def _charge(pi: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def charge_amounts(charge: Mapping[str, Any]) -> tuple[int, int, int]:
+    """(amount, captured, refunded) of a Charge, in Stripe minor units.
+
+    On a partial capture Stripe counts the released remainder in ``amount_refunded``; it was
+    never money, so it is subtracted from what was refunded.
+    """
+    amount = int(charge.get("amount") or 0)
+    if isinstance(charge.get("amount_captured"), int):
+        captured = int(charge["amount_captured"])
+    elif charge.get("captured"):
+        captured = amount
+    else:
+        captured = 0
+    return amount, captured, _refunded(charge, amount, captured)
+
+
+def _refunded(charge: Mapping[str, Any], amount: int, captured: int) -> int:
+    refunded = int(charge.get("amount_refunded") or 0)
+    released = amount - captured if 0 < captured < amount else 0
+    if released and refunded >= released:
+        refunded -= released
+    return min(refunded, captured)
+
+
 def intent_amounts(pi: Mapping[str, Any]) -> tuple[int, int, int]:
     """(amount, captured, refunded) of a PaymentIntent, in Stripe minor units.
 
     Uses ``amount_received`` and the charge's ``amount_captured``/``amount_refunded`` where the
-    API version has them; older shapes fall back to the charge's ``captured`` flag. On a partial
-    capture Stripe counts the released remainder as refunded, so that remainder is subtracted.
+    API version has them; older shapes fall back to the charge's ``captured`` flag (see
+    :func:`charge_amounts` for the released remainder of a partial capture).
     """
     amount = int(pi.get("amount") or 0)
     charge = _charge(pi)
     received = pi.get("amount_received")
+    if charge is None:
+        return amount, received if isinstance(received, int) else 0, 0
+    charge_amount = int(charge.get("amount") or amount)
     if isinstance(received, int):
         captured = received
-    elif charge is not None and isinstance(charge.get("amount_captured"), int):
+    elif isinstance(charge.get("amount_captured"), int):
         captured = int(charge["amount_captured"])
-    elif charge is not None and charge.get("captured"):
-        captured = int(charge.get("amount") or amount)
+    elif charge.get("captured"):
+        captured = charge_amount
     else:
         captured = 0
-    refunded = int(charge.get("amount_refunded") or 0) if charge is not None else 0
-    charge_amount = int(charge.get("amount") or amount) if charge is not None else amount
-    released = charge_amount - captured if 0 < captured < charge_amount else 0
-    if released and refunded >= released:
-        refunded -= released
-    refunded = min(refunded, captured)
-    return amount, captured, refunded
+    return amount, captured, _refunded(charge, charge_amount, captured)
 
 
 def intent_state(pi: Mapping[str, Any]) -> PaymentState:
@@ -177,7 +199,7 @@ def checkout_session(
         payment_id=_id(session.get("payment_intent")),
         reference=session.get("client_reference_id"),
         live=bool(session.get("livemode", False)),
-        raw=dict(session),
+        raw=session,  # the response's own parsed JSON, not shared with anything else: no copy
     )
 
 
@@ -273,6 +295,9 @@ def _event_type(provider_type: str, obj: Mapping[str, Any]) -> EventType:
                 return EventType.REFUND_SUCCEEDED
             if status in ("failed", "canceled"):
                 return EventType.REFUND_FAILED
+            # pending / requires_action: the core has no "refund pending" type yet, and calling it
+            # succeeded or failed would be false; it stays UNKNOWN with refund_id, payment_id and
+            # amount carried, so the host can still look the refund up.
             return EventType.UNKNOWN
         case "refund.failed":
             return EventType.REFUND_FAILED
@@ -281,11 +306,27 @@ def _event_type(provider_type: str, obj: Mapping[str, Any]) -> EventType:
     return EventType.UNKNOWN
 
 
+def _newest_refund(charge: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The most recent refund a ``charge.refunded`` event's charge lists, if it lists any.
+
+    Since API 2022-11-15 a charge no longer embeds its refunds unless expanded, so an event
+    from a current endpoint usually has none: the event then names the payment, not the refund.
+    """
+    refunds = _expanded(charge.get("refunds"))
+    data = refunds.get("data") if refunds is not None else None
+    listed = [r for r in data if isinstance(r, Mapping)] if isinstance(data, list) else []
+    if not listed:
+        return None
+    return max(listed, key=lambda r: int(r["created"]) if isinstance(r.get("created"), int) else 0)
+
+
 def _event_amount(provider_type: str, obj: Mapping[str, Any], wire: Wire) -> Money | None:
     if provider_type.startswith("checkout.session."):
         minor = obj.get("amount_total")
     elif provider_type == "charge.refunded":
-        minor = obj.get("amount_refunded")
+        # Not the charge's cumulative amount_refunded: the event's amount is the refund's.
+        newest = _newest_refund(obj)
+        minor = newest.get("amount") if newest is not None else None
     else:
         minor = obj.get("amount")
     currency_code = obj.get("currency")
@@ -332,6 +373,9 @@ def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
         payment_id = _id(obj.get("payment_intent")) or _id(obj.get("charge"))
     elif kind in ("charge", "dispute"):
         payment_id = _id(obj.get("payment_intent")) or _id(obj.get("charge")) or _id(obj.get("id"))
+        if provider_type == "charge.refunded":
+            newest = _newest_refund(obj)
+            refund_id = _id(newest.get("id")) if newest is not None else None
     return WebhookEvent(
         gateway,
         str(payload["id"]),

@@ -1,0 +1,70 @@
+"""The HTTP client the SDK's ``*_async`` methods use; imported only when a gateway's client is built.
+
+Importing this module imports the ``stripe`` SDK (it subclasses ``stripe.HTTPXClient``), so
+:mod:`stripe_gateway.gateway` imports it lazily, from the code that builds a ``StripeClient``.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+import stripe
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncHTTPClient"]
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class AsyncHTTPClient(stripe.HTTPXClient):
+    """httpx for the SDK's ``*_async`` methods, with one short-lived connection per request.
+
+    The SDK's own ``HTTPXClient`` keeps a pooled ``httpx.AsyncClient`` for its lifetime; pooled
+    connections belong to the event loop that opened them, and the core has no hook to close a
+    gateway, so they would outlive their loop. Opening and closing a client per request keeps
+    every connection inside the ``await`` that made it.
+
+    ``HTTPXClient.__init__`` is skipped on purpose: it builds that pooled ``AsyncClient`` (and a
+    TLS context) at once, for every gateway, even one that only ever runs sync operations. Here
+    nothing is built until the first async request: httpx and anyio are imported then, and the
+    TLS context is built once, under a lock.
+    """
+
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
+        stripe.HTTPClient.__init__(self)  # not HTTPXClient's: see the class docstring
+        self._timeout = timeout
+        self._client = None
+        self._ssl: ssl.SSLContext | None = None
+        self._ssl_lock = threading.Lock()
+
+    def _tls(self) -> ssl.SSLContext:
+        context = self._ssl
+        if context is None:
+            with self._ssl_lock:
+                context = self._ssl
+                if context is None:
+                    context = self._ssl = ssl.create_default_context(cafile=stripe.ca_bundle_path)
+        return context
+
+    async def sleep_async(self, secs: float) -> None:
+        import anyio  # noqa: PLC0415  (installed with stripe[async]; only async retries sleep here)
+
+        await anyio.sleep(secs)
+
+    async def request_async(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        import httpx  # noqa: PLC0415  (installed with stripe[async]; only async calls need it)
+
+        args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
+        data = kwargs.pop("data", None)
+        if data:  # the SDK's form-encoded body; httpx wants raw bytes as content=, not data=
+            kwargs["content"] = data.encode() if isinstance(data, str) else data
+        try:
+            async with httpx.AsyncClient(verify=self._tls()) as client:
+                response = await client.request(*args, **kwargs)
+        except Exception as exc:
+            self._handle_request_error(exc)
+        return response.content, response.status_code, response.headers
