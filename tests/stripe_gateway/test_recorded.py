@@ -167,7 +167,7 @@ def test_real_missing_intent_is_not_found(replay: ReplayClient, mgr: GatewayMana
 
 
 def test_saleor_cassette_missing_intent_is_not_found(replay: ReplayClient, mgr: GatewayManager) -> None:
-    cassette = yaml.safe_load((RECORDED / "test_void_error_response.yaml").read_text())
+    cassette = yaml.safe_load((RECORDED / "saleor_test_void_error_response.yaml").read_text())
     response = cassette["interactions"][0]["response"]
     headers = {k: v[0] for k, v in response["headers"].items() if k.lower() != "content-length"}
     replay.respond(response["status"]["code"], headers, response["body"]["string"].encode())
