@@ -3,31 +3,35 @@
 By default these tests replay ``cassettes/test_localstripe_flows/*.yaml`` with the network
 blocked; no localstripe is needed. To re-record (see docs/stripe.md)::
 
-    STRIPE_RECORD=1 uv run pytest tests/stripe_gateway/test_localstripe_flows.py
+    STRIPE_RECORD=1 uv run pytest tests/stripe_gateway/test_localstripe_flows.py --record-mode=rewrite
 
-which starts localstripe on a free loopback port (``--from-scratch``), records, and stops it by PID.
-Cassettes are matched on method, scheme, host, path and query (not the port, which is free each
-time, nor headers or bodies); the Authorization and client-user-agent headers and client secrets
-are scrubbed before anything is written. Every request is still checked against Stripe's spec.
+``STRIPE_RECORD=1`` starts localstripe on a free loopback port (``--from-scratch``) and stops it by
+PID afterwards; ``--record-mode=rewrite`` records. The configuration is the shared one,
+:func:`gateway_core.testing.recording.vcr_config` (what is scrubbed before anything is written, what
+a request is matched on; the record mode is left to the command line, ``none`` by default). On
+replay nothing listens: the base URL is the one the test's cassette was recorded against, and every
+recorded interaction must be played. Every request is still checked against Stripe's spec.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from vcr.cassette import Cassette  # type: ignore[import-untyped]
 
 from gateway_core.errors import AmountOutOfRange, NotFound
 from gateway_core.manager import GatewayManager
 from gateway_core.models import AuthorizeRequest, CaptureRequest, PaymentState, RefundRequest, VoidRequest
 from gateway_core.money import Money
+from gateway_core.testing.recording import vcr_config as recording_config
+from tests.stripe_gateway.conftest import API_KEY, start_process, stop_process
 from tests.stripe_gateway.conftest import make_manager as _make_manager
-from tests.stripe_gateway.conftest import start_process, stop_process
 from tests.stripe_gateway.speccheck import Spec
 from tests.stripe_gateway.transport import CheckedClient
 
@@ -37,25 +41,10 @@ EUR = "EUR"
 
 pytestmark = [pytest.mark.vcr, pytest.mark.block_network]
 
-_CLIENT_SECRET = re.compile(rb"(pi_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+")
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    body = response.get("body", {})
-    if isinstance(body.get("string"), bytes):
-        body["string"] = _CLIENT_SECRET.sub(rb"\1_secret_REDACTED", body["string"])
-    return response
-
 
 @pytest.fixture(scope="module")
 def vcr_config() -> dict[str, Any]:
-    return {
-        "record_mode": "rewrite" if RECORDING else "none",
-        "match_on": ["method", "scheme", "host", "path", "query"],
-        "filter_headers": ["authorization", "x-stripe-client-user-agent", "user-agent"],
-        "before_record_response": _scrub_response,
-        "decode_compressed_response": True,
-    }
+    return recording_config(secrets=[API_KEY])
 
 
 def _free_port() -> int:
@@ -65,9 +54,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def localstripe_url() -> Iterator[str]:
+def localstripe_url() -> Iterator[str | None]:
     if not RECORDING:
-        yield "http://127.0.0.1:8420"  # replayed: nothing listens, the cassette answers
+        yield None  # replayed: nothing listens, the cassette answers (see ``ls``)
         return
     port = _free_port()
     process, _ = start_process(
@@ -103,9 +92,16 @@ finally:
 
 
 @pytest.fixture
-def ls(spec: Spec, localstripe_url: str) -> tuple[GatewayManager, CheckedClient]:
+def ls(spec: Spec, localstripe_url: str | None, vcr: Cassette) -> Iterator[tuple[GatewayManager, CheckedClient]]:
+    url = localstripe_url
+    if url is None:  # the URL the cassette was recorded against (its port was a free one)
+        recorded = urlsplit(vcr.requests[0].uri)
+        url = f"{recorded.scheme}://{recorded.netloc}"
     client = CheckedClient(spec)
-    return _make_manager(client, localstripe_url, localstripe_compatible=True, max_network_retries=0), client
+    yield _make_manager(client, url, localstripe_compatible=True, max_network_retries=0), client
+    if not RECORDING:
+        unplayed = len(vcr.data) - vcr.play_count
+        assert vcr.all_played, f"{unplayed} recorded interactions were not played: the cassette is stale"
 
 
 def authorize(manager: GatewayManager, amount: str, key: str) -> str:
