@@ -15,12 +15,15 @@ as :class:`Secret`, which never prints its value::
     [gateways.stripe_eu.settings]     # handed to the provider's factory
     api_key = { env = "STRIPE_EU_API_KEY" }
 
-A setting whose name ends in ``key``, ``secret``, ``token`` or ``password`` must come from the
-environment; a literal in the file is refused so secrets never land in version control.
+A setting whose name looks like a secret's -- ending in ``key``, ``token`` or ``credential`` (or
+their plurals), or containing ``secret``, ``password``, ``passwd``, ``passphrase`` or
+``private_key`` -- must come from the environment; a literal in the file is refused so secrets
+never land in version control (a true/false flag such as ``verify_token = true`` is allowed).
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 import tomllib
@@ -39,22 +42,41 @@ __all__ = ["DISABLE_ENV_VAR", "DeploymentConfig", "GatewaySettings", "Secret"]
 DISABLE_ENV_VAR = "GATEWAY_CORE_DISABLE_PLUGINS"
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,39}")
-_SECRET_NAME_RE = re.compile(r"(key|secret|token|password)$")
+# A setting name that says "secret": ending in key/token/credential (plural too: api_keys,
+# refresh_tokens, credentials) or containing secret, password, passwd, passphrase or private_key
+# anywhere (client_secret, secrets, db_password_main, tls_passphrase, private_key_pem).
+_SECRET_NAME_RE = re.compile(r"(keys?|tokens?|credentials?)$|secret|passw(or)?d|passphrase|private_?key")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-@attrs.frozen(repr=False)
 class Secret:
     """A secret value that never shows itself in ``repr``, ``str``, f-strings or logs.
 
-    Call :meth:`reveal` at the one place the value is sent to the provider.
+    Call :meth:`reveal` at the one place the value is sent to the provider. A plain class with
+    ``__slots__``, deliberately not an attrs class or dataclass: ``attrs.asdict``/``astuple``,
+    ``dataclasses.asdict`` and ``vars()`` would hand the value to whatever serializes a config.
+    Immutable; equal when value and source are (the values compared in constant time).
     """
 
-    _value: str = attrs.field(eq=True)
-    source: str = "code"
+    __slots__ = ("__value", "source")
+
+    __value: str
+    source: str
+
+    def __init__(self, value: str, source: str = "code") -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"a Secret holds a str, not {type(value).__name__}")
+        object.__setattr__(self, "_Secret__value", value)
+        object.__setattr__(self, "source", source)
 
     def reveal(self) -> str:
-        return self._value
+        return self.__value
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("Secret is immutable")
 
     def __repr__(self) -> str:
         return f"Secret('********', source={self.source!r})"
@@ -65,7 +87,19 @@ class Secret:
         return repr(self)
 
     def __bool__(self) -> bool:
-        return bool(self._value)
+        return bool(self.__value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return self.source == other.source and hmac.compare_digest(self.__value.encode(), other.__value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self.__value, self.source))
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str, str]]:
+        # pickle and copy rebuild it through __init__ (its __setattr__ refuses the default way)
+        return (Secret, (self.__value, self.source))
 
 
 def _check_name(kind: str, name: str) -> str:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import errno
+import json
 import os
+import pickle
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 import pytest
 
 from gateway_core import (
@@ -150,8 +155,52 @@ def test_secret_never_shows_its_value() -> None:
 def test_secret_equality_and_truthiness_use_the_value() -> None:
     assert Secret("a") == Secret("a")
     assert Secret("a") != Secret("b")
+    assert Secret("a", source="env:A") != Secret("a", source="env:B")
+    assert Secret("a") != "a"
+    assert len({Secret("a"), Secret("a"), Secret("b")}) == 2
     assert not Secret("")
     assert Secret("x")
+
+
+@pytest.mark.parametrize(
+    "introspect",
+    [
+        attrs.asdict,
+        attrs.astuple,
+        attrs.fields,
+        dataclasses.asdict,
+        vars,
+        lambda s: s.__dict__,
+        lambda s: s._value,
+    ],
+)
+def test_introspection_does_not_hand_out_the_value(introspect: Callable[[object], object]) -> None:
+    secret = Secret(SECRET_VALUE, source="env:X")
+    try:
+        shown = introspect(secret)
+    except (TypeError, AttributeError, attrs.exceptions.NotAnAttrsClassError):
+        return
+    assert SECRET_VALUE not in repr(shown)
+
+
+def test_a_config_serialized_with_attrs_keeps_the_secret_masked() -> None:
+    settings = GatewaySettings("g", "p", {"api_key": Secret(SECRET_VALUE, source="env:X")})
+    dumped = attrs.asdict(DeploymentConfig([settings]), value_serializer=lambda _inst, _field, value: value)
+    assert SECRET_VALUE not in repr(dumped)
+    assert SECRET_VALUE not in json.dumps(dumped, default=str)
+
+
+def test_a_secret_is_immutable_and_survives_copy_and_pickle() -> None:
+    secret = Secret(SECRET_VALUE, source="env:X")
+    with pytest.raises(AttributeError, match="immutable"):
+        secret.source = "code"
+    with pytest.raises(AttributeError, match="immutable"):
+        del secret.source
+    for clone in (copy.copy(secret), copy.deepcopy(secret), pickle.loads(pickle.dumps(secret))):
+        assert clone == secret
+        assert clone.reveal() == SECRET_VALUE
+    with pytest.raises(TypeError, match="holds a str"):
+        Secret(1234)  # type: ignore[arg-type]
 
 
 def test_the_secret_is_not_in_the_config_repr(tmp_path: Path) -> None:
@@ -174,6 +223,18 @@ def test_the_secret_is_not_in_the_config_repr(tmp_path: Path) -> None:
         f'password = "{SECRET_VALUE}"',
         f'API_KEY = "{SECRET_VALUE}"',
         f'oauth = {{ client_secret = "{SECRET_VALUE}" }}',
+        f'api_keys = ["{SECRET_VALUE}"]',
+        f'secrets = {{ main = "{SECRET_VALUE}" }}',
+        f'secret_main = "{SECRET_VALUE}"',
+        f'passphrase = "{SECRET_VALUE}"',
+        f'tls_passphrase = "{SECRET_VALUE}"',
+        f'credentials = "{SECRET_VALUE}"',
+        f'refresh_tokens = ["{SECRET_VALUE}"]',
+        f'access_token = "{SECRET_VALUE}"',
+        f'db_password_main = "{SECRET_VALUE}"',
+        f'passwd = "{SECRET_VALUE}"',
+        f'private_key_pem = "{SECRET_VALUE}"',
+        f'Signing-Key = "{SECRET_VALUE}"',
     ],
 )
 def test_a_literal_secret_in_the_file_is_refused(tmp_path: Path, literal: str) -> None:
@@ -200,6 +261,16 @@ def test_nested_env_secrets_are_resolved(tmp_path: Path) -> None:
     assert oauth["client_id"] == "public-id"
     assert isinstance(oauth["client_secret"], Secret)
     assert oauth["client_secret"].reveal() == SECRET_VALUE
+
+
+@pytest.mark.parametrize(
+    "literal",
+    ['account_country = "DE"', 'client_id = "public-id"', 'credentials_file = "/etc/gw/creds.json"', "tolerance = 300"],
+)
+def test_settings_that_are_not_secrets_stay_literals(tmp_path: Path, literal: str) -> None:
+    path = write(tmp_path, f'[gateways.g]\nprovider = "p"\n[gateways.g.settings]\n{literal}\n')
+    key = literal.split(" = ", maxsplit=1)[0]
+    assert DeploymentConfig.from_toml(path, environ={}).gateways[0].get(key) is not None
 
 
 def test_a_boolean_flag_with_a_secret_like_name_is_not_a_secret(tmp_path: Path) -> None:
