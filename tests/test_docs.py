@@ -3,21 +3,12 @@
 * ``docs/hooks.md`` is generated from :mod:`gateway_core.hookspecs` (a hook is any function there
   carrying the ``gateway_core_spec`` attribute pluggy's spec marker sets). A hook without its
   section fails, and so does a stale page. Regenerate with ``uv run python -m tests.test_docs``.
-* Every hook has a test. **The rule:** a hook counts as tested when some Python file under
-  ``tests/`` (this file and ``tests/core/test_hookspecs.py``, which pin names rather than
-  behaviour, excepted), read as code and not as text, does one of these:
-
-  1. defines or calls a function named like the hook (a test plugin or stand-in implementing it,
-     or a test calling a plugin's implementation);
-  2. calls the manager method that dispatches the hook (``.create_checkout(...)`` for
-     ``gateway_create_checkout``; the method is found from the manager's docstrings, which link
-     each method to its hook);
-  3. for a hook no manager method dispatches (registration and metadata hooks), defines a test
-     function whose name contains the hook's name without ``gateway_``
-     (``test_minimum_amount_raises_the_minimum`` for ``gateway_minimum_amount``): the way to
-     test a start-up hook that only a provider implements.
-
-  Names in comments and strings do not count.
+* Every hook is called by some test -- observed, not inferred from names. ``tests/conftest.py``
+  loads :mod:`tests.testing.hookcalls`, which puts pluggy's hook-call monitoring on every
+  gateway-core plugin manager built during the run; ``test_every_hook_is_called_by_some_test``
+  runs last and fails for a hook spec no implementation was called for. A test named after a hook,
+  or a helper that defines a function with a hook's name, proves nothing and counts for nothing.
+  Only a run of the whole suite can tell; a narrower run skips the check.
 * The guides' code blocks marked ``# file: PATH`` are verbatim parts of that file, so the example
   plugin is built exactly as docs/plugin-authors.md says.
 * docs/host-guide.md's blocks marked ``# NAME`` (``# payments.py``, ``# conftest.py``,
@@ -28,7 +19,6 @@
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import re
 from collections.abc import Callable, Iterator
@@ -40,14 +30,12 @@ import pytest
 from gateway_core import hookspecs
 from gateway_core.capabilities import FEATURE_HOOKS
 from gateway_core.manager import GatewayManager
+from tests.testing.hookcalls import CALLED, WHOLE_SUITE
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 HOOKS_MD = DOCS / "hooks.md"
-TESTS = ROOT / "tests"
 pytest_plugins = ["pytester"]
-
-NOT_BEHAVIOUR_TESTS = {TESTS / "test_docs.py", TESTS / "core" / "test_hookspecs.py"}
 
 
 def hook_specs() -> dict[str, Callable[..., Any]]:
@@ -155,55 +143,62 @@ def test_the_renderer_really_covers_each_hook() -> None:
         assert first_line in rendered
 
 
-# -- every hook has a test ----------------------------------------------------------------------
+# -- every hook is called by some test -----------------------------------------------------------
 
 
-def _test_files() -> Iterator[Path]:
-    for path in sorted(TESTS.rglob("*.py")):
-        if path not in NOT_BEHAVIOUR_TESTS:
-            yield path
+def uncalled(called: set[str]) -> list[str]:
+    """The hook specs no test called (by :mod:`tests.testing.hookcalls`'s record)."""
+    return sorted(set(hook_specs()) - called)
 
 
-def _evidence(tree: ast.AST) -> Iterator[str]:
-    """What a file does, as tokens: ``def:NAME``, ``call:NAME`` and ``test:NAME``."""
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield f"def:{node.name}"
-            if node.name.startswith("test"):
-                yield f"test:{node.name}"
-        elif isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute):
-                yield f"call:{func.attr}"
-            elif isinstance(func, ast.Name):
-                yield f"call:{func.id}"
+def test_every_hook_is_called_by_some_test(request: pytest.FixtureRequest) -> None:
+    """Runs last (tests/testing/hookcalls.py moves it there), over what the whole run called."""
+    if not request.config.stash.get(WHOLE_SUITE, False):
+        pytest.skip("only a run of the whole suite can tell which hooks no test calls")
+    missing = uncalled(request.config.stash[CALLED])
+    assert not missing, f"no test called these hooks (an implementation had to run): {', '.join(missing)}"
 
 
-@functools.cache
-def hooks_with_tests() -> dict[str, list[str]]:
-    """Hook -> the test files that exercise it, by the rule in the module docstring."""
-    methods = manager_methods()
-    evidence = {path: set(_evidence(ast.parse(path.read_text(encoding="utf-8")))) for path in _test_files()}
-    found: dict[str, list[str]] = {}
-    for hook in hook_specs():
-        short = hook.removeprefix("gateway_")
-        wanted = {f"def:{hook}", f"call:{hook}"} | ({f"call:{methods[hook]}"} if hook in methods else set())
-        found[hook] = [
-            str(path.relative_to(ROOT))
-            for path, tokens in evidence.items()
-            if tokens & wanted or (hook not in methods and any(t.startswith("test:") and short in t for t in tokens))
-        ]
-    return found
+HOOK_SUITE_CONFTEST = 'pytest_plugins = ["tests.testing.hookcalls"]\n'
+HOOK_SUITE = """
+from gateway_core import CheckoutRequest, GatewayManager, Money, RefundRequest
+from gateway_core.testing.pytest_plugin import fake_config, fake_gateways
+from tests.test_docs import test_every_hook_is_called_by_some_test  # noqa: F401 (collected here)
 
 
-@pytest.mark.parametrize("hook", sorted(hook_specs()))
-def test_every_hook_has_a_test(hook: str) -> None:
-    assert hooks_with_tests()[hook], f"no test exercises {hook} (see the rule in tests/test_docs.py)"
+def test_pays_and_refunds():
+    manager = GatewayManager(fake_config())
+    request = CheckoutRequest.single("Pin", Money.of("5.00", "EUR"), "https://s.test/a", "https://s.test/b")
+    session = manager.create_checkout("fake", request, idempotency_key="k1")
+    payment = fake_gateways(manager)["fake"].complete_checkout(session.id)
+    manager.refund("fake", RefundRequest(payment.payment_id), idempotency_key="k2")
 
 
-def test_the_hook_test_rule_can_fail() -> None:
-    tree = ast.parse("def helper():\n    '''gateway_refund'''\n    # gateway_refund\n    x = 'gateway_refund'\n")
-    assert set(_evidence(tree)) == {"def:helper"}, "strings and comments must not count as tests"
+def test_named_after_hooks_it_never_calls():
+    def gateway_void():  # a function named like a hook, called: still not the hook
+        return None
+
+    gateway_void()
+"""
+
+
+def test_the_hook_check_fails_for_a_hook_only_named_in_a_test(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(HOOK_SUITE_CONFTEST)
+    pytester.makepyfile(test_hooks=HOOK_SUITE)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*no test called these hooks*gateway_authorize*gateway_void*"])
+    failure = "\n".join(line for line in result.outlines if "no test called these hooks" in line)
+    for called in ("gateway_providers", "gateway_create_checkout", "gateway_refund", "gateway_minimum_amount"):
+        assert called not in failure, f"{called} was called, yet reported as not"
+
+
+def test_the_hook_check_skips_on_a_narrower_run(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(HOOK_SUITE_CONFTEST)
+    pytester.makepyfile(test_hooks=HOOK_SUITE)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-k", "pays or every_hook", "-rs")
+    result.assert_outcomes(passed=1, skipped=1, deselected=1)
+    result.stdout.fnmatch_lines(["*only a run of the whole suite can tell*"])
 
 
 # -- the guides are built from the example plugin ------------------------------------------------
