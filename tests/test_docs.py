@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import inspect
 import re
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import pytest
 from gateway_core import hookspecs
 from gateway_core.capabilities import FEATURE_HOOKS
 from gateway_core.manager import GatewayManager
+from gateway_core.testing import recording
 from tests.testing.hookcalls import CALLED, WHOLE_SUITE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,6 +221,21 @@ def test_guides_quote_real_files() -> None:
         source = (ROOT / path).read_text(encoding="utf-8")
         for chunk in re.split(r"\n[ \t]*(?:#|//) \.\.\.\n", code):
             assert chunk.strip() in source, f"{guide} quotes {path}, but the file no longer says:\n{chunk}"
+
+
+def test_what_the_guides_say_about_the_network_is_what_the_suite_runs() -> None:
+    """The suite's network guard lives in pyproject's addopts; the guides must not tell another story."""
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]["ini_options"][
+        "addopts"
+    ]
+    flags = [option for option in addopts if option.startswith(("--block-network", "--allowed-hosts"))]
+    assert flags == ["--block-network", "--allowed-hosts=127.0.0.1,localhost,::1"]
+    for name, text in (("plugin-authors.md", (DOCS / "plugin-authors.md").read_text(encoding="utf-8")),
+                       ("recording.py", recording.__doc__ or "")):  # fmt: skip
+        flat = " ".join(text.replace("`", " ").split())
+        assert " ".join(flags) in flat, f"{name} does not give the suite's network flags"
+        assert "record-mode=none --block-network" not in flat, f"{name} still says CI passes the flags itself"
+        assert "pyproject" in flat, f"{name} does not say where the flags are set"
 
 
 # -- the host guide runs --------------------------------------------------------------------------

@@ -13,8 +13,8 @@ GET      /v1/payments/{id}                   a payment, or the payment behind a 
 GET      /v1/account                         who the API key belongs to
 =======  ==================================  ==========================================
 
-Amounts are integer minor units. A checkout's ``expires_at`` (unix seconds) must lie between
-:data:`CHECKOUT_EXPIRY` seconds ahead (``400 invalid_expiry`` otherwise); without one a checkout
+Amounts are integer minor units. A checkout's ``expires_at`` (unix seconds) must be 15 minutes to
+7 days ahead (:data:`CHECKOUT_EXPIRY`; ``400 invalid_expiry`` otherwise); without one a checkout
 lapses an hour after it was made. Every request needs ``Authorization: Bearer <api key>``.
 A ``POST`` with an ``Idempotency-Key`` header is done once: a retry with the same key and body
 gets the stored response, with another body ``409 idempotency_conflict``. Errors are
