@@ -297,9 +297,28 @@ class ConfigurationError(GatewayError):
 
 
 class PluginLoadError(ConfigurationError):
-    """A plugin failed to import or register. Names the entry point, distribution and version."""
+    """A plugin failed to import or register. Names the entry point, distribution and version.
+
+    They are attributes too (``None`` where unknown, and ``entry_point`` for a plugin registered
+    in code rather than through an entry point), so a host can report or disable the plugin
+    without parsing the message.
+    """
 
     default_code = ErrorCode.PLUGIN_LOAD
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        entry_point: str | None = None,
+        distribution: str | None = None,
+        version: str | None = None,
+        **kwargs: Unpack[ErrorFields],
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.entry_point = entry_point
+        self.distribution = distribution
+        self.version = version
 
 
 class UnknownGateway(ConfigurationError, LookupError):

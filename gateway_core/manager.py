@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar
 
 import attrs
 import pluggy
@@ -224,7 +224,7 @@ class GatewayManager:
         try:
             self._pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginLoadError(f"unknown hook implementation: {exc}") from exc
+            raise PluginLoadError(f"unknown hook implementation: {exc}", **self._origin_of(exc.plugin)) from exc
         self._finish()
 
     @classmethod
@@ -235,18 +235,21 @@ class GatewayManager:
     # -- loading --------------------------------------------------------------------------
     def _register_module(self, obj: object, info: PluginInfo) -> None:
         if info.name in self.plugins:
-            raise PluginLoadError(f"plugin {info.name!r} registered twice")
+            raise PluginLoadError(f"plugin {info.name!r} registered twice", **_origin(info))
         try:
             self._pm.register(obj, name=f"plugin:{info.name}")
         except (ValueError, pluggy.PluginValidationError) as exc:
-            raise PluginLoadError(f"plugin {info.name!r} ({_dist_label(info)}) is invalid: {exc}") from exc
+            raise PluginLoadError(
+                f"plugin {info.name!r} ({_dist_label(info)}) is invalid: {exc}", **_origin(info)
+            ) from exc
         for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS:
             for impl in getattr(self._pm.hook, hook).get_hookimpls():
                 if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
                     self._pm.unregister(obj)
                     raise PluginLoadError(
                         f"plugin {info.name!r} implements {hook} at module level; operation hooks belong "
-                        "on the gateway objects a provider's factory builds (or use wrapper=True)"
+                        "on the gateway objects a provider's factory builds (or use wrapper=True)",
+                        **_origin(info),
                     )
         self.plugins[info.name] = info
 
@@ -280,7 +283,8 @@ class GatewayManager:
         )
         if self.config.strict_plugins:
             raise PluginLoadError(
-                f"plugin {info.name!r} ({value}) from {info.distribution} {info.version} failed to load: {failure.error}"
+                f"plugin {info.name!r} ({value}) from {info.distribution} {info.version} failed to load: {failure.error}",
+                **_origin(info),
             ) from exc
         self.failures.append(failure)
 
@@ -300,23 +304,27 @@ class GatewayManager:
                     self._plugin_failed(info, self._entry_values[info.name], exc)
                     continue
                 raise PluginLoadError(
-                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers: {_reason(exc)}"
+                    f"plugin {info.name!r} ({_dist_label(info)}) failed in gateway_providers: {_reason(exc)}",
+                    **_origin(info),
                 ) from exc
             for definition in definitions:
                 if not isinstance(definition, hookspecs.ProviderDefinition):
                     raise PluginLoadError(
-                        f"plugin {info.name!r} returned {type(definition).__name__}, not ProviderDefinition"
+                        f"plugin {info.name!r} returned {type(definition).__name__}, not ProviderDefinition",
+                        **_origin(info),
                     )
                 problems = definition.capabilities.problems()
                 if problems:
                     raise PluginLoadError(
-                        f"provider {definition.name!r} from {info.name!r} has inconsistent metadata: {'; '.join(problems)}"
+                        f"provider {definition.name!r} from {info.name!r} has inconsistent metadata: {'; '.join(problems)}",
+                        **_origin(info),
                     )
                 if definition.name in found:
                     other = found[definition.name][1]
                     raise PluginLoadError(
                         f"provider {definition.name!r} is declared by both {other.name!r} ({_dist_label(other)}) "
-                        f"and {info.name!r} ({_dist_label(info)})"
+                        f"and {info.name!r} ({_dist_label(info)})",
+                        **_origin(info),
                     )
                 found[definition.name] = (definition, info)
         return found
@@ -333,15 +341,17 @@ class GatewayManager:
             )
         definition, plugin = entry
         declared = definition.capabilities
-        caps = self._configured(definition, settings)
+        caps = self._configured(definition, settings, plugin)
         if settings.currencies is not None:
             caps = caps.narrowed(settings.currencies, gateway=settings.name)
-        with _plugin_code(f"provider {settings.provider!r} failed to build gateway", settings.name):
+        with _plugin_code(f"provider {settings.provider!r} failed to build gateway", settings.name, plugin):
             obj = definition.factory(settings)
         try:
             self._pm.register(obj, name=f"gateway:{settings.name}")
         except (ValueError, pluggy.PluginValidationError) as exc:
-            raise PluginLoadError(f"gateway {settings.name!r} object is invalid: {exc}", gateway=settings.name) from exc
+            raise PluginLoadError(
+                f"gateway {settings.name!r} object is invalid: {exc}", gateway=settings.name, **_origin(plugin)
+            ) from exc
         implemented = frozenset(
             hook
             for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS
@@ -356,6 +366,7 @@ class GatewayManager:
                     raise PluginLoadError(
                         f"provider {settings.provider!r} declares {feature} but its gateway object lacks {hook}",
                         gateway=settings.name,
+                        **_origin(plugin),
                     )
         info = GatewayInfo(
             settings.name,
@@ -371,18 +382,21 @@ class GatewayManager:
         self._gateways[settings.name] = _Gateway(info, obj, {})
 
     @staticmethod
-    def _configured(definition: hookspecs.ProviderDefinition, settings: GatewaySettings) -> Capabilities:
+    def _configured(
+        definition: hookspecs.ProviderDefinition, settings: GatewaySettings, plugin: PluginInfo
+    ) -> Capabilities:
         """The provider's capabilities for this gateway's settings (``ProviderDefinition.configure``)."""
         declared = definition.capabilities
         if definition.configure is None:
             return declared
-        with _plugin_code(f"provider {settings.provider!r} failed to configure gateway", settings.name):
+        with _plugin_code(f"provider {settings.provider!r} failed to configure gateway", settings.name, plugin):
             caps = definition.configure(declared, settings)
         if not isinstance(caps, Capabilities):
             raise PluginLoadError(
                 f"provider {settings.provider!r} configure() returned {type(caps).__name__} for gateway "
                 f"{settings.name!r}, not Capabilities",
                 gateway=settings.name,
+                **_origin(plugin),
             )
         wider = caps.widening(declared)
         if wider:
@@ -420,7 +434,7 @@ class GatewayManager:
         caps = gw.info.capabilities
         ctx = OperationContext(gw.info.name, gw.info.provider, "metadata")
         if "gateway_supported_currencies" in gw.callers:
-            with _plugin_code("gateway_supported_currencies failed for gateway", gw.info.name):
+            with _plugin_code("gateway_supported_currencies failed for gateway", gw.info.name, gw.info.plugin):
                 codes = gw.callers["gateway_supported_currencies"](context=ctx)
                 offered = None if codes is None else set(codes)  # once: the hook may return a one-shot iterator
             if offered is not None:
@@ -433,7 +447,9 @@ class GatewayManager:
         if "gateway_minimum_amount" in gw.callers:
             rules: list[CurrencyRule] = []
             for declared in caps.currencies.values():
-                with _plugin_code(f"gateway_minimum_amount({declared.code}) failed for gateway", gw.info.name):
+                with _plugin_code(
+                    f"gateway_minimum_amount({declared.code}) failed for gateway", gw.info.name, gw.info.plugin
+                ):
                     raised = gw.callers["gateway_minimum_amount"](currency=declared.code, context=ctx)
                 if raised is None:
                     rules.append(declared)
@@ -472,8 +488,17 @@ class GatewayManager:
             except Exception as exc:
                 info = self.plugins.get(name, PluginInfo(name, None, None))
                 raise PluginLoadError(
-                    f"plugin {name!r} ({_dist_label(info)}) failed in gateway_cli_commands: {_reason(exc)}"
+                    f"plugin {name!r} ({_dist_label(info)}) failed in gateway_cli_commands: {_reason(exc)}",
+                    **_origin(info),
                 ) from exc
+
+    def _origin_of(self, obj: object) -> _Origin:
+        """The structured origin of a registered plugin module or gateway object (for errors)."""
+        name = self._pm.get_name(obj) or ""
+        if name.startswith("gateway:") and name.removeprefix("gateway:") in self._gateways:
+            return _origin(self._gateways[name.removeprefix("gateway:")].info.plugin)
+        info = self.plugins.get(name.removeprefix("plugin:"))
+        return _origin(info) if info is not None else {"entry_point": None, "distribution": None, "version": None}
 
     def gateway_names(self) -> tuple[str, ...]:
         """Configured gateways in routing order."""
@@ -863,8 +888,24 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+class _Origin(TypedDict):
+    entry_point: str | None
+    distribution: str | None
+    version: str | None
+
+
+def _origin(info: PluginInfo) -> _Origin:
+    """PluginLoadError's structured fields for a plugin (entry point only if it came from one)."""
+    from_entry_point = info.distribution is not None
+    return {
+        "entry_point": info.name if from_entry_point else None,
+        "distribution": info.distribution,
+        "version": info.version,
+    }
+
+
 @contextlib.contextmanager
-def _plugin_code(what: str, gateway: str) -> Iterator[None]:
+def _plugin_code(what: str, gateway: str, plugin: PluginInfo) -> Iterator[None]:
     """Run a plugin's start-up code for ``gateway`` (factory, configure, metadata hooks).
 
     A ConfigurationError passes as it is; anything else becomes a PluginLoadError naming the
@@ -875,7 +916,7 @@ def _plugin_code(what: str, gateway: str) -> Iterator[None]:
     except ConfigurationError:
         raise
     except Exception as exc:
-        raise PluginLoadError(f"{what} {gateway!r}: {_reason(exc)}", gateway=gateway) from exc
+        raise PluginLoadError(f"{what} {gateway!r}: {_reason(exc)}", gateway=gateway, **_origin(plugin)) from exc
 
 
 def _dist_label(info: PluginInfo) -> str:

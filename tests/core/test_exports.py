@@ -6,8 +6,11 @@ plugins and needs a deprecation first.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+
+import pytest
 
 import gateway_core
 from gateway_core import errors
@@ -112,6 +115,56 @@ def test_the_error_tree_in_the_module_docstring_names_every_error() -> None:
         if name in ("ErrorCode", "ErrorFields"):
             continue
         assert name in doc, name
+
+
+def drawn_tree() -> list[tuple[int, str, tuple[str, ...]]]:
+    """(depth, class name, extra bases in parentheses) for each line of the tree in errors' docstring."""
+    doc = errors.__doc__ or ""
+    lines = [line for line in doc.splitlines() if "GatewayError " in line or "── " in line]
+    root_indent = len(lines[0]) - len(lines[0].lstrip())
+    drawn = []
+    for line in lines:
+        body = line[root_indent:]
+        name_at = body.index("── ") + 3 if "── " in body else 0
+        depth = 0 if name_at == 0 else (name_at - 4) // 4 + 1
+        rest = body[name_at:]
+        name = rest.split()[0]
+        extras = re.match(r"\S+ \(([^)]*)\)", rest)
+        drawn.append((depth, name, tuple(e.strip() for e in extras.group(1).split(",")) if extras else ()))
+    return drawn
+
+
+def test_the_error_tree_drawing_is_the_class_hierarchy() -> None:
+    drawn = drawn_tree()
+    assert drawn[0] == (0, "GatewayError", ())
+    parents: list[str] = []
+    seen = []
+    for depth, name, extras in drawn:
+        cls = getattr(errors, name)
+        parents = [*parents[:depth], name]
+        seen.append(name)
+        if depth == 0:
+            continue
+        parent = getattr(errors, parents[depth - 1])
+        # the drawn parent is the class's one base inside the tree; the parentheses name every other base
+        tree_bases = [b for b in cls.__bases__ if issubclass(b, errors.GatewayError)]
+        assert tree_bases == [parent], f"{name} is drawn under {parent.__name__}, but its bases are {cls.__bases__}"
+        others = tuple(b.__name__ for b in cls.__bases__ if not issubclass(b, errors.GatewayError))
+        assert others == extras, f"{name} is drawn with ({', '.join(extras)}), but also derives from {others}"
+    exported = {n for n in errors.__all__ if n not in ("ErrorCode", "ErrorFields")}
+    assert sorted(seen) == sorted(exported)  # every error drawn exactly once
+
+
+def test_the_tree_parser_sees_a_misdrawn_tree(monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = errors.__doc__ or ""
+    moved = doc.replace("│   └── UnknownGateway (LookupError)", "├── UnknownGateway (LookupError)  ")
+    assert moved != doc
+    monkeypatch.setattr(errors, "__doc__", moved)
+    with pytest.raises(AssertionError, match="UnknownGateway is drawn under GatewayError"):
+        test_the_error_tree_drawing_is_the_class_hierarchy()
+    monkeypatch.setattr(errors, "__doc__", doc.replace("NotFound (LookupError)", "NotFound              "))
+    with pytest.raises(AssertionError, match=r"NotFound is drawn with \(\), but also derives from \('LookupError',\)"):
+        test_the_error_tree_drawing_is_the_class_hierarchy()
 
 
 def test_the_version_is_a_string() -> None:

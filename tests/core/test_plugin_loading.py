@@ -641,3 +641,82 @@ def test_an_import_failure_shows_only_the_class_of_an_arbitrary_exception(dists:
     with pytest.raises(PluginLoadError) as info:
         manager_for(dists, {}, strict_plugins=True)
     assert "sk_live_at_import" not in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------
+# PluginLoadError says where the plugin came from, as attributes
+# --------------------------------------------------------------------------------------------
+
+FACTORY_FAILS = """
+    from datetime import date
+    from gateway_core import Capabilities, CurrencyRule, Feature, ProviderDefinition, Source, hookimpl
+
+    def factory(settings):
+        raise RuntimeError("cannot reach the provider with sk_live_in_factory")
+
+    @hookimpl
+    def gateway_providers():
+        caps = Capabilities(
+            currencies=[CurrencyRule.iso("EUR")],
+            features={Feature.HOSTED_CHECKOUT},
+            sources=[Source("test", "test", date(2026, 11, 25))],
+        )
+        return [ProviderDefinition("failprov", caps, factory, "fails to build")]
+"""
+
+
+def origin(error: PluginLoadError) -> tuple[str | None, str | None, str | None]:
+    return error.entry_point, error.distribution, error.version
+
+
+def test_a_strict_load_failure_carries_entry_point_distribution_and_version(dists: DistFactory) -> None:
+    dists.make("gc-broken-plugin", "2.3.4", "brokenplug", BROKEN)
+    with pytest.raises(PluginLoadError) as info:
+        manager_for(dists, {}, strict_plugins=True)
+    assert origin(info.value) == ("brokenplug", "gc-broken-plugin", "2.3.4")
+
+
+def test_a_factory_failure_names_the_providers_plugin(dists: DistFactory) -> None:
+    dists.make("gc-failing-factory", "0.7.1", "failplug", FACTORY_FAILS)
+    with pytest.raises(PluginLoadError) as info:
+        manager_for(dists, {"shop": {"provider": "failprov"}})
+    assert origin(info.value) == ("failplug", "gc-failing-factory", "0.7.1")
+    assert info.value.gateway == "shop"
+    assert "sk_live_in_factory" not in str(info.value)
+
+
+def test_a_misspelled_module_hook_names_its_plugin(dists: DistFactory) -> None:
+    dists.make("gc-typo", "0.1", "typo", MODULE_LEVEL_MISSPELLED)
+    with pytest.raises(PluginLoadError) as info:
+        manager_for(dists, {})
+    assert origin(info.value) == ("typo", "gc-typo", "0.1")
+
+
+MISSPELLED_ON_GATEWAY = GOOD.replace(
+    "        @hookimpl\n        def gateway_create_checkout(",
+    "        @hookimpl\n        def gateway_refnud(self, request, context):\n            pass\n\n"
+    "        @hookimpl\n        def gateway_create_checkout(",
+)
+
+
+def test_a_misspelled_gateway_object_hook_names_the_providers_plugin(dists: DistFactory) -> None:
+    dists.make("gc-typo-gateway", "3.0", "typogw", MISSPELLED_ON_GATEWAY % {"provider": "typoprov"})
+    assert "gateway_refnud" in MISSPELLED_ON_GATEWAY
+    with pytest.raises(PluginLoadError, match="gateway_refnud") as info:
+        manager_for(dists, {"shop": {"provider": "typoprov"}})
+    assert origin(info.value) == ("typogw", "gc-typo-gateway", "3.0")
+    with pytest.raises(PluginLoadError) as in_code:
+        build_manager({"g": {"provider": "typo"}}, plugins=[provider_plugin("typo", Misspelled)])
+    assert origin(in_code.value) == (None, None, None)  # registered in code: no entry point, no distribution
+
+
+def test_a_plugin_registered_in_code_has_no_entry_point() -> None:
+    class Broken:
+        @hookimpl
+        def gateway_providers(self) -> Sequence[ProviderDefinition]:
+            raise RuntimeError("bug")
+
+    with pytest.raises(PluginLoadError) as info:
+        GatewayManager(DeploymentConfig(), plugins=[Broken()], load_entry_points=False)
+    assert origin(info.value) == (None, None, None)
+    assert PluginLoadError("x").entry_point is None
