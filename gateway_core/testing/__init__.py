@@ -7,7 +7,7 @@
 * :mod:`gateway_core.testing.recording` -- the shared vcrpy / pytest-recording configuration that
   scrubs secrets before a cassette is written.
 
-These modules need pytest (and the recording helpers vcrpy), which are not runtime dependencies of
-gateway-core: install them in your test environment. Importing this package itself imports
-neither.
+These modules need pytest (and the recording helpers vcrpy and pytest-recording), which are not
+runtime dependencies of gateway-core: install the ``testing`` extra in your test environment
+(``gateway-core[testing]``). Importing this package itself imports neither.
 """
