@@ -20,7 +20,7 @@ it ``from`` the original); anything else a plugin raises reaches the host wrappe
     ├── PermissionDenied              the credentials lack a permission (names it)
     ├── RateLimited                   retryable; carries retry_after
     ├── GatewayUnavailable            retryable: connection error, timeout, 5xx
-    │   └── OutcomeUnknown            the request may have taken effect: retry with the same key
+    │   └── OutcomeUnknown            the request may have taken effect: same key, or read the status
     ├── IdempotencyConflict           same idempotency key, different parameters
     ├── WebhookVerificationFailed     signature, secret or timestamp did not check out
     ├── ConfigurationError            gateway.toml, settings or environment are wrong
@@ -272,7 +272,10 @@ class GatewayUnavailable(GatewayError):
 class OutcomeUnknown(GatewayUnavailable):
     """The request may have taken effect (e.g. timed out after sending).
 
-    Retry with the *same* idempotency key to learn the outcome without acting twice.
+    When ``retryable`` is true, retry with the *same* idempotency key to learn the outcome without
+    acting twice. When it is false, a retry with that key would only replay the same answer (Stripe
+    saves a 500 for its key): read the payment's status to learn what happened; never retry with a
+    new key until the status says nothing was charged.
     """
 
     default_code = ErrorCode.OUTCOME_UNKNOWN
