@@ -32,10 +32,13 @@ from gateway_core import (
     DeploymentConfig,
     GatewayManager,
     GatewaySettings,
+    GatewayUnavailable,
     Money,
+    NotFound,
     OperationContext,
     PaymentStatus,
     ProviderDefinition,
+    RateLimited,
     Refund,
     RefundRequest,
     Secret,
@@ -63,14 +66,32 @@ NARROWED: Mapping[str, Any] = {
     },
 }
 
-#: What each transport fault is on the fake: its scripted outcomes (the fake scripts operations
-#: that change money; reads cannot fail on it).
+#: What each transport fault is on the fake: its scripted outcomes for an operation that changes
+#: money. The fake has no transport, so a refused connection and a 5xx are both "unavailable".
 _SCRIPTED_FAULTS = {
     "timeout": Outcome.TIMEOUT_AFTER_SUCCESS,
     "refused": Outcome.UNAVAILABLE,
     "5xx": Outcome.UNAVAILABLE,
     "429": Outcome.RATE_LIMITED,
 }
+
+#: The same for a status lookup (``Scripted(..., operation="status")``). A read takes only the
+#: outcomes that mean nothing happened: a lost answer to a read changed nothing, so a timeout is
+#: "unavailable" there, as the suite expects a plugin to report it (``READ_FAULT_ERRORS``).
+_SCRIPTED_READ_FAULTS = {
+    "timeout": Outcome.UNAVAILABLE,
+    "refused": Outcome.UNAVAILABLE,
+    "5xx": Outcome.UNAVAILABLE,
+    "429": Outcome.RATE_LIMITED,
+}
+
+#: How many status lookups in a row a read fault fails. The suite asks for a fault on *every*
+#: attempt, a plugin's own retries included (a client in front of the fake may retry a read);
+#: this is more than any plugin here makes. Failures no attempt used are taken back afterwards.
+_READ_FAULT_ATTEMPTS = 5
+
+#: An id the fake never issues (its ids are random hex): a lookup of it only spends a scripted fault.
+_NO_SUCH_PAYMENT = "fake_pi_" + "0" * 24
 
 
 class VariantPlugin:
@@ -205,9 +226,23 @@ def fake_harness(
         rule = definition.capabilities.currencies[stored.currency]
         return RecordedAmount(rule.wire.to_minor(stored), stored.currency)
 
+    @contextmanager
+    def read_fault(kind: str) -> Iterator[GatewayManager]:
+        fake.script(*[Scripted(_SCRIPTED_READ_FAULTS[kind], "status")] * _READ_FAULT_ATTEMPTS)
+        try:
+            yield manager
+        finally:  # spend the failures no attempt used, so lookups after the block are answered
+            for _ in range(_READ_FAULT_ATTEMPTS):
+                try:
+                    fake.gateway_payment_status(StatusRequest(_NO_SUCH_PAYMENT))
+                except (RateLimited, GatewayUnavailable):
+                    continue
+                except NotFound:
+                    break
+
     def transport_fault(kind: str, operation: str) -> AbstractContextManager[GatewayManager] | None:
         if operation == "payment_status":
-            return None  # the fake scripts only operations that change money
+            return read_fault(kind)
 
         @contextmanager
         def scripted() -> Iterator[GatewayManager]:
