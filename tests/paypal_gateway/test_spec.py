@@ -109,3 +109,31 @@ def test_the_plugins_refund_body_passes(manager: GatewayManager) -> None:
     assert isinstance(gateway, PayPalGateway)
     body = gateway.refund_body(RefundRequest("C1", Money.of("4.00", "EUR"), "damaged in transit"))
     spec.validate_request("POST", "/v2/payments/captures/C1/refund", body)
+
+
+VERIFY = "/v1/notifications/verify-webhook-signature"
+
+
+def verify_body(signature: str) -> dict[str, Any]:
+    return {
+        "auth_algo": "SHA256withRSA",
+        "cert_url": "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594-1d93a270",
+        "transmission_id": "f03cfb12-566d-4bca-8490-68ba1a164029",
+        "transmission_sig": signature,
+        "transmission_time": "2026-11-25T09:00:00Z",
+        "webhook_id": "1JE4291016473214C",
+        "webhook_event": {"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": {}},
+    }
+
+
+@pytest.mark.parametrize("signature", ["/osPoElg61MzLoU267Xc+xDdBn0o=", "+mI95Jx3Y9nhR5SJ==", "lmI95Jx3Y9nhR5SJ=="])
+def test_a_base64_signature_passes_whatever_its_first_character(signature: str) -> None:
+    # The spec's pattern for transmission_sig refuses a leading '+' or '/' (spec.SPEC_DEFECTS).
+    spec.validate_request("POST", VERIFY, verify_body(signature))
+
+
+def test_the_signature_is_still_checked_apart_from_its_pattern() -> None:
+    with pytest.raises(spec.SpecViolation, match="too long"):
+        spec.validate_request("POST", VERIFY, verify_body("A" * 501))
+    with pytest.raises(spec.SpecViolation, match="not of type 'string'"):
+        spec.validate_request("POST", VERIFY, verify_body(12345))  # type: ignore[arg-type]
