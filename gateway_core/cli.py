@@ -285,10 +285,9 @@ def _add_plugin_commands() -> GatewayError | None:
     commands that need the plugins, or with an unknown command), not raised.
     """
     try:
-        manager = _installed()
+        _installed().add_cli_commands(cli)
     except GatewayError as exc:
         return exc
-    manager.add_cli_commands(cli)
     return None
 
 

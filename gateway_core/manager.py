@@ -479,18 +479,24 @@ class GatewayManager:
 
         The typed way for a host (the ``gateway`` command) to call the hook, so no host code
         touches ``pm.hook``. A plugin's error here is wrapped in :class:`PluginLoadError` naming
-        the plugin, without its message.
+        the plugin, without its message; the other plugins still add theirs, and the first such
+        error is raised once they have.
         """
+        failed: PluginLoadError | None = None
         for impl in self._pm.hook.gateway_cli_commands.get_hookimpls():
             name = impl.plugin_name.removeprefix("plugin:")
             try:
                 impl.function(cli=cli)
             except Exception as exc:
                 info = self.plugins.get(name, PluginInfo(name, None, None))
-                raise PluginLoadError(
+                error = PluginLoadError(
                     f"plugin {name!r} ({_dist_label(info)}) failed in gateway_cli_commands: {_reason(exc)}",
                     **_origin(info),
-                ) from exc
+                )
+                error.__cause__ = exc
+                failed = failed or error
+        if failed is not None:
+            raise failed
 
     def _origin_of(self, obj: object) -> _Origin:
         """The structured origin of a registered plugin module or gateway object (for errors)."""

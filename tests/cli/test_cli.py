@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -280,3 +281,26 @@ def test_route_without_config_says_it_uses_declared_capabilities(tmp_path: Path)
     data = json.loads(done.stdout)
     assert data["basis"].startswith("what installed providers declare")
     assert "fake" not in data["eligible"]  # the fake is never routed to unless configured
+
+
+def test_a_plugin_failing_to_add_commands_does_not_take_the_cli_down(tmp_path: Path) -> None:
+    # An installed distribution whose gateway_cli_commands raises: the core's commands still work.
+    (tmp_path / "broken_cli_plugin.py").write_text(
+        "from gateway_core.hookspecs import hookimpl\n\n"
+        "@hookimpl\n"
+        "def gateway_cli_commands(cli):\n"
+        "    raise RuntimeError('secret sk_live_do_not_print')\n",
+        encoding="utf-8",
+    )
+    info = tmp_path / "broken_cli_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-cli-plugin\nVersion: 0.1\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[gateway_core]\nbroken_cli = broken_cli_plugin\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    listed = gateway("plugins", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {"fake"} <= {row["provider"] for row in json.loads(listed.stdout)["providers"]}
+    unknown = gateway("frobnicate", env=env)
+    assert unknown.returncode == 2
+    assert "broken_cli" in unknown.stderr
+    assert "sk_live_do_not_print" not in unknown.stderr + unknown.stdout

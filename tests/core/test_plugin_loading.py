@@ -557,6 +557,14 @@ def test_a_plugin_failing_in_cli_commands_is_named_without_its_message() -> None
     assert "tok_live_leaked" not in str(info.value)
 
 
+def test_a_plugin_failing_in_cli_commands_does_not_keep_the_others_out() -> None:
+    manager = GatewayManager(DeploymentConfig(), plugins=[BreaksCli(), AddsCommand()], load_entry_points=False)
+    group = click.Group("gateway")
+    with pytest.raises(PluginLoadError, match="BreaksCli-0"):
+        manager.add_cli_commands(group)
+    assert set(group.commands) == {"hello"}
+
+
 # --------------------------------------------------------------------------------------------
 # A plugin's start-up code failing: wrapped, named, and secret-free
 # --------------------------------------------------------------------------------------------
