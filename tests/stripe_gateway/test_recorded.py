@@ -334,6 +334,7 @@ def test_real_3ds_redirect_requires_authentication(replay: ReplayClient, mgr: Ga
         mgr.authorize(GW, AuthorizeRequest(Money.of("80.00", "EUR"), "pm_card_visa"), idempotency_key="k-3ds")
     assert info.value.action_url is not None
     assert info.value.action_url.startswith("https://")
+    assert info.value.payment_id == "pi_1Ev1M1FSbr6xR4YAgJIBBVX0"  # the PaymentIntent waiting for the payer
 
 
 def test_real_authentication_failure_reads_as_failed(replay: ReplayClient, mgr: GatewayManager) -> None:

@@ -554,6 +554,7 @@ class StripeGateway:
             raise AuthenticationRequired(
                 f"stripe: payment {pi['id']} needs the payer to authenticate",
                 action_url=action.get("url"),
+                payment_id=pi["id"],
                 gateway=self.name,
                 provider_code="authentication_required",
             )
