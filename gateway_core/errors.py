@@ -59,6 +59,7 @@ __all__ = [
     "PaymentDeclined",
     "PermissionDenied",
     "PluginLoadError",
+    "ProviderFields",
     "RateLimited",
     "UnknownGateway",
     "UnsupportedCurrency",
@@ -90,15 +91,20 @@ class ErrorCode(enum.StrEnum):
     PROVIDER_ERROR = "provider_error"
 
 
-class ErrorFields(TypedDict, total=False):
+class ProviderFields(TypedDict, total=False):
+    """What a provider said about a failure (see :meth:`GatewayError.provider_fields`)."""
+
+    provider_code: str | None
+    http_status: int | None
+    request_id: str | None
+
+
+class ErrorFields(ProviderFields, total=False):
     """The keyword fields every :class:`GatewayError` accepts."""
 
     gateway: str | None
     code: ErrorCode | None
     retryable: bool | None
-    provider_code: str | None
-    http_status: int | None
-    request_id: str | None
 
 
 class GatewayError(Exception):
@@ -139,6 +145,14 @@ class GatewayError(Exception):
         self.provider_code = provider_code
         self.http_status = http_status
         self.request_id = request_id
+
+    def provider_fields(self) -> ProviderFields:
+        """What the provider said (code, HTTP status, request id), to carry over to a clearer error.
+
+        A plugin that re-raises with a better message keeps the provider's evidence:
+        ``raise NotFound("no order X", gateway=name, **exc.provider_fields()) from exc``.
+        """
+        return {"provider_code": self.provider_code, "http_status": self.http_status, "request_id": self.request_id}
 
     def __str__(self) -> str:
         parts = [self.message]

@@ -103,7 +103,7 @@ def test_star_import_gives_exactly_the_public_api() -> None:
 
 
 def test_every_error_in_the_tree_is_exported_from_the_package() -> None:
-    error_classes = {name for name in errors.__all__ if name != "ErrorFields"}
+    error_classes = {name for name in errors.__all__ if name not in ("ErrorFields", "ProviderFields")}
     assert error_classes <= set(PUBLIC_API)
     for name in error_classes - {"ErrorCode"}:
         assert issubclass(getattr(errors, name), errors.GatewayError), name
@@ -112,7 +112,7 @@ def test_every_error_in_the_tree_is_exported_from_the_package() -> None:
 def test_the_error_tree_in_the_module_docstring_names_every_error() -> None:
     doc = errors.__doc__ or ""
     for name in errors.__all__:
-        if name in ("ErrorCode", "ErrorFields"):
+        if name in ("ErrorCode", "ErrorFields", "ProviderFields"):
             continue
         assert name in doc, name
 
@@ -151,7 +151,7 @@ def test_the_error_tree_drawing_is_the_class_hierarchy() -> None:
         assert tree_bases == [parent], f"{name} is drawn under {parent.__name__}, but its bases are {cls.__bases__}"
         others = tuple(b.__name__ for b in cls.__bases__ if not issubclass(b, errors.GatewayError))
         assert others == extras, f"{name} is drawn with ({', '.join(extras)}), but also derives from {others}"
-    exported = {n for n in errors.__all__ if n not in ("ErrorCode", "ErrorFields")}
+    exported = {n for n in errors.__all__ if n not in ("ErrorCode", "ErrorFields", "ProviderFields")}
     assert sorted(seen) == sorted(exported)  # every error drawn exactly once
 
 
@@ -179,3 +179,12 @@ def test_importing_the_package_does_not_import_asyncio_machinery_or_provider_sdk
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""
+
+
+def test_provider_fields_carry_the_providers_evidence_to_a_clearer_error() -> None:
+    original = errors.NotFound(
+        "404", gateway="pp", provider_code="RESOURCE_NOT_FOUND", http_status=404, request_id="dbg-1"
+    )
+    clearer = errors.NotFound("no order O-1", gateway="pp", **original.provider_fields())
+    assert (clearer.provider_code, clearer.http_status, clearer.request_id) == ("RESOURCE_NOT_FOUND", 404, "dbg-1")
+    assert "gateway" not in original.provider_fields()

@@ -403,9 +403,7 @@ class PayPalGateway:
             raise NotFound(
                 f"PayPal has no order or authorization {request.payment_id}",
                 gateway=self.name,
-                provider_code=exc.provider_code,
-                http_status=exc.http_status,
-                request_id=exc.request_id,
+                **exc.provider_fields(),
             ) from exc
         except InvalidRequest as exc:
             if exc.provider_code == "ACTION_DOES_NOT_MATCH_INTENT":
@@ -413,9 +411,7 @@ class PayPalGateway:
                     "this PayPal order is authorize-only: authorize it (payment_method = the order id), "
                     "then capture the authorization",
                     gateway=self.name,
-                    provider_code=exc.provider_code,
-                    http_status=exc.http_status,
-                    request_id=exc.request_id,
+                    **exc.provider_fields(),
                 ) from exc
             raise
         captures = _payments(order)["captures"]
@@ -431,9 +427,7 @@ class PayPalGateway:
             raise NotFound(
                 f"PayPal has no order or authorization {payment_id}",
                 gateway=self.name,
-                provider_code=exc.provider_code,
-                http_status=exc.http_status,
-                request_id=exc.request_id,
+                **exc.provider_fields(),
             ) from exc
         if order.get("intent") == "AUTHORIZE":
             message = (
@@ -486,9 +480,7 @@ class PayPalGateway:
             raise NotFound(
                 f"PayPal has no authorization {request.payment_id} (an unapproved order cannot be voided; it expires)",
                 gateway=self.name,
-                provider_code=exc.provider_code,
-                http_status=exc.http_status,
-                request_id=exc.request_id,
+                **exc.provider_fields(),
             ) from exc
         return Void(self.name, request.payment_id, PaymentState.CANCELED, live=self.live, raw=auth)
 
