@@ -413,6 +413,19 @@ def captured_payment(h: ConformanceHarness, amount: Money) -> str:
     )
 
 
+def some_refund(h: ConformanceHarness, rule: CurrencyRule, amount: Money, payment_id: str) -> RefundRequest:
+    """A refund of half of ``amount`` where partial refunds are declared, else of all of it."""
+    if h.supports(Feature.PARTIAL_REFUND):
+        return RefundRequest(payment_id, half(rule, amount))
+    return RefundRequest(payment_id)
+
+
+def assert_refunded(h: ConformanceHarness, payment_id: str, expected: Money, what: str) -> None:
+    """The provider reports exactly ``expected`` refunded on ``payment_id`` (``what`` names the scenario)."""
+    refunded = h.manager.payment_status(h.gateway, payment_id).amount_refunded
+    assert refunded == expected, f"{what} refunded {refunded}"
+
+
 def authorization(h: ConformanceHarness, amount: Money) -> str:
     """Authorize ``amount`` (``AUTHORIZE_CAPTURE`` is declared); return the authorization id."""
     method = need(h.payment_method, "payment_method", Feature.AUTHORIZE_CAPTURE)
@@ -921,19 +934,14 @@ class IdempotencyConformance:
         rule = h.rule()
         amount = typical_amount(rule)
         payment_id = captured_payment(h, amount)
-        request = (
-            RefundRequest(payment_id, half(rule, amount))
-            if h.supports(Feature.PARTIAL_REFUND)
-            else RefundRequest(payment_id)
-        )
+        request = some_refund(h, rule, amount, payment_id)
         key = new_key()
         first = h.manager.refund(h.gateway, request, idempotency_key=key)
         retried_by_a_second_worker(
             h, "refund", first.id, lambda worker: worker.refund(h.gateway, request, idempotency_key=key).id
         )
         if h.supports(Feature.PAYMENT_STATUS):
-            refunded = h.manager.payment_status(h.gateway, payment_id).amount_refunded
-            assert refunded == first.amount, f"one refund of {first.amount} retried refunded {refunded}"
+            assert_refunded(h, payment_id, first.amount, f"one refund of {first.amount} retried")
 
     def test_key_reused_with_other_parameters_never_charges_again(
         self, conformance_harness: ConformanceHarness
@@ -963,19 +971,14 @@ class IdempotencyConformance:
         rule = h.rule()
         amount = typical_amount(rule)
         payment_id = captured_payment(h, amount)
-        request = (
-            RefundRequest(payment_id, half(rule, amount))
-            if h.supports(Feature.PARTIAL_REFUND)
-            else RefundRequest(payment_id)
-        )
+        request = some_refund(h, rule, amount, payment_id)
         key = new_key()
         first = h.manager.refund(h.gateway, request, idempotency_key=key)
         second = h.manager.refund(h.gateway, request, idempotency_key=key)
         assert second.id == first.id, "the same idempotency key returned another refund"
         assert second.amount == first.amount
         if h.supports(Feature.PAYMENT_STATUS):
-            refunded = h.manager.payment_status(h.gateway, payment_id).amount_refunded
-            assert refunded == first.amount, f"one refund of {first.amount} retried refunded {refunded}"
+            assert_refunded(h, payment_id, first.amount, f"one refund of {first.amount} retried")
 
     def test_concurrent_retries_with_one_key_refund_once(self, conformance_harness: ConformanceHarness) -> None:
         """Retries racing each other (a client timeout, a second worker) still refund once."""
@@ -1003,8 +1006,7 @@ class IdempotencyConformance:
         )
         if not refund_ids:  # every attempt was told to retry: the retry still refunds once
             refund_ids.add(h.manager.refund(h.gateway, RefundRequest(payment_id), idempotency_key=key).id)
-        refunded = h.manager.payment_status(h.gateway, payment_id).amount_refunded
-        assert refunded == amount, f"racing retries of one refund of {amount} refunded {refunded}"
+        assert_refunded(h, payment_id, amount, f"racing retries of one refund of {amount}")
 
     def test_operation_id_retry_is_one_operation(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
@@ -1015,8 +1017,7 @@ class IdempotencyConformance:
         first = h.manager.refund(h.gateway, RefundRequest(payment_id), operation_id=operation)
         second = h.manager.refund(h.gateway, RefundRequest(payment_id), operation_id=operation)
         assert second.id == first.id, "the same operation id returned another refund"
-        refunded = h.manager.payment_status(h.gateway, payment_id).amount_refunded
-        assert refunded == amount, f"one operation id refunded {refunded} of {amount}"
+        assert_refunded(h, payment_id, amount, f"one operation id's refund of {amount}")
 
 
 def retried_by_a_second_worker(
