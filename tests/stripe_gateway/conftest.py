@@ -36,6 +36,16 @@ def spec() -> Spec:
     return load_spec()
 
 
+@pytest.fixture(autouse=True)
+def no_spec_violations() -> Iterator[None]:
+    """Fail a test in which any request broke Stripe's spec, even where the error itself was caught."""
+    CheckedClient.violations.clear()
+    yield
+    found = list(CheckedClient.violations)
+    CheckedClient.violations.clear()
+    assert not found, f"requests Stripe's spec refuses: {found}"
+
+
 @attrs.define
 class StandIn:
     """The stand-in server process (tests/stripe_gateway/standin.py) on a loopback port."""

@@ -102,6 +102,29 @@ def test_refund_retried_after_a_dropped_connection_refunds_once(client: CheckedC
     assert keys == ["fault-refund", "fault-refund"]
 
 
+def test_a_lost_refund_answer_retried_later_with_the_key_gets_that_refund(
+    client: CheckedClient, standin: StandIn
+) -> None:
+    """The refund went through but every answer was lost; a later retry with its key must not be refused.
+
+    10.00 of 12.34 EUR: once the first attempt has refunded, only 2.34 remains, so a check of
+    "more than remains" before sending would refuse the retry of a refund that happened.
+    """
+    manager = make_manager(client, standin.url)
+    session = manager.create_checkout(GW, checkout(), idempotency_key="lost-refund-checkout")
+    payment_id = standin.pay(session.id)
+    before = standin.stats()["refunds"]
+    client.targeted.extend([("/v1/refunds", "drop_after_send")] * 3)  # beyond the SDK's two retries
+    request = RefundRequest(payment_id, Money.of("10.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        manager.refund(GW, request, idempotency_key="lost-refund")
+    assert lost.value.retryable is True
+    refund = manager.refund(GW, request, idempotency_key="lost-refund")
+    assert refund.amount == Money.of("10.00", "EUR")
+    assert standin.stats()["refunds"] == before + 1
+    assert manager.payment_status(GW, payment_id).amount_refunded == Money.of("10.00", "EUR")
+
+
 def test_zero_retries_setting_surfaces_the_first_fault(client: CheckedClient, standin: StandIn) -> None:
     manager = make_manager(client, standin.url, max_network_retries=0)
     client.faults.append("timeout")

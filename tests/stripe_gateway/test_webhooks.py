@@ -154,6 +154,13 @@ def test_tampered_body_is_refused() -> None:
         parse(gateway(), body.replace(b"2500", b"2"), headers)
 
 
+def test_a_body_that_is_not_utf8_is_refused_as_unverified() -> None:
+    body = event_body("checkout.session.expired", SESSION)
+    headers = dict(sign(body, WEBHOOK_SECRET).headers)
+    with pytest.raises(WebhookVerificationFailed, match="not UTF-8"):
+        parse(gateway(), body + b"\xff", headers)
+
+
 def test_unsigned_and_malformed_signatures_are_refused() -> None:
     body = event_body("checkout.session.expired", SESSION)
     for headers in ({}, {"Stripe-Signature": ""}, {"Stripe-Signature": "garbage"}, {"Stripe-Signature": "t=1"}):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -15,7 +15,7 @@ from requests.structures import CaseInsensitiveDict
 from stripe_gateway._http import AsyncHTTPClient
 
 from tests.stripe_gateway.formcodec import decode
-from tests.stripe_gateway.speccheck import Spec
+from tests.stripe_gateway.speccheck import Spec, SpecViolation
 
 #: Faults a test can queue: each applies to one HTTP attempt (the SDK's retries are attempts too).
 FAULTS = ("timeout", "500", "429", "drop_after_send", "refuse_connection")
@@ -42,7 +42,16 @@ class CheckedClient(stripe.RequestsClient):
     * ``500`` / ``429``: the server's answer is replaced by Stripe's error envelope.
 
     Retries do not sleep (backoff is the SDK's business, not what these tests measure).
+
+    A request the spec refuses raises :class:`SpecViolation` here and is also kept in
+    :attr:`violations` (shared by every instance): the plugin or the core may catch the error
+    (the core wraps it as an unmapped ``GatewayError``), so an autouse fixture fails the test from
+    that list instead of relying on the exception getting through. ``before_send`` runs a
+    callable once just before the next request to a path template (to let the stand-in change
+    state between the plugin's read and its write).
     """
+
+    violations: ClassVar[list[str]] = []
 
     def __init__(self, spec: Spec, **kwargs: Any) -> None:
         super().__init__(timeout=10, **kwargs)
@@ -54,6 +63,7 @@ class CheckedClient(stripe.RequestsClient):
         self.faults: deque[str] = deque()
         #: Faults for one path template only, consumed before ``faults``.
         self.targeted: list[tuple[str, str]] = []
+        self.before_send: dict[str, Callable[[], object]] = {}
         self._lock = threading.Lock()
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
@@ -62,7 +72,14 @@ class CheckedClient(stripe.RequestsClient):
     def _before(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any) -> str | None:
         """Check and record one attempt; return the fault to inject, if any."""
         body = post_data.decode() if isinstance(post_data, bytes) else post_data
-        template = self.spec.check(method.upper(), url, body)
+        try:
+            template = self.spec.check(method.upper(), url, body)
+        except SpecViolation as violation:
+            CheckedClient.violations.append(str(violation))
+            raise
+        hook = self.before_send.pop(template, None)
+        if hook is not None:
+            hook()
         hdrs = dict(headers or {})
         split = urlsplit(url)
         with self._lock:

@@ -164,6 +164,7 @@ REFUND_REASONS: frozenset[str] = frozenset({"duplicate", "fraudulent", "requeste
 MAX_LINE_ITEMS = 100
 _METADATA_KEY_MAX = 40
 _METADATA_VALUE_MAX = 500
+_MAX_KEY_LEN = 255  # Stripe idempotency keys: "up to 255 characters"
 _REPLAY_MEMORY = 10_000
 
 
@@ -418,17 +419,6 @@ class StripeGateway:
                 f"stripe: payment is in {str(obj.get('currency')).upper()}, not {amount.currency}", gateway=self.name
             )
 
-    def _check_refundable(self, amount: Money, obj: Mapping[str, Any], captured: int, refunded: int) -> None:
-        """Refuse, before sending, a refund in another currency or of more than remains."""
-        self._check_currency(amount, obj)
-        remaining = captured - refunded
-        if self._wire.to_minor(amount) > remaining:
-            raise AmountOutOfRange(
-                f"stripe: cannot refund {amount}; {self._wire.money(remaining, obj['currency'])} remains",
-                gateway=self.name,
-                provider_code="charge_exceeds_refundable",
-            )
-
     def _metadata(self, metadata: Mapping[str, str], reference: str | None = None) -> dict[str, str]:
         data = dict(metadata)
         if reference is not None:
@@ -675,8 +665,12 @@ class StripeGateway:
         refusal = _NOT_VOIDABLE.get(str(intent.get("status")))
         if refusal is not None:
             raise InvalidRequest(f"stripe: payment {intent['id']} {refusal}", gateway=self.name)
+        # Stripe binds a key to the endpoint it was first used on, and this void's key may already
+        # have gone to /expire (the payer completed the session meanwhile): the cancel of the
+        # session's PaymentIntent always takes a key derived from it, the same on every retry.
+        cancel_options: stripe.RequestOptions = {**options, "idempotency_key": _sub_key(options, "cancel-intent")}
         intents = self.client.v1.payment_intents
-        pi = yield self._call(intents, "cancel", str(intent["id"]), None, options, mutating=True)
+        pi = yield self._call(intents, "cancel", str(intent["id"]), None, cancel_options, mutating=True)
         self._debug(context, "stripe.void.done", payment_id=pi["id"], checkout_id=session["id"])
         return Void(self.name, str(pi["id"]), normalize.intent_state(pi), live=bool(pi.get("livemode", False)), raw=pi)
 
@@ -688,9 +682,13 @@ class StripeGateway:
         """Refund by PaymentIntent (or a ``cs_`` resolved to one) or by charge (``ch_``/``py_``).
 
         For a chosen amount the payment is read first, whichever id names it, and a refund in
-        another currency or of more than remains is refused before anything is sent: Stripe
-        reads the integer in the payment's own currency, so 5 JPY sent against a EUR charge
-        would refund 0.05 EUR.
+        another currency is refused before anything is sent: Stripe reads the integer in the
+        payment's own currency, so 5 JPY sent against a EUR charge would refund 0.05 EUR.
+
+        What remains to refund is left to Stripe (``amount_too_large``/``charge_already_refunded``
+        map to :class:`~gateway_core.errors.AmountOutOfRange`): a retry with the key of a refund
+        that went through while its answer was lost must reach Stripe, which replays the refund,
+        rather than be refused here because the refund itself shrank what remains.
         """
         options = self._options(context)
         payment_id = request.payment_id
@@ -703,13 +701,10 @@ class StripeGateway:
             params["payment_intent"] = payment_id
         if request.amount is not None:
             if by_charge:
-                charge = yield self._call(self.client.v1.charges, "retrieve", payment_id, mutating=False)
-                _, captured, refunded = normalize.charge_amounts(charge)
-                self._check_refundable(request.amount, charge, captured, refunded)
+                paid = yield self._call(self.client.v1.charges, "retrieve", payment_id, mutating=False)
             else:
-                current = yield from self._retrieve_intent(payment_id)
-                _, captured, refunded = normalize.intent_amounts(current)
-                self._check_refundable(request.amount, current, captured, refunded)
+                paid = yield from self._retrieve_intent(payment_id)
+            self._check_currency(request.amount, paid)
             params["amount"] = self._wire.to_minor(request.amount)
         if request.reason in REFUND_REASONS:
             params["reason"] = request.reason
@@ -771,6 +766,10 @@ class StripeGateway:
             raise ConfigurationError(f"gateway {self.name!r} has no webhook_secret", gateway=self.name)
         if not header:
             raise WebhookVerificationFailed(f"stripe: missing {SIGNATURE_HEADER} header", gateway=self.name)
+        try:  # the SDK decodes the body and would let a UnicodeDecodeError out; Stripe sends UTF-8 JSON
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise WebhookVerificationFailed("stripe: webhook body is not UTF-8", gateway=self.name) from exc
         import stripe  # noqa: PLC0415  (verifying a webhook is an operation: the SDK loads here)
 
         with map_stripe_errors(self.name, mutating=False):
@@ -860,6 +859,15 @@ class StripeGateway:
                 results.append(CheckResult(name, True, "granted"))
         log.bind(gateway=self.name).debug("stripe.check.done", ok=all(r.ok for r in results))
         return results
+
+
+def _sub_key(options: stripe.RequestOptions, what: str) -> str:
+    """A stable idempotency key for a second request of one operation, derived from its key.
+
+    Stripe keys are at most 255 characters; a derived key that would be longer is hashed.
+    """
+    key = f"{options['idempotency_key']}:{what}"
+    return key if len(key) <= _MAX_KEY_LEN else "gc-" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def _plain(obj: stripe.StripeObject) -> dict[str, Any]:
