@@ -12,7 +12,13 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from gateway_core.capabilities import Capabilities, Feature
-from gateway_core.errors import AmountOutOfRange, CapabilityNotSupported, UnknownGateway, UnsupportedCurrency
+from gateway_core.errors import (
+    AmountOutOfRange,
+    CapabilityNotSupported,
+    InvalidRequest,
+    UnknownGateway,
+    UnsupportedCurrency,
+)
 from gateway_core.money import Money
 from gateway_core.money import currency as currency_of
 
@@ -77,7 +83,7 @@ class Router:
         if gateways is None:
             return self._entries
         if isinstance(gateways, str):
-            raise TypeError("gateways must be a collection of names, not one str (use [name])")
+            raise InvalidRequest("gateways must be a collection of names, not one str (use [name])")
         wanted = set(gateways)
         unknown = wanted - self._by_name.keys()
         if unknown:
@@ -88,7 +94,7 @@ class Router:
         self, amount: Money, features: Iterable[Feature] = (), gateways: Iterable[str] | None = None
     ) -> RouteDecision:
         """Eligible gateways for ``amount`` with ``features``, and a reason for every other one."""
-        wanted = frozenset(features)
+        wanted = _features(features)
         eligible: list[str] = []
         excluded: list[Exclusion] = []
         for entry in self._selected(gateways):
@@ -125,3 +131,15 @@ class Router:
         rounded = rule.round_up(amount)
         rule.check(rounded, gateway=gateway)
         return rounded
+
+
+def _features(features: Iterable[Feature]) -> frozenset[Feature]:
+    """``features`` as Feature values; one bare string or an unknown name is an :class:`InvalidRequest`."""
+    if isinstance(features, str):  # a Feature is a str too: "refund" would be read letter by letter
+        raise InvalidRequest(f"features must be a collection of Feature values, not one str (use [{features!r}])")
+    listed = list(features)
+    try:
+        return frozenset(Feature(f) for f in listed)
+    except ValueError as exc:
+        known = ", ".join(f.value for f in Feature)
+        raise InvalidRequest(f"unknown feature in {sorted(map(str, listed))}; known: {known}") from exc

@@ -232,7 +232,8 @@ class FakeGateway:
         """Factory for :class:`~gateway_core.hookspecs.ProviderDefinition`.
 
         Settings: ``test_mode = true`` (required: the fake refuses to run without it),
-        ``webhook_secret`` (a secret; default a fixed test secret), ``minimums`` (``{EUR = "0.50"}``),
+        ``webhook_secret`` (a secret; default a test secret derived from the gateway's name, so
+        two fake gateways never believe each other's webhooks), ``minimums`` (``{EUR = "0.50"}``),
         ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes``, which
         :meth:`configure` reads into the gateway's capabilities.
         """
@@ -242,7 +243,7 @@ class FakeGateway:
                 "set test_mode = true in its settings to enable it",
                 gateway=settings.name,
             )
-        secret = settings.get("webhook_secret", Secret("whsec_fake_test_only", source="fake default"))
+        secret = settings.get("webhook_secret", Secret(f"whsec_fake_test_only_{settings.name}", source="fake default"))
         if not isinstance(secret, Secret):
             raise ConfigurationError(
                 f"gateway {settings.name!r}: webhook_secret must be a Secret", gateway=settings.name

@@ -95,8 +95,9 @@ def test_one_line_per_operation_with_its_fields(one_fake: GatewayManager) -> Non
     assert failed["provider_code"] == "card_declined"
     assert failed["http_status"] == 402
     assert "idempotency_key" not in status
-    assert "amount" not in status
-    assert "amount" not in voided
+    # Where the request names no amount, the line carries the result's (a status: the payment's).
+    assert (status["amount"], status["currency"]) == ("25.00", "EUR")
+    assert "amount" not in voided  # a Void carries no amount
     assert voided["idempotency_key"] == "vo-1"
 
 
@@ -217,3 +218,21 @@ def test_no_secret_token_or_card_number_in_any_log_line_or_error() -> None:
     for secret in (WEBHOOK_SECRET, API_KEY, CARD, CARD_SPACED):
         for text in texts:
             assert secret not in text, text
+
+
+def test_a_full_capture_or_refund_logs_the_amount_moved_and_a_webhook_its_type(one_fake: GatewayManager) -> None:
+    f = fake(one_fake, "fake")
+    with capture_logs() as logs:
+        auth = one_fake.authorize("fake", AuthorizeRequest(eur("25.00"), "pm_card_visa"), idempotency_key="au-f")
+        one_fake.capture("fake", CaptureRequest(auth.id), idempotency_key="ca-f")  # no amount: all of it
+        one_fake.refund("fake", RefundRequest(auth.id), idempotency_key="re-f")  # no amount: what remains
+        delivery = f.drain_webhooks()[-1]
+        event = one_fake.parse_webhook("fake", delivery.headers, delivery.body)
+    captured, refunded, verified = operation_lines(logs)[1:]
+    assert (captured["event"], captured["amount"], captured["currency"]) == (
+        "gateway.capture.succeeded",
+        "25.00",
+        "EUR",
+    )
+    assert (refunded["event"], refunded["amount"], refunded["currency"]) == ("gateway.refund.created", "25.00", "EUR")
+    assert (verified["event"], verified["event_type"]) == ("gateway.webhook.verified", event.type.value)

@@ -62,9 +62,23 @@ def test_a_capability_refusal_is_logged_too(manager: GatewayManager) -> None:
 
 
 def test_route_refuses_a_single_string_for_gateways(manager: GatewayManager) -> None:
-    with pytest.raises(TypeError, match="not one str"):
+    with pytest.raises(InvalidRequest, match="not one str"):
         manager.route(Money.of("10", "EUR"), gateways="fake")
     assert manager.route(Money.of("10", "EUR"), gateways=["fake"]).eligible == ("fake",)
+
+
+@pytest.mark.parametrize("features", ["refund", Feature.REFUND])
+def test_route_refuses_a_single_string_for_features(manager: GatewayManager, features: str) -> None:
+    with pytest.raises(InvalidRequest, match="not one str"):
+        manager.route(Money.of("10", "EUR"), features)  # type: ignore[arg-type]
+
+
+def test_route_refuses_an_unknown_feature_and_takes_known_names(manager: GatewayManager) -> None:
+    with pytest.raises(InvalidRequest, match=r"unknown feature in \['refnd'\]; known: hosted_checkout"):
+        manager.route(Money.of("10", "EUR"), ["refnd"])  # type: ignore[list-item]
+    by_name = manager.route(Money.of("10", "EUR"), ["refund"])  # type: ignore[list-item]
+    assert by_name.features == frozenset({Feature.REFUND})
+    assert by_name.eligible == ("fake",)
 
 
 def test_minimum_price_of_a_malformed_code_is_an_error_not_none(manager: GatewayManager) -> None:

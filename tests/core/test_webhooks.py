@@ -298,6 +298,17 @@ def test_a_webhook_signed_with_the_default_secret_is_refused_by_a_configured_one
     body = json.dumps(
         {"id": "evt_forged", "type": "payment.succeeded", "created": int(time.time()), "data": {}}
     ).encode()
-    forged = sign(body, Secret("whsec_fake_test_only"), int(time.time()))
+    forged = sign(body, Secret("whsec_fake_test_only_alpha"), int(time.time()))
     with pytest.raises(WebhookVerificationFailed):
         two_fakes.parse_webhook("alpha", {SIGNATURE_HEADER: forged}, body)
+
+
+def test_two_fakes_on_default_secrets_refuse_each_others_webhooks() -> None:
+    from .conftest import build_manager, fake_table
+
+    manager = build_manager({"a": fake_table(), "b": fake_table()})
+    _, deliveries = paid_checkout(manager, "a")
+    delivery = deliveries[0]
+    assert manager.parse_webhook("a", delivery.headers, delivery.body).gateway == "a"
+    with pytest.raises(WebhookVerificationFailed):
+        manager.parse_webhook("b", delivery.headers, delivery.body)  # an endpoint wired to the wrong gateway
