@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import TypeVar
@@ -33,6 +32,7 @@ from gateway_core.models import (
     Void,
     VoidRequest,
     WebhookEvent,
+    WebhookHeaders,
 )
 
 __all__ = ["AsyncGatewayManager"]
@@ -119,7 +119,7 @@ class AsyncGatewayManager:
     async def payment_status(self, gateway: str, payment_id: str) -> PaymentStatus:
         return await self._execute(self.manager._prepare_status(gateway, payment_id))
 
-    async def parse_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+    async def parse_webhook(self, gateway: str, headers: WebhookHeaders, body: bytes) -> WebhookEvent:
         return await self._execute(self.manager._prepare_webhook(gateway, headers, body))
 
     async def check(self, gateway: str) -> tuple[CheckResult, ...]:

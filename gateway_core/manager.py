@@ -59,6 +59,7 @@ from gateway_core.models import (
     Void,
     VoidRequest,
     WebhookEvent,
+    WebhookHeaders,
     WebhookRequest,
 )
 from gateway_core.money import Money
@@ -614,7 +615,7 @@ class GatewayManager:
         """The payment's (or checkout's) current state; see :func:`~gateway_core.hookspecs.gateway_payment_status`."""
         return self._run(self._prepare_status(gateway, payment_id))
 
-    def parse_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookEvent:
+    def parse_webhook(self, gateway: str, headers: WebhookHeaders, body: bytes) -> WebhookEvent:
         """Verify and normalize a webhook; see :func:`~gateway_core.hookspecs.gateway_parse_webhook`."""
         return self._run(self._prepare_webhook(gateway, headers, body))
 
@@ -701,15 +702,17 @@ class GatewayManager:
         return _Prepared(gw, "gateway_payment_status", ctx, PaymentStatus, None, {"request": StatusRequest(payment_id)})
 
     @_logs_refusal("webhook")
-    def _prepare_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> _Prepared[WebhookEvent]:
+    def _prepare_webhook(self, gateway: str, headers: WebhookHeaders, body: bytes) -> _Prepared[WebhookEvent]:
         gw = self._get(gateway)
         self._require(gw, "gateway_parse_webhook", Feature.WEBHOOKS)
         if not isinstance(body, bytes):
             raise InvalidRequest("webhook body must be the raw bytes as received", gateway=gateway)
+        try:
+            request = WebhookRequest(headers, body)
+        except InvalidRequest as exc:
+            raise InvalidRequest(exc.message, gateway=gateway) from None
         ctx = OperationContext(gateway, gw.info.provider, "webhook")
-        return _Prepared(
-            gw, "gateway_parse_webhook", ctx, WebhookEvent, None, {"request": WebhookRequest(headers, body)}
-        )
+        return _Prepared(gw, "gateway_parse_webhook", ctx, WebhookEvent, None, {"request": request})
 
     @_logs_refusal("check")
     def _prepare_check(self, gateway: str) -> _Prepared[object]:

@@ -8,7 +8,7 @@ line by accident).
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "Void",
     "VoidRequest",
     "WebhookEvent",
+    "WebhookHeaders",
     "WebhookRequest",
 ]
 
@@ -218,8 +219,41 @@ class StatusRequest:
     payment_id: str
 
 
-def _lower_headers(headers: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType({k.lower(): v for k, v in headers.items()})
+def _header_text(value: object, what: str) -> str:
+    if isinstance(value, bytes):
+        return value.decode("latin-1")  # HTTP header bytes (an ASGI scope's raw headers)
+    if isinstance(value, str):
+        return value
+    raise InvalidRequest(f"webhook header {what} must be str or bytes, not {type(value).__name__}")
+
+
+#: Webhook headers as a host's web framework gives them: a mapping, or (name, value) pairs of str
+#: or bytes (an ASGI scope's ``headers``).
+WebhookHeaders = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
+
+
+def _lower_headers(headers: WebhookHeaders) -> Mapping[str, str]:
+    """Headers by lower-case name, from a mapping or (name, value) pairs, str or bytes.
+
+    A name given twice with different values is refused: which signature would be believed?
+    """
+    given: object = headers  # untyped callers pass anything: check what arrived, not the annotation
+    if isinstance(given, Mapping):
+        pairs: Iterable[Any] = given.items()
+    elif isinstance(given, Iterable) and not isinstance(given, str | bytes):
+        pairs = given
+    else:
+        raise InvalidRequest(f"webhook headers must be a mapping or (name, value) pairs, not {type(given).__name__}")
+    out: dict[str, str] = {}
+    for pair in pairs:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2):
+            raise InvalidRequest("webhook headers given as pairs must be (name, value) pairs")
+        name = _header_text(pair[0], "names").lower()
+        value = _header_text(pair[1], "values")
+        if out.get(name, value) != value:
+            raise InvalidRequest(f"webhook header {name!r} given twice with different values")
+        out[name] = value
+    return MappingProxyType(out)
 
 
 @attrs.frozen

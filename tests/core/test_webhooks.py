@@ -312,3 +312,37 @@ def test_two_fakes_on_default_secrets_refuse_each_others_webhooks() -> None:
     assert manager.parse_webhook("a", delivery.headers, delivery.body).gateway == "a"
     with pytest.raises(WebhookVerificationFailed):
         manager.parse_webhook("b", delivery.headers, delivery.body)  # an endpoint wired to the wrong gateway
+
+
+def test_headers_may_arrive_as_pairs_of_str_or_bytes_as_asgi_gives_them(two_fakes: GatewayManager) -> None:
+    _, deliveries = paid_checkout(two_fakes)
+    delivery = deliveries[0]
+    pairs = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in delivery.headers.items()]
+    assert two_fakes.parse_webhook("alpha", pairs, delivery.body).gateway == "alpha"
+    assert two_fakes.parse_webhook("alpha", list(delivery.headers.items()), delivery.body).gateway == "alpha"
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (None, "must be a mapping or"),
+        ("Fake-Signature: t=1", "must be a mapping or"),
+        ([("Fake-Signature",)], r"\(name, value\) pairs"),
+        ([("Fake-Signature", 5)], "must be str or bytes"),
+    ],
+)
+def test_malformed_headers_are_an_invalid_request_naming_the_gateway(
+    two_fakes: GatewayManager, headers: object, message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message) as info:
+        two_fakes.parse_webhook("alpha", headers, b"{}")  # type: ignore[arg-type]
+    assert info.value.gateway == "alpha"
+
+
+def test_a_signature_header_given_twice_with_different_values_is_refused(two_fakes: GatewayManager) -> None:
+    _, deliveries = paid_checkout(two_fakes)
+    delivery = deliveries[0]
+    genuine = delivery.headers[SIGNATURE_HEADER]
+    pairs = [(SIGNATURE_HEADER, "t=1,v1=00"), (SIGNATURE_HEADER.lower(), genuine)]
+    with pytest.raises(InvalidRequest, match="given twice"):
+        two_fakes.parse_webhook("alpha", pairs, delivery.body)
