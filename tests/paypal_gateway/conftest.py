@@ -60,11 +60,24 @@ class StandIn:
     def approve(self, order_id: str, capture_outcome: str = "COMPLETED") -> None:
         self._call("POST", f"orders/{order_id}/approve", {"capture_outcome": capture_outcome})
 
-    def fault(self, method: str, path_contains: str, kind: str, *, count: int = 1, seconds: float = 1.0) -> None:
+    def fault(
+        self, method: str, path_contains: str, kind: str, *, count: int = 1, seconds: float = 1.0, **extra: Any
+    ) -> None:
+        """Inject ``kind`` into the next ``count`` matching requests.
+
+        ``extra`` goes with it: ``status``, ``body`` and ``content_type`` of a ``garbage_after`` answer.
+        """
         self._call(
             "POST",
             "faults",
-            {"method": method, "path_contains": path_contains, "kind": kind, "count": count, "seconds": seconds},
+            {
+                "method": method,
+                "path_contains": path_contains,
+                "kind": kind,
+                "count": count,
+                "seconds": seconds,
+                **extra,
+            },
         )
 
     def config(self, **values: Any) -> None:

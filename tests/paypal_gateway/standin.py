@@ -11,8 +11,9 @@ depend on it:
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
-faults (a 500 or 429 answered before processing; a dropped connection or a delay *after* the
-request was processed), revoke every issued token (as a credential rotation does), read the
+faults (a 500 or 429 answered before processing; a dropped connection, a delay or an
+unparseable 2xx answer, as a proxy in front of PayPal might give, *after* the request was
+processed), revoke every issued token (as a credential rotation does), read the
 request log and count what was created. ``/_standin/blob/N`` and ``/_standin/redirect`` serve an
 N-byte body and a redirect, for the certificate fetcher's limits. Start it with
 ``python standin.py CLIENT_ID CLIENT_SECRET WEBHOOK_ID``; it prints its port on stdout.
@@ -504,6 +505,15 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault["kind"] == "delay_after":
             time.sleep(float(fault.get("seconds", 1.0)))
+        if fault is not None and fault["kind"] == "garbage_after":
+            # Processed, then answered with a 2xx the client cannot read (the fault's status and body).
+            data = str(fault.get("body", "<html><body>Created</body></html>")).encode()
+            self.send_response(int(fault.get("status", 201)))
+            self.send_header("Content-Type", str(fault.get("content_type", "text/html")))
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         try:
             self._reply(status, body)
         except OSError:

@@ -307,3 +307,65 @@ def test_refund_in_another_currency_is_refused_and_refunds_nothing(manager: Gate
         manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("5.00", "USD")), idempotency_key=key())
     assert info.value.provider_code == "REFUND_CAPTURE_CURRENCY_MISMATCH"
     assert standin.counts()["refunds"] == 0
+
+
+#: 2xx bodies a proxy in front of PayPal might answer with, after PayPal acted. The SDK returns the
+#: HTML page as a string; it raises a YAML error on the cut-off JSON itself (jsonpickle falls back to YAML).
+UNREADABLE = {
+    "html": "<html>\n<head><title>201 Created</title></head>\n<body>Created</body>\n</html>\n",
+    "cut_off_json": '{"id": "2GG279541U471931P", "status": "COMPL',
+    "json_not_an_object": '["COMPLETED"]',
+    "empty": "",
+}
+
+
+@pytest.mark.parametrize("body", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_2xx_to_a_refund_is_outcome_unknown_and_a_retry_refunds_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, body: str
+) -> None:
+    """PayPal may have refunded: the error says retry with the same key, and that retry refunds nothing more."""
+    manager = make_manager(max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", "garbage_after", status=201, body=body)
+    request = RefundRequest(capture_id, Money.of("4.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, request, idempotency_key="unreadable")
+    assert info.value.retryable
+    assert not info.value.unmapped
+    assert info.value.http_status == 201
+    assert "same PayPal-Request-Id" in info.value.message
+    assert standin.counts()["refunds"] == 1  # PayPal did act
+    refund = manager.refund(GATEWAY, request, idempotency_key="unreadable")
+    assert refund.amount == Money.of("4.00", "EUR")
+    assert attempts(standin, "/refund") == ["unreadable", "unreadable"]
+    assert standin.counts()["refunds"] == 1
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("4.00", "EUR")
+
+
+def test_an_unreadable_2xx_to_a_capture_is_retried_with_the_same_request_id(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    manager = make_manager()
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    standin.fault("POST", f"/orders/{order_id}/capture", "garbage_after", status=201, body=UNREADABLE["html"])
+    capture = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="capture-unreadable")
+    assert attempts(standin, "/capture") == ["capture-unreadable", "capture-unreadable"]
+    assert standin.counts()["captures"] == 1
+    assert manager.payment_status(GATEWAY, order_id).payment_id == capture.id
+
+
+@pytest.mark.parametrize("body", UNREADABLE.values(), ids=UNREADABLE.keys())
+def test_an_unreadable_2xx_to_a_read_is_unavailable(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, body: str
+) -> None:
+    manager = make_manager(max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.fault("GET", f"/v2/checkout/orders/{order_id}", "garbage_after", status=200, body=body)
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GATEWAY, order_id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert not info.value.unmapped
+    assert info.value.retryable
+    assert info.value.http_status == 200
+    assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id  # the next read is answered

@@ -14,6 +14,9 @@ Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4
   :meth:`PayPalClient._send` retries 429, 5xx, timeouts and dropped connections up to
   ``max_retries`` times. A POST is retried only because it carries ``PayPal-Request-Id``: PayPal
   answers a repeat with the original outcome, so a retry never charges or refunds twice.
+* **Unreadable answers.** A 2xx whose body is not a JSON object (a proxy's HTML page, a cut-off
+  body) may follow an action PayPal took: a POST's is :class:`OutcomeUnknown` (retryable, same
+  ``PayPal-Request-Id``), a read's :class:`GatewayUnavailable`; both are retried like a 5xx.
 * **Timeouts** are always set (``timeout`` setting, default 30 s).
 """
 
@@ -34,7 +37,14 @@ from paypalserversdk.exceptions.o_auth_provider_exception import (  # type: igno
 from paypalserversdk.http.auth.o_auth_2 import ClientCredentialsAuthCredentials  # type: ignore[import-untyped]
 from paypalserversdk.paypal_serversdk_client import PaypalServersdkClient  # type: ignore[import-untyped]
 
-from gateway_core.errors import AuthenticationFailed, GatewayError, GatewayUnavailable, InvalidRequest, RateLimited
+from gateway_core.errors import (
+    AuthenticationFailed,
+    GatewayError,
+    GatewayUnavailable,
+    InvalidRequest,
+    OutcomeUnknown,
+    RateLimited,
+)
 from paypal_gateway.errors import error_from_status, map_errors
 from paypal_gateway.settings import PayPalSettings
 
@@ -113,12 +123,42 @@ class TokenCache:
         return str(self.provide(None, auth_manager).access_token)
 
 
+class _Unreadable(Exception):
+    """A 2xx answer whose body is not PayPal's JSON object (a proxy's HTML page, a cut-off body)."""
+
+    def __init__(self, status: int | None) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 def _body(response: Any) -> dict[str, Any]:
+    """The JSON object PayPal answered with; a 204 carries none. Anything else is :class:`_Unreadable`."""
+    status = getattr(response, "status_code", None)
     text = getattr(response, "text", None)
-    if not text:
+    if not text and status == 204:
         return {}
-    data = json.loads(text)
-    return data if isinstance(data, dict) else {}
+    try:
+        data = json.loads(text or "")
+    except (TypeError, ValueError) as exc:
+        raise _Unreadable(status) from exc
+    if not isinstance(data, dict):
+        raise _Unreadable(status)
+    return data
+
+
+def _unreadable_error(
+    gateway: str, operation: str, status: int | None, *, mutating: bool, debug_id: str | None = None
+) -> GatewayUnavailable:
+    """A 2xx we cannot read: PayPal (or a proxy in front of it) may have acted, so never a plain failure.
+
+    A POST is :class:`OutcomeUnknown` (retryable: the same ``PayPal-Request-Id`` returns PayPal's
+    stored answer and acts at most once); a read is :class:`GatewayUnavailable`.
+    """
+    text = f"PayPal {operation} answered HTTP {status} with a body that is not PayPal's JSON"
+    fields: dict[str, Any] = {"gateway": gateway, "http_status": status, "request_id": debug_id}
+    if mutating:
+        return OutcomeUnknown(f"{text}; it may have taken effect: retry with the same PayPal-Request-Id", **fields)
+    return GatewayUnavailable(text, **fields)
 
 
 def _token_refused(exc: AuthenticationFailed) -> bool:
@@ -138,6 +178,10 @@ class PayPalClient:
             o_auth_token_provider=self.tokens.provide,
         )
         self._session = session or requests.Session()
+        # The last HTTP answer this thread received, so a 2xx the SDK then fails to deserialize is
+        # told apart from a failure before or while sending (see _call).
+        self._answers = threading.local()
+        self._session.hooks["response"].append(self._remember)
         config = _Configuration(
             settings.api_base,
             http_client_instance=self._session,
@@ -176,8 +220,7 @@ class PayPalClient:
             try:
                 token = self._token(operation)
                 try:
-                    with map_errors(self.settings.name, operation, mutating=mutating):
-                        return _body(call(dict(options)))
+                    return self._call(operation, call, options, mutating=mutating)
                 except AuthenticationFailed as exc:
                     if renewed or not _token_refused(exc):
                         raise
@@ -203,6 +246,40 @@ class PayPalClient:
                     request_id=exc.request_id,
                 )
                 time.sleep(delay)
+
+    def _remember(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        """Session response hook: note the answer to an API call (not to a token fetch) in this thread."""
+        if "/v1/oauth2/token" not in (response.url or ""):
+            self._answers.last = response
+
+    def _call(
+        self, operation: str, call: Callable[[Mapping[str, Any]], Any], options: Mapping[str, Any], *, mutating: bool
+    ) -> dict[str, Any]:
+        """One SDK call, its errors mapped; a 2xx answer that cannot be read is never a plain failure.
+
+        The SDK deserializes a 2xx body itself (through jsonpickle, which falls back to YAML and
+        may raise anything) before :func:`_body` reads it as JSON; either failing on a 2xx answer
+        means PayPal may have acted (see :func:`_unreadable_error`).
+        """
+        name = self.settings.name
+        self._answers.last = None
+        try:
+            with map_errors(name, operation, mutating=mutating):
+                response = call(dict(options))
+        except GatewayError:
+            raise
+        except Exception as exc:
+            answer: requests.Response | None = self._answers.last
+            if answer is None or not 200 <= answer.status_code < 300:
+                raise
+            debug_id = answer.headers.get("Paypal-Debug-Id")
+            raise _unreadable_error(name, operation, answer.status_code, mutating=mutating, debug_id=debug_id) from exc
+        try:
+            return _body(response)
+        except _Unreadable as exc:
+            headers = getattr(response, "headers", None) or {}
+            debug_id = next((str(v) for k, v in dict(headers).items() if str(k).lower() == "paypal-debug-id"), None)
+            raise _unreadable_error(name, operation, exc.status, mutating=mutating, debug_id=debug_id) from exc
 
     def _log_token_refused(self, operation: str, exc: GatewayError) -> None:
         log.info(
@@ -297,10 +374,10 @@ class PayPalClient:
                 continue
             raise error
         try:
-            data = response.json()
-        except ValueError as exc:
-            raise GatewayError("PayPal verify-webhook-signature answered with invalid JSON", gateway=name) from exc
-        return data if isinstance(data, dict) else {}
+            return _body(response)
+        except _Unreadable as exc:
+            debug_id = response.headers.get("Paypal-Debug-Id")
+            raise _unreadable_error(name, operation, exc.status, mutating=False, debug_id=debug_id) from exc
 
     def access_token(self) -> str:
         """A current OAuth access token (cached; for ``gateway check``). Never log it."""

@@ -20,6 +20,9 @@ PayPal (``ErrorException`` name / first issue)     gateway-core
                                                     :class:`OutcomeUnknown` for a POST (retryable)
 connect error / connect timeout                     :class:`GatewayUnavailable` (nothing was sent)
 read timeout / connection dropped after sending     :class:`OutcomeUnknown` for a POST (retryable)
+2xx with a body that is not a JSON object           :class:`GatewayUnavailable`, or
+                                                    :class:`OutcomeUnknown` for a POST (retryable;
+                                                    raised in ``client.py``)
 ==================================================  =============================================
 
 ``request_id`` is PayPal's ``debug_id``. Messages are built from PayPal's ``name``, ``issue`` and
