@@ -91,8 +91,14 @@ class Chain:
 
     @property
     def served(self) -> bytes:
-        """What PayPal serves at ``cert_url``: the leaf, then the intermediate."""
+        """A ``cert_url`` that serves the chain: the leaf, then the intermediate."""
         return pem(self.leaf, self.intermediate)
+
+    @property
+    def leaf_only(self) -> bytes:
+        """A ``cert_url`` that serves the leaf alone, the case PayPal's own SDKs are written for
+        (paypalrestsdk loads only the first certificate and bundles the issuing intermediate)."""
+        return pem(self.leaf)
 
     def sign(self, message: bytes, key: rsa.RSAPrivateKey | None = None) -> str:
         signature = (key or self.leaf_key).sign(message, padding.PKCS1v15(), hashes.SHA256())

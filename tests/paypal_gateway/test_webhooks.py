@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -176,7 +177,7 @@ def test_cert_url_on_paypal_hosts_is_accepted() -> None:
         ("untrusted", "trusted root"),
         ("wrong_subject", "subject"),
         ("expired", "not valid now"),
-        ("leaf_only", "trusted root"),
+        ("leaf_only", "served the leaf certificate only, so webhook_ca_bundle must hold the intermediate"),
         ("garbage", "PEM"),
     ],
 )
@@ -192,8 +193,8 @@ def test_offline_bad_certificate_chain_is_refused(
     elif served == "expired":
         other = certs.make_chain(expired=True)
         signer, pem = other, other.served
-    elif served == "leaf_only":
-        signer, pem = chain, certs.pem(chain.leaf)
+    elif served == "leaf_only":  # the bundle holds only the root: the leaf's issuer is nowhere
+        signer, pem = chain, chain.leaf_only
     else:
         signer, pem = chain, b"not a certificate"
     manager = make_manager(webhook_verification="offline")
@@ -203,6 +204,48 @@ def test_offline_bad_certificate_chain_is_refused(
     gateway.use_certificate_store(CertificateStore("sandbox", Fetcher(pem), roots, gateway=GATEWAY))
     with pytest.raises(WebhookVerificationFailed, match=reason):
         manager.parse_webhook(GATEWAY, *deliver(signer, capture_event()))
+
+
+@pytest.mark.parametrize(
+    ("bundle", "served"),
+    [
+        ("intermediate", "leaf_only"),
+        ("root_and_intermediate", "leaf_only"),  # what paypalrestsdk bundles (root + issuing intermediate)
+        ("intermediate", "chain"),  # a cert_url that does serve the intermediate verifies as well
+    ],
+)
+def test_a_leaf_only_cert_url_verifies_against_the_intermediate_in_webhook_ca_bundle(
+    make_manager: Callable[..., GatewayManager],
+    chain: certs.Chain,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bundle: str,
+    served: str,
+) -> None:
+    """PayPal's own SDKs read only the first certificate at cert_url and bundle the issuing CA.
+
+    Configured the way docs/paypal.md says (``webhook_ca_bundle`` = other roots plus that
+    intermediate), a delivery whose cert_url serves the leaf alone is verified, and still only
+    with the leaf's key over the exact body.
+    """
+    unrelated = certs.make_chain().root  # stands in for the rest of a CA bundle such as certifi's
+    anchors = [chain.intermediate] if bundle == "intermediate" else [chain.root, chain.intermediate]
+    path = tmp_path / "paypal-webhook-ca.pem"
+    path.write_bytes(certs.pem(unrelated, *anchors))
+    manager = make_manager(webhook_verification="offline", webhook_ca_bundle=str(path))
+    gateway = manager.gateway_object(GATEWAY)
+    assert isinstance(gateway, PayPalGateway)
+    fetcher = Fetcher(chain.leaf_only if served == "leaf_only" else chain.served)
+    monkeypatch.setattr(gateway.client, "fetch", fetcher)
+    parsed = manager.parse_webhook(GATEWAY, *deliver(chain, capture_event()))
+    assert parsed.type is EventType.PAYMENT_SUCCEEDED
+    assert fetcher.urls == [CERT_URL]
+    headers, body = deliver(chain, capture_event())
+    with pytest.raises(WebhookVerificationFailed, match="does not match"):
+        manager.parse_webhook(GATEWAY, headers, body.replace(b"10.50", b"99.50"))
+    headers, body = deliver(chain, capture_event(), key=certs.other_key())
+    with pytest.raises(WebhookVerificationFailed, match="does not match"):
+        manager.parse_webhook(GATEWAY, headers, body)
 
 
 def test_stale_or_future_transmission_time_is_refused(
@@ -413,6 +456,21 @@ def test_a_cached_certificate_lapses_with_its_intermediate(chain: certs.Chain) -
     assert fetcher.urls == [cert_url(1)]  # cached
     clock.now += timedelta(hours=1)  # the leaf is still valid for a year; the intermediate is not
     with pytest.raises(WebhookVerificationFailed, match="not valid now"):
+        store.public_key(cert_url(1))
+    assert fetcher.urls == [cert_url(1)] * 2
+
+
+def test_a_leaf_verified_against_a_bundled_intermediate_lapses_with_it() -> None:
+    """The bundled intermediate is the anchor: the cache lasts until it expires, and then it is refused."""
+    short = certs.make_chain(intermediate_expires=timedelta(hours=1))
+    clock, fetcher = Clock(), Fetcher(short.leaf_only)
+    store = CertificateStore("sandbox", fetcher, certs.pem(short.intermediate), clock=clock)
+    assert store.public_key(cert_url(1)) is not None
+    clock.now += timedelta(minutes=30)
+    store.public_key(cert_url(1))
+    assert fetcher.urls == [cert_url(1)]  # cached
+    clock.now += timedelta(hours=1)  # the leaf is valid for a year; the bundled intermediate is not
+    with pytest.raises(WebhookVerificationFailed, match="not valid at validation time"):
         store.public_key(cert_url(1))
     assert fetcher.urls == [cert_url(1)] * 2
 

@@ -6,8 +6,10 @@ signed SHA256withRSA by the certificate at ``PAYPAL-CERT-URL``. Before that URL 
 be ``https`` on one of PayPal's API hosts for the environment, with the path
 ``/v1/notifications/certs/...``, no port, credentials, query or fragment; it is fetched without
 following redirects and at most 64 KB are read. The certificate chain is verified by
-cryptography's X.509 path validation against the trusted roots (the CA bundle from
-``webhook_ca_bundle``, else ``certifi``'s), every certificate must be in its validity period, and
+cryptography's X.509 path validation against the trust anchors (the CA bundle from
+``webhook_ca_bundle``, else ``certifi``'s; an intermediate CA in the bundle is an anchor too, so a
+``cert_url`` that serves only the leaf verifies when the bundle holds its issuer, as PayPal's own
+SDKs bundle it), every certificate must be in its validity period, and
 the leaf must be PayPal's signing certificate: subject CN and subjectAltName
 ``messageverificationcerts[.sandbox].paypal.com``, a key usable for signatures. Verified
 certificates are cached (a bounded LRU) until the first certificate of the chain expires; failures
@@ -103,8 +105,10 @@ def check_cert_url(url: str, environment: str, *, gateway: str | None = None) ->
 class CertificateStore:
     """Fetches, checks and caches PayPal's webhook signing certificates (thread-safe).
 
-    ``fetch`` GETs a URL (already checked by :func:`check_cert_url`) and returns the PEM chain.
-    ``roots_pem`` is the trust anchors' PEM bundle. ``clock`` gives the current time.
+    ``fetch`` GETs a URL (already checked by :func:`check_cert_url`) and returns the PEM chain
+    (the leaf first; any intermediates after it). ``roots_pem`` is the trust anchors' PEM bundle:
+    roots, and intermediates too (a chain served as the leaf alone verifies against its issuing
+    intermediate in the bundle). ``clock`` gives the current time.
 
     Bounded, so forged deliveries cannot grow memory or make the service a fetcher for anyone:
 
@@ -229,7 +233,15 @@ class CertificateStore:
         try:
             verified = verifier.verify(leaf, intermediates)
         except VerificationError as exc:
-            raise self._fail(f"the chain does not lead to a trusted root ({exc})") from exc
+            hint = ""
+            if not intermediates:
+                # PayPal may serve the leaf alone (its own SDKs read only the first certificate and
+                # ship the issuing CA): the trust store must then hold that intermediate.
+                hint = (
+                    "; PAYPAL-CERT-URL served the leaf certificate only, so webhook_ca_bundle must hold "
+                    "the intermediate CA that issued it"
+                )
+            raise self._fail(f"the chain does not lead to a trusted root ({exc}){hint}") from exc
         return leaf.public_key(), min(cert.not_valid_after_utc for cert in verified)
 
 
