@@ -18,7 +18,9 @@ Re-record (see ``docs/paypal.md``, "Recorded flows"), then read the cassettes' d
       PAYPAL_CASSETTES=sandbox PAYPAL_CLIENT_ID=... PAYPAL_CLIENT_SECRET=... \\
           uv run pytest tests/paypal_gateway/test_cassettes.py --record-mode=rewrite -s
 
-  Those land in ``cassettes/sandbox/`` and replay with ``PAYPAL_CASSETTES=sandbox``.
+  Those land in ``cassettes/sandbox/`` and replay with ``PAYPAL_CASSETTES=sandbox``. Every
+  idempotency key sent while recording there carries a per-run suffix (:class:`Keys`): PayPal
+  keeps a ``PayPal-Request-Id`` for up to 45 days and would answer a second run with the first's.
 
 Secrets are scrubbed before anything is written by the shared
 :func:`gateway_core.testing.recording.vcr_config` (credentials, tokens, ``User-Agent``); the
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,12 +96,42 @@ def vcr_config() -> dict[str, Any]:
 
 
 @attrs.frozen
+class Keys:
+    """The idempotency keys the recorded flows send, from the names the tests give them.
+
+    PayPal keeps a ``PayPal-Request-Id`` for 6 hours (Orders) or 45 days (Payments) and answers a
+    repeat with the stored first answer, so a second recording run against the sandbox with the
+    same keys would record the first run's answers (about the first run's orders) again. When
+    recording against the sandbox every key therefore gets this run's suffix. Replaying and the
+    stand-in (reset for every test) need none, and replay does not match headers, so a cassette
+    recorded with suffixed keys replays with the plain ones.
+    """
+
+    suffix: str = ""
+
+    @classmethod
+    def for_run(cls, target: str, *, recording: bool) -> Keys:
+        return cls(uuid.uuid4().hex[:12]) if target == "sandbox" and recording else cls()
+
+    def __call__(self, name: str) -> str:
+        return f"{name}-run-{self.suffix}" if self.suffix else name
+
+
+@pytest.fixture(scope="session")
+def run_keys(record_mode: str) -> Keys:
+    """One suffix for the whole run (see :class:`Keys`)."""
+    return Keys.for_run(TARGET, recording=record_mode != "none")
+
+
+@attrs.frozen
 class Backend:
-    """The gateway under test and how the payer approves an order, for the target being recorded or replayed."""
+    """The gateway under test, how the payer approves an order and which keys to send, for the target."""
 
     manager: GatewayManager
     approve: Callable[[CheckoutSession], None]
     target: str
+    #: ``backend.key("cassette-refund-1")``: the idempotency key to send for that name.
+    key: Keys = Keys()
 
 
 def _ask_the_payer(session: CheckoutSession) -> None:
@@ -111,7 +144,7 @@ def _no_payer(_session: CheckoutSession) -> None:
 
 
 @pytest.fixture
-def backend(request: pytest.FixtureRequest, record_mode: str) -> Iterator[Backend]:
+def backend(request: pytest.FixtureRequest, record_mode: str, run_keys: Keys) -> Iterator[Backend]:
     recording = record_mode != "none"
     settings: dict[str, Any] = {"webhook_id": WEBHOOK_ID, "timeout": 30, "max_retries": 0}
     approve: Callable[[CheckoutSession], None] = _no_payer
@@ -139,7 +172,7 @@ def backend(request: pytest.FixtureRequest, record_mode: str) -> Iterator[Backen
     manager = GatewayManager(DeploymentConfig([GatewaySettings(GATEWAY, "paypal", settings)]))
     cassette = request.getfixturevalue("vcr")
     sent = observe(manager)
-    yield Backend(manager, approve, TARGET)
+    yield Backend(manager, approve, TARGET, run_keys)
     assert sent, "the test sent nothing"
     check_sent(sent)
     if not recording:
@@ -148,19 +181,23 @@ def backend(request: pytest.FixtureRequest, record_mode: str) -> Iterator[Backen
 
 def checkout(backend: Backend, amount: Money, key: str, *, capture: bool = True, **kwargs: Any) -> CheckoutSession:
     request = CheckoutRequest.single("Ticket", amount, OK_URL, CANCEL_URL, capture=capture, **kwargs)
-    return backend.manager.create_checkout(GATEWAY, request, idempotency_key=key)
+    return backend.manager.create_checkout(GATEWAY, request, idempotency_key=backend.key(key))
 
 
 def paid(backend: Backend, amount: Money, key: str) -> tuple[CheckoutSession, str]:
     session = checkout(backend, amount, f"{key}-checkout")
     backend.approve(session)
-    return session, backend.manager.capture(GATEWAY, CaptureRequest(session.id), idempotency_key=f"{key}-capture").id
+    return session, backend.manager.capture(
+        GATEWAY, CaptureRequest(session.id), idempotency_key=backend.key(f"{key}-capture")
+    ).id
 
 
 def authorized(backend: Backend, amount: Money, key: str) -> tuple[CheckoutSession, str]:
     session = checkout(backend, amount, f"{key}-checkout", capture=False)
     backend.approve(session)
-    auth = backend.manager.authorize(GATEWAY, AuthorizeRequest(amount, session.id), idempotency_key=f"{key}-authorize")
+    auth = backend.manager.authorize(
+        GATEWAY, AuthorizeRequest(amount, session.id), idempotency_key=backend.key(f"{key}-authorize")
+    )
     assert (auth.state, auth.amount) == (PaymentState.AUTHORIZED, amount)
     return session, auth.id
 
@@ -174,7 +211,7 @@ def test_checkout_is_created_and_completed(backend: Backend) -> None:
         reference="cassette-order-1",
         locale="de-DE",
     )
-    session = m.create_checkout(GATEWAY, request, idempotency_key="cassette-checkout-1")
+    session = m.create_checkout(GATEWAY, request, idempotency_key=backend.key("cassette-checkout-1"))
     assert session.status is CheckoutStatus.OPEN
     assert session.amount == Money.of("26.00", "EUR")
     assert session.url.startswith("https://www.sandbox.paypal.com/checkoutnow?token=")
@@ -184,7 +221,7 @@ def test_checkout_is_created_and_completed(backend: Backend) -> None:
     pending = m.payment_status(GATEWAY, session.id)
     assert (pending.state, pending.reference) == (PaymentState.PENDING, "cassette-order-1")
     backend.approve(session)
-    capture = m.capture(GATEWAY, CaptureRequest(session.id), idempotency_key="cassette-capture-1")
+    capture = m.capture(GATEWAY, CaptureRequest(session.id), idempotency_key=backend.key("cassette-capture-1"))
     assert (capture.state, capture.amount, capture.payment_id) == (
         PaymentState.SUCCEEDED,
         Money.of("26.00", "EUR"),
@@ -207,7 +244,9 @@ def test_a_checkout_without_a_reference_reports_none(backend: Backend) -> None:
 def test_capture_before_approval_needs_the_payer(backend: Backend) -> None:
     session = checkout(backend, Money.of("5.00", "EUR"), "cassette-unapproved")
     with pytest.raises(AuthenticationRequired) as info:
-        backend.manager.capture(GATEWAY, CaptureRequest(session.id), idempotency_key="cassette-unapproved-capture")
+        backend.manager.capture(
+            GATEWAY, CaptureRequest(session.id), idempotency_key=backend.key("cassette-unapproved-capture")
+        )
     assert info.value.provider_code == "ORDER_NOT_APPROVED"
     assert info.value.request_id
 
@@ -215,7 +254,9 @@ def test_capture_before_approval_needs_the_payer(backend: Backend) -> None:
 def test_authorize_and_capture_in_full(backend: Backend) -> None:
     amount = Money.of("30.00", "USD")
     session, auth_id = authorized(backend, amount, "cassette-full")
-    capture = backend.manager.capture(GATEWAY, CaptureRequest(auth_id), idempotency_key="cassette-full-capture")
+    capture = backend.manager.capture(
+        GATEWAY, CaptureRequest(auth_id), idempotency_key=backend.key("cassette-full-capture")
+    )
     assert (capture.state, capture.amount, capture.payment_id) == (PaymentState.SUCCEEDED, amount, auth_id)
     status = backend.manager.payment_status(GATEWAY, auth_id)
     assert (status.state, status.amount_captured, status.checkout_id) == (PaymentState.SUCCEEDED, amount, session.id)
@@ -225,17 +266,23 @@ def test_authorize_capture_in_part_then_void_the_rest(backend: Backend) -> None:
     m = backend.manager
     session, auth_id = authorized(backend, Money.of("30.00", "USD"), "cassette-part")
     with pytest.raises(AmountOutOfRange):
-        m.capture(GATEWAY, CaptureRequest(auth_id, Money.of("30.01", "USD")), idempotency_key="cassette-part-over")
-    part = m.capture(GATEWAY, CaptureRequest(auth_id, Money.of("10.00", "USD")), idempotency_key="cassette-part-10")
+        m.capture(
+            GATEWAY,
+            CaptureRequest(auth_id, Money.of("30.01", "USD")),
+            idempotency_key=backend.key("cassette-part-over"),
+        )
+    part = m.capture(
+        GATEWAY, CaptureRequest(auth_id, Money.of("10.00", "USD")), idempotency_key=backend.key("cassette-part-10")
+    )
     assert (part.state, part.amount) == (PaymentState.SUCCEEDED, Money.of("10.00", "USD"))
-    void = m.void(GATEWAY, VoidRequest(auth_id), idempotency_key="cassette-part-void")
+    void = m.void(GATEWAY, VoidRequest(auth_id), idempotency_key=backend.key("cassette-part-void"))
     assert void.state is PaymentState.CANCELED
     assert m.payment_status(GATEWAY, session.id).amount_captured == Money.of("10.00", "USD")
 
 
 def test_void_an_authorization(backend: Backend) -> None:
     _, auth_id = authorized(backend, Money.of("8.00", "GBP"), "cassette-void")
-    void = backend.manager.void(GATEWAY, VoidRequest(auth_id), idempotency_key="cassette-void-void")
+    void = backend.manager.void(GATEWAY, VoidRequest(auth_id), idempotency_key=backend.key("cassette-void-void"))
     assert (void.state, void.payment_id) == (PaymentState.CANCELED, auth_id)
     status = backend.manager.payment_status(GATEWAY, auth_id)
     assert (status.state, status.amount_captured) == (PaymentState.CANCELED, Money.zero("GBP"))
@@ -245,16 +292,24 @@ def test_refunds_partial_repeated_and_full(backend: Backend) -> None:
     m = backend.manager
     _, capture_id = paid(backend, Money.of("50.00", "EUR"), "cassette-refunds")
     first = m.refund(
-        GATEWAY, RefundRequest(capture_id, Money.of("20.00", "EUR"), "damaged"), idempotency_key="cassette-refund-1"
+        GATEWAY,
+        RefundRequest(capture_id, Money.of("20.00", "EUR"), "damaged"),
+        idempotency_key=backend.key("cassette-refund-1"),
     )
     assert (first.amount, first.payment_id, first.reason) == (Money.of("20.00", "EUR"), capture_id, "damaged")
-    second = m.refund(GATEWAY, RefundRequest(capture_id, Money.of("10.00", "EUR")), idempotency_key="cassette-refund-2")
+    second = m.refund(
+        GATEWAY, RefundRequest(capture_id, Money.of("10.00", "EUR")), idempotency_key=backend.key("cassette-refund-2")
+    )
     assert second.id != first.id
     status = m.payment_status(GATEWAY, capture_id)
     assert (status.state, status.amount_refunded) == (PaymentState.PARTIALLY_REFUNDED, Money.of("30.00", "EUR"))
     with pytest.raises(AmountOutOfRange):
-        m.refund(GATEWAY, RefundRequest(capture_id, Money.of("20.01", "EUR")), idempotency_key="cassette-refund-over")
-    rest = m.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="cassette-refund-rest")
+        m.refund(
+            GATEWAY,
+            RefundRequest(capture_id, Money.of("20.01", "EUR")),
+            idempotency_key=backend.key("cassette-refund-over"),
+        )
+    rest = m.refund(GATEWAY, RefundRequest(capture_id), idempotency_key=backend.key("cassette-refund-rest"))
     assert rest.amount == Money.of("20.00", "EUR")
     status = m.payment_status(GATEWAY, capture_id)
     assert (status.state, status.amount_refunded) == (PaymentState.REFUNDED, Money.of("50.00", "EUR"))
@@ -265,7 +320,7 @@ def test_refund_by_the_checkouts_payment_id(backend: Backend) -> None:
     refund = backend.manager.refund(
         GATEWAY,
         RefundRequest(session.payment_id or session.id, Money.of("2.00", "EUR")),
-        idempotency_key="cassette-by-order-refund",
+        idempotency_key=backend.key("cassette-by-order-refund"),
     )
     assert (refund.payment_id, refund.amount) == (capture_id, Money.of("2.00", "EUR"))
 
@@ -275,9 +330,9 @@ def test_unknown_ids_are_not_found(backend: Backend) -> None:
     with pytest.raises(NotFound):
         m.payment_status(GATEWAY, "NOSUCHID000000000")
     with pytest.raises(NotFound):
-        m.refund(GATEWAY, RefundRequest("NOSUCHID000000000"), idempotency_key="cassette-missing-refund")
+        m.refund(GATEWAY, RefundRequest("NOSUCHID000000000"), idempotency_key=backend.key("cassette-missing-refund"))
     with pytest.raises(NotFound):
-        m.void(GATEWAY, VoidRequest("NOSUCHID000000000"), idempotency_key="cassette-missing-void")
+        m.void(GATEWAY, VoidRequest("NOSUCHID000000000"), idempotency_key=backend.key("cassette-missing-void"))
 
 
 #: A delivery with fixed transmission id and time, so the verify request is the same every run.
