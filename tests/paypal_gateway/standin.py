@@ -5,7 +5,10 @@ in PayPal's shapes and with PayPal's error envelope, and behaves as PayPal docum
 depend on it:
 
 * ``PayPal-Request-Id``: a POST repeated with the same id returns the stored first answer and acts
-  once (https://developer.paypal.com/reference/guidelines/idempotency).
+  once (https://developer.paypal.com/reference/guidelines/idempotency). PayPal "processes the
+  first request and might fail the second" of two simultaneous ones; with the ``conflict_in_flight``
+  config a POST whose id is still being answered gets Payments v2's 409 ``RESOURCE_CONFLICT`` /
+  ``PREVIOUS_REQUEST_IN_PROGRESS`` (off by default and after every reset: the stand-in otherwise serializes them).
 * Refunds and captures never exceed what remains (``REFUND_AMOUNT_EXCEEDED``,
   ``MAX_CAPTURE_AMOUNT_EXCEEDED``); HUF/JPY/TWD refuse decimals (``DECIMALS_NOT_SUPPORTED``).
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
@@ -148,6 +151,9 @@ class State:
         self.invoices: dict[str, str] = {}
         self.requests: list[dict[str, Any]] = []
         self.faults: list[dict[str, Any]] = []
+        #: (path, PayPal-Request-Id) of the POSTs being answered right now; 409 for a second one if set.
+        self.in_flight: set[tuple[str, str]] = set()
+        self.conflict_in_flight = False
 
     # -- JSON views -----------------------------------------------------------------------
     def capture_json(self, cap: dict[str, Any]) -> dict[str, Any]:
@@ -492,6 +498,29 @@ class Handler(BaseHTTPRequestHandler):
                 }
             )
             fault = self._take_fault(method, path)
+            flight = (path, request_id) if method == "POST" and request_id else None
+            if flight is not None and state.conflict_in_flight and flight in state.in_flight:
+                problem = Problem(
+                    409,
+                    "RESOURCE_CONFLICT",
+                    "PREVIOUS_REQUEST_IN_PROGRESS",
+                    "A previous request on this resource is currently in progress.",
+                )
+                self._reply(409, problem.body())
+                return
+            if flight is not None:
+                state.in_flight.add(flight)
+        try:
+            self._answer(method, path, raw, parsed, auth, request_id, fault)
+        finally:
+            if flight is not None:
+                with state.lock:
+                    state.in_flight.discard(flight)
+
+    def _answer(
+        self, method: str, path: str, raw: bytes, parsed: Any, auth: str, request_id: str | None, fault: Any
+    ) -> None:
+        state = self.server.state
         if fault is not None and fault["kind"] in ("500", "429"):
             status = int(fault["kind"])
             name = "INTERNAL_SERVER_ERROR" if status == 500 else "RATE_LIMIT_REACHED"
@@ -627,6 +656,8 @@ class Handler(BaseHTTPRequestHandler):
                 case "POST", ["config"]:
                     if "token_expires_in" in body:
                         state.token_expires_in = int(body["token_expires_in"])
+                    if "conflict_in_flight" in body:
+                        state.conflict_in_flight = bool(body["conflict_in_flight"])
                     self._reply(200, {"ok": True})
                 case "POST", ["reset"]:
                     state.reset()

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from gateway_core.aio import AsyncGatewayManager
+from gateway_core.errors import GatewayError, OutcomeUnknown
 from gateway_core.manager import GatewayManager
-from gateway_core.models import RefundRequest
+from gateway_core.models import Refund, RefundRequest
 from gateway_core.money import Money
 from tests.paypal_gateway.conftest import GATEWAY, StandIn
 from tests.paypal_gateway.test_checkout import paid_capture
 
 
+def _same_key_outcomes(results: list[object]) -> tuple[set[str], list[GatewayError]]:
+    """The refund ids and the errors among concurrent same-key calls; anything else fails the test."""
+    ids = {r.id for r in results if isinstance(r, Refund)}
+    errors = [r for r in results if isinstance(r, GatewayError)]
+    assert len(ids) + len(errors) >= 1
+    assert [r for r in results if not isinstance(r, Refund | GatewayError)] == []
+    return ids, errors
+
+
 def test_concurrent_refunds_with_one_key_refund_once(manager: GatewayManager, standin: StandIn) -> None:
+    """Four calls with one key at once refund once; three with their own keys refund three times.
+
+    "Refunds once" is what matters, and what is asserted. PayPal documents that of two
+    simultaneous requests with one ``PayPal-Request-Id`` it "processes the first request and might
+    fail the second", so a same-key call may also end in a *retryable* error (409
+    ``PREVIOUS_REQUEST_IN_PROGRESS``: :class:`OutcomeUnknown`) instead of the same refund; every
+    call that does return a refund returns the one refund. (The stand-in here serializes the
+    calls, so they all get that refund; the next test makes it answer 409 as PayPal may.)
+    """
     capture_id = paid_capture(manager, standin, Money.of("40.00", "EUR"))
 
-    async def main() -> list[str]:
+    async def main() -> list[object]:
         async with AsyncGatewayManager(manager) as aio:
             request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
             same = [aio.refund(GATEWAY, request, idempotency_key="async-refund") for _ in range(4)]
@@ -23,15 +43,50 @@ def test_concurrent_refunds_with_one_key_refund_once(manager: GatewayManager, st
                 aio.refund(GATEWAY, RefundRequest(capture_id, Money.of("1.00", "EUR")), idempotency_key=f"async-{i}")
                 for i in range(3)
             ]
-            refunds = await asyncio.gather(*same, *other)
-        return [r.id for r in refunds]
+            return list(await asyncio.gather(*same, *other, return_exceptions=True))
 
-    ids = asyncio.run(main())
-    assert len(set(ids[:4])) == 1
-    assert len(set(ids[4:])) == 3
-    assert standin.counts()["refunds"] == 4
+    results = asyncio.run(main())
+    ids, errors = _same_key_outcomes(results[:4])
+    assert len(ids) <= 1
+    assert all(e.retryable for e in errors), errors
+    others = results[4:]
+    assert all(isinstance(r, Refund) for r in others), others
+    assert len({r.id for r in others if isinstance(r, Refund)}) == 3
+    assert standin.counts()["refunds"] == 4  # one for the shared key, one per other key
     assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("8.00", "EUR")
     assert [r["path"] for r in standin.requests()].count("/v1/oauth2/token") == 1
+
+
+def test_a_same_key_refund_paypal_fails_as_in_progress_is_retryable_and_refunds_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """As PayPal may: the first same-key request is still being answered, the others get 409.
+
+    They are :class:`OutcomeUnknown` and retryable; retried with the same key once the first is
+    answered, each gets that first refund. PayPal refunded once.
+    """
+    manager = make_manager(max_retries=1)
+    capture_id = paid_capture(manager, standin, Money.of("40.00", "EUR"))
+    standin.config(conflict_in_flight=True)
+    standin.fault("POST", "/refund", "delay_after", seconds=1.0)  # the first one is answered late
+    request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
+
+    async def main() -> list[object]:
+        async with AsyncGatewayManager(manager) as aio:
+            calls = [aio.refund(GATEWAY, request, idempotency_key="in-progress") for _ in range(4)]
+            return list(await asyncio.gather(*calls, return_exceptions=True))
+
+    ids, errors = _same_key_outcomes(asyncio.run(main()))
+    assert len(ids) == 1
+    assert errors, "no call collided with the one in flight"
+    for error in errors:
+        assert isinstance(error, OutcomeUnknown)
+        assert error.retryable
+        assert (error.http_status, error.provider_code) == (409, "PREVIOUS_REQUEST_IN_PROGRESS")
+    retried = {manager.refund(GATEWAY, request, idempotency_key="in-progress").id for _ in errors}
+    assert retried == ids
+    assert standin.counts()["refunds"] == 1
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("5.00", "EUR")
 
 
 def test_the_event_loop_keeps_running_during_a_slow_paypal_call(manager: GatewayManager, standin: StandIn) -> None:
