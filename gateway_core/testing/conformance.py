@@ -9,6 +9,7 @@ users.
 Use it from the plugin's own tests with a few lines::
 
     import pytest
+    from gateway_core import DeploymentConfig, GatewayManager
     from gateway_core.testing.conformance import ConformanceHarness, GatewayConformance
 
 
@@ -26,7 +27,7 @@ Use it from the plugin's own tests with a few lines::
                 second_worker=lambda: build_another_manager(my_stand_in.url),
                 pay=lambda session: my_stand_in.pay(session.id),
                 payment_method="tok_test_ok",
-                signed_webhook=my_stand_in.signed_webhook,
+                signed_webhook=my_stand_in.signed_webhook,  # (secret=, timestamp=, payment_id=)
             )
 
 The classes here are named ``*Conformance`` (never ``Test*``), so pytest collects them only
@@ -47,6 +48,7 @@ reached the provider or its stand-in) does not change across the refused call.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -79,11 +81,13 @@ from gateway_core.errors import (
 )
 from gateway_core.manager import GatewayInfo, GatewayManager
 from gateway_core.models import (
+    Authorization,
     AuthorizeRequest,
     CaptureRequest,
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
+    EventType,
     PaymentState,
     RefundRequest,
     VoidRequest,
@@ -113,11 +117,16 @@ __all__ = [
     "TransportFault",
     "VoidConformance",
     "WebhookConformance",
+    "new_key",
 ]
 
 
 #: How far in the past (and future) a "stale" webhook timestamp is: far outside any tolerance.
 STALE_SECONDS = 24 * 60 * 60
+
+#: How far (seconds) a parsed webhook's ``occurred_at`` may lie before the test began or after it
+#: ended: providers stamp events in whole seconds, and the event is made while the test runs.
+OCCURRED_AT_SLACK = 60
 
 #: What the suite signs a webhook with to check that a wrong secret is refused.
 WRONG_WEBHOOK_SECRET = "whsec_conformance_wrong_secret_0000"  # noqa: S105 (not a secret: a deliberately wrong one)
@@ -161,13 +170,26 @@ class SignedWebhook:
 
 
 class SignWebhook(Protocol):
-    """Return a representative webhook signed as the provider signs it.
+    """Return a webhook signed as the provider signs it.
+
+    ``payment_id``: the provider's webhook saying that this payment (one the suite made and
+    captured, by ``pay`` or by authorize and capture) *succeeded*, as the provider sends it about
+    that payment -- its own object (the stand-in's event, or the payment read back from the
+    provider), not one the harness makes up, and created now. The suite parses it and checks what
+    the plugin reads from it: ``EventType.PAYMENT_SUCCEEDED``, this ``payment_id``, the payment's
+    amount and an ``occurred_at`` within :data:`OCCURRED_AT_SLACK` of the test.
+    ``payment_id=None``: any representative genuine event.
 
     ``secret`` replaces the configured webhook secret (to sign with a *wrong* one); ``timestamp``
     (unix seconds) replaces "now" (to make a *stale* one). Both ``None``: a genuine delivery.
+
+    A harness written before ``payment_id`` existed keeps working for the verification tests;
+    ``test_genuine_webhook_is_parsed`` fails for it, saying to accept ``payment_id``.
     """
 
-    def __call__(self, *, secret: str | None = None, timestamp: int | None = None) -> SignedWebhook: ...
+    def __call__(
+        self, *, secret: str | None = None, timestamp: int | None = None, payment_id: str | None = None
+    ) -> SignedWebhook: ...
 
 
 @attrs.frozen
@@ -358,14 +380,20 @@ def operation_of(request: PaymentRequest) -> str:
     return "checkout" if isinstance(request, CheckoutRequest) else "authorize"
 
 
-def send(h: ConformanceHarness, request: PaymentRequest, key: str, manager: GatewayManager | None = None) -> Started:
-    """Send a payment request through ``manager`` (default: the harness's) with idempotency key ``key``."""
+def start(
+    h: ConformanceHarness, request: PaymentRequest, key: str, manager: GatewayManager | None = None
+) -> CheckoutSession | Authorization:
+    """Send a payment request through ``manager`` (default: the harness's); the plugin's whole result."""
     m = manager or h.manager
     if isinstance(request, CheckoutRequest):
-        session = m.create_checkout(h.gateway, request, idempotency_key=key)
-        return Started("checkout", session.id, session.amount)
-    auth = m.authorize(h.gateway, request, idempotency_key=key)
-    return Started("authorize", auth.id, auth.amount)
+        return m.create_checkout(h.gateway, request, idempotency_key=key)
+    return m.authorize(h.gateway, request, idempotency_key=key)
+
+
+def send(h: ConformanceHarness, request: PaymentRequest, key: str, manager: GatewayManager | None = None) -> Started:
+    """Send a payment request through ``manager`` (default: the harness's) with idempotency key ``key``."""
+    result = start(h, request, key, manager)
+    return Started(operation_of(request), result.id, result.amount)
 
 
 def charge(h: ConformanceHarness, amount: Money) -> Money:
@@ -879,6 +907,37 @@ class RefundConformance:
             assert status.amount_refunded == amount
             assert status.state is PaymentState.REFUNDED
 
+    def test_a_second_refund_is_refused_without_multiple_refunds(self, conformance_harness: ConformanceHarness) -> None:
+        """Without ``MULTIPLE_REFUNDS`` a payment takes one refund: the gateway itself refuses a second.
+
+        The core does not count a payment's refunds (it never sees the provider's state), so a
+        gateway that declares ``PARTIAL_REFUND`` but not ``MULTIPLE_REFUNDS`` must refuse another
+        refund of a payment already refunded in part -- of part of the rest, or of all of it --
+        as an ``InvalidRequest``, refunding nothing more (see ``gateway_refund`` in hooks.md).
+        """
+        h = conformance_harness
+        h.require(Feature.REFUND, Feature.PARTIAL_REFUND)
+        if h.supports(Feature.MULTIPLE_REFUNDS):
+            pytest.skip(
+                f"gateway {h.gateway!r} declares multiple_refunds (test_multiple_refunds_never_exceed_the_capture)"
+            )
+        rule = h.rule()
+        amount = typical_amount(rule)
+        part = half(rule, amount)
+        payment_id = captured_payment(h, amount)
+        h.manager.refund(h.gateway, RefundRequest(payment_id, part), idempotency_key=new_key())
+        for second, what in ((quantum(rule), f"a second refund of {quantum(rule)}"), (None, "a second full refund")):
+            try:
+                refund = h.manager.refund(h.gateway, RefundRequest(payment_id, second), idempotency_key=new_key())
+            except InvalidRequest:
+                continue
+            pytest.fail(
+                f"{what} after a partial refund of {part} was accepted ({refund.amount} refunded), but the gateway "
+                "does not declare multiple_refunds: it must refuse it with InvalidRequest"
+            )
+        if h.supports(Feature.PAYMENT_STATUS):
+            assert_refunded(h, payment_id, part, f"a partial refund of {part} and two refused ones")
+
 
 class IdempotencyConformance:
     """The same idempotency key returns the same result and never acts twice."""
@@ -1060,13 +1119,41 @@ class WebhookConformance:
         return need(h.signed_webhook, "signed_webhook", Feature.WEBHOOKS)
 
     def test_genuine_webhook_is_parsed(self, conformance_harness: ConformanceHarness) -> None:
+        """The provider's webhook about a payment the suite made is read as that payment's success.
+
+        Verification alone is not parsing: a plugin that maps every event to ``UNKNOWN``, drops the
+        payment id or misreads the amount passes every rejection test and still tells the host
+        nothing. So the suite makes a payment, captures it, asks the harness for the provider's
+        webhook about it and compares what the plugin read with what the suite knows.
+        """
         h = conformance_harness
-        delivery = self._sign(h)()
+        sign = takes_payment_id(self._sign(h))
+        amount = typical_amount(h.rule())
+        began = now() - OCCURRED_AT_SLACK
+        payment_id = captured_payment(h, amount)
+        delivery = sign(payment_id=payment_id)
         event = h.manager.parse_webhook(h.gateway, delivery.headers, delivery.body)
+        ended = now() + OCCURRED_AT_SLACK
         assert isinstance(event, WebhookEvent)
         assert event.gateway == h.gateway
         assert event.id
         assert event.provider_type
+        what = f"the provider's {event.provider_type!r} webhook about captured payment {payment_id!r}"
+        problems: list[str] = []
+        if event.type is not EventType.PAYMENT_SUCCEEDED:
+            problems.append(f"{what} was read as {event.type}, expected {EventType.PAYMENT_SUCCEEDED}")
+        if event.payment_id != payment_id:
+            problems.append(f"{what} was read with payment_id {event.payment_id!r}")
+        if event.amount != amount:
+            problems.append(f"{what} was read with amount {event.amount}, the payment is {amount}")
+        if event.occurred_at is None or event.occurred_at.tzinfo is None:
+            problems.append(f"{what} was read with occurred_at {event.occurred_at!r}, not an aware datetime")
+        elif not began <= event.occurred_at.timestamp() <= ended:
+            problems.append(
+                f"{what} was read with occurred_at {event.occurred_at.isoformat()}, outside the test's run "
+                f"({datetime.fromtimestamp(began, UTC).isoformat()} .. {datetime.fromtimestamp(ended, UTC).isoformat()})"
+            )
+        assert not problems, "; ".join(problems)
         try:
             again = h.manager.parse_webhook(h.gateway, delivery.headers, delivery.body)
         except WebhookVerificationFailed:
@@ -1237,6 +1324,9 @@ class SecretsConformance:
     "Secret" is every value in the harness's ``secrets`` (callables are asked after the scenario,
     for tokens minted while it ran) and anything shaped like one of
     :data:`gateway_core.testing.recording.SECRET_PATTERNS` (API keys, webhook secrets, OAuth tokens).
+    A result is scanned whole, as its ``repr`` shows it (a checkout's URL, an authorization's
+    ids, a payment's status, a parsed webhook); ``raw``, the provider's own payload, is kept out
+    of every ``repr`` and is not scanned.
     """
 
     def test_no_secret_in_logs_errors_or_results(
@@ -1267,8 +1357,17 @@ class SecretsConformance:
         rule = h.rule()
         amount = typical_amount(rule)
         missing = f"conf_missing_{uuid.uuid4().hex[:12]}"
-        yield lambda: charge(h, amount)
+        # Whole results, not only their amounts: a secret in a checkout URL shows in its repr.
+        yield lambda: start(h, payment_request(h, amount), new_key())
         yield lambda: charge(h, rule.effective_minimum - Money.from_minor(1, rule.code))
+        if h.supports(Feature.AUTHORIZE_CAPTURE) and h.payment_method is not None:
+            method = h.payment_method
+            yield lambda: h.manager.authorize(h.gateway, AuthorizeRequest(amount, method), idempotency_key=new_key())
+            yield lambda: h.manager.capture(
+                h.gateway, CaptureRequest(authorization(h, amount)), idempotency_key=new_key()
+            )
+        if h.supports(Feature.PAYMENT_STATUS):
+            yield lambda: h.manager.payment_status(h.gateway, captured_payment(h, amount))
         if h.supports(Feature.REFUND):
             yield lambda: h.manager.refund(
                 h.gateway, RefundRequest(captured_payment(h, amount)), idempotency_key=new_key()
@@ -1281,12 +1380,27 @@ class SecretsConformance:
             yield lambda: h.manager.authorize(h.gateway, AuthorizeRequest(amount, decline()), idempotency_key=new_key())
         if h.wrong_credentials is not None:
             wrong = h.wrong_credentials
-            yield lambda: send(h, payment_request(h, amount), new_key(), wrong())
+            yield lambda: start(h, payment_request(h, amount), new_key(), wrong())
         if h.supports(Feature.WEBHOOKS) and h.signed_webhook is not None:
             sign = h.signed_webhook
             yield lambda: h.manager.parse_webhook(h.gateway, *_fields(sign()))
             yield lambda: h.manager.parse_webhook(h.gateway, *_fields(sign(secret=WRONG_WEBHOOK_SECRET)))
             yield lambda: h.manager.parse_webhook(h.gateway, {}, b"{}")
+
+
+def takes_payment_id(sign: SignWebhook) -> SignWebhook:
+    """``sign``, once it is seen to take ``payment_id=``; fail, naming the change, for a harness without it."""
+    try:
+        inspect.signature(sign).bind(payment_id="conf_probe")
+    except TypeError:
+        pytest.fail(
+            "the harness's signed_webhook takes no payment_id=, so the suite cannot check how the plugin parses "
+            "the provider's webhook about a payment: accept payment_id and return the provider's webhook saying "
+            "that payment succeeded (see SignWebhook and docs/plugin-authors.md, section 12.3)"
+        )
+    except ValueError:  # no signature to read (a builtin): call it and let it answer
+        pass
+    return sign
 
 
 def _fields(delivery: SignedWebhook) -> tuple[Mapping[str, str], bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -33,13 +32,17 @@ class TestExampleConformance(GatewayConformance):
         def pay(session: CheckoutSession) -> str:
             return example_api.pay_checkout(session.id)
 
-        def signed_webhook(*, secret: str | None = None, timestamp: int | None = None) -> SignedWebhook:
-            checkout = CheckoutRequest.single(
-                "Hook", Money.of("5.00", "EUR"), "https://h.example/a", "https://h.example/b"
-            )
-            example_api.pay_checkout(manager.create_checkout("example", checkout, idempotency_key=new_key()).id)
-            _headers, body = example_api.drain_webhooks()[-1]
-            assert json.loads(body)["type"] == "payment.succeeded"
+        def signed_webhook(
+            *, secret: str | None = None, timestamp: int | None = None, payment_id: str | None = None
+        ) -> SignedWebhook:
+            if payment_id is None:  # any genuine event: pay a checkout of our own
+                checkout = CheckoutRequest.single(
+                    "Hook", Money.of("5.00", "EUR"), "https://h.example/a", "https://h.example/b"
+                )
+                session = manager.create_checkout("example", checkout, idempotency_key=new_key())
+                payment_id = example_api.pay_checkout(session.id)
+            # The provider's own event saying the payment succeeded, signed as the provider signs it.
+            body = example_api.webhook_about(payment_id, "payment.succeeded")
             return SignedWebhook(example_api.webhook_headers(body, secret=secret, timestamp=timestamp), body)
 
         def recorded_amount(operation: str, object_id: str) -> RecordedAmount:

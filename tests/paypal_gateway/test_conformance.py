@@ -3,7 +3,8 @@
 The harness drives the local stand-in: ``pay`` approves the order as the payer would and then
 completes the checkout the way a host does (capture with the order id), returning the capture id;
 ``payment_method`` is a vaulted card the stand-in authorizes; webhooks are signed offline with a
-chain the tests generate (a "wrong secret" is a signature by another key).
+chain the tests generate (a "wrong secret" is a signature by another key), and the webhook about a
+payment is PayPal's ``PAYMENT.CAPTURE.COMPLETED`` around the capture read back from the stand-in.
 
 What PayPal recorded is read back through PayPal's own API on the stand-in (``GET`` the order or
 authorization with a token the harness fetches itself), converted to minor units with PayPal's
@@ -58,7 +59,7 @@ class PayPalReader:
         self.standin = standin
         self._token: str | None = None
 
-    def _get(self, path: str) -> Any:
+    def get(self, path: str) -> Any:
         if self._token is None:
             basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
             token = urllib.request.Request(
@@ -76,9 +77,9 @@ class PayPalReader:
 
     def recorded_amount(self, operation: str, object_id: str) -> RecordedAmount:
         if operation == "checkout":
-            amount = self._get(f"/v2/checkout/orders/{object_id}")["purchase_units"][0]["amount"]
+            amount = self.get(f"/v2/checkout/orders/{object_id}")["purchase_units"][0]["amount"]
         else:
-            amount = self._get(f"/v2/payments/authorizations/{object_id}")["amount"]
+            amount = self.get(f"/v2/payments/authorizations/{object_id}")["amount"]
         code = str(amount["currency_code"])
         exponent = 0 if code in WHOLE_UNITS else 2  # PayPal's table: HUF, JPY and TWD in whole units
         return RecordedAmount(int(Decimal(amount["value"]).scaleb(exponent)), code)
@@ -119,14 +120,24 @@ class TestPayPalConformance(GatewayConformance):
             standin.approve(session.id)
             return manager.capture(GATEWAY, CaptureRequest(session.id), idempotency_key=f"pay-{session.id}").id
 
-        def signed_webhook(*, secret: str | None = None, timestamp: int | None = None) -> SignedWebhook:
+        reader = PayPalReader(standin)
+
+        def signed_webhook(
+            *, secret: str | None = None, timestamp: int | None = None, payment_id: str | None = None
+        ) -> SignedWebhook:
+            if payment_id is None:
+                resource: dict[str, Any] = {"id": "42311647XV020574X", "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "10.00"}}  # fmt: skip
+            else:  # PayPal's PAYMENT.CAPTURE.COMPLETED carries the capture as PayPal (the stand-in) holds it
+                resource = reader.get(f"/v2/payments/captures/{payment_id}")
+                assert resource["status"] == "COMPLETED", f"capture {payment_id} is {resource['status']}"
             event = {
                 "id": f"WH-{uuid.uuid4().hex[:20].upper()}",
+                "event_version": "1.0",
                 "event_type": "PAYMENT.CAPTURE.COMPLETED",
                 "resource_type": "capture",
-                "create_time": "2026-11-25T09:00:00Z",
-                "resource": {"id": "42311647XV020574X", "status": "COMPLETED", "amount": {"currency_code": "USD", "value": "10.00"}},
-            }  # fmt: skip
+                "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "resource": resource,
+            }
             body = json.dumps(event).encode()
             sent = datetime.fromtimestamp(timestamp, UTC) if timestamp is not None else datetime.now(UTC)
             transmission_time = sent.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -169,7 +180,7 @@ class TestPayPalConformance(GatewayConformance):
             gateway=GATEWAY,
             requests_sent=lambda: len(standin.requests()),
             secrets=[CLIENT_ID, CLIENT_SECRET, minted_tokens],
-            recorded_amount=PayPalReader(standin).recorded_amount,
+            recorded_amount=reader.recorded_amount,
             provider_objects=provider_objects,
             second_worker=make_manager,
             pay=pay,

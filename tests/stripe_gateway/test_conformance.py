@@ -3,7 +3,9 @@
 What the provider recorded is read from the stand-in through Stripe's own API (``GET`` the
 Checkout Session or PaymentIntent with the test key, bypassing the plugin); faults are injected at
 the SDK's HTTP-client seam (:class:`~tests.stripe_gateway.transport.CheckedClient`) of a manager
-built for the block, with the SDK's own retries off so one fault fails the one attempt.
+built for the block, with the SDK's own retries off so one fault fails the one attempt. The
+webhook about a payment is Stripe's ``payment_intent.succeeded`` around the PaymentIntent read
+back from the stand-in, signed with the SDK's own signature helper.
 """
 
 from __future__ import annotations
@@ -47,10 +49,17 @@ def stripe_get(standin: StandIn, path: str) -> Any:
 class TestStripeConformance(GatewayConformance):
     @pytest.fixture
     def conformance_harness(self, client: CheckedClient, standin: StandIn) -> ConformanceHarness:
-        body = event_body("checkout.session.completed", SESSION)
+        session_completed = event_body("checkout.session.completed", SESSION)
 
-        def signed_webhook(*, secret: str | None = None, timestamp: int | None = None) -> SignedWebhook:
-            return sign(body, secret or WEBHOOK_SECRET, timestamp)
+        def signed_webhook(
+            *, secret: str | None = None, timestamp: int | None = None, payment_id: str | None = None
+        ) -> SignedWebhook:
+            if payment_id is None:
+                return sign(session_completed, secret or WEBHOOK_SECRET, timestamp)
+            # Stripe's payment_intent.succeeded carries the PaymentIntent as the stand-in holds it.
+            intent = stripe_get(standin, f"/v1/payment_intents/{payment_id}")
+            assert intent["status"] == "succeeded", f"{payment_id} is {intent['status']}, not succeeded"
+            return sign(event_body("payment_intent.succeeded", intent), secret or WEBHOOK_SECRET, timestamp)
 
         def recorded_amount(operation: str, object_id: str) -> RecordedAmount:
             if operation == "checkout":

@@ -49,7 +49,7 @@ from gateway_core import (
     WebhookRequest,
     hookimpl,
 )
-from gateway_core.fake import FakeGateway, Outcome, Scripted, default_capabilities
+from gateway_core.fake import FakeGateway, Outcome, Scripted, WebhookDelivery, default_capabilities
 from gateway_core.fake.gateway import SIGNATURE_HEADER, sign
 from gateway_core.testing.conformance import ConformanceHarness, RecordedAmount, SignedWebhook
 
@@ -162,6 +162,11 @@ class _SameProvider:
         return [self.definition]
 
 
+def _about(delivery: WebhookDelivery) -> object:
+    """The payment a fake webhook is about, read from its body (the harness is not the plugin)."""
+    return json.loads(delivery.body)["data"].get("payment_id")
+
+
 def _definition(plugin: object) -> ProviderDefinition:
     (definition,) = plugin.gateway_providers()  # type: ignore[attr-defined]
     assert isinstance(definition, ProviderDefinition)
@@ -201,18 +206,29 @@ def fake_harness(
     def pay(session: CheckoutSession) -> str:
         return fake.complete_checkout(session.id).payment_id
 
-    def signed_webhook(*, secret: str | None = None, timestamp: int | None = None) -> SignedWebhook:
-        # A real event from the fake: a checkout paid by the payer, delivered as the fake signs it.
-        session = manager.create_checkout(
-            "fake",
-            CheckoutRequest.single(
-                "Webhook item", Money.of("7.00", "EUR"), "https://h.example/ok", "https://h.example/no"
-            ),
-            operation_id=f"webhook-{len(fake.requests)}",
-        )
-        fake.complete_checkout(session.id)
-        delivery = fake.drain_webhooks()[-1]
-        assert json.loads(delivery.body)["type"] == "payment.succeeded"
+    #: Every webhook the fake has sent so far (a drain takes them all; the harness keeps them).
+    sent: list[WebhookDelivery] = []
+
+    def succeeded(payment_id: str) -> WebhookDelivery | None:
+        sent.extend(fake.drain_webhooks())
+        about = [d for d in sent if d.type == "payment.succeeded" and _about(d) == payment_id]
+        return about[-1] if about else None
+
+    def signed_webhook(
+        *, secret: str | None = None, timestamp: int | None = None, payment_id: str | None = None
+    ) -> SignedWebhook:
+        if payment_id is None:  # any real event: a checkout of its own, paid by the payer
+            session = manager.create_checkout(
+                "fake",
+                CheckoutRequest.single(
+                    "Webhook item", Money.of("7.00", "EUR"), "https://h.example/ok", "https://h.example/no"
+                ),
+                operation_id=f"webhook-{len(fake.requests)}",
+            )
+            payment_id = fake.complete_checkout(session.id).payment_id
+        # The fake's own payment.succeeded about that payment, delivered as the fake signs it.
+        delivery = succeeded(payment_id)
+        assert delivery is not None, f"the fake sent no payment.succeeded webhook about {payment_id}"
         if secret is None and timestamp is None:
             return SignedWebhook(delivery.headers, delivery.body)
         header = sign(

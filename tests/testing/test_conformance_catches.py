@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
 
@@ -21,6 +22,7 @@ from gateway_core import (
     AuthenticationFailed,
     Authorization,
     AuthorizeRequest,
+    EventType,
     Feature,
     GatewayError,
     InvalidRequest,
@@ -33,6 +35,8 @@ from gateway_core import (
     Refund,
     RefundRequest,
     StatusRequest,
+    WebhookEvent,
+    WebhookRequest,
     hookimpl,
 )
 from gateway_core.capabilities import Capabilities
@@ -225,6 +229,46 @@ class LogsAStrangersKey(FakeClient):
         return self.provider.gateway_create_checkout(request, context)
 
 
+class MisreadsWebhooks(FakeClient):
+    """Verifies webhooks properly, then reads them wrong in the one way ``misread`` says."""
+
+    misread: ClassVar[dict[str, Any]] = {}
+
+    @hookimpl
+    def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        return attrs.evolve(self.provider.gateway_parse_webhook(request), **self.misread)
+
+
+def misreading(**fields: Any) -> type[MisreadsWebhooks]:
+    return type("Misreads", (MisreadsWebhooks,), {"misread": fields})
+
+
+class PutsTheSecretInTheCheckoutUrl(FakeClient):
+    """Appends its webhook secret to the checkout URL: no error, no log line, only the result shows it."""
+
+    @hookimpl
+    def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
+        session = self.provider.gateway_create_checkout(request, context)
+        return attrs.evolve(session, url=f"{session.url}?k={WEBHOOK_SECRET}")
+
+
+class OneRefundOnly(FakeGateway):
+    """Takes one refund per payment, as a provider without multiple refunds does (the honest variant)."""
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        status = self.gateway_payment_status(StatusRequest(request.payment_id))
+        if status.amount_refunded.is_positive:
+            raise InvalidRequest(f"payment {request.payment_id} was refunded already", gateway=self.name)
+        return super().gateway_refund(request, context)
+
+
+#: The fake's capabilities with partial refunds but without multiple refunds.
+ONE_REFUND = default_capabilities(
+    ["EUR", "USD", "JPY", "KWD", "HUF", "BGN"], features=frozenset(Feature) - {Feature.MULTIPLE_REFUNDS}
+)
+
+
 class CapturesEverything(FakeGateway):
     """Declares partial capture but always captures the whole authorization."""
 
@@ -307,6 +351,50 @@ def test_an_unverified_webhook_must_be_rejected(test: Callable[..., None]) -> No
         test(conformance.WebhookConformance(), h)
 
 
+@pytest.mark.parametrize(
+    ("misread", "message"),
+    [
+        ({"type": EventType.UNKNOWN}, r"was read as unknown, expected payment\.succeeded"),
+        ({"payment_id": None}, "was read with payment_id None"),
+        ({"amount": Money.of("999", "EUR")}, r"was read with amount 999\.00 EUR, the payment is 2\.02 EUR"),
+        ({"occurred_at": None}, "was read with occurred_at None, not an aware datetime"),
+        ({"occurred_at": datetime(1970, 1, 21, tzinfo=UTC)}, "outside the test's run"),  # ms read as seconds
+    ],
+    ids=["type", "payment_id", "amount", "occurred_at", "occurred_at-ms"],
+)
+def test_a_verified_webhook_must_be_read_right(misread: dict[str, Any], message: str) -> None:
+    h = client_harness(misreading(**misread))
+    suite = conformance.WebhookConformance()
+    suite.test_tampered_body_is_rejected(h)  # verification is fine: only parsing catches it
+    with pytest.raises(CAUGHT, match=message):
+        suite.test_genuine_webhook_is_parsed(h)
+
+
+def test_every_field_misread_at_once_is_each_named() -> None:
+    """The Toy Pay breakage: every event UNKNOWN, no payment id, a wrong amount -- all three reported."""
+    h = client_harness(misreading(type=EventType.UNKNOWN, payment_id=None, amount=Money.of("999", "EUR")))
+    with pytest.raises(CAUGHT) as info:
+        conformance.WebhookConformance().test_genuine_webhook_is_parsed(h)
+    for fragment in ("read as unknown", "payment_id None", "amount 999.00 EUR"):
+        assert fragment in str(info.value)
+
+
+def test_a_harness_without_payment_id_is_told_what_to_add() -> None:
+    honest = fake_harness(NARROWED)
+    assert honest.signed_webhook is not None
+    sign = honest.signed_webhook
+
+    def old_style(*, secret: str | None = None, timestamp: int | None = None) -> conformance.SignedWebhook:
+        return sign(secret=secret, timestamp=timestamp)
+
+    h = fake_harness(NARROWED, signed_webhook=old_style)
+    suite = conformance.WebhookConformance()
+    suite.test_wrong_secret_is_rejected(h)  # the verification tests still run on an old harness
+    suite.test_stale_timestamp_is_rejected(h)
+    with pytest.raises(Failed, match="signed_webhook takes no payment_id="):
+        suite.test_genuine_webhook_is_parsed(h)
+
+
 def test_a_lenient_timestamp_tolerance_fails_only_the_stale_test() -> None:
     lenient = {**NARROWED, "settings": {**NARROWED["settings"], "tolerance": 10 * conformance.STALE_SECONDS}}
     h = fake_harness(lenient)
@@ -353,6 +441,36 @@ def test_a_secret_in_an_error_message_fails(caplog: pytest.LogCaptureFixture) ->
     h = harness_for(LeaksTheSecret)
     with pytest.raises(CAUGHT, match="secret #0 in"):
         conformance.SecretsConformance().test_no_secret_in_logs_errors_or_results(h, caplog)
+
+
+def test_a_secret_in_a_result_fails(caplog: pytest.LogCaptureFixture) -> None:
+    h = client_harness(PutsTheSecretInTheCheckoutUrl)
+    with pytest.raises(CAUGHT, match=r"secret #0 in: CheckoutSession\("):
+        conformance.SecretsConformance().test_no_secret_in_logs_errors_or_results(h, caplog)
+
+
+def test_a_second_refund_must_be_refused_without_multiple_refunds() -> None:
+    suite = conformance.RefundConformance()
+    suite.test_a_second_refund_is_refused_without_multiple_refunds(harness_for(OneRefundOnly, ONE_REFUND))
+    h = harness_for(FakeGateway, ONE_REFUND)  # the fake takes many refunds whatever it declares
+    with pytest.raises(CAUGHT, match=r"a second refund of 0\.01 EUR after a partial refund of 1\.01 EUR was accepted"):
+        suite.test_a_second_refund_is_refused_without_multiple_refunds(h)
+
+
+def test_a_second_refund_that_refunds_something_is_caught_by_the_status() -> None:
+    class RefusesButRefunds(OneRefundOnly):
+        """Refunds what remains, then says it refused: the host is told nothing more was refunded."""
+
+        @hookimpl
+        def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+            status = self.gateway_payment_status(StatusRequest(request.payment_id))
+            if status.amount_refunded.is_positive:
+                FakeGateway.gateway_refund(self, RefundRequest(request.payment_id), context)
+            return super().gateway_refund(request, context)
+
+    h = harness_for(RefusesButRefunds, ONE_REFUND)
+    with pytest.raises(CAUGHT, match=r"a partial refund of 1\.01 EUR and two refused ones refunded 2\.02 EUR"):
+        conformance.RefundConformance().test_a_second_refund_is_refused_without_multiple_refunds(h)
 
 
 def test_a_secret_minted_at_runtime_is_looked_for_after_the_scenario(caplog: pytest.LogCaptureFixture) -> None:

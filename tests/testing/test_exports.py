@@ -30,6 +30,7 @@ def test_conformance_exports() -> None:
         "TransportFault",
         "VoidConformance",
         "WebhookConformance",
+        "new_key",  # a fresh idempotency key, for harnesses (the example's signed_webhook uses it)
     }
     for name in conformance.__all__:
         assert not name.startswith("Test"), "pytest would collect it wherever it is imported"

@@ -83,6 +83,8 @@ class ExamplePaymentsAPI:
         self._refunds: dict[str, dict[str, Any]] = {}
         self._idempotent: dict[str, tuple[str, bytes, int, dict[str, Any]]] = {}
         self._outbox: list[bytes] = []
+        #: Every webhook body ever emitted, drained or not (the test's view of what the provider sent).
+        self._sent: list[bytes] = []
         self._failures: list[tuple[int, str]] = []
         self._delays: list[float] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -162,6 +164,15 @@ class ExamplePaymentsAPI:
         with self._lock:
             pending, self._outbox = self._outbox, []
         return [(self.webhook_headers(body), body) for body in pending]
+
+    def webhook_about(self, payment_id: str, event_type: str = "payment.succeeded") -> bytes:
+        """The body of the latest ``event_type`` webhook sent about ``payment_id``, drained or not."""
+        with self._lock:
+            for body in reversed(self._sent):
+                event = json.loads(body)
+                if event["type"] == event_type and event["data"]["payment_id"] == payment_id:
+                    return body
+        raise LookupError(f"Example Payments sent no {event_type} webhook about {payment_id}")
 
     def webhook_headers(
         self, body: bytes, *, secret: str | None = None, timestamp: int | None = None
@@ -330,7 +341,9 @@ class ExamplePaymentsAPI:
                 **data,
             },
         }
-        self._outbox.append(json.dumps(event, sort_keys=True).encode())
+        body = json.dumps(event, sort_keys=True).encode()
+        self._outbox.append(body)
+        self._sent.append(body)
 
 
 def _handler_for(api: ExamplePaymentsAPI) -> type[BaseHTTPRequestHandler]:
