@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import ast
+import enum
 import inspect
 import re
 import tomllib
@@ -26,9 +27,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
-from gateway_core import hookspecs
+from gateway_core import hookspecs, models
 from gateway_core.capabilities import FEATURE_HOOKS
 from gateway_core.manager import GatewayManager
 from gateway_core.testing import recording
@@ -143,6 +145,161 @@ def test_the_renderer_really_covers_each_hook() -> None:
         assert signature(name, spec) in rendered
         first_line = _markdown((inspect.getdoc(spec) or "").splitlines()[0])
         assert first_line in rendered
+
+
+# -- the model tables in the plugin guide are generated from gateway_core/models.py ----------------
+
+PLUGIN_GUIDE = DOCS / "plugin-authors.md"
+MODELS_BEGIN = (
+    "<!-- models: generated from gateway_core/models.py by `uv run python -m tests.test_docs`; do not edit -->"
+)
+MODELS_END = "<!-- /models -->"
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: a pipe (``str | None``) would end the cell."""
+    return text.replace("|", "\\|")
+
+
+def _summary(cls: type) -> str:
+    """The first paragraph of the class's own docstring (not one it inherits), as Markdown."""
+    doc = inspect.cleandoc(vars(cls).get("__doc__") or "")
+    return _markdown(doc.split("\n\n")[0].replace("\n", " "))
+
+
+def _used_by(names: list[str]) -> str:
+    everywhere = set(hookspecs.OPERATION_HOOKS) | set(hookspecs.METADATA_HOOKS)
+    if set(names) == everywhere:
+        return "every operation and metadata hook"
+    return ", ".join(f"`{n}`" for n in names)
+
+
+def _field(field: attrs.Attribute[Any]) -> str:
+    text = f"{field.name}: {field.type}"
+    default: Any = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+        text += " = {}" if default.factory is dict else f" = {default.factory.__name__}()"
+    elif default is not attrs.NOTHING:
+        text += f" = {default!r}"
+    if not field.repr:
+        text += " (not in repr or ==)" if not field.eq else " (not in repr)"
+    return f"`{text}`"
+
+
+def _extras(cls: type) -> list[str]:
+    """The public properties and methods a model adds to its fields."""
+    out = []
+    for name, member in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property):
+            out.append(f"`.{name}`")
+        elif isinstance(member, classmethod):
+            out.append(f"`{cls.__name__}.{name}(...)`")
+        elif inspect.isfunction(member):
+            out.append(f"`.{name}(...)`")
+    return out
+
+
+def _enum_values(cls: type[enum.Enum]) -> str:
+    """``NAME = "value"`` for each member, with the comment models.py gives it."""
+    comments = dict(re.findall(r'^\s+(\w+) = "[^"]*"\s+#\s*(.+)$', inspect.getsource(cls), flags=re.MULTILINE))
+    values = []
+    for member in cls:
+        note = f" ({comments[member.name]})" if member.name in comments else ""
+        values.append(f'`{member.name} = "{member.value}"`{note}')
+    return "<br>".join(values)
+
+
+def render_model_tables() -> str:
+    """The guide's tables of the request, result and enum types, from the models and the hook specs."""
+    received: dict[str, list[str]] = {}
+    returned: dict[str, list[str]] = {}
+    for name, spec in hook_specs().items():
+        sig = inspect.signature(spec)
+        for parameter in sig.parameters.values():
+            for word in re.findall(r"\w+", str(parameter.annotation)):
+                received.setdefault(word, []).append(name)
+        for word in re.findall(r"\w+", str(sig.return_annotation)):
+            returned.setdefault(word, []).append(name)
+    classes = [getattr(models, name) for name in models.__all__]
+    values = [c for c in classes if attrs.has(c)]
+    tables: dict[str, list[str]] = {"receive": [], "return": []}
+    for cls in values:
+        name = cls.__name__
+        if name in received or name in returned:
+            table = "receive" if name in received else "return"
+            used = _used_by(received.get(name) or returned[name])
+        else:  # a part of another model (a checkout's line items)
+            owners = [(o, f) for o in values for f in attrs.fields(o) if re.search(rf"\b{name}\b", str(f.type))]
+            assert owners, f"models.{name} is neither received, returned nor part of a model"
+            table = "receive" if owners[0][0].__name__ in received else "return"
+            used = "a field of " + ", ".join(f"`{o.__name__}.{f.name}`" for o, f in owners)
+        fields = "<br>".join(_cell(_field(f)) for f in attrs.fields(cls) if f.init)
+        doc = _summary(cls)
+        notes = " ".join(part for part in (doc, ", ".join(_extras(cls))) if part)
+        tables[table].append(f"| `{name}` | {used} | {fields} | {_cell(notes)} |")
+    out = [MODELS_BEGIN, ""]
+    for table, title, by in (
+        ("receive", "What your hooks receive", "Received by"),
+        ("return", "What your hooks return", "Returned by"),
+    ):
+        out += [
+            f"**{title}** (frozen attrs values):",
+            "",
+            f"| Type | {by} | Fields | Notes |",
+            "| --- | --- | --- | --- |",
+        ]
+        out += [*tables[table], ""]
+    out += [
+        "**Their enumerations** (`enum.StrEnum`: each member is its string value):",
+        "",
+        "| Enum | Members |",
+        "| --- | --- |",
+    ]
+    for cls in classes:
+        if isinstance(cls, type) and issubclass(cls, enum.Enum):
+            doc = _summary(cls)
+            out.append(f"| `{cls.__name__}` | {(doc + '<br>') if doc else ''}{_enum_values(cls)} |")
+    aliases = [name for name, obj in zip(models.__all__, classes, strict=True) if not isinstance(obj, type)]
+    if aliases:
+        out += ["", "**Type aliases:**", "", "| Alias | Means | Notes |", "| --- | --- | --- |"]
+        source = inspect.getsource(models)
+        for name in aliases:
+            found = re.search(rf"^((?:#:.*\n)*){name} = (.+)$", source, flags=re.MULTILINE)
+            assert found, f"models.{name} is not assigned at the top level"
+            note = " ".join(line.removeprefix("#:").strip() for line in found.group(1).splitlines())
+            out.append(f"| `{name}` | {_cell(f'`{found.group(2)}`')} | {_cell(_markdown(note))} |")
+    out += ["", MODELS_END]
+    return "\n".join(out)
+
+
+def guide_model_tables(text: str) -> str:
+    start, end = text.index(MODELS_BEGIN), text.index(MODELS_END) + len(MODELS_END)
+    return text[start:end]
+
+
+def test_the_guides_model_tables_are_generated_from_the_models() -> None:
+    text = PLUGIN_GUIDE.read_text(encoding="utf-8")
+    assert guide_model_tables(text) == render_model_tables(), (
+        "docs/plugin-authors.md's tables of request and result types are stale: run `uv run python -m tests.test_docs`"
+    )
+
+
+def test_the_model_tables_name_every_model_and_field() -> None:
+    rendered = render_model_tables()
+    for name in models.__all__:
+        assert f"| `{name}` |" in rendered, f"{name} has no row"
+        cls = getattr(models, name)
+        if not isinstance(cls, type):
+            continue  # a type alias: its row is checked above
+        if attrs.has(cls):
+            for field in attrs.fields(cls):
+                assert not field.init or f"`{field.name}: " in rendered, f"{name}.{field.name} is not listed"
+        else:
+            assert issubclass(cls, enum.Enum), f"models.{name} is neither an attrs class nor an enum"
+            for member in cls:
+                assert f'`{member.name} = "{member.value}"`' in rendered
 
 
 # -- every hook is called by some test -----------------------------------------------------------
@@ -268,3 +425,6 @@ def count_tests(module: str) -> int:
 if __name__ == "__main__":
     HOOKS_MD.write_text(render_hooks_md(), encoding="utf-8")
     print(f"wrote {HOOKS_MD.relative_to(ROOT)}")
+    guide = PLUGIN_GUIDE.read_text(encoding="utf-8")
+    PLUGIN_GUIDE.write_text(guide.replace(guide_model_tables(guide), render_model_tables()), encoding="utf-8")
+    print(f"wrote the model tables in {PLUGIN_GUIDE.relative_to(ROOT)}")

@@ -36,8 +36,14 @@ mode other than ``none``. A plugin in its own repository puts the same two flags
 
       uv run pytest tests/example_gateway/test_recorded.py --record-mode=rewrite
 
-* PayPal has no cassette of its own: ``tests/paypal_gateway/data/recorded`` are saleor's 2020
-  sandbox recordings, replayed as they are (docs/paypal.md says how to record new ones).
+* PayPal, against its stand-in (started on a free loopback port by the tests; the cassettes are
+  ``tests/paypal_gateway/cassettes/standin/``; ``docs/paypal.md`` says how to record against the
+  sandbox instead)::
+
+      uv run pytest tests/paypal_gateway/test_cassettes.py --record-mode=rewrite
+
+  (``tests/paypal_gateway/data/recorded`` are saleor's 2020 sandbox recordings besides, replayed
+  as they are and never re-recorded.)
 
 Against a real sandbox, export *test-mode* keys (never live keys) and pass them as ``secrets=``.
 ``--record-mode=once`` records only the cassettes that do not exist yet.
