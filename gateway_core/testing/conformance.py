@@ -584,8 +584,12 @@ class MetadataConformance:
 
     def test_effective_capabilities_only_narrow_the_declared(self, conformance_harness: ConformanceHarness) -> None:
         info = conformance_harness.info
+        # Configuration and ProviderDefinition.configure may drop currencies or features (a Stripe
+        # gateway without a connected account offers no application fee), never add any.
+        wider = info.capabilities.widening(info.declared)
+        assert not wider, f"the configured gateway offers more than its provider declares: {'; '.join(wider)}"
         assert set(info.capabilities.currencies) <= set(info.declared.currencies)
-        assert info.capabilities.features == info.declared.features
+        assert info.capabilities.features <= info.declared.features
         for code, rule in info.capabilities.currencies.items():
             declared = info.declared.currencies[code]
             assert rule.effective_minimum >= declared.effective_minimum, f"{code}: minimum was lowered"

@@ -14,9 +14,8 @@ from typing import Any
 
 import attrs
 import pytest
-from stripe_gateway import PROVIDER
+from stripe_gateway import PROVIDER, definition
 from stripe_gateway.gateway import StripeGateway
-from stripe_gateway.metadata import capabilities
 
 from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
 from gateway_core.hookspecs import ProviderDefinition, hookimpl
@@ -117,12 +116,12 @@ class _InCodeStripe:
     """Registers the real ``stripe`` provider with a factory that injects the test HTTP client."""
 
     def __init__(self, client: CheckedClient, *, localstripe_compatible: bool = False) -> None:
-        self.definition = ProviderDefinition(
-            PROVIDER,
-            capabilities(),
-            partial(StripeGateway.from_settings, http_client=client, localstripe_compatible=localstripe_compatible),
-            "stripe (test client)",
-            asyncio_native=True,
+        # The plugin's own definition (capabilities, configure, asyncio), with the test client injected.
+        self.definition = attrs.evolve(
+            definition(),
+            factory=partial(
+                StripeGateway.from_settings, http_client=client, localstripe_compatible=localstripe_compatible
+            ),
         )
 
     @hookimpl

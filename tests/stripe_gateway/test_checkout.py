@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from gateway_core.capabilities import Feature
 from gateway_core.errors import (
     AmountOutOfRange,
-    ConfigurationError,
+    CapabilityNotSupported,
     IdempotencyConflict,
     InvalidAmount,
     InvalidRequest,
@@ -161,13 +162,17 @@ def test_application_fee_goes_to_the_connected_account(client: CheckedClient, st
     assert client.posts()[0].headers["Stripe-Account"] == "acct_1TestConnected"
 
 
-def test_application_fee_without_a_connected_account_is_a_configuration_error(
-    client: CheckedClient, manager: GatewayManager
+def test_without_a_connected_account_no_application_fee_is_offered(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
 ) -> None:
+    """Stripe takes an application fee only on a Connect charge: such a gateway does not declare one."""
+    assert Feature.APPLICATION_FEE not in manager.gateway(GW).capabilities.features
     request = CheckoutRequest.single("X", Money.of("50.00", "EUR"), OK, NO, application_fee=Money.of("2.50", "EUR"))
-    with pytest.raises(ConfigurationError):
+    with pytest.raises(CapabilityNotSupported, match="application_fee"):
         manager.create_checkout(GW, request, idempotency_key="fee-none")
     assert client.sent == []
+    connected = make_manager(client, standin.url, connected_account="acct_1TestConnected")
+    assert Feature.APPLICATION_FEE in connected.gateway(GW).capabilities.features
 
 
 def test_same_key_other_parameters_is_an_idempotency_conflict(manager: GatewayManager, standin: StandIn) -> None:

@@ -16,7 +16,9 @@ Settings (``[gateways.NAME.settings]``):
     a loopback host only (anything else would send the key in cleartext).
 ``connected_account``
     A Connect account id (``acct_...``); every request is made on its behalf, and only that
-    account's webhook events are believed.
+    account's webhook events are believed. Only such a gateway offers an application fee
+    (``Feature.APPLICATION_FEE``): Stripe takes one only on a Connect charge, so a gateway
+    without a connected account does not declare the feature and a host sends it no fee.
 ``max_network_retries``
     The SDK's automatic retries of connection errors, 409 and 5xx (default 2).
 ``webhook_tolerance``
@@ -35,13 +37,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import attrs
+
+from gateway_core.capabilities import Capabilities, Feature
 from gateway_core.hookspecs import ProviderDefinition, hookimpl
 from stripe_gateway.metadata import STRIPE_API_VERSION, capabilities
 
 if TYPE_CHECKING:
     from gateway_core.config import GatewaySettings
 
-__all__ = ["PROVIDER", "STRIPE_API_VERSION", "build_gateway", "definition", "gateway_providers"]
+__all__ = ["PROVIDER", "STRIPE_API_VERSION", "build_gateway", "configure", "definition", "gateway_providers"]
 
 #: The provider name gateways configure (``provider = "stripe"``).
 PROVIDER = "stripe"
@@ -54,6 +59,13 @@ def build_gateway(settings: GatewaySettings) -> object:
     return StripeGateway.from_settings(settings)
 
 
+def configure(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+    """One gateway's capabilities: no application fee without a connected account (see above)."""
+    if settings.get("connected_account") or Feature.APPLICATION_FEE not in declared.features:
+        return declared
+    return attrs.evolve(declared, features=declared.features - {Feature.APPLICATION_FEE})
+
+
 def definition() -> ProviderDefinition:
     """The ``stripe`` provider definition (what :func:`gateway_providers` returns)."""
     return ProviderDefinition(
@@ -63,6 +75,7 @@ def definition() -> ProviderDefinition:
         "Stripe: Checkout Sessions, PaymentIntents (authorize/capture/void), refunds, signed webhooks",
         # Under the asyncio API the hooks return coroutines on the SDK's *_async methods.
         asyncio_native=True,
+        configure=configure,
     )
 
 
