@@ -1,19 +1,28 @@
-"""The fee total's rule and the gateway's wire step in round-up, end to end on a store."""
+"""Prices end to end on a store: the fee total's rule and
+the gateway's minimum and wire step (a discount is rounded up to them, a list price must fit them)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from paid_events import config as pe_config
+from paid_events.errors import InvalidPrice
 from paid_events.service import PaidEvents
 from paid_events.store import Store
 
 import gateway_core.fake
-from gateway_core import Capabilities, CurrencyRule, Feature, Money, Source, WireFormat
+from gateway_core import (
+    Capabilities,
+    CurrencyRule,
+    Feature,
+    Money,
+    Source,
+    WireFormat,
+)
 
 from .conftest import Clock
-from .helpers import eur, fake_of, make_event, manager_with, pay
+from .helpers import eur, fake_of, make_event, manager_with, pay, snapshot
 
 
 def test_the_fee_total_is_what_was_collected_per_payment_and_the_fee_on_the_total_is_shown(
@@ -81,12 +90,123 @@ def test_a_discount_is_rounded_up_to_the_gateways_step_and_the_participant_pays_
 
 def test_a_discount_below_the_minimum_is_rounded_up_to_the_minimum_on_the_step(whole_forints: PaidEvents) -> None:
     service = whole_forints
-    event_id = make_event(service, price=Money.of("1000.50", "HUF"), gateways=["forints"])
+    event_id = make_event(service, price=Money.of("1001", "HUF"), gateways=["forints"])
     service.add_promo_code(event_id, "DEEP", percent="95")
     deep = service.quote(event_id, "DEEP")
-    assert deep.discounted == Money.of("50.02", "HUF")  # 1000.50 - 950.48 (95 % = 950.475, HALF_UP)
+    assert deep.discounted == Money.of("50.05", "HUF")  # 1001 - 950.95 (95 %)
     assert (deep.final, deep.rounded_up) == (Money.of("175", "HUF"), True)
-    full = service.quote(event_id)  # the list price itself is off the step
-    assert (full.final, full.rounded_up) == (Money.of("1001", "HUF"), True)
+    full = service.quote(event_id)  # the list price is charged as it is
+    assert (full.final, full.rounded_up) == (Money.of("1001", "HUF"), False)
     result = service.checkout(event_id, "ann@example.com", "DEEP", accept_price=Money.of("175", "HUF"))
     assert result.quote.final == Money.of("175", "HUF")
+
+
+# -- a list price is charged as it is: only a discount is rounded up ------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "gateways", "said"),
+    [
+        # the example's stripe-like takes HUF from 175.00 (paypal-like offers no HUF at all)
+        (
+            Money.of("1", "HUF"),
+            ["stripe-like", "paypal-like"],
+            "lowest price an enabled gateway takes in HUF is 175.00",
+        ),
+        # stripe-like takes PLN from 2.00; enabled alone, nothing takes 1.50 PLN
+        (Money.of("1.50", "PLN"), ["stripe-like"], "lowest price an enabled gateway takes in PLN is 2.00 PLN"),
+    ],
+)
+def test_a_list_price_below_every_enabled_gateways_minimum_is_refused(
+    service: PaidEvents, store: Store, price: Money, gateways: list[str], said: str
+) -> None:
+    kept = make_event(service)
+    before = snapshot(store)
+    with pytest.raises(InvalidPrice, match="takes the list price") as info:
+        make_event(service, price=price, gateways=gateways)
+    assert said in str(info.value)
+    assert "is below the" in str(info.value)  # each gateway's own reason is given
+    assert snapshot(store) == before
+    assert service.event(kept).price == eur("20")
+
+
+def test_a_list_price_one_enabled_gateway_takes_is_sold_as_it_is(service: PaidEvents) -> None:
+    event_id = make_event(service, price=Money.of("1.50", "PLN"), gateways=["stripe-like", "paypal-like"])
+    quote = service.quote(event_id)
+    assert (quote.final, quote.rounded_up, quote.gateway) == (Money.of("1.50", "PLN"), False, "paypal-like")
+    # The participant cannot pick the gateway that would have raised it: refused, not rounded up.
+    with pytest.raises(InvalidPrice, match=r"\(stripe-like\) takes the list price 1.50 PLN"):
+        service.quote(event_id, gateway="stripe-like")
+    result = service.checkout(event_id, "ann@example.com", accept_price=Money.of("1.50", "PLN"))
+    assert result.quote.final == Money.of("1.50", "PLN")
+    checkout = fake_of(service.gateways, "paypal-like").checkout(result.checkout_id or "")
+    assert checkout.amount == Money.of("1.50", "PLN")
+
+
+def test_change_price_refuses_a_list_price_no_enabled_gateway_takes(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service, price=Money.of("5000", "HUF"), gateways=["stripe-like"])
+    before = snapshot(store)
+    with pytest.raises(InvalidPrice, match=r"175\.00 HUF"):
+        service.change_price(event_id, Money.of("100", "HUF"))
+    assert snapshot(store) == before
+    assert service.change_price(event_id, Money.of("175", "HUF")).price == Money.of("175", "HUF")  # the minimum itself
+
+
+def test_a_list_price_off_the_gateways_step_is_refused_with_the_nearest_it_takes(
+    whole_forints: PaidEvents, store: Store
+) -> None:
+    service = whole_forints
+    with pytest.raises(InvalidPrice, match="not a multiple of") as info:
+        make_event(service, price=Money.of("1000.50", "HUF"), gateways=["forints"])
+    assert "the nearest one at or above 1000.50 HUF is 1001.00 HUF" in str(info.value)
+    event_id = make_event(service, price=Money.of("1000", "HUF"), gateways=["forints"])
+    before = snapshot(store)
+    with pytest.raises(InvalidPrice, match=r"1001\.00 HUF"):
+        service.change_price(event_id, Money.of("1000.50", "HUF"))
+    assert snapshot(store) == before
+    assert service.event(event_id).price == Money.of("1000", "HUF")
+
+
+def test_an_early_bird_price_below_the_minimum_is_still_rounded_up_and_shown(service: PaidEvents) -> None:
+    event_id = make_event(
+        service,
+        price=Money.of("500", "HUF"),
+        gateways=["stripe-like"],
+        early_price=Money.of("100", "HUF"),
+        early_until=timedelta(days=3),
+    )
+    quote = service.quote(event_id)
+    assert (quote.current_price, quote.final, quote.rounded_up) == (
+        Money.of("100", "HUF"),
+        Money.of("175", "HUF"),
+        True,
+    )
+    result = service.checkout(event_id, "ann@example.com", accept_price=Money.of("175", "HUF"))
+    checkout = fake_of(service.gateways, "stripe-like").checkout(result.checkout_id or "")
+    assert checkout.amount == Money.of("175", "HUF")
+
+
+def _huf_gateway(name: str, rule: CurrencyRule) -> object:
+    caps = Capabilities([rule], set(Feature), sources=[Source("test rule", name, date(2026, 11, 1))], live=False)
+    return gateway_core.fake.provider(name, caps)
+
+
+def test_a_discount_is_rounded_up_on_the_gateway_that_raises_it_least(store: Store, clock: Clock) -> None:
+    """Never above the list price: the cheapest rounding is at most the price a gateway takes as it is."""
+    manager = manager_with(
+        {
+            "high-minimum": {"provider": "fake-175", "priority": 10, "settings": {"test_mode": True}},
+            "whole-forints": {"provider": "fake-whole", "priority": 20, "settings": {"test_mode": True}},
+        },
+        _huf_gateway("fake-175", CurrencyRule("HUF", 2, minimum=Money.of("175", "HUF"))),
+        _huf_gateway("fake-whole", CurrencyRule("HUF", 2, step=100, minimum=Money.of("100", "HUF"))),
+        clock=clock,
+    )
+    service = PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+    event_id = make_event(service, price=Money.of("150", "HUF"), gateways=["high-minimum", "whole-forints"])
+    service.add_promo_code(event_id, "ODD", amount=Money.of("29.50", "HUF"))
+    quote = service.quote(event_id, "ODD")
+    assert quote.discounted == Money.of("120.50", "HUF")  # 150 - 29.50: neither takes it as it is
+    # the first gateway by priority would raise it to 175, above the 150 list price
+    assert (quote.final, quote.gateway, quote.rounded_up) == (Money.of("121", "HUF"), "whole-forints", True)
+    assert quote.final <= quote.list_price

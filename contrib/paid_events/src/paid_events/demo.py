@@ -121,6 +121,17 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
                 service.change_price(event.id, domain.parse_price(bad, "EUR"))
             except PaidEventsError as exc:
                 echo(f"   refused price {bad} EUR: {type(exc).__name__}: {exc}")
+        try:  # only a discount is rounded up to a gateway's minimum; a list price must be one it takes
+            service.create_event(
+                organizer="acme-academy",
+                title="A 100 forint taster",
+                kind="on_demand",
+                price=Money.of("100", "HUF"),
+                capacity=50,
+                gateways=["stripe-like"],
+            )
+        except PaidEventsError as exc:
+            echo(f"   refused a 100 HUF event: {type(exc).__name__}: {exc}")
         for label, call in (
             ("a date in the past", lambda: service.change_date(event.id, now - timedelta(days=1))),
             (

@@ -5,7 +5,8 @@
     │   ├── InvalidEmail                not a plausible e-mail address
     │   ├── InvalidPromoCode            overlong, empty, or not [A-Z0-9_-] after NFKC (unicode tricks),
     │   │                               or an expiry already past
-    │   ├── InvalidPrice                below 1, above the currency's limit, fractional minor unit, no gateway
+    │   ├── InvalidPrice                below 1, above the currency's limit, fractional minor unit, no
+    │   │                               enabled gateway offering the currency or taking the list price as it is
     │   └── InvalidDate                 a date in the past, a one-off event without one, a date (or a
     │                                   session) for an event kind that has none
     ├── NotFoundError (LookupError)

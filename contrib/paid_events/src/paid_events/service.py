@@ -57,6 +57,7 @@ from gateway_core import (
     Refund,
     RefundRequest,
     RefundStatus,
+    RouteDecision,
     UnknownGateway,
     UnsupportedCurrency,
     VoidRequest,
@@ -337,6 +338,11 @@ class PaidEvents:
         A one-off event needs ``starts_at`` in the future. A permanent event (a series) has no
         single date: give its ``sessions`` (future dates) here or later with :meth:`add_session`.
         An on-demand event has no date at all.
+
+        Besides the platform's price rules, the list ``price`` must be one an enabled gateway takes
+        as it is (at or above its minimum, on its wire step): only a discount (early-bird or promo
+        code) is ever rounded up. Otherwise :class:`InvalidPrice` names the lowest price an enabled
+        gateway takes and the nearest price above this one that a gateway would take.
         """
         event_kind = self._kind(kind)
         title = self._text("title", title)
@@ -346,6 +352,7 @@ class PaidEvents:
         enabled = self._enabled_gateways(gateways)
         offered = self._offered(enabled)
         domain.validate_price(price, self.config, offered)
+        self._check_list_price(price, enabled)
         self._check_early(price, early_price, early_until, early_from, offered)
         now = self.clock()
         self._check_dates(event_kind, starts_at, sessions, now)
@@ -387,13 +394,17 @@ class PaidEvents:
         early_until: datetime | None = None,
         early_from: datetime | None = None,
     ) -> EventView:
-        """Change the price while no payment is confirmed; afterwards delete and recreate the event."""
+        """Change the price while no payment is confirmed; afterwards delete and recreate the event.
+
+        The new list price follows :meth:`create_event`'s rules, an enabled gateway taking it as it is.
+        """
         with self.store.transaction() as s:
             row = self._event(s, event_id, lock=True)
             offered = self._offered(row.gateway_names)
             if price.currency != row.currency:
                 raise InvalidPrice(f"the event is sold in {row.currency}; its currency cannot change")
             domain.validate_price(price, self.config, offered)
+            self._check_list_price(price, row.gateway_names)
             self._check_early(price, early_price, early_until, early_from, offered)
             if self._has_confirmed_payment(s, event_id):
                 raise PriceLocked("a payment is confirmed, so the price cannot change; delete and recreate the event")
@@ -1659,22 +1670,58 @@ class PaidEvents:
         decision = self.gateways.route(discounted, [Feature.HOSTED_CHECKOUT], candidates)
         if decision.eligible:
             chosen, final = decision.eligible[0], discounted
+        elif discounted == listed:  # only a discount is rounded up; the list price is charged as it is
+            raise InvalidPrice(
+                f"no enabled gateway{'' if gateway is None else f' ({gateway})'} takes the list price {listed} "
+                f"as it is: {_reasons(decision)}"
+            )
         else:
             chosen, final = self._round_up(discounted, candidates, decision)
         rule = self.gateways.gateway(chosen).capabilities.rule(final.currency)
         fee = domain.service_fee(final, self.config, rule.wire if rule is not None else None)
         return Quote(event.id, listed, current, discounted, final, fee, chosen, code, final != discounted)
 
-    def _round_up(self, amount: Money, candidates: Iterable[str], decision: object) -> tuple[str, Money]:
+    def _round_up(self, amount: Money, candidates: Iterable[str], decision: RouteDecision) -> tuple[str, Money]:
+        """The gateway that takes ``amount`` rounded up the least (the first by priority on a tie).
+
+        The cheapest rounding never exceeds the list price, since an enabled gateway takes that as
+        it is (checked when the price is set).
+        """
+        best: tuple[str, Money] | None = None
         for name in candidates:
             info = self.gateways.gateway(name)
             if Feature.HOSTED_CHECKOUT not in info.capabilities.features:
                 continue
             try:
-                return name, self.gateways.round_up(amount, name)
+                rounded = self.gateways.round_up(amount, name)
             except (AmountOutOfRange, InvalidAmount, UnsupportedCurrency):
                 continue
-        raise InvalidPrice(f"no enabled gateway can take {amount}: {decision}")
+            if best is None or rounded < best[1]:
+                best = name, rounded
+        if best is None:
+            raise InvalidPrice(f"no enabled gateway can take {amount}: {_reasons(decision)}")
+        return best
+
+    def _check_list_price(self, price: Money, gateways: Sequence[str]) -> None:
+        """Refuse a list price no enabled gateway takes as it is: rounding up is for discounts only.
+
+        The message names the lowest price an enabled gateway takes in the currency and the nearest
+        price at or above ``price`` that one would take (off a wire step, or below a minimum).
+        """
+        decision = self.gateways.route(price, [Feature.HOSTED_CHECKOUT], gateways)
+        if decision.eligible:
+            return
+        lowest = self.gateways.minimum_price(price.currency, gateways)
+        nearest: list[Money] = []
+        for name in gateways:
+            try:
+                nearest.append(self.gateways.round_up(price, name))
+            except (AmountOutOfRange, InvalidAmount, UnsupportedCurrency):
+                continue
+        hint = f"; the lowest price an enabled gateway takes in {price.currency} is {lowest}" if lowest else ""
+        if nearest and min(nearest) != lowest:
+            hint += f", the nearest one at or above {price} is {min(nearest)}"
+        raise InvalidPrice(f"no enabled gateway takes the list price {price} as it is ({_reasons(decision)}){hint}")
 
     def _usable_promo(self, s: Session, event: EventRow, code: str) -> PromoCodeRow:
         domain.check_promo_allowed(EventKind(event.kind))
@@ -1895,6 +1942,11 @@ class PaidEvents:
 
 class _Duplicate(Exception):
     """This webhook's (gateway, event id) row already exists: it was processed before."""
+
+
+def _reasons(decision: RouteDecision) -> str:
+    """Why each gateway refused the amount: ``"stripe-like: 1.00 HUF is below the 175.00 HUF minimum"``."""
+    return "; ".join(str(e) for e in decision.excluded) or "no gateway is enabled"
 
 
 def _rowcount(result: object) -> int:
