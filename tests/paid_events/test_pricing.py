@@ -1,8 +1,9 @@
-"""Prices end to end on a store: the fee total's rule and
+"""Prices end to end on a store: the fee total's rule, the application fee only where a gateway takes one,
 the gateway's minimum and wire step (a discount is rounded up to them, a list price must fit them)."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from datetime import date, timedelta
 
 import pytest
@@ -14,12 +15,17 @@ from paid_events.store import Store
 import gateway_core.fake
 from gateway_core import (
     Capabilities,
+    CheckoutRequest,
+    CheckoutSession,
     CurrencyRule,
     Feature,
     Money,
+    OperationContext,
     Source,
     WireFormat,
+    hookimpl,
 )
+from gateway_core.fake import default_capabilities
 
 from .conftest import Clock
 from .helpers import eur, fake_of, make_event, manager_with, pay, snapshot
@@ -210,3 +216,45 @@ def test_a_discount_is_rounded_up_on_the_gateway_that_raises_it_least(store: Sto
     # the first gateway by priority would raise it to 175, above the 150 list price
     assert (quote.final, quote.gateway, quote.rounded_up) == (Money.of("121", "HUF"), "whole-forints", True)
     assert quote.final <= quote.list_price
+
+
+# -- the application fee goes to the provider only where the gateway declares it ------------
+
+
+def test_a_gateway_without_application_fees_gets_none_and_the_organizer_still_sees_the_fee(
+    store: Store, clock: Clock
+) -> None:
+    seen: dict[str, list[CheckoutRequest]] = {}
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def gateway_create_checkout(
+            self, request: CheckoutRequest, context: OperationContext
+        ) -> Generator[None, CheckoutSession, CheckoutSession]:
+            seen.setdefault(context.gateway, []).append(request)
+            return (yield)
+
+    no_fee = default_capabilities(["EUR"], features=set(Feature) - {Feature.APPLICATION_FEE})
+    manager = manager_with(
+        {
+            "no-fee": {"provider": "fake-no-fee", "settings": {"test_mode": True}},
+            "with-fee": {"provider": "fake", "settings": {"test_mode": True}},
+        },
+        gateway_core.fake.provider("fake-no-fee", no_fee),
+        Audit(),
+        clock=clock,
+    )
+    assert Feature.APPLICATION_FEE not in manager.gateway("no-fee").capabilities.features
+    service = PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+    plain = make_event(service, price=eur("20"), gateways=["no-fee"])
+    result = service.checkout(plain, "ann@example.com")
+    assert (result.quote.gateway, result.quote.fee) == ("no-fee", eur("1.00"))  # 5 %: the platform's fee
+    assert [r.application_fee for r in seen["no-fee"]] == [None]  # not sent to a gateway that takes none
+    pay(service, "no-fee", result.checkout_id)
+    assert [(p.amount, p.fee, p.paid) for p in service.participants(plain)] == [(eur("20"), eur("1.00"), True)]
+    report = service.fee_report(plain)
+    assert (report.total_sales, report.total_fee) == (eur("20"), eur("1.00"))
+    # the same event on a gateway that declares the feature carries it
+    with_fee = make_event(service, price=eur("20"), gateways=["with-fee"])
+    service.checkout(with_fee, "bob@example.com")
+    assert [r.application_fee for r in seen["with-fee"]] == [eur("1.00")]
