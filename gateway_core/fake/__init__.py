@@ -3,8 +3,9 @@
 It declares the ``fake`` provider: every ISO 4217 currency at its ISO exponent with no minimum
 beyond one minor unit (a configuration's ``minimums`` raises it), every feature, any checkout
 expiry up to a year ahead (a configuration's ``checkout_expiry_minutes`` narrows it, e.g. to
-Stripe's ``[30, 1440]``, or ``false`` for none), ``live=False``. A test that needs other
-capabilities registers :func:`provider` with its own.
+Stripe's ``[30, 1440]``, or ``false`` for none; its ``features`` narrows the features, e.g. to
+PayPal's, without ``application_fee``), ``live=False``. A test that needs other capabilities
+registers :func:`provider` with its own.
 """
 
 from __future__ import annotations

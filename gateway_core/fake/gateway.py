@@ -32,7 +32,8 @@ What it models:
   everything else now and that one at a later drain); signatures are
   ``Fake-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``.
 * **Capabilities per deployment**: ``checkout_expiry_minutes`` in its settings narrows the
-  checkout expiry window (:meth:`FakeGateway.configure`).
+  checkout expiry window and ``features`` the declared features (:meth:`FakeGateway.configure`),
+  so one fake can stand in for Stripe and another for PayPal.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ from typing import Any
 import attrs
 import structlog
 
-from gateway_core.capabilities import Capabilities, CheckoutExpiry
+from gateway_core.capabilities import Capabilities, CheckoutExpiry, Feature
 from gateway_core.config import GatewaySettings, Secret
 from gateway_core.errors import (
     AmountOutOfRange,
@@ -234,8 +235,8 @@ class FakeGateway:
         Settings: ``test_mode = true`` (required: the fake refuses to run without it),
         ``webhook_secret`` (a secret; default a test secret derived from the gateway's name, so
         two fake gateways never believe each other's webhooks), ``minimums`` (``{EUR = "0.50"}``),
-        ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes``, which
-        :meth:`configure` reads into the gateway's capabilities.
+        ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes`` and
+        ``features``, which :meth:`configure` reads into the gateway's capabilities.
         """
         if settings.get("test_mode") is not True:
             raise ConfigurationError(
@@ -291,32 +292,19 @@ class FakeGateway:
 
         ``checkout_expiry_minutes = [30, 1440]`` narrows the checkout expiry window the provider
         declares to 30 minutes .. 24 hours ahead (as Stripe's); ``checkout_expiry_minutes = false``
-        makes the gateway take no requested expiry at all (as PayPal's). Absent: as declared.
+        makes the gateway take no requested expiry at all (as PayPal's). ``features = ["hosted_checkout",
+        "refund", ...]`` (:class:`~gateway_core.capabilities.Feature` values) narrows the declared
+        features to those listed, so a test deployment can stand in for a provider that lacks some
+        (PayPal declares no ``application_fee``); an unknown name is a
+        :class:`~gateway_core.errors.ConfigurationError`, and the manager refuses one the provider
+        does not declare (configuration may only narrow). Absent: as declared.
         """
-        if "checkout_expiry_minutes" not in settings.settings:
-            return declared
-        value = settings.settings["checkout_expiry_minutes"]
-        if value is False:
-            return attrs.evolve(declared, checkout_expiry=None)
-        if (
-            not isinstance(value, list | tuple)
-            or len(value) != 2
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        ):
-            raise ConfigurationError(
-                f"gateway {settings.name!r}: checkout_expiry_minutes must be [shortest, longest] in whole "
-                f"minutes (e.g. [30, 1440]) or false for none, not {_kind(value)}",
-                gateway=settings.name,
-            )
-        try:
-            window = CheckoutExpiry.minutes(value[0], value[1])
-        except ConfigurationError as exc:
-            raise ConfigurationError(
-                f"gateway {settings.name!r}: checkout_expiry_minutes = [{value[0]}, {value[1]}] is not a window: "
-                "it needs 0 <= shortest < longest",
-                gateway=settings.name,
-            ) from exc
-        return attrs.evolve(declared, checkout_expiry=window)
+        caps = declared
+        if "checkout_expiry_minutes" in settings.settings:
+            caps = attrs.evolve(caps, checkout_expiry=_checkout_expiry(settings))
+        if "features" in settings.settings:
+            caps = attrs.evolve(caps, features=_listed_features(settings))
+        return caps
 
     # -- scripting ------------------------------------------------------------------------
     def script(self, *outcomes: Outcome | Scripted) -> None:
@@ -900,6 +888,58 @@ def _refunded_state(payment: _Payment) -> PaymentState:
 
 def _is_paid(payment: _Payment) -> bool:
     return payment.state in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED)
+
+
+def _checkout_expiry(settings: GatewaySettings) -> CheckoutExpiry | None:
+    """The ``checkout_expiry_minutes`` setting: a window, or ``None`` for ``false``."""
+    value = settings.settings["checkout_expiry_minutes"]
+    if value is False:
+        return None
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        raise ConfigurationError(
+            f"gateway {settings.name!r}: checkout_expiry_minutes must be [shortest, longest] in whole "
+            f"minutes (e.g. [30, 1440]) or false for none, not {_kind(value)}",
+            gateway=settings.name,
+        )
+    try:
+        return CheckoutExpiry.minutes(value[0], value[1])
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"gateway {settings.name!r}: checkout_expiry_minutes = [{value[0]}, {value[1]}] is not a window: "
+            "it needs 0 <= shortest < longest",
+            gateway=settings.name,
+        ) from exc
+
+
+_FEATURE_NAME = re.compile(r"[a-z_]{1,40}")
+_FEATURE_VALUES = frozenset(f.value for f in Feature)
+
+
+def _listed_features(settings: GatewaySettings) -> frozenset[Feature]:
+    """The ``features`` setting: a list of :class:`Feature` values (unknown names refused)."""
+    value = settings.settings["features"]
+    known = ", ".join(f.value for f in Feature)
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f'gateway {settings.name!r}: features must be a list of feature names (e.g. ["hosted_checkout", '
+            f'"refund"]), not {_kind(value)}; known: {known}',
+            gateway=settings.name,
+        )
+    unknown = [v for v in value if v not in _FEATURE_VALUES]
+    if unknown:
+        # Name what looks like a misspelt feature; anything else (a misplaced secret?) is only counted.
+        shown = [repr(v) for v in unknown if _FEATURE_NAME.fullmatch(v)]
+        hidden = len(unknown) - len(shown)
+        named = ", ".join([*shown, *([f"{hidden} other entries"] if hidden else [])])
+        raise ConfigurationError(
+            f"gateway {settings.name!r}: features lists unknown features ({named}); known: {known}",
+            gateway=settings.name,
+        )
+    return frozenset(Feature(v) for v in value)
 
 
 def _kind(value: object) -> str:

@@ -1,5 +1,6 @@
 """The fake gateway models the cases hosts must handle: late settlement, 3-D Secure, failed refunds,
-disputes, held-back webhooks and provider outages on reads. Driven through the manager, as a host would."""
+disputes, held-back webhooks, provider outages on reads, and a deployment's narrower features.
+Driven through the manager, as a host would."""
 
 from __future__ import annotations
 
@@ -8,24 +9,28 @@ import pytest
 from gateway_core import (
     AuthenticationRequired,
     AuthorizeRequest,
+    CapabilityNotSupported,
     CaptureRequest,
     CheckoutRequest,
     CheckoutStatus,
+    ConfigurationError,
     EventType,
+    Feature,
     GatewayManager,
     GatewayUnavailable,
     InvalidRequest,
     Money,
     NotFound,
     PaymentState,
+    PluginLoadError,
     RateLimited,
     RefundRequest,
     RefundStatus,
     WebhookEvent,
 )
-from gateway_core.fake import FakeGateway, Outcome, Scripted, WebhookDelivery
+from gateway_core.fake import FakeGateway, Outcome, Scripted, WebhookDelivery, default_capabilities, provider
 
-from .conftest import fake
+from .conftest import build_manager, fake, fake_table
 
 
 def eur(amount: str) -> Money:
@@ -287,3 +292,85 @@ def test_unscoped_outcomes_are_for_mutating_operations_only(one_fake: GatewayMan
 def test_a_read_takes_only_outcomes_where_nothing_happened(outcome: Outcome) -> None:
     with pytest.raises(ValueError, match="can only be scripted rate_limited or unavailable"):
         Scripted(outcome, operation="status")
+
+
+# --------------------------------------------------------------------------------------------
+# (f) A deployment narrows the fake's features (to stand in for a provider that lacks some)
+# --------------------------------------------------------------------------------------------
+
+#: What the PayPal plugin declares: everything but an application fee.
+PAYPAL_LIKE = [f.value for f in Feature if f is not Feature.APPLICATION_FEE]
+
+
+def test_features_narrow_what_one_fake_gateway_declares() -> None:
+    manager = build_manager(
+        {
+            "paypal-like": fake_table(settings={"features": PAYPAL_LIKE, "checkout_expiry_minutes": False}),
+            "full": fake_table(),
+        }
+    )
+    narrowed = manager.gateway("paypal-like")
+    assert narrowed.capabilities.features == frozenset(Feature) - {Feature.APPLICATION_FEE}
+    assert narrowed.capabilities.checkout_expiry is None  # both settings apply
+    assert narrowed.declared.features == frozenset(Feature)  # the provider's own figure is kept
+    assert manager.gateway("full").capabilities.features == frozenset(Feature)  # per gateway, not per provider
+    with_fee = CheckoutRequest.single(
+        "Ticket", eur("10.00"), "https://shop.example/ok", "https://shop.example/no", application_fee=eur("0.50")
+    )
+    with pytest.raises(CapabilityNotSupported, match="application fee"):
+        manager.create_checkout("paypal-like", with_fee, idempotency_key="fee")
+    assert fake(manager, "paypal-like").requests == []  # refused before the provider was asked
+    assert manager.create_checkout("full", with_fee, idempotency_key="fee").url
+    assert manager.create_checkout("paypal-like", checkout(), idempotency_key="plain").url
+
+
+def test_a_fake_without_refunds_refuses_them_before_the_provider() -> None:
+    manager = build_manager({"fake": fake_table(settings={"features": ["hosted_checkout", "payment_status"]})})
+    f = fake(manager, "fake")
+    payment_id = paid(manager, f)
+    sent = len(f.requests)
+    with pytest.raises(CapabilityNotSupported):
+        manager.refund("fake", RefundRequest(payment_id), idempotency_key="r")
+    assert len(f.requests) == sent
+    assert manager.payment_status("fake", payment_id).is_paid
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("refund", "not str"),
+        ([1, "refund"], "not a list of 2"),
+        ({"refund": True}, "not dict"),
+        (["hosted_checkout", "refunds"], "unknown features ('refunds')"),
+        (["hosted_checkout", "Refund", "sk_live_Ab1"], "unknown features (2 other entries)"),
+    ],
+)
+def test_a_bad_features_setting_is_a_configuration_error(value: object, said: str) -> None:
+    with pytest.raises(ConfigurationError, match="features") as info:
+        build_manager({"g": fake_table(settings={"features": value})})
+    message = str(info.value)
+    assert said in message
+    assert "known: hosted_checkout, authorize_capture" in message
+    assert "sk_live" not in message  # an entry that is no feature name is never echoed
+    assert info.value.gateway == "g"
+    assert not isinstance(info.value, PluginLoadError)
+
+
+def test_features_may_only_narrow_and_must_stay_consistent() -> None:
+    no_fee = default_capabilities(["EUR"], features=set(Feature) - {Feature.APPLICATION_FEE})
+    with pytest.raises(ConfigurationError, match="may only narrow") as info:
+        build_manager(
+            {
+                "g": {
+                    "provider": "fake-no-fee",
+                    "settings": {"test_mode": True, "features": ["hosted_checkout", "application_fee"]},
+                }
+            },
+            plugins=[provider("fake-no-fee", no_fee)],
+        )
+    assert "adds undeclared features application_fee" in str(info.value)
+    with pytest.raises(ConfigurationError, match="inconsistent capabilities") as info:
+        build_manager({"g": fake_table(settings={"features": ["hosted_checkout", "partial_refund"]})})
+    assert "partial_refund declared without refund" in str(info.value)
+    with pytest.raises(ConfigurationError, match="nothing can be paid"):
+        build_manager({"g": fake_table(settings={"features": []})})
