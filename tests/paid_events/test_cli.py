@@ -48,6 +48,7 @@ def test_gateway_events_demo_runs_the_story_end_to_end(tmp_path: Path) -> None:
     assert "the organizer deletes the event" in out
     assert "rounded up from 0.40 EUR to the gateway minimum" in out
     assert "refused a 100 HUF event: InvalidPrice" in out
+    assert "fee 0.90 EUR (not passed to paypal-like, which takes no application fee), via paypal-like" in out
     assert "the lowest price an enabled gateway takes in HUF is 175.00 HUF" in out
     assert "free, no checkout" in out
     assert "refused look-alike promo code: InvalidPromoCode" in out

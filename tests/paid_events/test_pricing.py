@@ -19,6 +19,7 @@ from gateway_core import (
     CheckoutSession,
     CurrencyRule,
     Feature,
+    GatewayManager,
     Money,
     OperationContext,
     Source,
@@ -27,7 +28,7 @@ from gateway_core import (
 )
 from gateway_core.fake import default_capabilities
 
-from .conftest import Clock
+from .conftest import Clock, on_clock
 from .helpers import eur, fake_of, make_event, manager_with, pay, snapshot
 
 
@@ -258,3 +259,28 @@ def test_a_gateway_without_application_fees_gets_none_and_the_organizer_still_se
     with_fee = make_event(service, price=eur("20"), gateways=["with-fee"])
     service.checkout(with_fee, "bob@example.com")
     assert [r.application_fee for r in seen["with-fee"]] == [eur("1.00")]
+
+
+def test_the_examples_paypal_like_declares_paypals_features_and_gets_no_fee(store: Store, clock: Clock) -> None:
+    paypal = pytest.importorskip("paypal_gateway.metadata", reason="the PayPal plugin is not installed")
+    seen: list[CheckoutRequest] = []
+
+    class Audit:
+        @hookimpl(wrapper=True)
+        def gateway_create_checkout(
+            self, request: CheckoutRequest, context: OperationContext
+        ) -> Generator[None, CheckoutSession, CheckoutSession]:
+            seen.append(request)
+            return (yield)
+
+    platform, deployment = pe_config.load()
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake, Audit()], load_entry_points=False)
+    assert manager.gateway("paypal-like").capabilities.features == paypal.CAPABILITIES.features
+    assert Feature.APPLICATION_FEE in manager.gateway("stripe-like").capabilities.features
+    service = PaidEvents(store, on_clock(manager, clock), platform, clock=clock)
+    event_id = make_event(service, price=eur("20"), gateways=["paypal-like"])
+    result = service.checkout(event_id, "ann@example.com")
+    assert (result.quote.gateway, result.quote.fee) == ("paypal-like", eur("1.00"))
+    assert [r.application_fee for r in seen] == [None]
+    pay(service, "paypal-like", result.checkout_id)
+    assert service.fee_report(event_id).total_fee == eur("1.00")

@@ -20,7 +20,7 @@ import attrs
 import structlog
 
 import gateway_core.fake
-from gateway_core import GatewayManager, Money
+from gateway_core import Feature, GatewayManager, Money
 from gateway_core.fake import FakeGateway
 from paid_events import config as pe_config
 from paid_events import domain, outbox
@@ -292,7 +292,10 @@ def _register(
     note = f" (rounded up from {quote.discounted} to the gateway minimum)" if quote.rounded_up else ""
     promo = f" with {code}" if code else ""
     where = f"via {quote.gateway}" if quote.gateway else "free, no checkout"
-    echo(f"   {email}{promo}: pays {quote.final}{note}, fee {quote.fee}, {where}")
+    kept = ""
+    if quote.gateway and Feature.APPLICATION_FEE not in service.gateways.gateway(quote.gateway).capabilities.features:
+        kept = f" (not passed to {quote.gateway}, which takes no application fee)"
+    echo(f"   {email}{promo}: pays {quote.final}{note}, fee {quote.fee}{kept}, {where}")
     result = service.checkout(event_id, email, code, gateway=gateway, accept_price=quote.final)
     echo(f"      -> registration {_short(result.registration_id)} {result.status}")
     return result
