@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import sqlalchemy as sa
+from paid_events import config as pe_config
 from paid_events import outbox
+from paid_events.config import PlatformConfig
 from paid_events.service import PaidEvents, WebhookOutcome
 from paid_events.store import Base, Store
 
 import gateway_core.fake
-from gateway_core import DeploymentConfig, GatewayManager, Money
+from gateway_core import (
+    CheckoutRequest,
+    CheckoutSession,
+    DeploymentConfig,
+    GatewayManager,
+    Money,
+    OperationContext,
+    hookimpl,
+)
 from gateway_core.fake import FakeGateway
 
 if TYPE_CHECKING:
@@ -113,3 +123,29 @@ def manager_with(
             if isinstance(fake, FakeGateway):
                 fake.clock = clock.timestamp
     return manager
+
+
+class Audit:
+    """A wrapper plugin that keeps every checkout request that reached a provider, by gateway."""
+
+    def __init__(self) -> None:
+        self.requests: list[CheckoutRequest] = []
+        self.by_gateway: dict[str, list[CheckoutRequest]] = {}
+
+    @hookimpl(wrapper=True)
+    def gateway_create_checkout(
+        self, request: CheckoutRequest, context: OperationContext
+    ) -> Generator[None, CheckoutSession, CheckoutSession]:
+        self.requests.append(request)
+        self.by_gateway.setdefault(context.gateway, []).append(request)
+        return (yield)
+
+
+def audited(store: Store, clock: Clock, platform: PlatformConfig | None = None) -> tuple[PaidEvents, Audit]:
+    """A service on the example configuration's fakes, on ``clock``, with an :class:`Audit` on checkouts."""
+    from .conftest import on_clock
+
+    audit = Audit()
+    base, deployment = pe_config.load()
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake, audit], load_entry_points=False)
+    return PaidEvents(store, on_clock(manager, clock), platform or base, clock=clock), audit

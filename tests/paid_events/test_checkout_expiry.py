@@ -6,7 +6,6 @@ The example configuration gives "stripe-like" Stripe's window (30 minutes to 24 
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from datetime import datetime, timedelta
 
 import pytest
@@ -20,17 +19,14 @@ from paid_events.store import RegistrationRow, Store
 import gateway_core.fake
 from gateway_core import (
     CheckoutExpiry,
-    CheckoutRequest,
     CheckoutSession,
     Feature,
     GatewayManager,
-    OperationContext,
-    hookimpl,
 )
 from gateway_core.fake import Outcome, Scripted, default_capabilities
 
-from .conftest import Clock, on_clock
-from .helpers import deliver, fake_of, make_event, manager_with, pay
+from .conftest import Clock
+from .helpers import audited, deliver, fake_of, make_event, manager_with, pay
 
 STRIPE_WINDOW = CheckoutExpiry(timedelta(minutes=30), timedelta(hours=24))
 
@@ -41,27 +37,6 @@ class TickingClock(Clock):
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)
         return self.now
-
-
-class Audit:
-    """Keeps every checkout request that reached the provider."""
-
-    def __init__(self) -> None:
-        self.requests: list[CheckoutRequest] = []
-
-    @hookimpl(wrapper=True)
-    def gateway_create_checkout(
-        self, request: CheckoutRequest, context: OperationContext
-    ) -> Generator[None, CheckoutSession, CheckoutSession]:
-        self.requests.append(request)
-        return (yield)
-
-
-def audited(store: Store, clock: Clock, platform: PlatformConfig | None = None) -> tuple[PaidEvents, Audit]:
-    audit = Audit()
-    base, deployment = pe_config.load()
-    manager = GatewayManager(deployment, plugins=[gateway_core.fake, audit], load_entry_points=False)
-    return PaidEvents(store, on_clock(manager, clock), platform or base, clock=clock), audit
 
 
 def crash(registration_id: str, session: CheckoutSession) -> None:

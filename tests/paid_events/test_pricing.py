@@ -3,7 +3,6 @@ the gateway's minimum and wire step (a discount is rounded up to them, a list pr
 
 from __future__ import annotations
 
-from collections.abc import Generator
 from datetime import date, timedelta
 
 import pytest
@@ -15,21 +14,16 @@ from paid_events.store import Store
 import gateway_core.fake
 from gateway_core import (
     Capabilities,
-    CheckoutRequest,
-    CheckoutSession,
     CurrencyRule,
     Feature,
-    GatewayManager,
     Money,
-    OperationContext,
     Source,
     WireFormat,
-    hookimpl,
 )
 from gateway_core.fake import default_capabilities
 
-from .conftest import Clock, on_clock
-from .helpers import eur, fake_of, make_event, manager_with, pay, snapshot
+from .conftest import Clock
+from .helpers import Audit, audited, eur, fake_of, make_event, manager_with, pay, snapshot
 
 
 def test_the_fee_total_is_what_was_collected_per_payment_and_the_fee_on_the_total_is_shown(
@@ -225,16 +219,8 @@ def test_a_discount_is_rounded_up_on_the_gateway_that_raises_it_least(store: Sto
 def test_a_gateway_without_application_fees_gets_none_and_the_organizer_still_sees_the_fee(
     store: Store, clock: Clock
 ) -> None:
-    seen: dict[str, list[CheckoutRequest]] = {}
-
-    class Audit:
-        @hookimpl(wrapper=True)
-        def gateway_create_checkout(
-            self, request: CheckoutRequest, context: OperationContext
-        ) -> Generator[None, CheckoutSession, CheckoutSession]:
-            seen.setdefault(context.gateway, []).append(request)
-            return (yield)
-
+    audit = Audit()
+    seen = audit.by_gateway
     no_fee = default_capabilities(["EUR"], features=set(Feature) - {Feature.APPLICATION_FEE})
     manager = manager_with(
         {
@@ -242,7 +228,7 @@ def test_a_gateway_without_application_fees_gets_none_and_the_organizer_still_se
             "with-fee": {"provider": "fake", "settings": {"test_mode": True}},
         },
         gateway_core.fake.provider("fake-no-fee", no_fee),
-        Audit(),
+        audit,
         clock=clock,
     )
     assert Feature.APPLICATION_FEE not in manager.gateway("no-fee").capabilities.features
@@ -263,21 +249,10 @@ def test_a_gateway_without_application_fees_gets_none_and_the_organizer_still_se
 
 def test_the_examples_paypal_like_declares_paypals_features_and_gets_no_fee(store: Store, clock: Clock) -> None:
     paypal = pytest.importorskip("paypal_gateway.metadata", reason="the PayPal plugin is not installed")
-    seen: list[CheckoutRequest] = []
-
-    class Audit:
-        @hookimpl(wrapper=True)
-        def gateway_create_checkout(
-            self, request: CheckoutRequest, context: OperationContext
-        ) -> Generator[None, CheckoutSession, CheckoutSession]:
-            seen.append(request)
-            return (yield)
-
-    platform, deployment = pe_config.load()
-    manager = GatewayManager(deployment, plugins=[gateway_core.fake, Audit()], load_entry_points=False)
-    assert manager.gateway("paypal-like").capabilities.features == paypal.CAPABILITIES.features
-    assert Feature.APPLICATION_FEE in manager.gateway("stripe-like").capabilities.features
-    service = PaidEvents(store, on_clock(manager, clock), platform, clock=clock)
+    service, audit = audited(store, clock)
+    seen = audit.requests
+    assert service.gateways.gateway("paypal-like").capabilities.features == paypal.CAPABILITIES.features
+    assert Feature.APPLICATION_FEE in service.gateways.gateway("stripe-like").capabilities.features
     event_id = make_event(service, price=eur("20"), gateways=["paypal-like"])
     result = service.checkout(event_id, "ann@example.com")
     assert (result.quote.gateway, result.quote.fee) == ("paypal-like", eur("1.00"))

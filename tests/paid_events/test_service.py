@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -11,7 +10,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import structlog
-from paid_events import config as pe_config
 from paid_events import outbox
 from paid_events.errors import (
     AlreadyRegistered,
@@ -36,20 +34,15 @@ from paid_events.errors import (
 from paid_events.service import PaidEvents, WebhookOutcome
 from paid_events.store import EventRow, OutboxRow, RegistrationRow, Store
 
-import gateway_core.fake
 from gateway_core import (
-    CheckoutRequest,
     CheckoutSession,
-    GatewayManager,
     Money,
-    OperationContext,
     WebhookVerificationFailed,
-    hookimpl,
 )
 from gateway_core.fake import Outcome, Scripted
 
-from .conftest import Clock, on_clock
-from .helpers import EUR, STARTS_IN, Mailbox, deliver, eur, fake_of, make_event, pay, snapshot
+from .conftest import Clock
+from .helpers import EUR, STARTS_IN, Mailbox, audited, deliver, eur, fake_of, make_event, pay, snapshot
 
 
 def registration(store: Store, registration_id: str) -> RegistrationRow:
@@ -200,19 +193,8 @@ def test_ticket_cap_is_the_plan_size(service: PaidEvents) -> None:
 
 
 def test_checkout_routes_by_currency_and_passes_the_application_fee(store: Store, clock: Clock) -> None:
-    seen: list[CheckoutRequest] = []
-
-    class Audit:
-        @hookimpl(wrapper=True)
-        def gateway_create_checkout(
-            self, request: CheckoutRequest, context: OperationContext
-        ) -> Generator[None, CheckoutSession, CheckoutSession]:
-            seen.append(request)
-            return (yield)
-
-    platform, deployment = pe_config.load()
-    manager = GatewayManager(deployment, plugins=[gateway_core.fake, Audit()], load_entry_points=False)
-    service = PaidEvents(store, on_clock(manager, clock), platform, clock=clock)
+    service, audit = audited(store, clock)
+    seen = audit.requests
     event_id = make_event(service, price=Money.of("5000", "HUF"), gateways=["paypal-like", "stripe-like"])
     result = service.checkout(event_id, "ann@example.com")
     assert result.quote.gateway == "stripe-like"  # paypal-like offers no HUF
