@@ -548,9 +548,7 @@ class PayPalGateway:
                 raise NotFound(
                     f"PayPal has no capture, order or authorization {payment_id}",
                     gateway=self.name,
-                    provider_code=missing.provider_code,
-                    http_status=missing.http_status,
-                    request_id=missing.request_id,
+                    **missing.provider_fields(),
                 ) from missing
             order_id = _related_order(auth)
             captures = []
@@ -593,9 +591,7 @@ class PayPalGateway:
                 raise NotFound(
                     f"PayPal has no order, capture or authorization {payment_id}",
                     gateway=self.name,
-                    provider_code=first.provider_code,
-                    http_status=first.http_status,
-                    request_id=first.request_id,
+                    **first.provider_fields(),
                 ) from first
 
     def order_status(self, order: Mapping[str, Any]) -> PaymentStatus:
