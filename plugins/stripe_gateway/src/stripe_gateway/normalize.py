@@ -116,13 +116,15 @@ def charge_amounts(charge: Mapping[str, Any]) -> tuple[int, int, int]:
     never money, so it is subtracted from what was refunded.
     """
     amount = int(charge.get("amount") or 0)
-    if isinstance(charge.get("amount_captured"), int):
-        captured = int(charge["amount_captured"])
-    elif charge.get("captured"):
-        captured = amount
-    else:
-        captured = 0
+    captured = _charge_captured(charge, amount)
     return amount, captured, _refunded(charge, amount, captured)
+
+
+def _charge_captured(charge: Mapping[str, Any], amount: int) -> int:
+    """A charge's captured amount: ``amount_captured`` where the API version has it, else its ``captured`` flag."""
+    if isinstance(charge.get("amount_captured"), int):
+        return int(charge["amount_captured"])
+    return amount if charge.get("captured") else 0
 
 
 def _refunded(charge: Mapping[str, Any], amount: int, captured: int) -> int:
@@ -146,14 +148,7 @@ def intent_amounts(pi: Mapping[str, Any]) -> tuple[int, int, int]:
     if charge is None:
         return amount, received if isinstance(received, int) else 0, 0
     charge_amount = int(charge.get("amount") or amount)
-    if isinstance(received, int):
-        captured = received
-    elif isinstance(charge.get("amount_captured"), int):
-        captured = int(charge["amount_captured"])
-    elif charge.get("captured"):
-        captured = charge_amount
-    else:
-        captured = 0
+    captured = received if isinstance(received, int) else _charge_captured(charge, charge_amount)
     return amount, captured, _refunded(charge, charge_amount, captured)
 
 
