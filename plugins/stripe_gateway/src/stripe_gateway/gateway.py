@@ -238,6 +238,9 @@ class StripeGateway:
         self._seen_deliveries: OrderedDict[bytes, float] = OrderedDict()
         self._seen_lock = threading.Lock()
         self._client: stripe.StripeClient | None = None
+        # stripe.StripeError, read once with the client: the SDK's module __getattr__ runs
+        # importlib.import_module on every attribute read, once per request if read in _drive.
+        self._sdk_error: type[stripe.StripeError] | None = None
         self._client_lock = threading.Lock()
 
     @property
@@ -248,7 +251,9 @@ class StripeGateway:
             with self._client_lock:
                 client = self._client
                 if client is None:
-                    client = self._client = self._build_client()
+                    client = self._build_client()
+                    self._sdk_error = _sdk_error_class()
+                    self._client = client
         return client
 
     def _build_client(self) -> stripe.StripeClient:
@@ -362,11 +367,9 @@ class StripeGateway:
         return self._drive(operation)
 
     def _drive(self, operation: _Operation[T]) -> T:
-        import stripe  # noqa: PLC0415  (loaded by now: the operation built its calls on self.client)
-
-        sdk_error = stripe.StripeError
         try:
-            call = next(operation)
+            call = next(operation)  # builds the client (and reads the SDK's error class) if need be
+            sdk_error = self._sdk_error or _sdk_error_class()
             while True:
                 try:
                     obj = getattr(call.service, call.method)(*call.args)
@@ -380,11 +383,9 @@ class StripeGateway:
             return done.value  # type: ignore[no-any-return]
 
     async def _drive_async(self, operation: _Operation[T]) -> T:
-        import stripe  # noqa: PLC0415  (loaded by now, as in _drive)
-
-        sdk_error = stripe.StripeError
         try:
-            call = next(operation)
+            call = next(operation)  # as in _drive
+            sdk_error = self._sdk_error or _sdk_error_class()
             while True:
                 try:
                     obj = await getattr(call.service, call.method + "_async")(*call.args)
@@ -859,6 +860,13 @@ class StripeGateway:
                 results.append(CheckResult(name, True, "granted"))
         log.bind(gateway=self.name).debug("stripe.check.done", ok=all(r.ok for r in results))
         return results
+
+
+def _sdk_error_class() -> type[stripe.StripeError]:
+    """The SDK's base error class (importing the SDK if it is not yet)."""
+    import stripe  # noqa: PLC0415  (the SDK loads only when an operation needs it)
+
+    return stripe.StripeError
 
 
 def _sub_key(options: stripe.RequestOptions, what: str) -> str:
