@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 
 import pytest
 
-from gateway_core.errors import GatewayUnavailable, OutcomeUnknown, RateLimited
+from gateway_core.errors import GatewayUnavailable, InvalidAmount, OutcomeUnknown, RateLimited
 from gateway_core.manager import GatewayManager
-from gateway_core.models import CaptureRequest, RefundRequest
+from gateway_core.models import CaptureRequest, CheckoutRequest, RefundRequest
 from gateway_core.money import Money
 from tests.paypal_gateway.conftest import GATEWAY, StandIn
 from tests.paypal_gateway.test_checkout import checkout, key, paid_capture
@@ -369,3 +370,100 @@ def test_an_unreadable_2xx_to_a_read_is_unavailable(
     assert info.value.retryable
     assert info.value.http_status == 200
     assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id  # the next read is answered
+
+
+#: 2xx answers that are PayPal-shaped JSON objects but lack what the plugin reads (PayPal acted;
+#: a proxy or an API change took the field away). Never the host's error, never a bare KeyError.
+INCOMPLETE = {
+    "no_id": '{"status": "COMPLETED"}',
+    "amount_not_money": '{"id": "5LR41237J0562441H", "status": "COMPLETED", "amount": {"value": 4}}',
+    "amount_in_an_unknown_currency": '{"id": "5LR41237J0562441H", "status": "COMPLETED", '
+    '"amount": {"value": "4.00", "currency_code": "XXY"}}',
+}
+
+
+@pytest.mark.parametrize("body", INCOMPLETE.values(), ids=INCOMPLETE.keys())
+def test_an_incomplete_2xx_to_a_refund_is_outcome_unknown_and_a_retry_refunds_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, body: str
+) -> None:
+    manager = make_manager(max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", "garbage_after", status=201, body=body, content_type="application/json")
+    request = RefundRequest(capture_id, Money.of("4.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, request, idempotency_key="incomplete")
+    assert not info.value.unmapped  # not "gateway plugin raised KeyError"
+    assert info.value.retryable
+    assert info.value.http_status == 201
+    assert "cannot use" in info.value.message
+    assert "same PayPal-Request-Id" in info.value.message
+    assert standin.counts()["refunds"] == 1  # PayPal did act
+    refund = manager.refund(GATEWAY, request, idempotency_key="incomplete")  # PayPal's stored answer
+    assert refund.amount == Money.of("4.00", "EUR")
+    assert standin.counts()["refunds"] == 1
+
+
+def test_an_order_created_without_an_approval_link_is_outcome_unknown(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    manager = make_manager(max_retries=0)
+    body = '{"id": "5O190127TN364715T", "status": "PAYER_ACTION_REQUIRED", "links": []}'
+    standin.fault(
+        "POST", "/v2/checkout/orders", "garbage_after", status=200, body=body, content_type="application/json"
+    )
+    request = CheckoutRequest.single(
+        "Ticket", Money.of("10.00", "EUR"), "https://shop.example/p", "https://shop.example/c"
+    )
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.create_checkout(GATEWAY, request, idempotency_key="no-link")
+    assert "no approval link" in info.value.message
+    assert not info.value.unmapped
+    session = manager.create_checkout(GATEWAY, request, idempotency_key="no-link")
+    assert session.url
+    assert standin.counts()["orders"] == 1
+
+
+def test_a_capture_answer_with_an_unreadable_amount_is_outcome_unknown_not_invalid_amount(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """InvalidAmount would tell the host its own amount was wrong, and that nothing was captured."""
+    manager = make_manager(max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    capture = {"id": "2GG279541U471931P", "status": "COMPLETED", "amount": {"value": "ten", "currency_code": "EUR"}}
+    body = json.dumps(
+        {"id": order_id, "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [capture]}}]}
+    )
+    standin.fault(
+        "POST", f"/orders/{order_id}/capture", "garbage_after", status=201, body=body, content_type="application/json"
+    )
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="capture-bad-amount")
+    assert not isinstance(info.value, InvalidAmount)
+    assert "'ten'" in info.value.message
+    assert standin.counts()["captures"] == 1
+    retried = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="capture-bad-amount")
+    assert retried.amount == Money.of("10.00", "EUR")  # PayPal's stored answer, read this time
+    assert standin.counts()["captures"] == 1
+
+
+def test_an_incomplete_2xx_to_a_read_is_unavailable(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    manager = make_manager(max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    body = json.dumps({"id": order_id, "status": "CREATED"})  # no purchase units: no amount to report
+    standin.fault(
+        "GET",
+        f"/v2/checkout/orders/{order_id}",
+        "garbage_after",
+        status=200,
+        body=body,
+        content_type="application/json",
+    )
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GATEWAY, order_id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert not info.value.unmapped
+    assert "the order has no amount" in info.value.message
+    assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id

@@ -147,14 +147,21 @@ def _body(response: Any) -> dict[str, Any]:
 
 
 def _unreadable_error(
-    gateway: str, operation: str, status: int | None, *, mutating: bool, debug_id: str | None = None
+    gateway: str,
+    operation: str,
+    status: int | None,
+    *,
+    mutating: bool,
+    debug_id: str | None = None,
+    problem: str = "with a body that is not PayPal's JSON",
 ) -> GatewayUnavailable:
     """A 2xx we cannot read: PayPal (or a proxy in front of it) may have acted, so never a plain failure.
 
     A POST is :class:`OutcomeUnknown` (retryable: the same ``PayPal-Request-Id`` returns PayPal's
-    stored answer and acts at most once); a read is :class:`GatewayUnavailable`.
+    stored answer and acts at most once); a read is :class:`GatewayUnavailable`. ``problem`` says
+    what was wrong with the answer (not JSON; JSON without a field the plugin needs).
     """
-    text = f"PayPal {operation} answered HTTP {status} with a body that is not PayPal's JSON"
+    text = f"PayPal {operation} answered HTTP {status} {problem}"
     fields: dict[str, Any] = {"gateway": gateway, "http_status": status, "request_id": debug_id}
     if mutating:
         return OutcomeUnknown(f"{text}; it may have taken effect: retry with the same PayPal-Request-Id", **fields)
@@ -280,6 +287,29 @@ class PayPalClient:
             headers = getattr(response, "headers", None) or {}
             debug_id = next((str(v) for k, v in dict(headers).items() if str(k).lower() == "paypal-debug-id"), None)
             raise _unreadable_error(name, operation, exc.status, mutating=mutating, debug_id=debug_id) from exc
+
+    def forget_answer(self) -> None:
+        """Start an operation: :meth:`answer_fault` looks only at answers this thread gets after this."""
+        self._answers.last = None
+
+    def answer_fault(self, operation: str, problem: str) -> GatewayUnavailable | None:
+        """The error for a 2xx answer that parsed but lacks what the plugin needs, or ``None``.
+
+        ``None`` when this thread has had no 2xx API answer since :meth:`forget_answer`: then the
+        fault is not the answer's. A POST's answer gives :class:`OutcomeUnknown` (PayPal acted, or
+        may have), a read's :class:`GatewayUnavailable`, as for an unreadable body.
+        """
+        answer: requests.Response | None = getattr(self._answers, "last", None)
+        if answer is None or not 200 <= answer.status_code < 300:
+            return None
+        return _unreadable_error(
+            self.settings.name,
+            operation,
+            answer.status_code,
+            mutating=answer.request.method == "POST",
+            debug_id=answer.headers.get("Paypal-Debug-Id"),
+            problem=f"with JSON the plugin cannot use ({problem})",
+        )
 
     def _log_token_refused(self, operation: str, exc: GatewayError) -> None:
         log.info(

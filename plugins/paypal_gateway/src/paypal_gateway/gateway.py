@@ -23,13 +23,14 @@ operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import structlog
 
@@ -69,7 +70,7 @@ from gateway_core.models import (
 from gateway_core.money import Money
 from paypal_gateway import webhooks
 from paypal_gateway.settings import PayPalSettings
-from paypal_gateway.wire import amount_json, from_wire
+from paypal_gateway.wire import MalformedAnswer, amount_json, from_wire
 
 if TYPE_CHECKING:
     from paypal_gateway.client import PayPalClient
@@ -211,7 +212,7 @@ def _order_amount(
             for more in amounts[1:]:
                 total = total + more
             return total
-    raise GatewayError("PayPal order has no amount", gateway=None)
+    raise MalformedAnswer("the order has no amount")
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -222,6 +223,46 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo is not None else None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _reads_answers(
+    operation: str,
+) -> Callable[[Callable[Concatenate[PayPalGateway, _P], _R]], Callable[Concatenate[PayPalGateway, _P], _R]]:
+    """An operation hook whose PayPal answers may lack what it reads: a typed error, never a KeyError.
+
+    A 2xx answer that parsed as a JSON object but has no ``id``, no amount, a list where an object
+    belongs (``MalformedAnswer``, ``KeyError``, ``IndexError``, ``TypeError`` while reading it) is
+    the answer's fault, not the host's: after a POST PayPal acted or may have, so it is
+    :class:`~gateway_core.errors.OutcomeUnknown`; after a read, ``GatewayUnavailable``. Raised
+    before any 2xx answer arrived, the exception is left as it is.
+    """
+
+    def decorate(hook: Callable[Concatenate[PayPalGateway, _P], _R]) -> Callable[Concatenate[PayPalGateway, _P], _R]:
+        @functools.wraps(hook)
+        def guarded(self: PayPalGateway, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+            client = self.client
+            client.forget_answer()
+            try:
+                return hook(self, *args, **kwargs)
+            except (MalformedAnswer, KeyError, IndexError, TypeError) as exc:
+                if isinstance(exc, MalformedAnswer):
+                    problem = exc.message
+                elif isinstance(exc, KeyError):
+                    problem = f"no {exc.args[0]!r} field" if exc.args else "a field is missing"
+                else:
+                    problem = "a field has the wrong type"
+                error = client.answer_fault(operation, problem)
+                if error is None:
+                    raise
+                raise error from exc
+
+        return guarded
+
+    return decorate
 
 
 class PayPalGateway:
@@ -308,13 +349,14 @@ class PayPalGateway:
         }
 
     @hookimpl
+    @_reads_answers("checkout")
     def gateway_create_checkout(self, request: CheckoutRequest, context: OperationContext) -> CheckoutSession:
         body = self.order_body(request)
         order = self.client.create_order(body, self._key(context))
         order_id = str(order.get("id") or "")
         url = _link(order, "payer-action", "approve")
         if not order_id or url is None:
-            raise GatewayError("PayPal created an order without an id or approval link", gateway=self.name)
+            raise MalformedAnswer("the order has no id or no approval link")
         created = _parse_time(order.get("create_time")) or datetime.now(UTC)
         reported = _purchase_unit(order).get("amount")
         return CheckoutSession(
@@ -332,6 +374,7 @@ class PayPalGateway:
 
     # -- authorize / capture / void -------------------------------------------------------
     @hookimpl
+    @_reads_answers("authorize")
     def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
         """Authorize ``request.amount``.
 
@@ -365,7 +408,7 @@ class PayPalGateway:
             order = self.client.authorize_order(request.payment_method, key)
         authorizations = _payments(order)["authorizations"]
         if not authorizations:
-            raise GatewayError("PayPal authorized the order but returned no authorization", gateway=self.name)
+            raise MalformedAnswer("the authorized order lists no authorization")
         auth = authorizations[-1]
         state = _AUTH_STATES.get(str(auth.get("status")), PaymentState.PENDING)
         if state is PaymentState.FAILED:
@@ -381,6 +424,7 @@ class PayPalGateway:
         )
 
     @hookimpl
+    @_reads_answers("capture")
     def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
         """Capture an authorization (wholly or partly), or complete an approved ``CAPTURE`` checkout.
 
@@ -416,7 +460,7 @@ class PayPalGateway:
             raise
         captures = _payments(order)["captures"]
         if not captures:
-            raise GatewayError("PayPal captured the order but returned no capture", gateway=self.name)
+            raise MalformedAnswer("the captured order lists no capture")
         return self._capture_result(captures[-1], request.payment_id, order)
 
     def _refuse_partial_order_capture(self, payment_id: str) -> NoReturn:
@@ -473,6 +517,7 @@ class PayPalGateway:
         )
 
     @hookimpl
+    @_reads_answers("void")
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
         try:
             auth = self.client.void_authorization(request.payment_id, self._key(context))
@@ -503,6 +548,7 @@ class PayPalGateway:
         return body
 
     @hookimpl
+    @_reads_answers("refund")
     def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
         body = self.refund_body(request)
         key = self._key(context)
@@ -576,6 +622,7 @@ class PayPalGateway:
 
     # -- status ---------------------------------------------------------------------------
     @hookimpl
+    @_reads_answers("status")
     def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
         payment_id = request.payment_id
         try:

@@ -6,11 +6,11 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from gateway_core.errors import InvalidAmount
+from gateway_core.errors import GatewayError, InvalidAmount, InvalidMoney
 from gateway_core.money import Money, WireFormat
 from paypal_gateway.metadata import CAPABILITIES
 
-__all__ = ["amount_json", "from_wire", "to_wire"]
+__all__ = ["MalformedAnswer", "amount_json", "from_wire", "to_wire"]
 
 _VALUE_RE = re.compile(r"[0-9]{1,32}(\.[0-9]{1,3})?")
 
@@ -35,11 +35,22 @@ def amount_json(money: Money) -> dict[str, str]:
     return {"currency_code": money.currency, "value": to_wire(money)}
 
 
+class MalformedAnswer(GatewayError):
+    """A PayPal answer lacks a field the plugin needs, or has one it cannot read.
+
+    Never the host's error: the gateway turns it into :class:`~gateway_core.errors.OutcomeUnknown`
+    after a POST and :class:`~gateway_core.errors.GatewayUnavailable` after a read.
+    """
+
+
 def from_wire(payload: Any) -> Money:
     """Money from PayPal's ``{"currency_code": "EUR", "value": "12.50"}`` (exact; never a float)."""
     if not isinstance(payload, dict):
-        raise InvalidAmount("PayPal amount is missing")
+        raise MalformedAnswer("PayPal amount is missing")
     value, code = payload.get("value"), payload.get("currency_code")
     if not isinstance(value, str) or not isinstance(code, str) or not _VALUE_RE.fullmatch(value):
-        raise InvalidAmount(f"PayPal amount {value!r} {code!r} is not a decimal string with a currency")
-    return Money.of(Decimal(value), code)
+        raise MalformedAnswer(f"PayPal amount {value!r} {code!r} is not a decimal string with a currency")
+    try:
+        return Money.of(Decimal(value), code)
+    except InvalidMoney as exc:  # a currency the core does not know, more decimals than it has
+        raise MalformedAnswer(f"PayPal amount {value!r} {code!r}: {exc.message}") from exc
