@@ -20,18 +20,21 @@ Fixtures:
     The first configured fake gateway's :class:`~gateway_core.fake.FakeGateway`: script outcomes
     on it (``fake_gateway.script(Outcome.DECLINE)``), count ``payments_made()``, and so on.
 ``complete_checkout`` / ``decline_checkout`` / ``abandon_checkout``
-    Play the payer on a hosted checkout: ``complete_checkout(session)`` pays it,
-    ``decline_checkout(session, "insufficient_funds")`` declines the card, ``abandon_checkout``
-    lets it expire. Each takes the :class:`~gateway_core.models.CheckoutSession` (or its id) and
-    returns the fake's :class:`~gateway_core.models.PaymentStatus`; with several fake gateways
-    an id is looked up in each.
+    Play the payer on a hosted checkout: ``complete_checkout(session)`` pays it
+    (``settle=False``: with a method that settles later, so the payment stays ``PENDING`` until
+    ``fake_gateway.settle_payment`` or ``fail_payment``), ``decline_checkout(session,
+    "insufficient_funds")`` declines the card, ``abandon_checkout`` lets it expire. Each takes the
+    :class:`~gateway_core.models.CheckoutSession` (or its id) and returns the fake's
+    :class:`~gateway_core.models.PaymentStatus`; with several fake gateways an id is looked up in
+    each.
 ``deliver_webhooks``
     ``deliver_webhooks(handler)`` takes every webhook the fake gateways have queued, signed as the
     fake signs them, and hands each to the host: ``handler`` is a callable taking
     ``(headers, body)`` (what the host's web framework would pass to its webhook view), or an
     ``http://127.0.0.1:PORT/...`` URL to POST to. ``duplicate=True`` delivers each twice and
-    ``reverse=True`` out of order, as real providers do. Returns what each delivery returned
-    (the handler's return value, or the HTTP status).
+    ``reverse=True`` out of order, as real providers do; ``hold={"payment.pending"}`` (event
+    types, or a predicate on the delivery) keeps those queued for a later call, a late delivery.
+    Returns what each delivery returned (the handler's return value, or the HTTP status).
 """
 
 from __future__ import annotations
@@ -39,20 +42,21 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Protocol
 
 import pytest
 
 from gateway_core.config import DeploymentConfig, GatewaySettings, Secret
 from gateway_core.errors import ConfigurationError, NotFound
-from gateway_core.fake import FakeGateway
+from gateway_core.fake import FakeGateway, WebhookDelivery
 from gateway_core.manager import GatewayManager
 from gateway_core.models import CheckoutSession, PaymentStatus
 
 __all__ = [
     "DEFAULT_WEBHOOK_SECRET",
     "CheckoutAction",
+    "CompleteAction",
     "DeclineAction",
     "WebhookDeliverer",
     "WebhookHandler",
@@ -70,8 +74,14 @@ _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 WebhookHandler = Callable[[Mapping[str, str], bytes], object]
 
 
-#: ``complete_checkout(session)`` / ``abandon_checkout(session)``.
+#: ``abandon_checkout(session)``.
 CheckoutAction = Callable[[CheckoutSession | str], PaymentStatus]
+
+
+class CompleteAction(Protocol):
+    """``complete_checkout(session, settle=True)``."""
+
+    def __call__(self, session: CheckoutSession | str, *, settle: bool = ...) -> PaymentStatus: ...
 
 
 class DeclineAction(Protocol):
@@ -119,6 +129,7 @@ class WebhookDeliverer:
         gateway: str | None = None,
         duplicate: bool = False,
         reverse: bool = False,
+        hold: Iterable[str] | Callable[[WebhookDelivery], bool] | None = None,
     ) -> list[object]:
         fakes = fake_gateways(self.manager)
         if gateway is not None:
@@ -128,7 +139,7 @@ class WebhookDeliverer:
         deliver = post_to(handler) if isinstance(handler, str) else handler
         results: list[object] = []
         for fake in fakes.values():
-            for delivery in fake.drain_webhooks(duplicate=duplicate, reverse=reverse):
+            for delivery in fake.drain_webhooks(duplicate=duplicate, reverse=reverse, hold=hold):
                 results.append(deliver(dict(delivery.headers), delivery.body))
         return results
 
@@ -189,12 +200,12 @@ def fake_gateway(gateway_manager: GatewayManager) -> FakeGateway:
 
 
 @pytest.fixture
-def complete_checkout(gateway_manager: GatewayManager) -> CheckoutAction:
-    """``complete_checkout(session)``: the payer pays the hosted checkout."""
+def complete_checkout(gateway_manager: GatewayManager) -> CompleteAction:
+    """``complete_checkout(session, settle=True)``: the payer pays the hosted checkout."""
 
-    def complete(session: CheckoutSession | str) -> PaymentStatus:
+    def complete(session: CheckoutSession | str, *, settle: bool = True) -> PaymentStatus:
         fake, checkout_id = _owner(gateway_manager, session)
-        return fake.complete_checkout(checkout_id)
+        return fake.complete_checkout(checkout_id, settle=settle)
 
     return complete
 

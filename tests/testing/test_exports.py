@@ -40,6 +40,7 @@ def test_pytest_plugin_and_recording_exports() -> None:
     assert set(pytest_plugin.__all__) == {
         "DEFAULT_WEBHOOK_SECRET",
         "CheckoutAction",
+        "CompleteAction",
         "DeclineAction",
         "WebhookDeliverer",
         "WebhookHandler",

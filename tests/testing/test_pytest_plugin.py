@@ -84,6 +84,20 @@ def test_refund_after_payment(gateway_manager, complete_checkout):
     payment_id = complete_checkout(session).payment_id
     refund = gateway_manager.refund("fake", RefundRequest(payment_id), operation_id="refund-o-5")
     assert refund.amount == Money.of("25.00", "EUR")
+
+
+def test_a_payment_that_settles_later_with_its_webhook_held_back(
+    gateway_manager, fake_gateway, complete_checkout, deliver_webhooks
+):
+    session = order_checkout(gateway_manager, "o-7")
+    status = complete_checkout(session, settle=False)  # a bank debit: complete, not yet paid
+    assert status.state is PaymentState.PENDING
+    fake_gateway.settle_payment(status.payment_id)
+    view = lambda h, b: gateway_manager.parse_webhook("fake", h, b).type  # noqa: E731
+    first = deliver_webhooks(view, hold={"payment.pending"})
+    assert first == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED]
+    assert fake_gateway.pending_webhooks() == ["payment.pending"]
+    assert deliver_webhooks(view) == [EventType.PAYMENT_PENDING]  # late, after the success
 '''
 
 
@@ -91,7 +105,7 @@ def test_host_suite_uses_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(HOST_CONFTEST)
     pytester.makepyfile(test_host=HOST_TESTS)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_a_wrong_host_expectation_fails(pytester: pytest.Pytester) -> None:
@@ -106,7 +120,7 @@ def test_wrongly_expects_a_declined_checkout_to_be_paid(gateway_manager, decline
 """
     )
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6, failed=1)
+    result.assert_outcomes(passed=7, failed=1)
 
 
 def test_the_plugin_is_opt_in(pytester: pytest.Pytester) -> None:
