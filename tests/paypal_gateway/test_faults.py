@@ -467,3 +467,24 @@ def test_an_incomplete_2xx_to_a_read_is_unavailable(
     assert not info.value.unmapped
     assert "the order has no amount" in info.value.message
     assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id
+
+
+def test_a_refund_whose_follow_up_read_is_incomplete_is_still_outcome_unknown(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """The refund POST was answered 2xx: whichever answer after it is short, PayPal has acted."""
+    manager = make_manager(max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    refunded = '{"id": "1JU08902781691411", "status": "COMPLETED"}'  # no amount: the plugin reads the capture
+    standin.fault("POST", "/refund", "garbage_after", status=201, body=refunded, content_type="application/json")
+    capture = json.dumps({"id": capture_id})  # and the capture has none either
+    standin.fault(
+        "GET", f"/captures/{capture_id}", "garbage_after", status=200, body=capture, content_type="application/json"
+    )
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="full-refund")
+    assert "amount is missing" in info.value.message
+    assert standin.counts()["refunds"] == 1
+    refund = manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="full-refund")
+    assert refund.amount == Money.of("10.00", "EUR")
+    assert standin.counts()["refunds"] == 1

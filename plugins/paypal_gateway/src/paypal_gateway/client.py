@@ -255,9 +255,12 @@ class PayPalClient:
                 time.sleep(delay)
 
     def _remember(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
-        """Session response hook: note the answer to an API call (not to a token fetch) in this thread."""
+        """Session response hook: note the answer to an API call (not to a token fetch) in this thread,
+        and whether a POST of the current operation has been answered 2xx (see :meth:`answer_fault`)."""
         if "/v1/oauth2/token" not in (response.url or ""):
             self._answers.last = response
+            if response.request.method == "POST" and 200 <= response.status_code < 300:
+                self._answers.posted = True
 
     def _call(
         self, operation: str, call: Callable[[Mapping[str, Any]], Any], options: Mapping[str, Any], *, mutating: bool
@@ -291,13 +294,15 @@ class PayPalClient:
     def forget_answer(self) -> None:
         """Start an operation: :meth:`answer_fault` looks only at answers this thread gets after this."""
         self._answers.last = None
+        self._answers.posted = False
 
     def answer_fault(self, operation: str, problem: str) -> GatewayUnavailable | None:
         """The error for a 2xx answer that parsed but lacks what the plugin needs, or ``None``.
 
-        ``None`` when this thread has had no 2xx API answer since :meth:`forget_answer`: then the
-        fault is not the answer's. A POST's answer gives :class:`OutcomeUnknown` (PayPal acted, or
-        may have), a read's :class:`GatewayUnavailable`, as for an unreadable body.
+        ``None`` when the last API answer this thread got since :meth:`forget_answer` is not a
+        2xx: then the fault is not the answer's. Once a POST of the operation was answered 2xx
+        (PayPal acted, or may have) it is :class:`OutcomeUnknown`, whichever answer was short,
+        else :class:`GatewayUnavailable`, as for an unreadable body.
         """
         answer: requests.Response | None = getattr(self._answers, "last", None)
         if answer is None or not 200 <= answer.status_code < 300:
@@ -306,7 +311,7 @@ class PayPalClient:
             self.settings.name,
             operation,
             answer.status_code,
-            mutating=answer.request.method == "POST",
+            mutating=bool(getattr(self._answers, "posted", False)),
             debug_id=answer.headers.get("Paypal-Debug-Id"),
             problem=f"with JSON the plugin cannot use ({problem})",
         )
