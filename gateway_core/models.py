@@ -404,6 +404,7 @@ class EventType(enum.StrEnum):
     PAYMENT_FAILED = "payment.failed"
     PAYMENT_CANCELED = "payment.canceled"
     REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_PENDING = "refund.pending"  # the provider is still processing it; succeeded or failed follows
     REFUND_FAILED = "refund.failed"
     PAYMENT_REVERSED = "payment.reversed"
     DISPUTE_OPENED = "dispute.opened"

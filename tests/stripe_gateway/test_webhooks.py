@@ -138,9 +138,15 @@ def test_event_details_are_carried() -> None:
         event_body("refund.updated", {"object": "refund", "id": "re_9", "payment_intent": "pi_9", "amount": 300,
                                       "currency": "eur", "status": "pending"}),
     )  # fmt: skip
-    # The core has no "refund pending" event type; UNKNOWN, with what identifies the refund kept.
-    assert pending.type is EventType.UNKNOWN
+    assert pending.type is EventType.REFUND_PENDING
     assert (pending.refund_id, pending.payment_id, pending.amount) == ("re_9", "pi_9", Money.of("3.00", "EUR"))
+    odd = parse(
+        gateway(),
+        event_body("refund.updated", {"object": "refund", "id": "re_10", "payment_intent": "pi_9", "amount": 300,
+                                      "currency": "eur", "status": "some_future_status"}),
+    )  # fmt: skip
+    assert odd.type is EventType.UNKNOWN  # not guessed: reported as it came
+    assert odd.provider_type == "refund.updated"
     checkout = parse(gateway(), event_body("checkout.session.expired", SESSION))
     assert checkout.checkout_id == "cs_test_1"
     assert checkout.reference == "order-5"

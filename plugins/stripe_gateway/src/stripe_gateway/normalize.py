@@ -290,10 +290,9 @@ def _event_type(provider_type: str, obj: Mapping[str, Any]) -> EventType:
                 return EventType.REFUND_SUCCEEDED
             if status in ("failed", "canceled"):
                 return EventType.REFUND_FAILED
-            # pending / requires_action: the core has no "refund pending" type yet, and calling it
-            # succeeded or failed would be false; it stays UNKNOWN with refund_id, payment_id and
-            # amount carried, so the host can still look the refund up.
-            return EventType.UNKNOWN
+            if status in ("pending", "requires_action"):
+                return EventType.REFUND_PENDING
+            return EventType.UNKNOWN  # a status this plugin does not know: reported, not guessed
         case "refund.failed":
             return EventType.REFUND_FAILED
         case "charge.dispute.created":
