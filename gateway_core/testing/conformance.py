@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -510,6 +511,44 @@ def refused_before_sending(h: ConformanceHarness, expected: type[GatewayError]) 
     with pytest.raises(expected):
         yield
     assert h.requests_sent() == before, f"{expected.__name__} was raised only after a request reached the provider"
+
+
+#: A run of hex (a SHA-256 HMAC is 64 digits) or of base64 with digits and both cases: what a
+#: signature or digest looks like in an error message.
+_DIGEST = re.compile(r"\b[0-9a-fA-F]{32,}\b|[A-Za-z0-9+/_-]{40,}={0,2}")
+
+
+def _looks_like_a_digest(run: str) -> bool:
+    if re.fullmatch(r"[0-9a-fA-F]+", run):
+        return True
+    return any(c.isdigit() for c in run) and any(c.isupper() for c in run) and any(c.islower() for c in run)
+
+
+def rejection_problems(h: ConformanceHarness, exc: GatewayError, delivery: SignedWebhook, what: str) -> list[str]:
+    """Why a webhook's rejection is not what the contract asks for.
+
+    A rejection names the gateway and is the plugin's own :class:`WebhookVerificationFailed`.
+    Its message shows no secret, and no digest that the delivery did not bring. A plugin that
+    says "expected signature 5257a8..., got ..." hands whoever sent a forged body the signature
+    that would have made it pass, wherever the message ends up (a 400 response, a log line).
+    """
+    problems: list[str] = []
+    if unmapped(exc):
+        problems.append(f"{what}: the plugin let {type(exc.__cause__).__name__} escape unmapped")
+    if exc.gateway != h.gateway:
+        problems.append(f"{what}: {type(exc).__name__} names gateway {exc.gateway!r}")
+    texts = [str(exc), repr(exc)]
+    problems.extend(f"{what}: {leak}" for leak in leaks(h, texts))
+    given = " ".join([*delivery.headers.keys(), *delivery.headers.values(), delivery.body.decode("utf-8", "replace")])
+    for text in texts:
+        for run in _DIGEST.findall(text):
+            if _looks_like_a_digest(run) and run not in given:
+                problems.append(
+                    f"{what}: the error shows {run[:12]}..., a digest the delivery did not contain "
+                    f"(an expected signature?): {text[:200]}"
+                )
+                break
+    return problems
 
 
 def tamper(body: bytes) -> bytes:
@@ -1164,31 +1203,33 @@ class WebhookConformance:
             return  # the plugin refuses a replay of the very delivery it accepted: stricter, and fine
         assert (again.gateway, again.id) == (event.gateway, event.id), "a redelivery has another dedupe key"
 
+    def _refused(self, h: ConformanceHarness, delivery: SignedWebhook, what: str) -> None:
+        """``delivery`` is refused with a :class:`WebhookVerificationFailed` that gives nothing away."""
+        with pytest.raises(WebhookVerificationFailed) as info:
+            h.manager.parse_webhook(h.gateway, delivery.headers, delivery.body)
+        problems = rejection_problems(h, info.value, delivery, what)
+        assert not problems, "; ".join(problems)
+
     def test_tampered_body_is_rejected(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
         delivery = self._sign(h)()
-        with pytest.raises(WebhookVerificationFailed):
-            h.manager.parse_webhook(h.gateway, delivery.headers, tamper(delivery.body))
+        self._refused(h, SignedWebhook(delivery.headers, tamper(delivery.body)), "a tampered webhook")
 
     def test_wrong_secret_is_rejected(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
-        delivery = self._sign(h)(secret=WRONG_WEBHOOK_SECRET)
-        with pytest.raises(WebhookVerificationFailed):
-            h.manager.parse_webhook(h.gateway, delivery.headers, delivery.body)
+        self._refused(h, self._sign(h)(secret=WRONG_WEBHOOK_SECRET), "a webhook signed with another secret")
 
     def test_stale_timestamp_is_rejected(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
         sign = self._sign(h)
         for timestamp in (now() - STALE_SECONDS, now() + STALE_SECONDS):
-            delivery = sign(timestamp=timestamp)
-            with pytest.raises(WebhookVerificationFailed):
-                h.manager.parse_webhook(h.gateway, delivery.headers, delivery.body)
+            self._refused(h, sign(timestamp=timestamp), f"a webhook signed at {timestamp} (a day off)")
 
     def test_missing_signature_is_rejected(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
         delivery = self._sign(h)()
-        with pytest.raises(WebhookVerificationFailed):
-            h.manager.parse_webhook(h.gateway, {"Content-Type": "application/json"}, delivery.body)
+        unsigned = SignedWebhook({"Content-Type": "application/json"}, delivery.body)
+        self._refused(h, unsigned, "an unsigned webhook")
 
 
 class ErrorConformance:

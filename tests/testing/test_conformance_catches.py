@@ -37,6 +37,7 @@ from gateway_core import (
     StatusRequest,
     WebhookEvent,
     WebhookRequest,
+    WebhookVerificationFailed,
     hookimpl,
 )
 from gateway_core.capabilities import Capabilities
@@ -98,6 +99,27 @@ class BelievesEveryWebhook(FakeGateway):
 
     def verify(self, header: str | None, body: bytes) -> None:
         return None
+
+
+class ShowsTheExpectedSignature(FakeGateway):
+    """Verifies webhooks, but says in the rejection which signature would have passed."""
+
+    def verify(self, header: str | None, body: bytes) -> None:
+        try:
+            super().verify(header, body)
+        except WebhookVerificationFailed:
+            expected = self.sign(body).partition("v1=")[2]
+            raise WebhookVerificationFailed(f"bad signature; expected v1={expected}", gateway=self.name) from None
+
+
+class RejectsWithItsSecret(FakeGateway):
+    """Verifies webhooks, but puts its webhook secret into the rejection."""
+
+    def verify(self, header: str | None, body: bytes) -> None:
+        try:
+            super().verify(header, body)
+        except WebhookVerificationFailed:
+            raise WebhookVerificationFailed(f"not signed with {self._secret.reveal()}", gateway=self.name) from None
 
 
 class LosesCents(FakeGateway):
@@ -348,6 +370,28 @@ def test_a_refund_beyond_a_partial_capture_must_be_refused() -> None:
 def test_an_unverified_webhook_must_be_rejected(test: Callable[..., None]) -> None:
     h = harness_for(BelievesEveryWebhook)
     with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*WebhookVerificationFailed"):
+        test(conformance.WebhookConformance(), h)
+
+
+WEBHOOK_REJECTIONS = [
+    conformance.WebhookConformance.test_tampered_body_is_rejected,
+    conformance.WebhookConformance.test_wrong_secret_is_rejected,
+    conformance.WebhookConformance.test_stale_timestamp_is_rejected,
+    conformance.WebhookConformance.test_missing_signature_is_rejected,
+]
+
+
+@pytest.mark.parametrize("test", WEBHOOK_REJECTIONS, ids=lambda t: t.__name__)
+def test_a_rejection_must_not_show_the_signature_that_would_pass(test: Callable[..., None]) -> None:
+    h = harness_for(ShowsTheExpectedSignature)
+    with pytest.raises(CAUGHT, match=r"a digest the delivery did not contain \(an expected signature\?\)"):
+        test(conformance.WebhookConformance(), h)
+
+
+@pytest.mark.parametrize("test", WEBHOOK_REJECTIONS, ids=lambda t: t.__name__)
+def test_a_rejection_must_not_show_the_secret(test: Callable[..., None]) -> None:
+    h = harness_for(RejectsWithItsSecret)
+    with pytest.raises(CAUGHT, match="secret #0 in"):
         test(conformance.WebhookConformance(), h)
 
 
