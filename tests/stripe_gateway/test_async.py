@@ -142,3 +142,18 @@ def test_no_httpx_client_is_built_until_an_async_request_and_none_outlives_it(
     run(client, standin, scenario)
     assert len(opened) == 1  # one per request (the test client's async path is the plugin's)
     assert all(c.is_closed for c in opened)
+
+
+def test_an_unreadable_refund_answer_is_outcome_unknown_async(client: CheckedClient, standin: StandIn) -> None:
+    async def scenario(manager: AsyncGatewayManager) -> None:
+        request = CheckoutRequest.single("Async", Money.of("21.00", "EUR"), "https://a.example/", "https://b.example/")
+        payment_id = standin.pay((await manager.create_checkout(GW, request, idempotency_key="async-short")).id)
+        client.rewrite["/v1/refunds"] = lambda body: {k: v for k, v in body.items() if k != "amount"}
+        with pytest.raises(OutcomeUnknown) as info:
+            await manager.refund(GW, RefundRequest(payment_id, Money.of("1.00", "EUR")), idempotency_key="async-sr")
+        assert info.value.retryable is False
+        assert not info.value.unmapped
+        assert (await manager.payment_status(GW, payment_id)).amount_refunded == Money.of("1.00", "EUR")
+
+    run(client, standin, scenario)
+    assert client.async_requests == len(client.sent)  # every request went through the async client

@@ -7,7 +7,10 @@ one object exists afterwards" is observed on the server side, not inferred.
 from __future__ import annotations
 
 import time
+import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -200,3 +203,58 @@ def test_a_request_in_flight_answers_409_and_the_retry_gets_the_first_result(
     again = manager.refund(GW, request, idempotency_key="in-flight")
     assert again.id == refund.id
     assert standin.stats()["refunds"] == before + 1
+
+
+def _without(*fields: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda body: {k: v for k, v in body.items() if k not in fields}
+
+
+#: A refund's 2xx answer, rewritten on its way to the plugin: Stripe refunded, the answer is not whole.
+SHORT_REFUND_ANSWERS = {
+    "no_amount": _without("amount"),
+    "no_id": _without("id"),
+    "undeclared_currency": lambda body: {**body, "currency": "xxx"},
+    "amount_as_text": lambda body: {**body, "amount": "200"},
+}
+
+
+@pytest.mark.parametrize("change", SHORT_REFUND_ANSWERS.values(), ids=SHORT_REFUND_ANSWERS.keys())
+def test_an_unreadable_refund_answer_is_outcome_unknown_and_the_status_tells_what_happened(
+    change: Callable[[dict[str, Any]], dict[str, Any]], client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    """Not a plain GatewayError, an UnsupportedCurrency or a bare KeyError: any of them says "failed"."""
+    payment_id = captured_payment(manager, standin, f"short-refund-checkout-{uuid.uuid4().hex}")
+    before = standin.stats()["refunds"]
+    client.rewrite["/v1/refunds"] = change
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GW, RefundRequest(payment_id, Money.of("2.00", "EUR")), idempotency_key=uuid.uuid4().hex)
+    assert not info.value.unmapped
+    assert info.value.retryable is False  # Stripe would replay this answer to the same key
+    assert "check the payment's status" in info.value.message
+    assert info.value.gateway == GW
+    assert standin.stats()["refunds"] == before + 1  # Stripe did refund
+    assert manager.payment_status(GW, payment_id).amount_refunded == Money.of("2.00", "EUR")
+
+
+def test_an_unreadable_checkout_answer_is_outcome_unknown(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    before = standin.stats()["sessions"]
+    client.rewrite["/v1/checkout/sessions"] = _without("url")  # a session no payer can be sent to
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.create_checkout(GW, checkout(), idempotency_key="short-checkout")
+    assert "has no url" in info.value.message
+    assert standin.stats()["sessions"] == before + 1
+
+
+def test_an_unreadable_answer_to_a_read_is_unavailable(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    payment_id = captured_payment(manager, standin, "short-read-checkout")
+    client.rewrite["/v1/payment_intents/{intent}"] = _without("currency")
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GW, payment_id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert not info.value.unmapped
+    assert "'currency'" in info.value.message
+    assert manager.payment_status(GW, payment_id).is_paid  # the next read is whole

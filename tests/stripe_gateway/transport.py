@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -64,13 +65,18 @@ class CheckedClient(stripe.RequestsClient):
         #: Faults for one path template only, consumed before ``faults``.
         self.targeted: list[tuple[str, str]] = []
         self.before_send: dict[str, Callable[[], object]] = {}
+        #: A 2xx answer to the next request to a path template, rewritten (the JSON object in, the
+        #: one the SDK gets out): Stripe acted, and the answer that reaches the plugin is not whole.
+        self.rewrite: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def _sleep_time_seconds(self, num_retries: int) -> float:
         return 0.0
 
-    def _before(self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any) -> str | None:
-        """Check and record one attempt; return the fault to inject, if any."""
+    def _before(
+        self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any
+    ) -> tuple[str | None, str]:
+        """Check and record one attempt; return the fault to inject, if any, and the path template."""
         body = post_data.decode() if isinstance(post_data, bytes) else post_data
         try:
             template = self.spec.check(method.upper(), url, body)
@@ -98,7 +104,17 @@ class CheckedClient(stripe.RequestsClient):
                 self.targeted.remove((template, fault))
             elif self.faults:
                 fault = self.faults.popleft()
-        return fault
+        return fault, template
+
+    def _rewritten(
+        self, template: str, result: tuple[bytes, int, Mapping[str, str]]
+    ) -> tuple[bytes, int, Mapping[str, str]]:
+        body, status, headers = result
+        with self._lock:
+            change = self.rewrite.pop(template, None) if 200 <= status < 300 else None
+        if change is None:
+            return result
+        return json.dumps(change(json.loads(body))).encode(), status, headers
 
     def _early(self, fault: str | None) -> tuple[bytes, int, Mapping[str, str]] | None:
         if fault == "refuse_connection":
@@ -118,26 +134,26 @@ class CheckedClient(stripe.RequestsClient):
     def request(  # type: ignore[override]  # stripe's base annotates str; RequestsClient returns bytes
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
-        fault = self._before(method, url, headers, post_data)
+        fault, template = self._before(method, url, headers, post_data)
         early = self._early(fault)
         if early is not None:
             return early
         result = super().request(method, url, headers, post_data)
         self._late(fault)
-        return result
+        return self._rewritten(template, result)
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         """The SDK's ``*_async`` path: the same checks, then the plugin's httpx client."""
-        fault = self._before(method, url, headers, post_data)
+        fault, template = self._before(method, url, headers, post_data)
         early = self._early(fault)
         if early is not None:
             return early
         self.async_requests += 1
         result = await self._async.request_async(method, url, headers, post_data)
         self._late(fault)
-        return result
+        return self._rewritten(template, result)
 
     async def sleep_async(self, secs: float) -> None:
         return None

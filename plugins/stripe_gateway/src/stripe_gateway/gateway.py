@@ -37,7 +37,9 @@ from gateway_core.errors import (
     AuthenticationRequired,
     ConfigurationError,
     GatewayError,
+    GatewayUnavailable,
     InvalidRequest,
+    OutcomeUnknown,
     PaymentDeclined,
     WebhookVerificationFailed,
 )
@@ -363,10 +365,11 @@ class StripeGateway:
     def _run(self, operation: _Operation[T], context: OperationContext) -> T | Awaitable[T]:
         """Drive ``operation`` with the sync client, or (``context.asynchronous``) the async one."""
         if context.asynchronous:
-            return self._drive_async(operation)
-        return self._drive(operation)
+            return self._drive_async(operation, context.operation)
+        return self._drive(operation, context.operation)
 
-    def _drive(self, operation: _Operation[T]) -> T:
+    def _drive(self, operation: _Operation[T], what: str) -> T:
+        acted = False  # a mutating call was answered: Stripe acted
         try:
             call = next(operation)  # builds the client (and reads the SDK's error class) if need be
             sdk_error = self._sdk_error or _sdk_error_class()
@@ -378,11 +381,16 @@ class StripeGateway:
                     error.__cause__ = exc
                     call = operation.throw(error)
                 else:
-                    call = operation.send(_plain(obj))
+                    acted = acted or call.mutating
+                    try:
+                        call = operation.send(_plain(obj))
+                    except _ANSWER_FAULTS as exc:
+                        raise self._unusable_answer(what, exc, acted=acted) from exc
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
 
-    async def _drive_async(self, operation: _Operation[T]) -> T:
+    async def _drive_async(self, operation: _Operation[T], what: str) -> T:
+        acted = False  # as in _drive
         try:
             call = next(operation)  # as in _drive
             sdk_error = self._sdk_error or _sdk_error_class()
@@ -394,9 +402,35 @@ class StripeGateway:
                     error.__cause__ = exc
                     call = operation.throw(error)
                 else:
-                    call = operation.send(_plain(obj))
+                    acted = acted or call.mutating
+                    try:
+                        call = operation.send(_plain(obj))
+                    except _ANSWER_FAULTS as exc:
+                        raise self._unusable_answer(what, exc, acted=acted) from exc
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+
+    def _unusable_answer(self, what: str, exc: Exception, *, acted: bool) -> GatewayUnavailable:
+        """A Stripe answer the operation could not read: never the host's error, never a bare KeyError.
+
+        Once a mutating call was answered, Stripe acted: :class:`OutcomeUnknown`, not retryable,
+        since Stripe replays the saved answer to the same key; the payment's status says what
+        happened. After reads only, :class:`GatewayUnavailable`.
+        """
+        if isinstance(exc, normalize.MalformedAnswer):
+            problem = exc.message.removeprefix("stripe: ")
+        elif isinstance(exc, KeyError):
+            problem = f"no {exc.args[0]!r} field" if exc.args else "a field is missing"
+        else:
+            problem = "a field has the wrong type"
+        text = f"stripe: the answer to {what} could not be read ({problem})"
+        if acted:
+            return OutcomeUnknown(
+                f"{text}; Stripe acted: check the payment's status (a retry with the same key gets the same answer)",
+                gateway=self.name,
+                retryable=False,
+            )
+        return GatewayUnavailable(text, gateway=self.name)
 
     def _resolve_intent(self, payment_id: str) -> _Operation[str]:
         """The PaymentIntent id behind ``payment_id`` (a PaymentIntent or a Checkout Session)."""
@@ -454,6 +488,8 @@ class StripeGateway:
         options = self._options(context)
         session = yield self._call(self.client.v1.checkout.sessions, "create", params, options, mutating=True)
         result = normalize.checkout_session(session, self._wire, self.name, amount=request.amount)
+        if not result.url:  # a hosted payment-mode session always has one; without it no payer can pay
+            raise normalize.MalformedAnswer("stripe: the new checkout session has no url", gateway=self.name)
         self._debug(context, "stripe.checkout.created", checkout_id=result.id, live=result.live)
         return result
 
@@ -860,6 +896,10 @@ class StripeGateway:
                 results.append(CheckResult(name, True, "granted"))
         log.bind(gateway=self.name).debug("stripe.check.done", ok=all(r.ok for r in results))
         return results
+
+
+#: Raised while reading an answer Stripe gave: the answer's fault (see StripeGateway._unusable_answer).
+_ANSWER_FAULTS = (normalize.MalformedAnswer, KeyError, IndexError, TypeError)
 
 
 def _sdk_error_class() -> type[stripe.StripeError]:

@@ -26,6 +26,7 @@ from gateway_core.models import (
 from gateway_core.money import Money, WireFormat
 
 __all__ = [
+    "MalformedAnswer",
     "Wire",
     "charge_amounts",
     "checkout_session",
@@ -36,6 +37,15 @@ __all__ = [
     "refund",
     "session_status",
 ]
+
+
+class MalformedAnswer(GatewayError):
+    """A Stripe answer lacks a field the plugin needs, or has one it cannot read.
+
+    Never the host's error: the gateway turns it into :class:`~gateway_core.errors.OutcomeUnknown`
+    after a POST Stripe answered, and :class:`~gateway_core.errors.GatewayUnavailable` after reads.
+    """
+
 
 _PI_STATES: Mapping[str, PaymentState] = {
     "requires_payment_method": PaymentState.PENDING,
@@ -75,9 +85,13 @@ class Wire:
         return self.fmt(money.currency).to_minor(money)
 
     def money(self, minor: Any, currency_code: Any) -> Money:
+        """An amount Stripe sent; :class:`MalformedAnswer` if it is not one this gateway can read."""
         if isinstance(minor, bool) or not isinstance(minor, int) or not isinstance(currency_code, str):
-            raise GatewayError(f"stripe: malformed amount {minor!r} {currency_code!r}", gateway=self._gateway)
-        return self.fmt(currency_code).from_minor(minor)
+            raise MalformedAnswer(f"stripe: malformed amount {minor!r} {currency_code!r}", gateway=self._gateway)
+        try:
+            return self.fmt(currency_code).from_minor(minor)
+        except UnsupportedCurrency as exc:  # Stripe's answer, not the host's request, named it
+            raise MalformedAnswer(f"stripe: an amount in undeclared {currency_code!r}", gateway=self._gateway) from exc
 
 
 def _ts(value: Any) -> datetime | None:
@@ -183,7 +197,7 @@ def checkout_session(
     if isinstance(total, int) and isinstance(session.get("currency"), str):
         amount = wire.money(total, session["currency"])
     if amount is None:
-        raise GatewayError("stripe: checkout session has no amount_total", gateway=gateway)
+        raise MalformedAnswer("stripe: checkout session has no amount_total", gateway=gateway)
     return CheckoutSession(
         gateway,
         str(session["id"]),
