@@ -173,3 +173,34 @@ def test_settings_are_checked_at_start_up(example_api: ExamplePaymentsAPI) -> No
         example_manager("ftp://127.0.0.1/")
     with pytest.raises(ConfigurationError, match="EXAMPLE_API_KEY"):
         example_manager(example_api.base_url, {"EXAMPLE_WEBHOOK_SECRET": "whsec_x"})
+
+
+@pytest.mark.parametrize("cut", [("id",), ("amount",), ("currency",)], ids=lambda c: f"no-{c[0]}")
+def test_a_refund_answered_without_a_field_is_outcome_unknown(
+    example_api: ExamplePaymentsAPI, manager: GatewayManager, cut: tuple[str, ...]
+) -> None:
+    """The refund happened: a bare KeyError, or InvalidAmount, would tell the host it had not."""
+    payment_id = example_api.pay_checkout(manager.create_checkout("example", checkout(), idempotency_key="c").id)
+    example_api.cut_next(*cut)
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund("example", RefundRequest(payment_id, Money.of("2.00", "EUR")), idempotency_key="r")
+    assert not info.value.unmapped
+    assert info.value.retryable is False
+    assert "check the payment's status" in info.value.message
+    assert manager.payment_status("example", payment_id).amount_refunded == Money.of("2.00", "EUR")
+    refund = manager.refund("example", RefundRequest(payment_id, Money.of("2.00", "EUR")), idempotency_key="r")
+    assert refund.amount == Money.of("2.00", "EUR")  # the stored answer, whole this time
+    assert manager.payment_status("example", payment_id).amount_refunded == Money.of("2.00", "EUR")
+
+
+def test_a_status_answered_without_a_field_is_unavailable(
+    example_api: ExamplePaymentsAPI, manager: GatewayManager
+) -> None:
+    payment_id = example_api.pay_checkout(manager.create_checkout("example", checkout(), idempotency_key="c").id)
+    example_api.cut_next("state")
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status("example", payment_id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert not info.value.unmapped
+    assert "no 'state'" in info.value.message
+    assert manager.payment_status("example", payment_id).is_paid

@@ -7,6 +7,8 @@ each in one place here:
   (``_to_wire`` / ``_from_wire``), never through a float;
 * **errors** are mapped into the core's tree in one context manager, :func:`map_errors`, from an
   allow-list of fields, so a provider message (which might echo a key) never reaches the host;
+  results are read from the provider's answer inside another, :func:`reading_answer`, so an
+  answer that lacks a field is never a bare ``KeyError`` or the host's fault;
 * **idempotency**: every mutating request sends ``context.idempotency_key`` as the
   ``Idempotency-Key`` header.
 """
@@ -130,10 +132,38 @@ def map_errors(gateway: str, *, mutating: bool) -> Iterator[None]:
                 gateway=gateway,
             ) from exc
         raise GatewayUnavailable(f"no answer from Example Payments ({type(exc).__name__})", gateway=gateway) from exc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise GatewayError(
-            f"unexpected response from Example Payments ({type(exc).__name__})", gateway=gateway
+    except (ValueError, KeyError, TypeError) as exc:  # a 2xx body that is not JSON (cut off, a proxy's page)
+        if mutating:
+            raise OutcomeUnknown(
+                f"unreadable answer from Example Payments ({type(exc).__name__}); retry with the same idempotency key",
+                gateway=gateway,
+            ) from exc
+        raise GatewayUnavailable(
+            f"unreadable answer from Example Payments ({type(exc).__name__})", gateway=gateway
         ) from exc
+
+
+@contextmanager
+def reading_answer(gateway: str, *, acted: bool) -> Iterator[None]:
+    """Build a result from a provider's 2xx answer: a field it lacks is the answer's fault.
+
+    A ``KeyError``, ``TypeError`` or ``ValueError`` (``InvalidAmount`` included: an amount the
+    answer gives) while reading is never passed on as it is: the host would read "failed", or
+    "your amount was wrong", after the provider acted. After a POST (``acted``) it is
+    :class:`~gateway_core.OutcomeUnknown` with ``retryable=False``: the provider replays the same
+    answer to the same key, so the host reads the payment's status instead. After a GET it is
+    :class:`~gateway_core.GatewayUnavailable`.
+    """
+    try:
+        yield
+    except (KeyError, TypeError, ValueError) as exc:
+        detail = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else type(exc).__name__
+        text = f"Example Payments answered without what the plugin reads ({detail})"
+        if acted:
+            raise OutcomeUnknown(
+                f"{text}; it acted: check the payment's status", gateway=gateway, retryable=False
+            ) from exc
+        raise GatewayUnavailable(text, gateway=gateway) from exc
 
 
 def _from_response(gateway: str, exc: urllib.error.HTTPError) -> GatewayError:
@@ -236,37 +266,41 @@ class ExampleGateway:
         if request.expires_at is not None:  # the core has checked it against CAPABILITIES.checkout_expiry
             body["expires_at"] = int(request.expires_at.timestamp())
         obj = self._send("POST", "/v1/checkouts", body, key=context.idempotency_key)
-        return CheckoutSession(
-            self.name,
-            obj["id"],
-            obj["url"],
-            _from_wire(obj),
-            CheckoutStatus(obj["status"]),
-            datetime.fromtimestamp(obj["expires_at"], UTC),
-            payment_id=obj["payment_id"],
-            reference=request.reference,
-            live=obj["livemode"],
-            raw=obj,
-        )
+        with reading_answer(self.name, acted=True):
+            return CheckoutSession(
+                self.name,
+                obj["id"],
+                obj["url"],
+                _from_wire(obj),
+                CheckoutStatus(obj["status"]),
+                datetime.fromtimestamp(obj["expires_at"], UTC),
+                payment_id=obj["payment_id"],
+                reference=request.reference,
+                live=obj["livemode"],
+                raw=obj,
+            )
 
     @hookimpl
     def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
         body = {**_to_wire(request.amount), "payment_method": request.payment_method, "reference": request.reference}
         obj = self._send("POST", "/v1/authorizations", body, key=context.idempotency_key)
-        return Authorization(self.name, obj["id"], _from_wire(obj), _STATES[obj["state"]], obj["livemode"], obj)
+        with reading_answer(self.name, acted=True):
+            return Authorization(self.name, obj["id"], _from_wire(obj), _STATES[obj["state"]], obj["livemode"], obj)
 
     @hookimpl
     def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
         obj = self._send("POST", f"/v1/payments/{request.payment_id}/capture", {}, key=context.idempotency_key)
-        state = _STATES[obj["state"]]
-        return Capture(
-            self.name, obj["capture_id"], obj["id"], _from_wire(obj, "captured"), state, obj["livemode"], obj
-        )
+        with reading_answer(self.name, acted=True):
+            state = _STATES[obj["state"]]
+            return Capture(
+                self.name, obj["capture_id"], obj["id"], _from_wire(obj, "captured"), state, obj["livemode"], obj
+            )
 
     @hookimpl
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
         obj = self._send("POST", f"/v1/payments/{request.payment_id}/void", {}, key=context.idempotency_key)
-        return Void(self.name, obj["id"], _STATES[obj["state"]], obj["livemode"], obj)
+        with reading_answer(self.name, acted=True):
+            return Void(self.name, obj["id"], _STATES[obj["state"]], obj["livemode"], obj)
 
     @hookimpl
     def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
@@ -274,32 +308,34 @@ class ExampleGateway:
         if request.amount is not None:
             body["amount"] = _to_wire(request.amount)["amount"]
         obj = self._send("POST", f"/v1/payments/{request.payment_id}/refunds", body, key=context.idempotency_key)
-        return Refund(
-            self.name,
-            obj["id"],
-            obj["payment_id"],
-            _from_wire(obj),
-            RefundStatus(obj["status"]),
-            obj["reason"],
-            obj["livemode"],
-            obj,
-        )
+        with reading_answer(self.name, acted=True):
+            return Refund(
+                self.name,
+                obj["id"],
+                obj["payment_id"],
+                _from_wire(obj),
+                RefundStatus(obj["status"]),
+                obj["reason"],
+                obj["livemode"],
+                obj,
+            )
 
     @hookimpl
     def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
         obj = self._send("GET", f"/v1/payments/{request.payment_id}")
-        return PaymentStatus(
-            self.name,
-            obj["id"],
-            _STATES[obj["state"]],
-            _from_wire(obj),
-            _from_wire(obj, "captured"),
-            _from_wire(obj, "refunded"),
-            checkout_id=obj["checkout_id"],
-            reference=obj["reference"],
-            live=obj["livemode"],
-            raw=obj,
-        )
+        with reading_answer(self.name, acted=False):
+            return PaymentStatus(
+                self.name,
+                obj["id"],
+                _STATES[obj["state"]],
+                _from_wire(obj),
+                _from_wire(obj, "captured"),
+                _from_wire(obj, "refunded"),
+                checkout_id=obj["checkout_id"],
+                reference=obj["reference"],
+                live=obj["livemode"],
+                raw=obj,
+            )
 
     @hookimpl
     def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:

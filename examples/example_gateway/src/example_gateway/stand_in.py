@@ -87,6 +87,7 @@ class ExamplePaymentsAPI:
         self._sent: list[bytes] = []
         self._failures: list[tuple[int, str]] = []
         self._delays: list[float] = []
+        self._cuts: list[frozenset[str]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._thread = threading.Thread(target=self._serve, name="example-payments", daemon=True)
 
@@ -126,6 +127,12 @@ class ExamplePaymentsAPI:
         """Do the next ``/v1`` request, then wait ``seconds`` before answering (a client times out after the fact)."""
         with self._lock:
             self._delays.append(seconds)
+
+    def cut_next(self, *fields: str) -> None:
+        """Do the next ``/v1`` request, then answer it without these fields (as a proxy or an API
+        change might); what the API stored for its idempotency key stays whole."""
+        with self._lock:
+            self._cuts.append(frozenset(fields))
 
     def take_delay(self) -> float:
         """The delay owed to the request just handled (the HTTP handler sleeps it, outside the lock)."""
@@ -192,8 +199,13 @@ class ExamplePaymentsAPI:
                     raise ApiError(status, code, "injected failure")
                 key = headers.get("idempotency-key")
                 if method == "POST" and key:
-                    return self._idempotent_post(key, path, raw)
-                return 200, self._route(method, path, raw)
+                    status, answer = self._idempotent_post(key, path, raw)
+                else:
+                    status, answer = 200, self._route(method, path, raw)
+                if self._cuts and status == 200:
+                    cut = self._cuts.pop(0)
+                    answer = {k: v for k, v in answer.items() if k not in cut}
+                return status, answer
             except ApiError as exc:
                 return exc.status, {"error": {"code": exc.code, "message": exc.message, **exc.extra}}
 
