@@ -54,7 +54,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol, TypeVar
@@ -112,6 +112,7 @@ __all__ = [
     "RecordedAmount",
     "RefundConformance",
     "SecretsConformance",
+    "ShortAnswer",
     "SignWebhook",
     "SignedWebhook",
     "StatusConformance",
@@ -232,6 +233,19 @@ class TransportFault(Protocol):
     def __call__(self, kind: str, operation: str) -> AbstractContextManager[GatewayManager] | None: ...
 
 
+class ShortAnswer(Protocol):
+    """``short_answer(operation)``: a context manager giving a manager whose next answer is cut short.
+
+    Inside the block the suite runs ``operation`` (``"refund"``) once. Let the request reach the
+    provider, which acts (the refund is made), and let the 2xx answer reach the plugin as the
+    provider's JSON object *without its* ``id`` field, where your tests rewrite answers (the
+    HTTP client's seam, the stand-in). What the provider stored for the idempotency key stays
+    whole. Return ``None`` when the stand-in cannot do it: the test is then skipped.
+    """
+
+    def __call__(self, operation: str) -> AbstractContextManager[GatewayManager] | None: ...
+
+
 #: A secret the harness knows now, or a callable giving secrets minted while the scenario runs.
 SecretSource = str | Callable[[], Iterable[str]]
 
@@ -269,6 +283,7 @@ class ConformanceHarness:
             return the payment method to authorize with (``lambda: "pm_card_chargeDeclined"``).
         wrong_credentials: optional; build a manager for the gateway whose credentials the
             provider refuses (a revoked API key, a wrong client secret).
+        short_answer: optional, see :class:`ShortAnswer`; without it that test skips.
     """
 
     manager: GatewayManager
@@ -286,6 +301,7 @@ class ConformanceHarness:
     transport_fault: TransportFault | None = None
     decline: Callable[[], str] | None = None
     wrong_credentials: Callable[[], GatewayManager] | None = None
+    short_answer: ShortAnswer | None = None
 
     @property
     def info(self) -> GatewayInfo:
@@ -1308,6 +1324,35 @@ class ErrorConformance:
             f"after {fault} and a retry with the same key the provider holds {made} new object(s); "
             f"one payment makes {per_payment}"
         )
+
+    def test_a_refund_answered_without_its_id_is_outcome_unknown(self, conformance_harness: ConformanceHarness) -> None:
+        """The provider refunded, but its answer lacks the refund's id: the host must not hear "failed".
+
+        A bare ``KeyError`` (which the manager reports as unmapped), a plain ``GatewayError`` or an
+        ``InvalidRequest`` all read as "nothing happened", and invite a second refund with a new
+        key. Only :class:`OutcomeUnknown` says what is true: the refund may have been made.
+        """
+        h = conformance_harness
+        h.require(Feature.REFUND)
+        inject = optional_seam(h.short_answer, "short_answer")
+        count = need_seam(h.provider_objects, "provider_objects", "that a short answer stands for one refund")
+        rule = h.rule()
+        amount = typical_amount(rule)
+        payment_id = captured_payment(h, amount)
+        request, key = some_refund(h, rule, amount, payment_id), new_key()
+        block = inject("refund")
+        if block is None:
+            pytest.skip("the harness cannot cut short the answer to a refund")
+        before = count()
+        with block as faulty, pytest.raises(Exception) as info:  # noqa: PT011 (checked below, precisely)
+            faulty.refund(h.gateway, request, idempotency_key=key)
+        what = "a refund whose answer lacks its id"
+        problems = escaped_problems(h, info.value, OutcomeUnknown, what, retryable=None)
+        assert not problems, "; ".join(problems)
+        assert count() - before == 1, f"{what}: the provider holds {count() - before} new objects, expected the refund"
+        with suppress(GatewayError):  # the host's retry with the same key must not refund again
+            h.manager.refund(h.gateway, request, idempotency_key=key)
+        assert count() - before == 1, f"{what}: a retry with the same key made another object"
 
     @pytest.mark.parametrize("fault", list(TRANSPORT_FAULTS))
     def test_transport_fault_on_a_read_is_retryable(self, conformance_harness: ConformanceHarness, fault: str) -> None:

@@ -63,6 +63,14 @@ class TestExampleConformance(GatewayConformance):
         def transport_fault(kind: str, operation: str) -> AbstractContextManager[GatewayManager]:
             return fault(kind)
 
+        @contextmanager
+        def short_answer_to_the_next_request() -> Iterator[GatewayManager]:
+            example_api.cut_next("id")  # the stand-in acts, then answers without the object's id
+            yield manager
+
+        def short_answer(operation: str) -> AbstractContextManager[GatewayManager]:
+            return short_answer_to_the_next_request()
+
         return ConformanceHarness(
             manager=manager,
             gateway="example",
@@ -79,4 +87,5 @@ class TestExampleConformance(GatewayConformance):
             wrong_credentials=lambda: example_manager(
                 example_api.base_url, {**ENVIRON, "EXAMPLE_API_KEY": "sk_example_wrong_5e7d"}
             ),
+            short_answer=short_answer,
         )

@@ -171,6 +171,16 @@ class TestPayPalConformance(GatewayConformance):
         def transport_fault(kind: str, operation: str) -> AbstractContextManager[GatewayManager]:
             return fault(kind, operation)
 
+        @contextmanager
+        def short_refund_answer() -> Iterator[GatewayManager]:
+            # PayPal refunds (and keeps the whole answer for the request id); the plugin gets one without an id.
+            body = json.dumps({"status": "COMPLETED"})
+            standin.fault("POST", "/refund", "garbage_after", status=201, body=body, content_type="application/json")
+            yield make_manager(max_retries=0)
+
+        def short_answer(operation: str) -> AbstractContextManager[GatewayManager] | None:
+            return short_refund_answer() if operation == "refund" else None
+
         def minted_tokens() -> list[str]:
             # The OAuth token the plugin fetched while the scenario ran (cached: no new request).
             return [gateway.client.access_token()]
@@ -189,4 +199,5 @@ class TestPayPalConformance(GatewayConformance):
             transport_fault=transport_fault,
             decline=lambda: "card:DECLINE-CONFORMANCE-1",
             wrong_credentials=lambda: make_manager(client_secret=Secret("not-the-conformance-secret-91c2")),
+            short_answer=short_answer,
         )

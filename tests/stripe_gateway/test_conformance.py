@@ -81,6 +81,15 @@ class TestStripeConformance(GatewayConformance):
         def transport_fault(kind: str, operation: str) -> AbstractContextManager[GatewayManager]:
             return fault(kind)
 
+        @contextmanager
+        def short_refund_answer() -> Iterator[GatewayManager]:
+            cut = CheckedClient(client.spec)
+            cut.rewrite["/v1/refunds"] = lambda body: {k: v for k, v in body.items() if k != "id"}
+            yield make_manager(cut, standin.url)
+
+        def short_answer(operation: str) -> AbstractContextManager[GatewayManager] | None:
+            return short_refund_answer() if operation == "refund" else None
+
         return ConformanceHarness(
             manager=make_manager(client, standin.url),
             gateway="stripe_test",
@@ -95,4 +104,5 @@ class TestStripeConformance(GatewayConformance):
             transport_fault=transport_fault,
             decline=lambda: "pm_card_chargeDeclined",
             wrong_credentials=lambda: make_manager(client, standin.url, api_key="sk_test_revoked"),
+            short_answer=short_answer,
         )

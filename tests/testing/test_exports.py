@@ -23,6 +23,7 @@ def test_conformance_exports() -> None:
         "RecordedAmount",
         "RefundConformance",
         "SecretsConformance",
+        "ShortAnswer",
         "SignWebhook",
         "SignedWebhook",
         "StatusConformance",
