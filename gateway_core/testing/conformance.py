@@ -458,8 +458,12 @@ def captured_payment(h: ConformanceHarness, amount: Money) -> str:
     )
 
 
-def some_refund(h: ConformanceHarness, rule: CurrencyRule, amount: Money, payment_id: str) -> RefundRequest:
-    """A refund of half of ``amount`` where partial refunds are declared, else of all of it."""
+def some_refund(h: ConformanceHarness) -> RefundRequest:
+    """A refund of a fresh captured payment of a typical amount: of half of it where partial
+    refunds are declared, else of all of it (``request.payment_id`` names the payment)."""
+    rule = h.rule()
+    amount = typical_amount(rule)
+    payment_id = captured_payment(h, amount)
     if h.supports(Feature.PARTIAL_REFUND):
         return RefundRequest(payment_id, half(rule, amount))
     return RefundRequest(payment_id)
@@ -1049,17 +1053,14 @@ class IdempotencyConformance:
     def test_a_second_worker_retrying_a_refund_refunds_once(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
         h.require(Feature.REFUND)
-        rule = h.rule()
-        amount = typical_amount(rule)
-        payment_id = captured_payment(h, amount)
-        request = some_refund(h, rule, amount, payment_id)
+        request = some_refund(h)
         key = new_key()
         first = h.manager.refund(h.gateway, request, idempotency_key=key)
         retried_by_a_second_worker(
             h, "refund", first.id, lambda worker: worker.refund(h.gateway, request, idempotency_key=key).id
         )
         if h.supports(Feature.PAYMENT_STATUS):
-            assert_refunded(h, payment_id, first.amount, f"one refund of {first.amount} retried")
+            assert_refunded(h, request.payment_id, first.amount, f"one refund of {first.amount} retried")
 
     def test_key_reused_with_other_parameters_never_charges_again(
         self, conformance_harness: ConformanceHarness
@@ -1086,17 +1087,14 @@ class IdempotencyConformance:
     def test_same_key_never_refunds_twice(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness
         h.require(Feature.REFUND)
-        rule = h.rule()
-        amount = typical_amount(rule)
-        payment_id = captured_payment(h, amount)
-        request = some_refund(h, rule, amount, payment_id)
+        request = some_refund(h)
         key = new_key()
         first = h.manager.refund(h.gateway, request, idempotency_key=key)
         second = h.manager.refund(h.gateway, request, idempotency_key=key)
         assert second.id == first.id, "the same idempotency key returned another refund"
         assert second.amount == first.amount
         if h.supports(Feature.PAYMENT_STATUS):
-            assert_refunded(h, payment_id, first.amount, f"one refund of {first.amount} retried")
+            assert_refunded(h, request.payment_id, first.amount, f"one refund of {first.amount} retried")
 
     def test_concurrent_retries_with_one_key_refund_once(self, conformance_harness: ConformanceHarness) -> None:
         """Retries racing each other (a client timeout, a second worker) still refund once."""
@@ -1336,10 +1334,7 @@ class ErrorConformance:
         h.require(Feature.REFUND)
         inject = optional_seam(h.short_answer, "short_answer")
         count = need_seam(h.provider_objects, "provider_objects", "that a short answer stands for one refund")
-        rule = h.rule()
-        amount = typical_amount(rule)
-        payment_id = captured_payment(h, amount)
-        request, key = some_refund(h, rule, amount, payment_id), new_key()
+        request, key = some_refund(h), new_key()
         block = inject("refund")
         if block is None:
             pytest.skip("the harness cannot cut short the answer to a refund")
