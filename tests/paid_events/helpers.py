@@ -114,15 +114,11 @@ def manager_with(
     gateways: Mapping[str, Mapping[str, Any]], *providers: object, clock: Clock | None = None
 ) -> GatewayManager:
     """A manager over ``gateways`` (``gateway.toml`` tables) with extra provider plugins registered in code."""
+    from .conftest import on_clock
+
     deployment = DeploymentConfig.from_mapping({"gateways": {k: dict(v) for k, v in gateways.items()}})
     manager = GatewayManager(deployment, plugins=[gateway_core.fake, *providers], load_entry_points=False)
-    if clock is not None:
-        manager.clock = clock
-        for name in manager.gateway_names():
-            fake = manager.gateway_object(name)
-            if isinstance(fake, FakeGateway):
-                fake.clock = clock.timestamp
-    return manager
+    return manager if clock is None else on_clock(manager, clock)
 
 
 class Audit:
