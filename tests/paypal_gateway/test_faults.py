@@ -393,14 +393,40 @@ def test_an_incomplete_2xx_to_a_refund_is_outcome_unknown_and_a_retry_refunds_on
     with pytest.raises(OutcomeUnknown) as info:
         manager.refund(GATEWAY, request, idempotency_key="incomplete")
     assert not info.value.unmapped  # not "gateway plugin raised KeyError"
-    assert info.value.retryable
+    assert info.value.retryable is False  # PayPal would replay the same answer: read the status
     assert info.value.http_status == 201
     assert "cannot use" in info.value.message
-    assert "same PayPal-Request-Id" in info.value.message
+    assert "read the payment's status" in info.value.message
+    assert "do not retry with a new key" in info.value.message
     assert standin.counts()["refunds"] == 1  # PayPal did act
-    refund = manager.refund(GATEWAY, request, idempotency_key="incomplete")  # PayPal's stored answer
+    refund = manager.refund(GATEWAY, request, idempotency_key="incomplete")  # the stand-in's whole stored answer
     assert refund.amount == Money.of("4.00", "EUR")
     assert standin.counts()["refunds"] == 1
+
+
+@pytest.mark.parametrize("body", INCOMPLETE.values(), ids=INCOMPLETE.keys())
+def test_a_short_answer_paypal_replays_is_not_retryable_and_the_status_tells_what_happened(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, body: str
+) -> None:
+    """PayPal keeps the answer for the PayPal-Request-Id: a retry with it reads the same short object.
+
+    So the error says ``retryable=False`` (the plugin does not retry it either, whatever
+    ``max_retries`` is), and the payment's status is what tells the host the refund was made.
+    """
+    manager = make_manager(max_retries=2)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    # The first answer and PayPal's replay of it to the same id are both short.
+    standin.fault("POST", "/refund", "garbage_after", count=2, status=201, body=body, content_type="application/json")
+    request = RefundRequest(capture_id, Money.of("4.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, request, idempotency_key="replayed-short")
+    assert info.value.retryable is False
+    assert attempts(standin, "/refund") == ["replayed-short"]  # not retried by the plugin
+    with pytest.raises(OutcomeUnknown) as again:
+        manager.refund(GATEWAY, request, idempotency_key="replayed-short")
+    assert again.value.retryable is False  # the host's retry learned nothing more
+    assert standin.counts()["refunds"] == 1
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("4.00", "EUR")
 
 
 def test_an_order_created_without_an_approval_link_is_outcome_unknown(
@@ -417,6 +443,7 @@ def test_an_order_created_without_an_approval_link_is_outcome_unknown(
     with pytest.raises(OutcomeUnknown) as info:
         manager.create_checkout(GATEWAY, request, idempotency_key="no-link")
     assert "no approval link" in info.value.message
+    assert info.value.retryable is False
     assert not info.value.unmapped
     session = manager.create_checkout(GATEWAY, request, idempotency_key="no-link")
     assert session.url
@@ -440,6 +467,7 @@ def test_a_capture_answer_with_an_unreadable_amount_is_outcome_unknown_not_inval
     with pytest.raises(OutcomeUnknown) as info:
         manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="capture-bad-amount")
     assert not isinstance(info.value, InvalidAmount)
+    assert info.value.retryable is False
     assert "'ten'" in info.value.message
     assert standin.counts()["captures"] == 1
     retried = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="capture-bad-amount")
@@ -465,6 +493,7 @@ def test_an_incomplete_2xx_to_a_read_is_unavailable(
         manager.payment_status(GATEWAY, order_id)
     assert not isinstance(info.value, OutcomeUnknown)
     assert not info.value.unmapped
+    assert info.value.retryable  # nothing was changed: the next read may well be whole
     assert "the order has no amount" in info.value.message
     assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id
 
@@ -484,6 +513,7 @@ def test_a_refund_whose_follow_up_read_is_incomplete_is_still_outcome_unknown(
     with pytest.raises(OutcomeUnknown) as info:
         manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="full-refund")
     assert "amount is missing" in info.value.message
+    assert info.value.retryable is False  # whichever answer was short, once the POST was answered
     assert standin.counts()["refunds"] == 1
     refund = manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="full-refund")
     assert refund.amount == Money.of("10.00", "EUR")

@@ -16,7 +16,12 @@ Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4
   answers a repeat with the original outcome, so a retry never charges or refunds twice.
 * **Unreadable answers.** A 2xx whose body is not a JSON object (a proxy's HTML page, a cut-off
   body) may follow an action PayPal took: a POST's is :class:`OutcomeUnknown` (retryable, same
-  ``PayPal-Request-Id``), a read's :class:`GatewayUnavailable`; both are retried like a 5xx.
+  ``PayPal-Request-Id``: the body was mangled on its way, and PayPal sends its stored answer again),
+  a read's :class:`GatewayUnavailable`; both are retried like a 5xx.
+* **Short answers.** A 2xx JSON object that lacks what the plugin reads (:meth:`PayPalClient.answer_fault`)
+  is not retried: PayPal replays that same object to the same ``PayPal-Request-Id``. Once a POST of
+  the operation was answered 2xx it is :class:`OutcomeUnknown` with ``retryable=False`` (read the
+  payment's status), after reads only :class:`GatewayUnavailable`.
 * **Timeouts** are always set (``timeout`` setting, default 30 s).
 """
 
@@ -153,15 +158,15 @@ def _unreadable_error(
     *,
     mutating: bool,
     debug_id: str | None = None,
-    problem: str = "with a body that is not PayPal's JSON",
 ) -> GatewayUnavailable:
-    """A 2xx we cannot read: PayPal (or a proxy in front of it) may have acted, so never a plain failure.
+    """A 2xx whose body we cannot read: PayPal (or a proxy in front of it) may have acted, so never a plain failure.
 
-    A POST is :class:`OutcomeUnknown` (retryable: the same ``PayPal-Request-Id`` returns PayPal's
-    stored answer and acts at most once); a read is :class:`GatewayUnavailable`. ``problem`` says
-    what was wrong with the answer (not JSON; JSON without a field the plugin needs).
+    A POST is :class:`OutcomeUnknown`, retryable: the body was mangled on the way (a proxy's page,
+    a cut-off transfer), not stored so by PayPal, and the same ``PayPal-Request-Id`` returns
+    PayPal's stored answer and acts at most once. A read is :class:`GatewayUnavailable`. For a
+    body that *is* PayPal's JSON but lacks a field, see :meth:`PayPalClient.answer_fault`.
     """
-    text = f"PayPal {operation} answered HTTP {status} {problem}"
+    text = f"PayPal {operation} answered HTTP {status} with a body that is not PayPal's JSON"
     fields: dict[str, Any] = {"gateway": gateway, "http_status": status, "request_id": debug_id}
     if mutating:
         return OutcomeUnknown(f"{text}; it may have taken effect: retry with the same PayPal-Request-Id", **fields)
@@ -300,21 +305,29 @@ class PayPalClient:
         """The error for a 2xx answer that parsed but lacks what the plugin needs, or ``None``.
 
         ``None`` when the last API answer this thread got since :meth:`forget_answer` is not a
-        2xx: then the fault is not the answer's. Once a POST of the operation was answered 2xx
-        (PayPal acted, or may have) it is :class:`OutcomeUnknown`, whichever answer was short,
-        else :class:`GatewayUnavailable`, as for an unreadable body.
+        2xx: then the fault is not the answer's. Once a POST of the operation was answered 2xx,
+        PayPal acted: it is :class:`OutcomeUnknown` with ``retryable=False``, whichever answer was
+        short, since PayPal replays the same stored object to the same ``PayPal-Request-Id`` (a
+        retry would only read it again); the host reads the payment's status instead. After reads
+        only it is :class:`GatewayUnavailable` (retryable, as for an unreadable body).
         """
         answer: requests.Response | None = getattr(self._answers, "last", None)
         if answer is None or not 200 <= answer.status_code < 300:
             return None
-        return _unreadable_error(
-            self.settings.name,
-            operation,
-            answer.status_code,
-            mutating=bool(getattr(self._answers, "posted", False)),
-            debug_id=answer.headers.get("Paypal-Debug-Id"),
-            problem=f"with JSON the plugin cannot use ({problem})",
-        )
+        text = f"PayPal {operation} answered HTTP {answer.status_code} with JSON the plugin cannot use ({problem})"
+        fields: dict[str, Any] = {
+            "gateway": self.settings.name,
+            "http_status": answer.status_code,
+            "request_id": answer.headers.get("Paypal-Debug-Id"),
+        }
+        if getattr(self._answers, "posted", False):
+            return OutcomeUnknown(
+                f"{text}; PayPal acted: read the payment's status to learn what happened, and do not retry "
+                "with a new key (the same PayPal-Request-Id replays the same answer)",
+                retryable=False,
+                **fields,
+            )
+        return GatewayUnavailable(text, **fields)
 
     def _log_token_refused(self, operation: str, exc: GatewayError) -> None:
         log.info(

@@ -23,6 +23,10 @@ read timeout / connection dropped after sending     :class:`OutcomeUnknown` for 
 2xx with a body that is not a JSON object           :class:`GatewayUnavailable`, or
                                                     :class:`OutcomeUnknown` for a POST (retryable;
                                                     raised in ``client.py``)
+2xx JSON object lacking a field the plugin reads    :class:`GatewayUnavailable` after reads, or
+                                                    :class:`OutcomeUnknown` after a 2xx POST
+                                                    (``retryable=False``: read the status; raised
+                                                    by ``answer_fault`` in ``client.py``)
 ==================================================  =============================================
 
 ``request_id`` is PayPal's ``debug_id``. Messages are built from PayPal's ``name``, ``issue`` and

@@ -236,9 +236,11 @@ def _reads_answers(
 
     A 2xx answer that parsed as a JSON object but has no ``id``, no amount, a list where an object
     belongs (``MalformedAnswer``, ``KeyError``, ``IndexError``, ``TypeError`` while reading it) is
-    the answer's fault, not the host's: after a POST PayPal acted or may have, so it is
-    :class:`~gateway_core.errors.OutcomeUnknown`; after a read, ``GatewayUnavailable``. Raised
-    before any 2xx answer arrived, the exception is left as it is.
+    the answer's fault, not the host's: once a POST was answered 2xx PayPal acted, so it is
+    :class:`~gateway_core.errors.OutcomeUnknown` with ``retryable=False`` (PayPal replays the same
+    answer to the same ``PayPal-Request-Id``: the host reads the payment's status); after reads
+    only, ``GatewayUnavailable``. Raised before any 2xx answer arrived, the exception is left as
+    it is (see :meth:`~paypal_gateway.client.PayPalClient.answer_fault`).
     """
 
     def decorate(hook: Callable[Concatenate[PayPalGateway, _P], _R]) -> Callable[Concatenate[PayPalGateway, _P], _R]:

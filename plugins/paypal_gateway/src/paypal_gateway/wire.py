@@ -39,7 +39,8 @@ class MalformedAnswer(GatewayError):
     """A PayPal answer lacks a field the plugin needs, or has one it cannot read.
 
     Never the host's error: the gateway turns it into :class:`~gateway_core.errors.OutcomeUnknown`
-    after a POST and :class:`~gateway_core.errors.GatewayUnavailable` after a read.
+    with ``retryable=False`` after a POST PayPal answered (a retry would replay the same answer) and
+    :class:`~gateway_core.errors.GatewayUnavailable` after reads only.
     """
 
 
