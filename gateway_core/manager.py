@@ -849,28 +849,19 @@ def _succeeded(p: _Prepared[T], fields: dict[str, Any], started: float, result: 
         )
         _log_failure(p.ctx, fields, started, error)
         raise error
-    log.info(
-        _SUCCESS_EVENT[p.ctx.operation],
-        **fields,
-        **_result_fields(result, fields),
-        result_id=_result_id(result),
-        duration_ms=round((time.perf_counter() - started) * 1000, 3),
-    )
-    return result
-
-
-def _result_fields(result: object, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """What the result adds to the line: the amount where the request named none (a full refund
-    or capture), and a webhook's event type."""
-    extra: dict[str, Any] = {}
+    # What the result adds to the line (``fields`` is this call's own): the amount where the
+    # request named none (a full refund or capture), a webhook's event type, the result's id.
     if "amount" not in fields:
         amount = getattr(result, "amount", None)
         if isinstance(amount, Money):
-            extra["amount"] = str(amount.amount)
-            extra["currency"] = amount.currency
+            fields["amount"] = str(amount.amount)
+            fields["currency"] = amount.currency
     if isinstance(result, WebhookEvent):
-        extra["event_type"] = result.type.value
-    return extra
+        fields["event_type"] = result.type.value
+    fields["result_id"] = _result_id(result)
+    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    log.info(_SUCCESS_EVENT[p.ctx.operation], **fields)
+    return result
 
 
 def _check_results(gateway: str, returned: object) -> tuple[CheckResult, ...]:
