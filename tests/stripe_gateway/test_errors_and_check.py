@@ -91,7 +91,8 @@ def test_connection_errors_and_5xx_on_a_mutation_are_outcome_unknown() -> None:
     dropped = translate(stripe.APIConnectionError("reset"), GW, mutating=True)
     assert type(dropped) is OutcomeUnknown
     assert dropped.retryable is True  # nothing was answered: the same key tells the outcome
-    assert type(translate(stripe.APIError("boom", http_status=502), GW, mutating=True)) is OutcomeUnknown
+    bad_gateway = translate(stripe.APIError("boom", http_status=502), GW, mutating=True)
+    assert (type(bad_gateway), bad_gateway.retryable) == (OutcomeUnknown, True)
 
 
 def in_progress(status: int = 409) -> stripe.APIError:
@@ -116,14 +117,42 @@ def test_a_lock_timeout_is_retryable_and_nothing_was_done() -> None:
         assert (type(mapped), mapped.retryable) == (GatewayUnavailable, True)
 
 
-@pytest.mark.parametrize(("header", "retryable"), [(None, False), ("false", False), ("true", True)])
-def test_a_5xx_on_a_post_says_check_the_status_unless_stripe_says_retry(header: str | None, retryable: bool) -> None:
+@pytest.mark.parametrize(("header", "retryable"), [(None, True), ("false", False), ("true", True)])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_a_5xx_on_a_post_is_retryable_unless_stripe_says_it_saved_the_answer(
+    header: str | None, retryable: bool, status: int
+) -> None:
+    """``Stripe-Should-Retry: false`` is Stripe's saved answer, replayed to the same key; without the
+    header the answer is not Stripe's (a proxy's or load balancer's), so the same key may succeed."""
     headers = {"Stripe-Should-Retry": header} if header else {}
-    mapped = translate(stripe.APIError("boom", http_status=500, headers=headers), GW, mutating=True)
+    mapped = translate(stripe.APIError("boom", http_status=status, headers=headers), GW, mutating=True)
     assert type(mapped) is OutcomeUnknown
     assert mapped.retryable is retryable
-    if not retryable:
+    assert mapped.http_status == status
+    if retryable:
+        assert "retry with the same idempotency key" in mapped.message
+    else:
         assert "check the payment's status" in mapped.message
+
+
+@pytest.mark.parametrize(
+    ("operation", "told"),
+    [
+        ("checkout", "client_reference_id is the request's reference"),
+        ("authorize", "metadata reference is the request's reference"),
+        ("capture", "check the payment's status"),
+        ("refund", "check the payment's status"),
+        ("void", "check the payment's status"),
+    ],
+)
+def test_a_saved_5xx_says_how_to_find_out_even_without_a_payment_id(operation: str, told: str) -> None:
+    """A new checkout or authorization has no id the host could ask the status of: its reference finds it."""
+    saved = stripe.APIError("boom", http_status=500, headers={"Stripe-Should-Retry": "false"})
+    mapped = translate(saved, GW, mutating=True, operation=operation)
+    assert mapped.retryable is False
+    assert told in mapped.message
+    if operation in ("checkout", "authorize"):
+        assert "check the payment's status" not in mapped.message
 
 
 def test_stripe_should_retry_decides_retryable_whatever_the_error() -> None:

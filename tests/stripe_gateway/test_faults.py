@@ -16,7 +16,7 @@ import pytest
 
 from gateway_core.errors import GatewayUnavailable, IdempotencyConflict, OutcomeUnknown, RateLimited
 from gateway_core.manager import GatewayManager
-from gateway_core.models import CheckoutRequest, RefundRequest
+from gateway_core.models import AuthorizeRequest, CheckoutRequest, RefundRequest
 from gateway_core.money import Money
 from tests.stripe_gateway.conftest import StandIn, make_manager
 from tests.stripe_gateway.transport import CheckedClient
@@ -168,6 +168,73 @@ def test_a_saved_500_is_replayed_to_the_same_key_so_the_host_is_told_to_check_th
     assert standin.stats()["refunds"] == before + 1
 
 
+@pytest.mark.parametrize(
+    ("path", "create", "told"),
+    [
+        (
+            "/v1/checkout/sessions",
+            lambda m, key: m.create_checkout(GW, checkout(), idempotency_key=key),
+            "client_reference_id is the request's reference",
+        ),
+        (
+            "/v1/payment_intents",
+            lambda m, key: m.authorize(
+                GW, AuthorizeRequest(Money.of("8.00", "EUR"), "pm_card_visa"), idempotency_key=key
+            ),
+            "metadata reference is the request's reference",
+        ),
+    ],
+    ids=["checkout", "authorize"],
+)
+def test_a_saved_500_on_a_new_payment_says_how_to_find_it_without_an_id(
+    path: str, create: Callable[[GatewayManager, str], object], told: str, manager: GatewayManager, standin: StandIn
+) -> None:
+    """No payment id came back, so "check the payment's status" would name nothing to check."""
+    standin.fail(path, 500, should_retry=False)
+    with pytest.raises(OutcomeUnknown) as info:
+        create(manager, f"saved-500-new-{uuid.uuid4().hex}")
+    assert info.value.retryable is False
+    assert told in info.value.message
+    assert "check the payment's status" not in info.value.message
+
+
+def test_a_5xx_without_stripe_should_retry_is_retryable_and_the_same_key_gets_the_first_result(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    """A proxy's 502 after Stripe refunded, beyond the SDK's retries: not Stripe's saved answer, so the
+    host is told to retry with the same key, and that retry returns the refund Stripe made."""
+    payment_id = captured_payment(manager, standin, "proxy-502-checkout")
+    before = standin.stats()["refunds"]
+    client.targeted.extend([("/v1/refunds", "502_after_send")] * 3)  # first attempt + 2 SDK retries
+    request = RefundRequest(payment_id, Money.of("2.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GW, request, idempotency_key="proxy-502")
+    assert info.value.retryable is True
+    assert info.value.http_status == 502
+    assert "retry with the same idempotency key" in info.value.message
+    assert standin.stats()["refunds"] == before + 1  # Stripe refunded on the first attempt
+    refund = manager.refund(GW, request, idempotency_key="proxy-502")
+    assert refund.amount == Money.of("2.00", "EUR")
+    assert standin.stats()["refunds"] == before + 1
+    keys = [s.idempotency_key for s in client.posts() if s.template == "/v1/refunds"]
+    assert keys == ["proxy-502"] * 4
+
+
+def test_a_500_that_never_reached_stripe_is_retryable_and_the_retry_makes_one_session(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    before = standin.stats()["sessions"]
+    client.faults.extend(["500"] * 3)  # no Stripe-Should-Retry; the SDK retried twice
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.create_checkout(GW, checkout(), idempotency_key="unsaved-500")
+    assert info.value.retryable is True
+    assert standin.stats()["sessions"] == before
+    session = manager.create_checkout(GW, checkout(), idempotency_key="unsaved-500")
+    assert session.id.startswith("cs_")
+    assert standin.stats()["sessions"] == before + 1
+    assert checkout_posts(client) == ["unsaved-500"] * 4
+
+
 def test_a_500_stripe_says_to_retry_is_retried_with_the_same_key_and_refunds_once(
     client: CheckedClient, manager: GatewayManager, standin: StandIn
 ) -> None:
@@ -244,6 +311,7 @@ def test_an_unreadable_checkout_answer_is_outcome_unknown(
     with pytest.raises(OutcomeUnknown) as info:
         manager.create_checkout(GW, checkout(), idempotency_key="short-checkout")
     assert "has no url" in info.value.message
+    assert "client_reference_id" in info.value.message  # no session id came back: how to find it
     assert standin.stats()["sessions"] == before + 1
 
 

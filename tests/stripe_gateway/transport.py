@@ -19,7 +19,7 @@ from tests.stripe_gateway.formcodec import decode
 from tests.stripe_gateway.speccheck import Spec, SpecViolation
 
 #: Faults a test can queue: each applies to one HTTP attempt (the SDK's retries are attempts too).
-FAULTS = ("timeout", "500", "429", "drop_after_send", "refuse_connection")
+FAULTS = ("timeout", "500", "429", "drop_after_send", "refuse_connection", "502_after_send")
 
 
 @attrs.frozen
@@ -40,7 +40,10 @@ class CheckedClient(stripe.RequestsClient):
     * ``timeout`` / ``drop_after_send``: the request reaches the server, then the response is
       lost (a read timeout / a reset connection) -- the ambiguous case idempotency keys exist for;
     * ``refuse_connection``: nothing is sent;
-    * ``500`` / ``429``: the server's answer is replaced by Stripe's error envelope.
+    * ``500`` / ``429``: the server's answer is replaced by Stripe's error envelope (the request
+      never reaches the server);
+    * ``502_after_send``: the request reaches the server, then a proxy answers 502 with an HTML
+      page and no ``Stripe-Should-Retry`` in place of the server's answer.
 
     Retries do not sleep (backoff is the SDK's business, not what these tests measure).
 
@@ -125,11 +128,15 @@ class CheckedClient(stripe.RequestsClient):
             return _error(429, "invalid_request_error", "Too many requests", code="rate_limit", retry_after="1")
         return None
 
-    def _late(self, fault: str | None) -> None:
+    def _late(self, fault: str | None) -> tuple[bytes, int, Mapping[str, str]] | None:
+        if fault == "502_after_send":
+            headers = CaseInsensitiveDict({"Content-Type": "text/html"})
+            return b"<html><body><h1>502 Bad Gateway</h1></body></html>", 502, headers
         if fault == "timeout":
             self._handle_request_error(requests.exceptions.ReadTimeout("read timed out"))
         if fault == "drop_after_send":
             self._handle_request_error(requests.exceptions.ConnectionError("connection reset by peer"))
+        return None
 
     def request(  # type: ignore[override]  # stripe's base annotates str; RequestsClient returns bytes
         self, method: str, url: str, headers: Mapping[str, str] | None, post_data: Any = None
@@ -139,8 +146,7 @@ class CheckedClient(stripe.RequestsClient):
         if early is not None:
             return early
         result = super().request(method, url, headers, post_data)
-        self._late(fault)
-        return self._rewritten(template, result)
+        return self._late(fault) or self._rewritten(template, result)
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
@@ -152,8 +158,7 @@ class CheckedClient(stripe.RequestsClient):
             return early
         self.async_requests += 1
         result = await self._async.request_async(method, url, headers, post_data)
-        self._late(fault)
-        return self._rewritten(template, result)
+        return self._late(fault) or self._rewritten(template, result)
 
     async def sleep_async(self, secs: float) -> None:
         return None

@@ -23,8 +23,9 @@ AuthenticationError                         AuthenticationFailed
 PermissionError                             PermissionDenied (``permission`` names the missing one)
 RateLimitError                              RateLimited (retryable)
 APIConnectionError                          OutcomeUnknown when mutating, else GatewayUnavailable
-APIError 5xx                                OutcomeUnknown when mutating (*not* retryable unless
-                                            Stripe says so: see below), else GatewayUnavailable
+APIError 5xx                                OutcomeUnknown when mutating (retryable unless Stripe
+                                            says ``Stripe-Should-Retry: false``: see below), else
+                                            GatewayUnavailable
 SignatureVerificationError                  WebhookVerificationFailed
 any other StripeError                       GatewayError (``provider_error``)
 ==========================================  =====================================================
@@ -37,11 +38,17 @@ Retries follow Stripe's own rules (stripe-python ``_http_client.py`` ``_should_r
   parameters, a caller's bug that no retry fixes): the first request may still take effect, so
   it is :class:`OutcomeUnknown`, retryable -- a retry with the same key, a moment later, returns
   the first request's result.
-* A 5xx on a POST: Stripe saves the answer of a request that reached execution under its
-  idempotency key and replays it, 500 included, for every retry with that key (it says so with
-  ``Stripe-Should-Retry: false``). Retrying with the same key cannot tell the host more, so the
-  error is :class:`OutcomeUnknown` with ``retryable=False`` and a message that says to check the
-  payment's status; only an explicit ``Stripe-Should-Retry: true`` makes it retryable.
+* A 5xx on a POST, by its ``Stripe-Should-Retry`` header, as the SDK's ``_should_retry`` reads it:
+
+  - ``false``: Stripe saved the answer of a request that reached execution under its
+    idempotency key and replays it, 500 included, for every retry with that key. Retrying with
+    the same key cannot tell the host more, so the error is :class:`OutcomeUnknown` with
+    ``retryable=False``, and its message says how to find out what happened (:func:`find_out`).
+  - ``true``: Stripe failed before executing; :class:`OutcomeUnknown`, retryable.
+  - absent: not an answer Stripe saved (a proxy's or load balancer's 502/503/504, typically), so
+    a retry with the same key is safe and may succeed; :class:`OutcomeUnknown`, retryable. The
+    SDK retries it too (``_should_retry`` retries any 5xx without the header), so by the time it
+    reaches the host its ``max_network_retries`` were spent on it.
 
 ``decline_code`` is Stripe's ``decline_code`` when the error has one (``insufficient_funds``);
 when Stripe gives only ``code`` (older API versions, some ``card_declined`` answers) it is that
@@ -78,6 +85,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AMOUNT_ERROR_CODES",
     "PERMISSION_NAMES",
+    "find_out",
     "map_stripe_errors",
     "permission_name",
     "redact",
@@ -164,6 +172,29 @@ def _code(err: stripe.StripeError) -> str | None:
     return code if isinstance(code, str) else None
 
 
+def find_out(operation: str | None) -> str:
+    """How the host learns whether a mutation took effect when a retry with its key cannot tell.
+
+    ``operation`` is the core's name for it (``context.operation``). A new checkout or
+    authorization has no id the host could ask ``payment_status`` about, so it is found by the
+    request's reference; any other operation names the payment it acted on.
+    """
+    if operation == "checkout":
+        return (
+            "the host has no id for the new Checkout Session: look for one whose client_reference_id is the "
+            "request's reference (in the Dashboard, or by listing the sessions created since); a session whose url "
+            "the host never got cannot be paid and expires unpaid, so a new checkout with a new idempotency key is "
+            "safe"
+        )
+    if operation == "authorize":
+        return (
+            "the host has no id for the new PaymentIntent: look for one whose metadata reference is the request's "
+            "reference (Dashboard, or the Search API: metadata['reference']) and cancel or use it before "
+            "authorizing again with a new idempotency key"
+        )
+    return "check the payment's status before acting again with a new idempotency key"
+
+
 def _fields(err: stripe.StripeError, gateway: str) -> dict[str, Any]:
     return {
         "gateway": gateway,
@@ -178,16 +209,20 @@ def _message(err: stripe.StripeError, fallback: str) -> str:
     return f"stripe: {redact(text)}"
 
 
-def translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> GatewayError:
-    """The gateway-core error for one SDK error (see the module docstring)."""
-    mapped = _translate(err, gateway, mutating=mutating)
+def translate(err: stripe.StripeError, gateway: str, *, mutating: bool, operation: str | None = None) -> GatewayError:
+    """The gateway-core error for one SDK error (see the module docstring).
+
+    ``operation`` (the core's ``context.operation``) tailors what an :class:`OutcomeUnknown` that
+    no retry resolves tells the host to do (see :func:`find_out`).
+    """
+    mapped = _translate(err, gateway, mutating=mutating, operation=operation)
     hint = should_retry_hint(err)
     if hint is not None:
         mapped.retryable = hint
     return mapped
 
 
-def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> GatewayError:
+def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool, operation: str | None) -> GatewayError:
     import stripe  # noqa: PLC0415  (only when an SDK error is being mapped)
 
     fields = _fields(err, gateway)
@@ -244,16 +279,22 @@ def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool) -> Gate
     if isinstance(err, stripe.APIError) and (status is None or status >= 500):
         if not mutating:
             return GatewayUnavailable(_message(err, "Stripe had an internal error"), **fields)
-        if should_retry_hint(err) is True:
+        answered = f"Stripe answered {status}" if status is not None else "Stripe's answer was an error"
+        hint = should_retry_hint(err)
+        if hint is False:  # Stripe saved this answer under the key and replays it to every retry
             return OutcomeUnknown(
-                f"stripe: Stripe answered {status} without keeping a result; retry with the same idempotency key",
+                f"stripe: {answered} and keeps that answer for this idempotency key, replaying it to a retry, so "
+                f"whether the operation took effect is unknown: {find_out(operation)}",
+                retryable=False,
                 **fields,
             )
+        if hint is True:
+            text = f"stripe: {answered} without keeping a result"
+        else:  # no Stripe-Should-Retry: not Stripe's saved answer (a proxy's or load balancer's, typically)
+            text = f"stripe: {answered} without Stripe-Should-Retry, so not an answer Stripe saved"
         return OutcomeUnknown(
-            f"stripe: Stripe answered {status}; it keeps that answer for this idempotency key and replays it to "
-            "a retry, so whether the operation took effect is unknown: check the payment's status before "
-            "acting again",
-            retryable=False,
+            f"{text}; the operation may have taken effect: retry with the same idempotency key to learn its result",
+            retryable=True,
             **fields,
         )
     return GatewayError(_message(err, "unexpected Stripe error"), **fields)

@@ -65,7 +65,7 @@ from gateway_core.models import (
 )
 from gateway_core.money import Money
 from stripe_gateway import normalize
-from stripe_gateway.errors import map_stripe_errors, redact, translate
+from stripe_gateway.errors import find_out, map_stripe_errors, redact, translate
 from stripe_gateway.metadata import RESTRICTED_CURRENCIES, STRIPE_API_VERSION, currency_rules
 
 if TYPE_CHECKING:
@@ -377,7 +377,7 @@ class StripeGateway:
                 try:
                     obj = getattr(call.service, call.method)(*call.args)
                 except sdk_error as exc:
-                    error = translate(exc, self.name, mutating=call.mutating)
+                    error = translate(exc, self.name, mutating=call.mutating, operation=what)
                     error.__cause__ = exc
                     call = operation.throw(error)
                 else:
@@ -398,7 +398,7 @@ class StripeGateway:
                 try:
                     obj = await getattr(call.service, call.method + "_async")(*call.args)
                 except sdk_error as exc:
-                    error = translate(exc, self.name, mutating=call.mutating)
+                    error = translate(exc, self.name, mutating=call.mutating, operation=what)
                     error.__cause__ = exc
                     call = operation.throw(error)
                 else:
@@ -414,8 +414,9 @@ class StripeGateway:
         """A Stripe answer the operation could not read: never the host's error, never a bare KeyError.
 
         Once a mutating call was answered, Stripe acted: :class:`OutcomeUnknown`, not retryable,
-        since Stripe replays the saved answer to the same key; the payment's status says what
-        happened. After reads only, :class:`GatewayUnavailable`.
+        since Stripe replays the saved answer to the same key; the message says how to find out
+        what happened (:func:`~stripe_gateway.errors.find_out`). After reads only,
+        :class:`GatewayUnavailable`.
         """
         if isinstance(exc, normalize.MalformedAnswer):
             problem = exc.message.removeprefix("stripe: ")
@@ -426,7 +427,7 @@ class StripeGateway:
         text = f"stripe: the answer to {what} could not be read ({problem})"
         if acted:
             return OutcomeUnknown(
-                f"{text}; Stripe acted: check the payment's status (a retry with the same key gets the same answer)",
+                f"{text}; Stripe acted, and a retry with the same key gets the same answer: {find_out(what)}",
                 gateway=self.name,
                 retryable=False,
             )
