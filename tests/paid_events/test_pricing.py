@@ -144,6 +144,46 @@ def test_a_list_price_one_enabled_gateway_takes_is_sold_as_it_is(service: PaidEv
     assert checkout.amount == Money.of("1.50", "PLN")
 
 
+@pytest.mark.parametrize(
+    ("discount", "code"),
+    [
+        ({}, "TENOFF"),  # 10 % off: 1.35 PLN
+        ({"early_price": Money.of("1.20", "PLN"), "early_until": timedelta(days=1)}, None),  # early-bird
+    ],
+    ids=["promo-code", "early-bird"],
+)
+def test_a_named_gateway_that_would_raise_a_discount_above_the_list_price_is_refused(
+    store: Store, clock: Clock, discount: dict[str, object], code: str | None
+) -> None:
+    """Never above the list price, also when the participant names the gateway: refused as the list price is."""
+    service, audit = audited(store, clock)
+    pln = "PLN"
+    event_id = make_event(
+        service, price=Money.of("1.50", pln), gateways=["stripe-like", "paypal-like"], **discount
+    )  # stripe-like takes 2.00 PLN or more, paypal-like takes 1.50 PLN as it is
+    service.add_promo_code(event_id, "TENOFF", percent="10")
+    before = snapshot(store)
+    said = r"\(stripe-like\) takes the discounted price 1\.[23][05] PLN .*list price 1\.50 PLN"
+    with pytest.raises(InvalidPrice, match=said) as info:
+        service.quote(event_id, code, gateway="stripe-like")
+    assert "stripe-like would charge 2.00 PLN" in str(info.value)
+    with pytest.raises(InvalidPrice, match=said):
+        service.checkout(event_id, "ann@example.com", code, gateway="stripe-like")
+    with pytest.raises(InvalidPrice, match=said):
+        service.checkout(event_id, "ann@example.com", code, gateway="stripe-like", accept_price=Money.of("2.00", pln))
+    assert snapshot(store) == before  # no seat held, no promo use taken, no registration
+    assert audit.requests == []  # no checkout opened at any provider
+    # Without naming a gateway the discount goes through the one that takes it as it is.
+    result = service.checkout(event_id, "ann@example.com", code)
+    assert (result.quote.gateway, result.quote.final, result.quote.rounded_up) == (
+        "paypal-like",
+        result.quote.discounted,
+        False,
+    )
+    assert result.quote.final < result.quote.list_price
+    assert [r.amount for r in audit.by_gateway["paypal-like"]] == [result.quote.final]
+
+
 def test_change_price_refuses_a_list_price_no_enabled_gateway_takes(service: PaidEvents, store: Store) -> None:
     event_id = make_event(service, price=Money.of("5000", "HUF"), gateways=["stripe-like"])
     before = snapshot(store)

@@ -6,7 +6,8 @@
     │   ├── InvalidPromoCode            overlong, empty, or not [A-Z0-9_-] after NFKC (unicode tricks),
     │   │                               or an expiry already past
     │   ├── InvalidPrice                below 1, above the currency's limit, fractional minor unit, no
-    │   │                               enabled gateway offering the currency or taking the list price as it is
+    │   │                               enabled gateway offering the currency or taking the list price as it is,
+    │   │                               or taking a discount without raising it above the list price
     │   └── InvalidDate                 a date in the past, a one-off event without one, a date (or a
     │                                   session) for an event kind that has none
     ├── NotFoundError (LookupError)

@@ -1676,18 +1676,28 @@ class PaidEvents:
                 f"as it is: {_reasons(decision)}"
             )
         else:
-            chosen, final = self._round_up(discounted, candidates, decision)
+            chosen, final = self._round_up(discounted, listed, candidates, decision, gateway)
         rule = self.gateways.gateway(chosen).capabilities.rule(final.currency)
         fee = domain.service_fee(final, self.config, rule.wire if rule is not None else None)
         return Quote(event.id, listed, current, discounted, final, fee, chosen, code, final != discounted)
 
-    def _round_up(self, amount: Money, candidates: Iterable[str], decision: RouteDecision) -> tuple[str, Money]:
+    def _round_up(
+        self,
+        amount: Money,
+        listed: Money,
+        candidates: Iterable[str],
+        decision: RouteDecision,
+        named: str | None,
+    ) -> tuple[str, Money]:
         """The gateway that takes ``amount`` rounded up the least (the first by priority on a tie).
 
-        The cheapest rounding never exceeds the list price, since an enabled gateway takes that as
-        it is (checked when the price is set).
+        Never above the list price ``listed``: a gateway whose rounding would exceed it is not a
+        candidate, and when none is left (the participant ``named`` a gateway that takes the
+        discount only above the list price, or the deployment changed since the price was set)
+        the discount is refused with :class:`InvalidPrice`, as the list price would be.
         """
         best: tuple[str, Money] | None = None
+        above: list[str] = []
         for name in candidates:
             info = self.gateways.gateway(name)
             if Feature.HOSTED_CHECKOUT not in info.capabilities.features:
@@ -1696,10 +1706,17 @@ class PaidEvents:
                 rounded = self.gateways.round_up(amount, name)
             except (AmountOutOfRange, InvalidAmount, UnsupportedCurrency):
                 continue
+            if rounded > listed:
+                above.append(f"{name} would charge {rounded}")
+                continue
             if best is None or rounded < best[1]:
                 best = name, rounded
         if best is None:
-            raise InvalidPrice(f"no enabled gateway can take {amount}: {_reasons(decision)}")
+            which = "" if named is None else f" ({named})"
+            limit = f" without exceeding the list price {listed} ({'; '.join(above)})" if above else ""
+            raise InvalidPrice(
+                f"no enabled gateway{which} takes the discounted price {amount} rounded up{limit}: {_reasons(decision)}"
+            )
         return best
 
     def _check_list_price(self, price: Money, gateways: Sequence[str]) -> None:
