@@ -15,7 +15,8 @@ from gateway_core.config import GatewaySettings, Secret
 from gateway_core.errors import ConfigurationError, WebhookVerificationFailed
 from gateway_core.models import EventType, WebhookRequest
 from gateway_core.money import Money
-from tests.stripe_gateway.conftest import WEBHOOK_SECRET
+from tests.stripe_gateway.conftest import WEBHOOK_SECRET, make_manager
+from tests.stripe_gateway.transport import CheckedClient
 from tests.stripe_gateway.webhooks_util import event_body, sign
 
 GW = "stripe_test"
@@ -308,6 +309,37 @@ def test_an_event_for_another_account_is_refused(bound_to: str | None, event_acc
 def test_an_event_for_the_gateways_own_account_is_believed(account: str | None) -> None:
     event = parse(gateway(connected_account=account), connect_event(account))
     assert event.type is EventType.PAYMENT_SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "obj", "expected"),
+    [
+        ("charge.dispute.created",
+         {"object": "dispute", "id": "dp_xcg", "charge": "ch_xcg", "payment_intent": "pi_xcg", "amount": 5000,
+          "currency": "xcg"},
+         EventType.DISPUTE_OPENED),
+        ("payment_intent.succeeded",
+         {"object": "payment_intent", "id": "pi_xcg", "amount": 5000, "amount_received": 5000, "currency": "xcg",
+          "status": "succeeded", "metadata": {"reference": "o-xcg"}},
+         EventType.PAYMENT_SUCCEEDED),
+        ("checkout.session.completed",
+         {**SESSION, "payment_intent": "pi_xcg", "amount_total": 5000, "currency": "xcg", "payment_status": "paid"},
+         EventType.PAYMENT_SUCCEEDED),
+    ],
+)  # fmt: skip
+def test_a_verified_event_in_an_undeclared_currency_reaches_the_host_without_an_amount(
+    provider_type: str, obj: dict[str, Any], expected: EventType, client: CheckedClient
+) -> None:
+    """XCG is not declared by the plugin; the event is Stripe's, verified, and must not be refused."""
+    manager = make_manager(client, "http://127.0.0.1:9")  # no request is made: parsing is local
+    body = event_body(provider_type, obj, "evt_test_xcg")
+    event = manager.parse_webhook(GW, dict(sign(body, WEBHOOK_SECRET).headers), body)
+    assert event.type is expected
+    assert event.id == "evt_test_xcg"
+    assert event.payment_id == "pi_xcg"
+    assert event.amount is None
+    assert event.raw["data"]["object"]["currency"] == "xcg"
+    assert client.sent == []
 
 
 def test_signature_from_a_rolled_secret_is_accepted_among_several() -> None:

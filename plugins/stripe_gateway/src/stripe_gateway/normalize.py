@@ -340,10 +340,14 @@ def _event_amount(provider_type: str, obj: Mapping[str, Any], wire: Wire) -> Mon
     currency_code = obj.get("currency")
     if not isinstance(minor, int) or isinstance(minor, bool) or not isinstance(currency_code, str):
         return None
+    # Not wire.money: it calls an undeclared currency a malformed answer, and a verified event in
+    # one (a dispute, a payment made outside this plugin) must still reach the host, amount unset;
+    # the currency code stays in the event's raw payload.
     try:
-        return wire.money(minor, currency_code)
+        fmt = wire.fmt(currency_code)
     except UnsupportedCurrency:
         return None
+    return fmt.from_minor(minor)
 
 
 def _failure_code(obj: Mapping[str, Any]) -> str | None:
