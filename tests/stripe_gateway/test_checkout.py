@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from stripe_gateway import normalize
+from stripe_gateway.metadata import currency_rules
 
 from gateway_core.capabilities import Feature
 from gateway_core.errors import (
@@ -200,6 +203,40 @@ def test_checkout_status_follows_the_session_and_its_payment(manager: GatewayMan
     assert paid.state is PaymentState.SUCCEEDED
     assert paid.payment_id == payment_id
     assert paid.amount_captured == Money.of("9.99", "GBP")
+
+
+def declined_first_attempt(session: dict[str, Any]) -> dict[str, Any]:
+    """The session's answer after the payer's first card was declined on the hosted page."""
+    intent = {
+        "id": "pi_declined_once", "object": "payment_intent", "amount": session["amount_total"],
+        "amount_received": 0, "currency": session["currency"], "status": "requires_payment_method",
+        "livemode": False, "metadata": {}, "latest_charge": None,
+        "last_payment_error": {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"},
+    }  # fmt: skip
+    return {**session, "payment_intent": intent}
+
+
+def test_an_open_checkout_after_a_declined_card_is_still_pending(
+    client: CheckedClient, manager: GatewayManager
+) -> None:
+    """The payer can still pay on the session: FAILED would let a host cancel an order later paid."""
+    session = manager.create_checkout(
+        GW, CheckoutRequest.single("X", Money.of("9.99", "EUR"), OK, NO, reference="r-decl"), idempotency_key="decl"
+    )
+    client.rewrite["/v1/checkout/sessions/{session}"] = declined_first_attempt  # the session is still open
+    status = manager.payment_status(GW, session.id)
+    assert status.raw["checkout_session"]["status"] == "open"
+    assert status.state is PaymentState.PENDING
+    assert status.payment_id == "pi_declined_once"
+    assert status.checkout_id == session.id
+    assert status.amount_captured == Money.zero("EUR")
+
+
+def test_the_same_declined_payment_intent_on_its_own_reads_failed() -> None:
+    """Without the session nothing says the payer may try again: the PaymentIntent's own state stands."""
+    wire = normalize.Wire(currency_rules(), GW)
+    intent = declined_first_attempt({"amount_total": 999, "currency": "eur"})["payment_intent"]
+    assert normalize.payment_status(intent, wire, GW).state is PaymentState.FAILED
 
 
 def test_authorize_only_checkout_paid_is_authorized_then_captured_through_the_session(

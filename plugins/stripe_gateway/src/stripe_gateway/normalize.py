@@ -219,12 +219,16 @@ def payment_status(
 
     Only a captured payment is ``SUCCEEDED``: a session that completed with ``payment_status``
     ``unpaid`` (asynchronous methods, or authorize-only) is ``PENDING`` unless its PaymentIntent
-    says more.
+    says more. While the session is still ``open``, a declined attempt is not the payment's end:
+    the PaymentIntent is back in ``requires_payment_method`` with a ``last_payment_error`` and the
+    payer can try another card on the same session, so it is ``PENDING``, not ``FAILED``.
     """
     if pi is not None:
         amount_minor, captured, refunded = intent_amounts(pi)
         currency_code = str(pi["currency"])
         state = intent_state(pi)
+        if state is PaymentState.FAILED and session is not None and session.get("status") == "open":
+            state = PaymentState.PENDING  # awaiting the payer: the session still takes a payment
         payment_id = str(pi["id"])
         reference = (pi.get("metadata") or {}).get("reference")
         live = bool(pi.get("livemode", False))
