@@ -193,6 +193,8 @@ def test_hundred_percent_and_oversized_fixed_promo_are_free_never_negative() -> 
         {"kind": PromoKind.PERCENT, "percent": Decimal("10.001")},
         {"kind": PromoKind.FIXED, "amount": Money.of("-1", "EUR")},
         {"kind": PromoKind.FIXED},
+        {"kind": PromoKind.FIXED, "amount": 5.0},  # a float, not Money (was AttributeError)
+        {"kind": PromoKind.PERCENT, "percent": 10.0},  # a float, not a Decimal (was AttributeError)
     ],
 )
 def test_bad_promo_rules_are_refused(kwargs: dict[str, object]) -> None:

@@ -79,6 +79,9 @@ def test_create_event_and_read_it_back(service: PaidEvents, clock: Clock) -> Non
         ({"price": Money.of("1000", "HUF"), "gateways": ["paypal-like"]}, InvalidPrice),
         ({"price": Money.of("1000", "JPY")}, InvalidPrice),
         ({"capacity": 0}, InvalidInput),
+        ({"capacity": 10**20}, InvalidInput),  # beyond any database integer (was SQLite's OverflowError)
+        ({"capacity": 2**31}, InvalidInput),  # beyond PostgreSQL's integer column
+        ({"capacity": 50.0}, InvalidInput),
         ({"gateways": ["stripe"]}, InvalidInput),
         ({"gateways": []}, InvalidInput),
         ({"kind": "weekly"}, InvalidInput),
@@ -86,6 +89,8 @@ def test_create_event_and_read_it_back(service: PaidEvents, clock: Clock) -> Non
         ({"starts_at": datetime(2026, 12, 10)}, InvalidInput),  # noqa: DTZ001 - naive on purpose
         ({"early_price": eur("25"), "early_until": timedelta(days=6)}, InvalidPrice),
         ({"early_price": eur("15")}, InvalidPrice),
+        ({"early_price": 15.0, "early_until": timedelta(days=6)}, InvalidPrice),  # a float (was AttributeError)
+        ({"early_price": Decimal(15), "early_until": timedelta(days=6)}, InvalidPrice),  # no currency
         (
             {"early_price": eur("15"), "early_from": timedelta(days=7), "early_until": timedelta(days=6)},
             InvalidPrice,
@@ -171,6 +176,37 @@ def test_quoted_price_must_still_hold(service: PaidEvents, store: Store) -> None
         service.checkout(event_id, "ann@example.com", accept_price=eur("19"))
     assert snapshot(store) == before
     assert seats(service, event_id) == 0
+
+
+@pytest.mark.parametrize("accepted", [19.0, 20.0, Decimal(20), "20.00"], ids=repr)
+def test_an_accepted_price_that_is_not_money_is_refused_as_input(
+    service: PaidEvents, store: Store, accepted: object
+) -> None:
+    """A float is refused as a float (InvalidPrice), not compared with the price and taken for a change."""
+    event_id = make_event(service)
+    before = snapshot(store)
+    with pytest.raises(InvalidPrice, match=rf"accept_price .* must be Money .*not {type(accepted).__name__}"):
+        service.checkout(event_id, "ann@example.com", accept_price=accepted)  # type: ignore[arg-type]
+    assert snapshot(store) == before
+    assert seats(service, event_id) == 0
+
+
+def test_change_price_refuses_a_price_that_is_not_money_and_changes_nothing(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    before = snapshot(store)
+    with pytest.raises(InvalidPrice, match=r"price must be Money .*not float"):
+        service.change_price(event_id, 25.0)  # type: ignore[arg-type]
+    until = service.clock() + timedelta(days=1)
+    with pytest.raises(InvalidPrice, match=r"early_price must be Money .*not float"):
+        service.change_price(event_id, eur("25"), early_price=15.0, early_until=until)  # type: ignore[arg-type]
+    assert snapshot(store) == before
+
+
+def test_the_largest_capacity_and_use_limit_a_database_integer_holds_are_taken(service: PaidEvents) -> None:
+    event_id = make_event(service, capacity=2**31 - 1)
+    assert service.event(event_id).seats_left == 2**31 - 1
+    assert service.add_promo_code(event_id, "MANY", percent="10", max_uses=2**31 - 1).max_uses == 2**31 - 1
+    assert service.checkout(event_id, "ann@example.com", "MANY").quote.final == eur("18.00")
 
 
 def test_same_email_cannot_have_two_tickets(service: PaidEvents) -> None:
@@ -294,6 +330,11 @@ def test_bad_promo_definitions_are_refused(service: PaidEvents, store: Store, cl
         {"percent": "0"},
         {"amount": Money.of("5", "USD")},
         {"percent": "abc"},
+        {"amount": 5.0},  # a float (was AttributeError)
+        {"amount": Decimal(5)},  # no currency
+        {"amount": "5"},
+        {"percent": "10", "max_uses": 10**20},  # beyond any database integer (was SQLite's OverflowError)
+        {"percent": "10", "max_uses": 2**31},  # beyond PostgreSQL's integer column
         {"percent": "10", "expires_at": clock.now},  # already past: nobody could ever use it
         {"percent": "10", "expires_at": clock.now - timedelta(days=1)},
     ):

@@ -143,6 +143,12 @@ class Promo:
     amount: Money | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.percent is not None and not isinstance(self.percent, Decimal):
+            raise InvalidPromoCode(f"percent must be a Decimal or a decimal string, not {type(self.percent).__name__}")
+        if self.amount is not None and not isinstance(self.amount, Money):
+            raise InvalidPromoCode(
+                f"amount must be Money such as Money.of('5', 'EUR'), not {type(self.amount).__name__}"
+            )
         if self.kind is PromoKind.PERCENT:
             if self.percent is None or self.amount is not None:
                 raise InvalidPromoCode("a percentage code needs a percent and no amount")

@@ -89,6 +89,7 @@ from paid_events.errors import (
 )
 from paid_events.store import (
     LIVE_STATUSES,
+    MAX_COUNT,
     EventRow,
     OutboxRow,
     ProcessedWebhookRow,
@@ -347,8 +348,8 @@ class PaidEvents:
         event_kind = self._kind(kind)
         title = self._text("title", title)
         organizer = self._text("organizer", organizer)
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise InvalidInput("capacity (the plan size) must be a positive whole number")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or not 1 <= capacity <= MAX_COUNT:
+            raise InvalidInput(f"capacity (the plan size) must be a whole number from 1 to {MAX_COUNT}")
         enabled = self._enabled_gateways(gateways)
         offered = self._offered(enabled)
         domain.validate_price(price, self.config, offered)
@@ -398,6 +399,7 @@ class PaidEvents:
 
         The new list price follows :meth:`create_event`'s rules, an enabled gateway taking it as it is.
         """
+        _require_money("price", price)
         with self.store.transaction() as s:
             row = self._event(s, event_id, lock=True)
             offered = self._offered(row.gateway_names)
@@ -581,8 +583,10 @@ class PaidEvents:
     ) -> PromoView:
         """Add a percentage or fixed-amount code, optionally limited in uses and time (one-off events only)."""
         canonical = domain.normalize_promo_code(code)
-        if max_uses is not None and (isinstance(max_uses, bool) or not isinstance(max_uses, int) or max_uses < 1):
-            raise InvalidPromoCode("max_uses must be a positive whole number")
+        if max_uses is not None and (
+            isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= MAX_COUNT
+        ):
+            raise InvalidPromoCode(f"max_uses must be a whole number from 1 to {MAX_COUNT}")
         self._check_aware("expires_at", expires_at)
         if expires_at is not None and expires_at <= self.clock():
             raise InvalidPromoCode(f"the code's expiry {expires_at.isoformat()} is already past")
@@ -660,6 +664,8 @@ class PaidEvents:
         fresh one opened. A checkout whose answer was lost (:class:`CheckoutPending`) is finished
         with its own operation id. Only a confirmed ticket is :class:`AlreadyRegistered`.
         """
+        if accept_price is not None:
+            _require_money("accept_price (the final price of the quote)", accept_price)
         address = domain.normalize_email(email)
         key = domain.email_key(address)
         canonical = domain.normalize_promo_code(promo_code) if promo_code is not None else None
@@ -1868,6 +1874,8 @@ class PaidEvents:
         early_from: datetime | None,
         offered: set[str],
     ) -> None:
+        if early_price is not None:
+            _require_money("early_price", early_price)
         if (early_price is None) != (early_until is None):
             raise InvalidPrice("an early-bird price needs both early_price and early_until")
         if early_price is None:
@@ -1964,6 +1972,12 @@ class _Duplicate(Exception):
 def _reasons(decision: RouteDecision) -> str:
     """Why each gateway refused the amount: ``"stripe-like: 1.00 HUF is below the 175.00 HUF minimum"``."""
     return "; ".join(str(e) for e in decision.excluded) or "no gateway is enabled"
+
+
+def _require_money(name: str, value: object) -> None:
+    """:class:`InvalidPrice` unless ``value`` is :class:`Money` (a float or a bare number has no currency)."""
+    if not isinstance(value, Money):
+        raise InvalidPrice(f"{name} must be Money such as Money.of('12.50', 'EUR'), not {type(value).__name__}")
 
 
 def _rowcount(result: object) -> int:

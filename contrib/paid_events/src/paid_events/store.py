@@ -38,6 +38,9 @@ __all__ = [
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 LIVE_STATUSES = ("pending", "confirmed")
+#: The largest count an ``Integer`` column holds on every supported database (PostgreSQL's
+#: ``integer``); a capacity or use limit above it is refused as input, never sent to the database.
+MAX_COUNT = 2**31 - 1
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
