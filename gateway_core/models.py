@@ -3,6 +3,19 @@
 All are frozen attrs values. Results carry the provider's ids, whether the object is live, and the
 provider's payload as ``raw`` (excluded from ``repr`` and ``==``, so a payload never reaches a log
 line by accident).
+
+Requests are safe to log the same way: their ``repr`` shows what a request is shaped like, never
+the payer's data or what a webhook's sender proved itself with. Fields that hold such a value are
+still compared by ``==`` (the fake, like a provider, compares what a reused idempotency key was
+sent with) and are read as usual; only their ``repr`` changes:
+
+* a payment-method token or an e-mail address (``payment_method``, ``customer_email``) shows as
+  its length, ``<hidden: 24 chars>`` (``None`` stays ``None``);
+* ``metadata`` and a webhook's ``headers`` show their keys, each value hidden as above
+  (``{'order': <hidden: 2 chars>}``), so the header names are there to debug a signature;
+* a webhook's ``body`` shows as its size, ``<hidden: 512 bytes>``.
+
+Amounts, ids, ``reference``, URLs, line items and the other fields show as they are.
 """
 
 from __future__ import annotations
@@ -54,6 +67,24 @@ def _freeze_metadata(value: Mapping[str, str] | None) -> Mapping[str, str]:
         if not isinstance(key, str) or not isinstance(val, str):
             raise InvalidRequest("metadata keys and values must be str")
     return MappingProxyType(data)
+
+
+def _hidden(value: object) -> str:
+    """The ``repr`` of a value the payer or a webhook's sender owns: its size, never its content."""
+    if value is None:
+        return "None"
+    if isinstance(value, str):
+        return f"<hidden: {len(value)} chars>"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"<hidden: {len(value)} bytes>"
+    return f"<hidden: {type(value).__name__}>"
+
+
+def _keys_only(value: object) -> str:
+    """The ``repr`` of metadata or headers: each key as it is, each value :func:`_hidden`."""
+    if not isinstance(value, Mapping):
+        return _hidden(value)
+    return "{" + ", ".join(f"{key!r}: {_hidden(val)}" for key, val in value.items()) + "}"
 
 
 def _raw_field() -> Any:
@@ -134,14 +165,17 @@ class CheckoutRequest:
 
     ``capture=False`` asks for authorize-only (capture later). ``application_fee`` is the
     platform's fee where the gateway declares :attr:`Feature.APPLICATION_FEE`.
+
+    Its ``repr`` hides ``customer_email`` (its length shows) and ``metadata``'s values (its keys
+    show); see the module docstring.
     """
 
     line_items: tuple[LineItem, ...] = attrs.field(converter=_line_items)
     success_url: str
     cancel_url: str
     reference: str | None = None
-    customer_email: str | None = None
-    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata)
+    customer_email: str | None = attrs.field(default=None, repr=_hidden)
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata, repr=_keys_only)
     expires_at: datetime | None = None
     locale: str | None = None
     capture: bool = True
@@ -178,13 +212,17 @@ class CheckoutRequest:
 
 @attrs.frozen
 class AuthorizeRequest:
-    """Authorize (hold) ``amount`` on a payment method token the host collected client-side."""
+    """Authorize (hold) ``amount`` on a payment method token the host collected client-side.
+
+    Its ``repr`` hides ``payment_method`` and ``customer_email`` (their length shows) and
+    ``metadata``'s values (its keys show); see the module docstring.
+    """
 
     amount: Money = attrs.field(validator=_positive)
-    payment_method: str
+    payment_method: str = attrs.field(repr=_hidden)
     reference: str | None = None
-    customer_email: str | None = None
-    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata)
+    customer_email: str | None = attrs.field(default=None, repr=_hidden)
+    metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata, repr=_keys_only)
     application_fee: Money | None = None
 
 
@@ -258,10 +296,14 @@ def _lower_headers(headers: WebhookHeaders) -> Mapping[str, str]:
 
 @attrs.frozen
 class WebhookRequest:
-    """A webhook exactly as received: headers (case-insensitive lookup) and the raw body bytes."""
+    """A webhook exactly as received: headers (case-insensitive lookup) and the raw body bytes.
 
-    headers: Mapping[str, str] = attrs.field(converter=_lower_headers)
-    body: bytes
+    Its ``repr`` shows the header names with their values hidden (a signature, or an
+    ``Authorization`` a proxy passed on) and the body's size, not its bytes; see the module docstring.
+    """
+
+    headers: Mapping[str, str] = attrs.field(converter=_lower_headers, repr=_keys_only)
+    body: bytes = attrs.field(repr=_hidden)
     received_at: datetime | None = None
 
     def header(self, name: str) -> str | None:

@@ -131,3 +131,51 @@ def test_a_line_item_cannot_be_given_an_invalid_amount(amount: object) -> None:
     # The positive check can rely on a valid Money: no Money holds NaN, infinity or stray decimals.
     with pytest.raises(InvalidAmount):
         LineItem("x", Money(amount, "EUR"))  # type: ignore[arg-type]
+
+
+TOKEN, EMAIL, SIGNATURE = "pm_card_4242424242424242", "ann@payer.example", "Bearer sk_live_TOPSECRET"
+
+
+@pytest.mark.parametrize(
+    ("request_", "shown"),
+    [
+        (
+            AuthorizeRequest(eur("10"), TOKEN, reference="o-1", customer_email=EMAIL, metadata={"order": EMAIL}),
+            [
+                "payment_method=<hidden: 24 chars>",
+                "reference='o-1'",
+                "customer_email=<hidden: 17 chars>",
+                "metadata={'order': <hidden: 17 chars>}",
+            ],
+        ),
+        (
+            CheckoutRequest.single("Ticket", eur("1"), OK, NO, customer_email=EMAIL, metadata={"payer": EMAIL}),
+            ["customer_email=<hidden: 17 chars>", "metadata={'payer': <hidden: 17 chars>}", "'Ticket'", repr(OK)],
+        ),
+        (
+            WebhookRequest(
+                {"Authorization": SIGNATURE, "Fake-Signature": "t=1,v1=ab"}, f'{{"email": "{EMAIL}"}}'.encode()
+            ),
+            [
+                "headers={'authorization': <hidden: 24 chars>, 'fake-signature': <hidden: 9 chars>}",
+                "body=<hidden: 30 bytes>",
+            ],
+        ),
+    ],
+    ids=["authorize", "checkout", "webhook"],
+)
+def test_a_requests_repr_hides_tokens_e_mails_metadata_and_webhook_contents(request_: object, shown: list[str]) -> None:
+    text = repr(request_)
+    for secret in (TOKEN, "4242", EMAIL, "payer.example", "sk_live", "TOPSECRET", "t=1,v1=ab"):
+        assert secret not in text
+    for part in shown:
+        assert part in text
+
+
+def test_hidden_fields_are_still_read_and_compared() -> None:
+    a = AuthorizeRequest(eur("1"), TOKEN, customer_email=EMAIL)
+    assert a.payment_method == TOKEN
+    assert a.customer_email == EMAIL
+    assert a != AuthorizeRequest(eur("1"), "pm_card_other_4242424242", customer_email=EMAIL)
+    assert "customer_email=None" in repr(AuthorizeRequest(eur("1"), TOKEN))
+    assert WebhookRequest({}, b"a") != WebhookRequest({}, b"b")
