@@ -81,6 +81,16 @@ def test_check_names_the_missing_permission_and_fails(tmp_path: Path, checked_st
     assert len(checked_standin.stats()["violations"]) == before
 
 
+def test_check_passes_for_a_key_without_products_write_and_says_so(tmp_path: Path, checked_standin: StandIn) -> None:
+    """The key works for everything the plugin sends: exit 0, the gap reported as advisory."""
+    done = run_check(tmp_path, checked_standin, "rk_test_no_products")
+    assert done.returncode == 0, done.stdout + done.stderr
+    found = results(done)
+    assert all(r["ok"] for r in found)
+    products = next(r for r in found if r["name"] == "permission: Products write")
+    assert str(products["detail"]).startswith("advisory, not a failure: missing: the key lacks Products write")
+
+
 def test_the_stand_ins_spec_check_refuses_an_unknown_parameter(checked_standin: StandIn) -> None:
     request = urllib.request.Request(
         checked_standin.url + "/v1/checkout/sessions",

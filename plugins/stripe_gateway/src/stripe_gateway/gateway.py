@@ -859,6 +859,12 @@ class StripeGateway:
         Checkout Session, updating a Product and a Price, canceling a PaymentIntent and updating
         a Refund, each under an id that does not exist. Stripe checks the key's permission first
         (403 naming it), then the object (404).
+
+        Products and Prices write are advisory (:data:`_ADVISORY`): the plugin sends only inline
+        ``price_data``/``product_data`` and creates no Product or Price itself, and whether Stripe
+        wants those permissions for inline data is not known, so lacking them is reported
+        (``ok`` stays true, the detail says what is missing) and does not fail the check. No
+        setting makes the plugin use Products or Prices; one that did would make them required.
         """
         return self._run(self._check(), context)
 
@@ -888,16 +894,29 @@ class StripeGateway:
                 code = exc.code.value
                 if code == "not_found":
                     results.append(CheckResult(name, True, "granted"))
-                elif code == "permission_denied":
+                    continue
+                if code == "permission_denied":
                     named = getattr(exc, "permission", None) or permission
-                    results.append(CheckResult(name, False, f"missing: the key lacks {named}"))
+                    problem = f"missing: the key lacks {named}"
                 else:
-                    results.append(CheckResult(name, False, f"could not check: {redact(exc.message)}"))
+                    problem = f"could not check: {redact(exc.message)}"
+                if permission in _ADVISORY:
+                    results.append(CheckResult(name, True, f"advisory, not a failure: {problem}; {_ADVISORY_WHY}"))
+                else:
+                    results.append(CheckResult(name, False, problem))
             else:
                 results.append(CheckResult(name, True, "granted"))
         log.bind(gateway=self.name).debug("stripe.check.done", ok=all(r.ok for r in results))
         return results
 
+
+#: Permissions ``gateway check`` reports without failing on: the plugin sends inline ``price_data``
+#: and ``product_data`` only, and no setting makes it create or use Products or Prices.
+_ADVISORY: frozenset[str] = frozenset({"Products write", "Prices write"})
+_ADVISORY_WHY = (
+    "the plugin sends inline price_data and creates no Products or Prices, and Stripe is not known to "
+    "need this permission for that; grant it if checkouts are refused for lack of it"
+)
 
 #: Raised while reading an answer Stripe gave: the answer's fault (see StripeGateway._unusable_answer).
 _ANSWER_FAULTS = (normalize.MalformedAnswer, KeyError, IndexError, TypeError)
