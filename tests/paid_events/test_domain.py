@@ -12,7 +12,7 @@ from paid_events.config import PlatformConfig
 from paid_events.domain import Promo, PromoKind
 from paid_events.errors import InvalidEmail, InvalidPrice, InvalidPromoCode, PromoNotAllowed
 
-from gateway_core import ConfigurationError, Money, Rounding
+from gateway_core import ConfigurationError, InvalidMoney, Money, Rounding
 
 EXAMPLE, DEPLOYMENT = pe_config.load()
 ALL = set(EXAMPLE.price_limits)
@@ -122,6 +122,46 @@ def test_currency_must_be_offered_by_an_enabled_gateway() -> None:
 def test_fractional_cent_float_or_garbage_price_is_refused(raw: object) -> None:
     with pytest.raises(InvalidPrice):
         domain.parse_price(raw, "EUR")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "1_5",  # Decimal("1_5") == 15
+        "\uff11\uff15",  # full-width "15"
+        "\u0661\u0665",  # Arabic-Indic "15"
+        "1.5E+1",
+        "1e1",
+        " 15 ",
+        "15\n",
+        "+15",
+        "15.",
+        ".5",
+        "NaN",
+        "Infinity",
+        "",
+        "15%",
+    ],
+    ids=repr,
+)
+def test_a_percent_string_money_of_would_refuse_as_an_amount_is_refused(raw: str) -> None:
+    """A percent is parsed exactly as strictly as an amount (``Money.of``), not as loosely as ``Decimal``."""
+    with pytest.raises(InvalidMoney):
+        Money.of(raw, "EUR")  # the strictness the percent is held to
+    with pytest.raises(InvalidPromoCode, match="plain decimal"):
+        domain.parse_percent(raw)
+
+
+@pytest.mark.parametrize("raw", ["15", "12.5", "0.01", "100", "100.00", "015"])
+def test_a_plain_decimal_percent_is_parsed_as_money_of_parses_an_amount(raw: str) -> None:
+    assert domain.parse_percent(raw) == Decimal(raw) == Money.of(raw, "EUR").amount
+    assert domain.parse_percent(Decimal(raw)) == Decimal(raw)
+
+
+@pytest.mark.parametrize("raw", [15.0, 15, True, Decimal("NaN"), Decimal("Infinity"), None])
+def test_a_percent_that_is_neither_a_decimal_nor_a_string_is_refused(raw: object) -> None:
+    with pytest.raises(InvalidPromoCode, match="never a float"):
+        domain.parse_percent(raw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

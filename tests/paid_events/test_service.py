@@ -330,6 +330,10 @@ def test_bad_promo_definitions_are_refused(service: PaidEvents, store: Store, cl
         {"percent": "0"},
         {"amount": Money.of("5", "USD")},
         {"percent": "abc"},
+        {"percent": "1_5"},  # Decimal() reads 15: refused as Money.of refuses it (was stored as 15 %)
+        {"percent": "\uff11\uff15"},  # full-width digits
+        {"percent": "1.5E+1"},
+        {"percent": " 15 "},
         {"amount": 5.0},  # a float (was AttributeError)
         {"amount": Decimal(5)},  # no currency
         {"amount": "5"},

@@ -29,6 +29,7 @@ __all__ = [
     "email_key",
     "normalize_email",
     "normalize_promo_code",
+    "parse_percent",
     "parse_price",
     "service_fee",
     "validate_price",
@@ -115,6 +116,31 @@ def parse_price(amount: str | Decimal, currency: str) -> Money:
         return Money.of(amount, currency)
     except InvalidMoney as exc:
         raise InvalidPrice(f"invalid price: {exc}") from None
+
+
+#: The plain positional notation ``Money.of`` takes for an amount (gateway_core.money), for a percent:
+#: ASCII digits, an optional fraction after ``.``; no exponent, sign ``+``, ``_``, spaces or other digits.
+_PLAIN_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def parse_percent(raw: str | Decimal) -> Decimal:
+    """A promo code's percent from user input, as strictly as ``Money.of`` parses an amount.
+
+    A ``str`` must be a plain decimal (``"12.5"``): ``"1_5"``, full-width digits,
+    ``"1.5E+1"`` and ``" 15 "`` are refused, though :class:`~decimal.Decimal` would take them. A
+    ``Decimal`` must be finite; a float, an int or a bool is refused. The range (0 < p <= 100, two
+    decimals) is :class:`Promo`'s rule. Raises :class:`InvalidPromoCode`.
+    """
+    if isinstance(raw, str):
+        if not _PLAIN_DECIMAL_RE.fullmatch(raw):
+            raise InvalidPromoCode(
+                "percent must be a plain decimal such as '12.5' (ASCII digits, optional '.', "
+                "no exponent, underscores or spaces)"
+            )
+        return Decimal(raw)
+    if not isinstance(raw, Decimal) or not raw.is_finite():
+        raise InvalidPromoCode("percent must be a finite Decimal or a decimal string (never a float)")
+    return raw
 
 
 def validate_price(price: Money, config: PlatformConfig, offered: Iterable[str]) -> None:

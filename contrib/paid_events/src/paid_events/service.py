@@ -590,14 +590,7 @@ class PaidEvents:
         self._check_aware("expires_at", expires_at)
         if expires_at is not None and expires_at <= self.clock():
             raise InvalidPromoCode(f"the code's expiry {expires_at.isoformat()} is already past")
-        pct: Decimal | None = None
-        if percent is not None:
-            try:
-                pct = Decimal(percent) if isinstance(percent, str) else percent
-            except ArithmeticError:
-                raise InvalidPromoCode("percent must be a decimal number") from None
-            if not isinstance(pct, Decimal) or not pct.is_finite():
-                raise InvalidPromoCode("percent must be a finite decimal (never a float)")
+        pct = domain.parse_percent(percent) if percent is not None else None
         promo = Promo(canonical, PromoKind.PERCENT if pct is not None else PromoKind.FIXED, pct, amount)
         row = PromoCodeRow(
             id=str(uuid.uuid4()),
