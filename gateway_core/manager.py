@@ -647,6 +647,13 @@ class GatewayManager:
     ) -> _Prepared[Authorization]:
         gw = self._get(gateway)
         self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
+        method: object = request.payment_method  # untyped callers pass anything: check what arrived
+        if not isinstance(method, str) or not method.strip():
+            # never echoed (an int could be a card number): only that it is blank, or its type
+            got = "None" if method is None else "a blank str" if isinstance(method, str) else type(method).__name__
+            raise InvalidRequest(
+                f"payment_method must be a non-empty str (the payment method token), not {got}", gateway=gateway
+            )
         if request.application_fee is not None:
             self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
         self._check_amount(gw, request.amount)

@@ -214,6 +214,9 @@ class CheckoutRequest:
 class AuthorizeRequest:
     """Authorize (hold) ``amount`` on a payment method token the host collected client-side.
 
+    ``payment_method`` is required: the manager refuses ``None``, a blank str or anything but a
+    str with :class:`~gateway_core.errors.InvalidRequest` before any plugin runs.
+
     Its ``repr`` hides ``payment_method`` and ``customer_email`` (their length shows) and
     ``metadata``'s values (its keys show); see the module docstring.
     """

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import structlog.testing
 
 from gateway_core import (
     AmountOutOfRange,
@@ -344,3 +345,22 @@ def test_an_empty_payment_id_is_refused_before_anything_is_sent(one_fake: Gatewa
         with pytest.raises(InvalidRequest, match="payment_id must be a non-empty str"):
             call()
     assert f.requests == []
+
+
+@pytest.mark.parametrize(
+    ("payment_method", "said"),
+    [(None, "None"), ("", "a blank str"), ("  ", "a blank str"), (4242424242424242, "int")],
+)
+def test_authorize_without_a_payment_method_is_refused_before_anything_is_sent(
+    one_fake: GatewayManager, payment_method: object, said: str
+) -> None:
+    f = fake(one_fake, "fake")
+    request = AuthorizeRequest(eur("1.00"), payment_method)  # type: ignore[arg-type]
+    with structlog.testing.capture_logs() as logs, pytest.raises(InvalidRequest) as info:
+        one_fake.authorize("fake", request, operation_id="pm-missing")
+    assert f"payment_method must be a non-empty str (the payment method token), not {said}" in str(info.value)
+    assert info.value.gateway == "fake"
+    assert "4242" not in str(info.value)
+    assert [(e["event"], e["code"]) for e in logs] == [("gateway.authorize.refused", "invalid_request")]
+    assert f.requests == []
+    assert f.payments_made() == 0
