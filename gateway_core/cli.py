@@ -28,6 +28,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, NoReturn
 
+import attrs
 import click
 
 from gateway_core.capabilities import Capabilities, Feature
@@ -35,7 +36,7 @@ from gateway_core.config import DeploymentConfig
 from gateway_core.errors import GatewayError
 from gateway_core.manager import GatewayManager
 from gateway_core.money import Money
-from gateway_core.routing import RouteDecision, RouteEntry, Router
+from gateway_core.routing import Exclusion, RouteDecision, RouteEntry, Router
 
 #: Exit statuses (see the module docstring).
 EXIT_ERROR = 1
@@ -182,20 +183,28 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
             )
 
 
-def _router_for(config_path: str | None) -> tuple[Router, str]:
+def _router_for(config_path: str | None) -> tuple[Router, str, tuple[Exclusion, ...]]:
+    """The router to ask, what it routes over, and the gateways left out of it with the reason."""
     config = _load_config(config_path)
     if config is not None:
         manager = GatewayManager(config)
-        return manager.router, "configured gateways"
+        return manager.router, "configured gateways", ()
     manager = _installed()
+    providers = sorted(manager.providers().items())
     entries = [
-        RouteEntry(name, definition.capabilities)
-        for name, (definition, _) in sorted(manager.providers().items())
-        if definition.capabilities.live
+        RouteEntry(name, definition.capabilities) for name, (definition, _) in providers if definition.capabilities.live
     ]
-    return Router(entries), (
+    # A test provider (the fake) takes no real money: routed to only where a gateway.toml configures it.
+    skipped = tuple(
+        Exclusion(name, "not live: a test provider, routed to only when gateway.toml configures it")
+        for name, (definition, _) in providers
+        if not definition.capabilities.live
+    )
+    return (
+        Router(entries),
         "what installed providers declare (no gateway.toml; a configured gateway may offer less, "
-        "e.g. currencies a provider keeps off until configuration enables them)"
+        "e.g. currencies a provider keeps off until configuration enables them)",
+        skipped,
     )
 
 
@@ -224,8 +233,9 @@ def route(ctx: click.Context, amount: str, currency: str, features: tuple[str, .
     """
     with _errors(as_json):
         money = Money.of(amount, currency)
-        router, basis = _router_for(ctx.obj["config"])
+        router, basis, skipped = _router_for(ctx.obj["config"])
         decision = router.route(money, [Feature(f) for f in features])
+        decision = attrs.evolve(decision, excluded=decision.excluded + skipped)
         if as_json:
             click.echo(json.dumps(_decision_json(decision, basis), indent=2))
         else:

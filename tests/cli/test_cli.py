@@ -281,6 +281,13 @@ def test_route_without_config_says_it_uses_declared_capabilities(tmp_path: Path)
     data = json.loads(done.stdout)
     assert data["basis"].startswith("what installed providers declare")
     assert "fake" not in data["eligible"]  # the fake is never routed to unless configured
+    # ... and says so, as every gateway left out gets its reason
+    assert {
+        "gateway": "fake",
+        "reason": "not live: a test provider, routed to only when gateway.toml configures it",
+    } in (data["excluded"])
+    text = gateway("route", "--amount", "10", "--currency", "EUR", cwd=tmp_path)
+    assert "x  fake: not live: a test provider" in text.stdout
 
 
 def test_a_plugin_failing_to_add_commands_does_not_take_the_cli_down(tmp_path: Path) -> None:
