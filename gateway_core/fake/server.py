@@ -127,3 +127,24 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
 
     return Handler
+
+
+def main() -> None:
+    """``python -m gateway_core.fake.server``: explain, rather than serve an empty fake.
+
+    The fake keeps its checkouts in the memory of the process that made them, so a server in a
+    process of its own would know none of them.
+    """
+    import sys  # noqa: PLC0415
+
+    print(
+        "gateway_core.fake.server is not a program: the fake keeps its checkouts in the process that "
+        "made them, so serve them from there with FakeCheckoutServer(fake).start() (docs/host-guide.md, "
+        "'The fake outside pytest'), or try it with: gateway demo --interactive",
+        file=sys.stderr,
+    )
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -82,3 +84,14 @@ def test_unknown_paths_are_404(server: FakeCheckoutServer) -> None:
         urllib.request.urlopen(f"{server.url}/c/fake_cs_0000/../../etc", timeout=10)
     assert err.value.code == 404
     err.value.close()
+
+
+def test_running_the_module_explains_instead_of_serving_an_empty_fake() -> None:
+    # A server in a process of its own would know none of the host's checkouts: it says so.
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway_core.fake.server"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert "FakeCheckoutServer(fake).start()" in done.stderr
+    assert "gateway demo --interactive" in done.stderr
