@@ -169,7 +169,11 @@ def _operation_key(gateway: str, operation: str, idempotency_key: str | None, op
     if operation_id is not None:
         if not isinstance(operation_id, str) or not operation_id:
             raise InvalidRequest("operation_id must be a non-empty str")
-        digest = hashlib.sha256(f"{gateway}\0{operation}\0{operation_id}".encode()).hexdigest()
+        try:
+            seed = f"{gateway}\0{operation}\0{operation_id}".encode()
+        except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text, so no stable key
+            raise InvalidRequest("operation_id must be valid Unicode text (it holds a lone surrogate)") from None
+        digest = hashlib.sha256(seed).hexdigest()
         return f"gc-{operation}-{digest[:40]}"
     raise InvalidRequest(
         f"{operation} changes money: pass idempotency_key= or operation_id= so a retry cannot act twice"

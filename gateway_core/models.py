@@ -60,7 +60,10 @@ _MAX_METADATA_KEYS = 40
 
 
 def _freeze_metadata(value: Mapping[str, str] | None) -> Mapping[str, str]:
-    data = dict(value or {})
+    try:
+        data = dict(value or {})
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"metadata must be a mapping of str to str, not {type(value).__name__}") from None
     if len(data) > _MAX_METADATA_KEYS:
         raise InvalidRequest(f"metadata has {len(data)} keys; at most {_MAX_METADATA_KEYS} are portable")
     for key, val in data.items():
@@ -103,6 +106,25 @@ def _positive_or_none(obj: object, attribute: attrs.Attribute[Money], value: Mon
         _positive(obj, attribute, value)
 
 
+def _check_fee(fee: object, amount: Money, what: str) -> None:
+    """An ``application_fee`` is ``None``, or Money in ``amount``'s currency between zero and ``amount``."""
+    if fee is None:
+        return
+    if not isinstance(fee, Money):
+        raise InvalidRequest(f"application_fee must be Money or None, not {type(fee).__name__}")
+    if fee.currency != amount.currency:
+        raise InvalidRequest(f"application_fee must be in the {what}'s currency")
+    if fee.amount < 0 or fee > amount:
+        raise InvalidRequest(f"application_fee must be between zero and the {what} amount")
+
+
+def _check_url(label: str, url: object) -> None:
+    if not isinstance(url, str):
+        raise InvalidRequest(f"{label} must be an absolute http(s) URL, not {type(url).__name__}")
+    if not url.startswith(("https://", "http://")):
+        raise InvalidRequest(f"{label} must be an absolute http(s) URL")
+
+
 # --------------------------------------------------------------------------------------------
 # Context
 # --------------------------------------------------------------------------------------------
@@ -139,7 +161,10 @@ class LineItem:
     quantity: int = 1
 
     def __attrs_post_init__(self) -> None:
-        if not self.name.strip():
+        name: object = self.name  # untyped callers pass anything: check what arrived, not the annotation
+        if not isinstance(name, str):
+            raise InvalidRequest(f"line item name must be a str, not {type(name).__name__}")
+        if not name.strip():
             raise InvalidRequest("line item name must not be empty")
         if isinstance(self.quantity, bool) or not isinstance(self.quantity, int) or self.quantity < 1:
             raise InvalidRequest(f"quantity must be a positive int, got {self.quantity!r}")
@@ -150,9 +175,14 @@ class LineItem:
 
 
 def _line_items(value: Any) -> tuple[LineItem, ...]:
+    if isinstance(value, LineItem | str | bytes) or not isinstance(value, Iterable):
+        raise InvalidRequest(f"line_items must be a collection of LineItem, not {type(value).__name__}")
     items = tuple(value)
     if not items:
         raise InvalidRequest("a checkout needs at least one line item")
+    for item in items:
+        if not isinstance(item, LineItem):
+            raise InvalidRequest(f"line_items must all be LineItem, not {type(item).__name__}")
     currencies = {i.unit_amount.currency for i in items}
     if len(currencies) > 1:
         raise InvalidRequest(f"line items mix currencies: {', '.join(sorted(currencies))}")
@@ -188,16 +218,14 @@ class CheckoutRequest:
         for item in self.line_items[1:]:
             total = total + item.total
         object.__setattr__(self, "_total", total)
-        for label, url in (("success_url", self.success_url), ("cancel_url", self.cancel_url)):
-            if not url.startswith(("https://", "http://")):
-                raise InvalidRequest(f"{label} must be an absolute http(s) URL")
+        _check_url("success_url", self.success_url)
+        _check_url("cancel_url", self.cancel_url)
+        expires_at: object = self.expires_at
+        if expires_at is not None and not isinstance(expires_at, datetime):
+            raise InvalidRequest(f"expires_at must be a datetime or None, not {type(expires_at).__name__}")
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise InvalidRequest("expires_at must be timezone-aware")
-        if self.application_fee is not None:
-            if self.application_fee.currency != self.amount.currency:
-                raise InvalidRequest("application_fee must be in the checkout's currency")
-            if self.application_fee.amount < 0 or self.application_fee > self.amount:
-                raise InvalidRequest("application_fee must be between zero and the checkout amount")
+        _check_fee(self.application_fee, self.amount, "checkout")
 
     @classmethod
     def single(cls, name: str, amount: Money, success_url: str, cancel_url: str, **kwargs: Any) -> CheckoutRequest:
@@ -227,6 +255,9 @@ class AuthorizeRequest:
     customer_email: str | None = attrs.field(default=None, repr=_hidden)
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata, repr=_keys_only)
     application_fee: Money | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check_fee(self.application_fee, self.amount, "authorization")
 
 
 @attrs.frozen

@@ -9,7 +9,8 @@ Rules this module enforces:
 * A currency is an uppercase ISO 4217 code with a defined exponent. Exponents come from the
   ``iso4217`` package (a maintained copy of the ISO table); a short, sourced table below adds
   codes that ISO has withdrawn but providers still settle (BGN after 2026-01-01).
-* Arithmetic between different currencies raises :class:`~gateway_core.errors.CurrencyMismatch`.
+* Arithmetic between different currencies raises :class:`~gateway_core.errors.CurrencyMismatch`;
+  Money and a number (``Money + 1``) are unsupported operands, Python's ``TypeError``.
   Anything that has to round (percentages, ceilings to a provider's step) takes a
   :class:`Rounding` and never rounds implicitly.
 * What a provider puts on the wire is described by a :class:`WireFormat` (its exponent and step),
@@ -265,6 +266,9 @@ class Money:
         if isinstance(minor, bool) or not isinstance(minor, int):
             raise InvalidAmount(f"minor units must be an int, not {type(minor).__name__}")
         cur = currency(currency_code)
+        if exponent is not None and not isinstance(exponent, int):
+            # the exponent is the plugin's wire format, not the provider's data: a configuration error
+            raise ConfigurationError(f"a wire exponent must be an int, not {type(exponent).__name__}")
         scale = cur.exponent if exponent is None else exponent
         return _trusted(_quantize_exact(_shift(Decimal(minor), -scale), cur.exponent, cur.code), cur.code)
 
@@ -283,9 +287,11 @@ class Money:
         return int(_shift(self.amount, self.exponent))
 
     # -- arithmetic -----------------------------------------------------------------------
-    def _same(self, other: object) -> Money:
-        if not isinstance(other, Money):
-            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+    # Adding, subtracting or ordering Money and anything else returns NotImplemented, Python's
+    # protocol for an operand a method does not support: the other operand gets its turn, and
+    # Python raises its usual TypeError ("unsupported operand type(s) for +: 'Money' and 'int'").
+    # Only a fractional factor raises TypeError here, to name .scale() and the Rounding it needs.
+    def _same(self, other: Money) -> Money:
         if other.currency != self.currency:
             raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
         return other
@@ -293,11 +299,15 @@ class Money:
     # The results below are exact and keep the exponent of their (valid) inputs, so they skip the
     # constructor's checks (_trusted); only the 28-digit bound can be crossed, and it is checked.
     def __add__(self, other: Money) -> Money:
+        if not isinstance(other, Money):
+            return NotImplemented
         return _trusted(
             _bounded(_exactly(_EXACT.add, self.amount, self._same(other).amount), self.currency), self.currency
         )
 
     def __sub__(self, other: Money) -> Money:
+        if not isinstance(other, Money):
+            return NotImplemented
         amount = _exactly(_EXACT.subtract, self.amount, self._same(other).amount)
         return _trusted(_bounded(amount, self.currency), self.currency)
 
@@ -314,15 +324,23 @@ class Money:
     __rmul__ = __mul__
 
     def __lt__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         return self.amount < self._same(other).amount
 
     def __le__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         return self.amount <= self._same(other).amount
 
     def __gt__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         return self.amount > self._same(other).amount
 
     def __ge__(self, other: Money) -> bool:
+        if not isinstance(other, Money):
+            return NotImplemented
         return self.amount >= self._same(other).amount
 
     def __bool__(self) -> bool:

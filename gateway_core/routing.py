@@ -82,9 +82,16 @@ class Router:
     def _selected(self, gateways: Iterable[str] | None) -> Sequence[RouteEntry]:
         if gateways is None:
             return self._entries
-        if isinstance(gateways, str):
+        given: object = gateways  # untyped callers pass anything: check what arrived, not the annotation
+        if isinstance(given, str):
             raise InvalidRequest("gateways must be a collection of names, not one str (use [name])")
-        wanted = set(gateways)
+        if not isinstance(given, Iterable):
+            raise InvalidRequest(f"gateways must be a collection of names or None, not {type(given).__name__}")
+        wanted: set[str] = set()
+        for name in given:
+            if not isinstance(name, str):
+                raise InvalidRequest(f"gateway names must be str, not {type(name).__name__}")
+            wanted.add(name)
         unknown = wanted - self._by_name.keys()
         if unknown:
             raise UnknownGateway(f"no gateway named {', '.join(sorted(unknown))}")
@@ -94,6 +101,7 @@ class Router:
         self, amount: Money, features: Iterable[Feature] = (), gateways: Iterable[str] | None = None
     ) -> RouteDecision:
         """Eligible gateways for ``amount`` with ``features``, and a reason for every other one."""
+        _require_money(amount)
         wanted = _features(features)
         eligible: list[str] = []
         excluded: list[Exclusion] = []
@@ -126,6 +134,7 @@ class Router:
 
     def round_up(self, amount: Money, gateway: str) -> Money:
         """``amount`` raised to ``gateway``'s minimum, then up to its step (ceiling); refused above its maximum."""
+        _require_money(amount)
         entry = self._selected([gateway])[0]
         rule = entry.capabilities.require_rule(amount.currency, gateway=gateway)
         rounded = rule.round_up(amount)
@@ -133,11 +142,20 @@ class Router:
         return rounded
 
 
+def _require_money(amount: object) -> None:
+    """Routing weighs a :class:`Money`; anything else (a float, a bare Decimal) is an :class:`InvalidRequest`."""
+    if not isinstance(amount, Money):
+        raise InvalidRequest(f"amount must be Money, not {type(amount).__name__} (build one with Money.of)")
+
+
 def _features(features: Iterable[Feature]) -> frozenset[Feature]:
     """``features`` as Feature values; one bare string or an unknown name is an :class:`InvalidRequest`."""
-    if isinstance(features, str):  # a Feature is a str too: "refund" would be read letter by letter
-        raise InvalidRequest(f"features must be a collection of Feature values, not one str (use [{features!r}])")
-    listed = list(features)
+    given: object = features  # untyped callers pass anything: check what arrived, not the annotation
+    if isinstance(given, str):  # a Feature is a str too: "refund" would be read letter by letter
+        raise InvalidRequest(f"features must be a collection of Feature values, not one str (use [{given!r}])")
+    if not isinstance(given, Iterable):
+        raise InvalidRequest(f"features must be a collection of Feature values, not {type(given).__name__}")
+    listed = list(given)
     try:
         return frozenset(Feature(f) for f in listed)
     except ValueError as exc:

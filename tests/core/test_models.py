@@ -82,6 +82,48 @@ def test_checkout_amount_is_the_exact_sum_of_its_lines() -> None:
             "application_fee must be in the checkout's currency",
         ),
         (lambda: AuthorizeRequest(eur("0"), "pm"), "amount must be positive"),
+        # what an untyped caller passes is refused as InvalidRequest, never AttributeError or TypeError
+        (lambda: LineItem(None, eur("1")), "line item name must be a str, not NoneType"),  # type: ignore[arg-type]
+        (
+            lambda: CheckoutRequest(line_items=[LineItem("x", eur("1"))], success_url=None, cancel_url=NO),  # type: ignore[arg-type]
+            "success_url must be an absolute http(s) URL, not NoneType",
+        ),
+        (
+            lambda: CheckoutRequest(line_items=[LineItem("x", eur("1"))], success_url=OK, cancel_url=5),  # type: ignore[arg-type]
+            "cancel_url must be an absolute http(s) URL, not int",
+        ),
+        (
+            lambda: CheckoutRequest(line_items=None, success_url=OK, cancel_url=NO),
+            "line_items must be a collection of LineItem, not NoneType",
+        ),
+        (
+            lambda: CheckoutRequest(line_items=["Ticket"], success_url=OK, cancel_url=NO),
+            "line_items must all be LineItem, not str",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, expires_at="2026-01-01T00:00:00Z"),
+            "expires_at must be a datetime or None, not str",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, metadata="order=42"),
+            "metadata must be a mapping of str to str, not str",
+        ),
+        (
+            lambda: CheckoutRequest.single("x", eur("1"), OK, NO, application_fee=0.5),
+            "application_fee must be Money or None, not float",
+        ),
+        (
+            lambda: AuthorizeRequest(eur("1"), "pm", application_fee=0.5),  # type: ignore[arg-type]
+            "application_fee must be Money or None, not float",
+        ),
+        (
+            lambda: AuthorizeRequest(eur("1"), "pm", application_fee=Money.of("0.10", "USD")),
+            "application_fee must be in the authorization's currency",
+        ),
+        (
+            lambda: AuthorizeRequest(eur("1"), "pm", application_fee=eur("1.01")),
+            "application_fee must be between zero and the authorization amount",
+        ),
         (lambda: CaptureRequest("p", eur("-1")), "amount must be positive"),
         (lambda: RefundRequest("p", eur("0")), "amount must be positive"),
     ],

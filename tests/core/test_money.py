@@ -73,6 +73,13 @@ def test_from_minor_with_a_provider_exponent() -> None:
         Money.from_minor(550, "ISK", exponent=2)
 
 
+@pytest.mark.parametrize("exponent", [1.5, "2", Decimal(2)])
+def test_from_minor_takes_only_an_int_exponent(exponent: object) -> None:
+    # the exponent is the plugin's wire format, refused like WireFormat refuses one
+    with pytest.raises(ConfigurationError, match="a wire exponent must be an int"):
+        Money.from_minor(5, "EUR", exponent=exponent)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("minor", [12.0, "12", Decimal(12), True, None])
 def test_from_minor_takes_only_int(minor: object) -> None:
     with pytest.raises(InvalidAmount, match="minor units must be an int"):
@@ -281,6 +288,35 @@ def test_combining_currencies_raises_currency_mismatch(combine: object) -> None:
 
 def test_different_currencies_are_never_equal() -> None:
     assert Money.of("1", "EUR") != Money.of("1", "USD")
+
+
+@pytest.mark.parametrize(
+    "combine",
+    [
+        lambda m: m + 1,
+        lambda m: 1 + m,
+        lambda m: m - Decimal(1),
+        lambda m: m < 1,
+        lambda m: m >= None,
+    ],
+)
+def test_money_and_a_non_money_operand_are_unsupported_operands(combine: Callable[[Money], object]) -> None:
+    # Python's protocol: the method returns NotImplemented, then Python raises its own TypeError
+    with pytest.raises(TypeError, match=r"unsupported operand|not supported between instances"):
+        combine(Money.of("1", "EUR"))
+
+
+def test_the_other_operand_gets_its_turn() -> None:
+    class Ledger:
+        def __radd__(self, other: object) -> str:
+            return f"ledger + {other}"
+
+        def __gt__(self, other: object) -> bool:  # Money < Ledger is asked as Ledger > Money
+            return True
+
+    money = Money.of("1", "EUR")
+    assert money + Ledger() == "ledger + 1.00 EUR"
+    assert money < Ledger()
 
 
 @pytest.mark.parametrize("factor", [1.5, Decimal("1.5"), True])

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from decimal import Decimal
+
 import pytest
 import structlog.testing
 
@@ -86,3 +90,39 @@ def test_minimum_price_of_a_malformed_code_is_an_error_not_none(manager: Gateway
         manager.minimum_price("eur")
     assert manager.minimum_price("JPY") is None  # a real currency nobody offers
     assert manager.minimum_price("EUR") == Money.of("0.01", "EUR")
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda m: m.route(1.5), "amount must be Money, not float"),
+        (lambda m: m.route(Decimal("10")), "amount must be Money, not Decimal"),
+        (lambda m: m.round_up(1.5, "fake"), "amount must be Money, not float"),
+        (
+            lambda m: m.route(Money.of("10", "EUR"), None),
+            "features must be a collection of Feature values, not NoneType",
+        ),
+        (
+            lambda m: m.route(Money.of("10", "EUR"), gateways=5),
+            "gateways must be a collection of names or None, not int",
+        ),
+        (lambda m: m.route(Money.of("10", "EUR"), gateways=[1]), "gateway names must be str, not int"),
+    ],
+    ids=["float", "decimal", "round_up", "features-none", "gateways-int", "gateway-name-int"],
+)
+def test_routing_refuses_what_is_not_money_or_names_with_invalid_request(
+    manager: GatewayManager, call: Callable[[GatewayManager], object], said: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=re.escape(said)):
+        call(manager)
+
+
+def test_an_operation_id_that_is_not_text_is_a_logged_refusal(manager: GatewayManager) -> None:
+    fake = manager.gateway_object("fake")
+    assert isinstance(fake, FakeGateway)
+    with structlog.testing.capture_logs() as logs, pytest.raises(InvalidRequest) as info:
+        manager.refund("fake", RefundRequest("fake_pi_1"), operation_id="order-1-\ud800")
+    assert "operation_id must be valid Unicode text" in str(info.value)
+    assert "order-1" not in str(info.value)
+    assert [(e["event"], e["code"]) for e in logs] == [("gateway.refund.refused", "invalid_request")]
+    assert fake.requests == []
