@@ -262,13 +262,20 @@ class Money:
 
     @classmethod
     def from_minor(cls, minor: int, currency_code: str, *, exponent: int | None = None) -> Money:
-        """Build from integer minor units (ISO exponent unless a provider ``exponent`` is given)."""
+        """Build from integer minor units (ISO exponent unless a provider ``exponent`` is given).
+
+        ``exponent`` is a wire format's (see :class:`WireFormat`): an int of at least 0. Anything
+        else (a float, a bool, a negative number) is the plugin's mistake, not the provider's
+        data, and raises :class:`~gateway_core.errors.ConfigurationError` as ``WireFormat`` does.
+        """
         if isinstance(minor, bool) or not isinstance(minor, int):
             raise InvalidAmount(f"minor units must be an int, not {type(minor).__name__}")
         cur = currency(currency_code)
-        if exponent is not None and not isinstance(exponent, int):
-            # the exponent is the plugin's wire format, not the provider's data: a configuration error
-            raise ConfigurationError(f"a wire exponent must be an int, not {type(exponent).__name__}")
+        if exponent is not None:
+            if isinstance(exponent, bool) or not isinstance(exponent, int):
+                raise ConfigurationError(f"a wire exponent must be an int, not {type(exponent).__name__}")
+            if exponent < 0:
+                raise ConfigurationError(f"a wire exponent must be at least 0, got {exponent}")
         scale = cur.exponent if exponent is None else exponent
         return _trusted(_quantize_exact(_shift(Decimal(minor), -scale), cur.exponent, cur.code), cur.code)
 
@@ -405,6 +412,11 @@ class WireFormat:
 
     def __attrs_post_init__(self) -> None:
         currency(self.currency)
+        for what, value in (("exponent", self.exponent), ("step", self.step)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigurationError(
+                    f"invalid wire format for {self.currency}: its {what} must be an int, not {type(value).__name__}"
+                )
         if self.exponent < 0 or self.step < 1:
             raise ConfigurationError(
                 f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step}"

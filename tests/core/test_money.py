@@ -80,6 +80,17 @@ def test_from_minor_takes_only_an_int_exponent(exponent: object) -> None:
         Money.from_minor(5, "EUR", exponent=exponent)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("exponent", "said"),
+    [(-3, "a wire exponent must be at least 0, got -3"), (True, "a wire exponent must be an int, not bool")],
+)
+def test_from_minor_refuses_a_negative_or_bool_exponent(exponent: int, said: str) -> None:
+    # -3 would scale 5 up to 5000.00 EUR; True would pass for 1 and make 5 into 0.50 EUR
+    with pytest.raises(ConfigurationError, match=said):
+        Money.from_minor(5, "EUR", exponent=exponent)
+    assert Money.from_minor(5, "EUR", exponent=0) == Money.of("5", "EUR")
+
+
 @pytest.mark.parametrize("minor", [12.0, "12", Decimal(12), True, None])
 def test_from_minor_takes_only_int(minor: object) -> None:
     with pytest.raises(InvalidAmount, match="minor units must be an int"):
@@ -515,6 +526,10 @@ def test_wire_round_up_lands_on_the_step_and_never_below(wire: WireFormat, minor
         ("EUR", 2, 0, "invalid wire format"),
         ("EUR", 3, 1, "finer than ISO 4217 allows"),
         ("ISK", 2, 10, "finer than ISO 4217 allows"),
+        ("EUR", True, 1, "its exponent must be an int, not bool"),
+        ("EUR", 1.5, 1, "its exponent must be an int, not float"),
+        ("EUR", 2, True, "its step must be an int, not bool"),
+        ("EUR", 2, 1.5, "its step must be an int, not float"),
     ],
 )
 def test_impossible_wire_formats_are_refused(code: str, exponent: int, step: int, said: str) -> None:
