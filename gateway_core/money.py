@@ -51,6 +51,7 @@ __all__ = [
     "WireFormat",
     "all_currencies",
     "currency",
+    "parse_decimal",
 ]
 
 
@@ -167,7 +168,15 @@ def all_currencies() -> Iterator[Currency]:
 _PLAIN_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
-def _parse_amount(value: object) -> Decimal:
+def parse_decimal(value: object) -> Decimal:
+    """A decimal number from input, as strictly as :meth:`Money.of` reads an amount.
+
+    A ``str`` must be plain positional notation: ASCII digits, an optional ``-``, an optional
+    fraction after ``.`` (``"12.5"``). ``"1_5"``, full-width digits, ``"1.5E+1"``, ``"+1"`` and
+    ``" 15 "`` are refused, though :class:`~decimal.Decimal` takes them. A ``Decimal`` must be
+    finite. A float, an int or a bool is refused. Raises :class:`InvalidAmount`; for other numbers
+    than amounts (a percent, a configured rate), catch it and raise your own error.
+    """
     if isinstance(value, bool):
         raise InvalidAmount(f"amount must be a str or Decimal, not bool ({value!r} is not an amount)")
     if isinstance(value, float):
@@ -257,7 +266,7 @@ class Money:
     def of(cls, amount: str | Decimal, currency_code: str) -> Money:
         """Build from a plain decimal string or a ``Decimal`` in major units."""
         cur = currency(currency_code)
-        value = _parse_amount(amount)
+        value = parse_decimal(amount)
         return _trusted(_quantize_exact(value, cur.exponent, cur.code), cur.code)
 
     @classmethod
@@ -355,7 +364,7 @@ class Money:
 
     def scale(self, factor: Decimal | str, rounding: Rounding) -> Money:
         """Multiply by ``factor`` and round to the currency's exponent with ``rounding``."""
-        product = _exactly(_EXACT.multiply, self.amount, _parse_amount(factor))
+        product = _exactly(_EXACT.multiply, self.amount, parse_decimal(factor))
         try:
             rounded = product.quantize(_unit(self.exponent), rounding=_mode(rounding), context=_ROUND)
         except InvalidOperation as exc:
@@ -364,7 +373,7 @@ class Money:
 
     def percent(self, percent: Decimal | str, rounding: Rounding) -> Money:
         """``percent`` % of this amount, rounded with ``rounding`` (``percent("5", HALF_UP)``)."""
-        return self.scale(_shift(_parse_amount(percent), -2), rounding)
+        return self.scale(_shift(parse_decimal(percent), -2), rounding)
 
     @property
     def is_positive(self) -> bool:

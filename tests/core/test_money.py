@@ -23,7 +23,7 @@ from gateway_core import (
     WireFormat,
 )
 from gateway_core.errors import ErrorCode
-from gateway_core.money import all_currencies, currency
+from gateway_core.money import all_currencies, currency, parse_decimal
 
 #: Hypothesis must not fail a run for being slow on a loaded machine: no timed assertions.
 NO_DEADLINE = settings(deadline=None)
@@ -616,3 +616,22 @@ def test_rounding_must_be_named_with_rounding(rounding: object) -> None:
         m.scale("0.5", rounding)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"rounding must be a gateway_core\.Rounding"):
         STRIPE_KWD.round_up(Money.of("1.001", "KWD"), rounding)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["1_5", "\uff11\uff15", "1.5E+1", " 15 ", "+15", "15.", ".5", "NaN", ""])
+def test_parse_decimal_refuses_what_money_of_refuses(text: str) -> None:
+    # One rule for every decimal the project reads from input (amounts, a promo's percent, a
+    # configured fee): what Decimal() would take as 15 is not 15 here.
+    with pytest.raises(InvalidAmount):
+        parse_decimal(text)
+    with pytest.raises(InvalidAmount):
+        Money.of(text, "EUR")
+
+
+def test_parse_decimal_reads_plain_notation_exactly() -> None:
+    assert parse_decimal("12.50") == Decimal("12.50")
+    assert str(parse_decimal("-0.125")) == "-0.125"
+    assert parse_decimal(Decimal("7.5")) == Decimal("7.5")
+    for bad in (7.5, 7, True, Decimal("Infinity")):
+        with pytest.raises(InvalidAmount):
+            parse_decimal(bad)
