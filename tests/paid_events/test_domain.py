@@ -81,6 +81,14 @@ def test_each_limit_is_sellable_and_one_minor_unit_more_is_not(code: str, limit:
         ({"price_limits": {"EUR": "2000"}, "fee_percent": 5.0}, "decimal string"),
         ({"price_limits": {"EUR": "2000"}, "fee_rounding": "NEAREST"}, "fee_rounding"),
         ({"price_limits": {"EUR": "2000"}, "fee_percent": "100"}, "fee_percent"),
+        # read as strictly as an amount: Decimal() would take each of these as 15 or 1.5
+        ({"price_limits": {"EUR": "2000"}, "fee_percent": "1_5"}, "fee_percent = '1_5' is not a plain decimal"),
+        ({"price_limits": {"EUR": "2000"}, "fee_percent": "1.5E+1"}, "not a plain decimal"),
+        ({"price_limits": {"EUR": "2000"}, "fee_percent": " 15 "}, "not a plain decimal"),
+        (
+            {"price_limits": {"EUR": "2000"}, "minimum_price": "\uff11"},
+            "minimum_price = '\uff11' is not a plain decimal",
+        ),
         ({"price_limits": {}}, "price_limits"),
         ({"price_limits": {"EUR": "2000"}, "colour": "red"}, "unknown"),
         ({"price_limits": {"EUR": "2000"}, "late_join_minutes": -1}, "late_join_minutes"),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 
 from gateway_core import ConfigurationError, DeploymentConfig, InvalidMoney, Money, Rounding
+from gateway_core.money import parse_decimal
 
 __all__ = ["EXAMPLE_CONFIG", "PlatformConfig", "example_config_text", "load", "load_mapping"]
 
@@ -40,15 +41,16 @@ def _freeze_limits(value: Mapping[str, Money]) -> Mapping[str, Money]:
 
 
 def _decimal(name: str, value: object) -> Decimal:
+    """A configured number, read as strictly as an amount: ``"1_5"`` or ``"1.5E+1"`` is not 15."""
     if not isinstance(value, str):
         raise ConfigurationError(f'[platform] {name} must be a decimal string such as "5", not {type(value).__name__}')
     try:
-        parsed = Decimal(value)
-    except InvalidOperation:
-        raise ConfigurationError(f"[platform] {name} = {value!r} is not a decimal") from None
-    if not parsed.is_finite():
-        raise ConfigurationError(f"[platform] {name} must be finite")
-    return parsed
+        return parse_decimal(value)
+    except InvalidMoney:
+        raise ConfigurationError(
+            f"[platform] {name} = {value!r} is not a plain decimal (ASCII digits, optional '.', no exponent, "
+            "underscores or spaces)"
+        ) from None
 
 
 def _rounding(name: str, value: object) -> Rounding:

@@ -16,6 +16,7 @@ from decimal import Decimal
 import attrs
 
 from gateway_core import InvalidMoney, Money, Rounding, WireFormat
+from gateway_core.money import parse_decimal
 from paid_events.config import PlatformConfig
 from paid_events.errors import InvalidEmail, InvalidPrice, InvalidPromoCode, PromoNotAllowed
 
@@ -118,29 +119,22 @@ def parse_price(amount: str | Decimal, currency: str) -> Money:
         raise InvalidPrice(f"invalid price: {exc}") from None
 
 
-#: The plain positional notation ``Money.of`` takes for an amount (gateway_core.money), for a percent:
-#: ASCII digits, an optional fraction after ``.``; no exponent, sign ``+``, ``_``, spaces or other digits.
-_PLAIN_DECIMAL_RE = re.compile(r"-?[0-9]+(\.[0-9]+)?")
-
-
 def parse_percent(raw: str | Decimal) -> Decimal:
     """A promo code's percent from user input, as strictly as ``Money.of`` parses an amount.
 
-    A ``str`` must be a plain decimal (``"12.5"``): ``"1_5"``, full-width digits,
-    ``"1.5E+1"`` and ``" 15 "`` are refused, though :class:`~decimal.Decimal` would take them. A
-    ``Decimal`` must be finite; a float, an int or a bool is refused. The range (0 < p <= 100, two
-    decimals) is :class:`Promo`'s rule. Raises :class:`InvalidPromoCode`.
+    :func:`gateway_core.money.parse_decimal`'s rule: a ``str`` must be a plain decimal
+    (``"12.5"``), so ``"1_5"``, full-width digits, ``"1.5E+1"`` and ``" 15 "`` are refused, though
+    :class:`~decimal.Decimal` would take them; a ``Decimal`` must be finite; a float, an int or a
+    bool is refused. The range (0 < p <= 100, two decimals) is :class:`Promo`'s rule. Raises
+    :class:`InvalidPromoCode`.
     """
-    if isinstance(raw, str):
-        if not _PLAIN_DECIMAL_RE.fullmatch(raw):
-            raise InvalidPromoCode(
-                "percent must be a plain decimal such as '12.5' (ASCII digits, optional '.', "
-                "no exponent, underscores or spaces)"
-            )
-        return Decimal(raw)
-    if not isinstance(raw, Decimal) or not raw.is_finite():
-        raise InvalidPromoCode("percent must be a finite Decimal or a decimal string (never a float)")
-    return raw
+    try:
+        return parse_decimal(raw)
+    except InvalidMoney:
+        raise InvalidPromoCode(
+            "percent must be a finite Decimal or a plain decimal string such as '12.5' (ASCII digits, "
+            "optional '.', no exponent, underscores or spaces; never a float)"
+        ) from None
 
 
 def validate_price(price: Money, config: PlatformConfig, offered: Iterable[str]) -> None:
