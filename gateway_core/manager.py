@@ -533,6 +533,8 @@ class GatewayManager:
             raise UnknownGateway(
                 f"no gateway named {name!r} (configured: {', '.join(self._order) or 'none'})"
             ) from None
+        except TypeError:  # unhashable: not a name at all
+            raise InvalidRequest(f"a gateway name must be a str, not {type(name).__name__}") from None
 
     # -- routing --------------------------------------------------------------------------
     @property

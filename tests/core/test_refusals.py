@@ -107,8 +107,19 @@ def test_minimum_price_of_a_malformed_code_is_an_error_not_none(manager: Gateway
             "gateways must be a collection of names or None, not int",
         ),
         (lambda m: m.route(Money.of("10", "EUR"), gateways=[1]), "gateway names must be str, not int"),
+        (lambda m: m.round_up(Money.of("10", "EUR"), ["fake"]), "a gateway name must be a str, not list"),
+        (lambda m: m.payment_status(["fake"], "fake_pi_1"), "a gateway name must be a str, not list"),
     ],
-    ids=["float", "decimal", "round_up", "features-none", "gateways-int", "gateway-name-int"],
+    ids=[
+        "float",
+        "decimal",
+        "round_up",
+        "features-none",
+        "gateways-int",
+        "gateway-name-int",
+        "round_up-list",
+        "status-list",
+    ],
 )
 def test_routing_refuses_what_is_not_money_or_names_with_invalid_request(
     manager: GatewayManager, call: Callable[[GatewayManager], object], said: str
