@@ -65,7 +65,8 @@ class StandIn:
     ) -> None:
         """Inject ``kind`` into the next ``count`` matching requests.
 
-        ``extra`` goes with it: ``status``, ``body`` and ``content_type`` of a ``garbage_after`` answer.
+        ``extra`` goes with it: ``status``, ``body`` and ``content_type`` of a ``garbage_after`` answer;
+        ``drop``, the fields a ``short_after`` answer (the real 2xx answer) leaves out.
         """
         self._call(
             "POST",

@@ -14,9 +14,9 @@ depend on it:
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
-faults (a 500 or 429 answered before processing; a dropped connection, a delay or an
-unparseable 2xx answer, as a proxy in front of PayPal might give, *after* the request was
-processed), revoke every issued token (as a credential rotation does), read the
+faults (a 500 or 429 answered before processing; a dropped connection, a delay, an
+unparseable 2xx answer, or the real 2xx answer less some fields, as a proxy in front of PayPal
+might give, *after* the request was processed), revoke every issued token (as a credential rotation does), read the
 request log and count what was created. ``/_standin/blob/N`` and ``/_standin/redirect`` serve an
 N-byte body and a redirect, for the certificate fetcher's limits. Start it with
 ``python standin.py CLIENT_ID CLIENT_SECRET WEBHOOK_ID``; it prints its port on stdout.
@@ -534,6 +534,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault["kind"] == "delay_after":
             time.sleep(float(fault.get("seconds", 1.0)))
+        if fault is not None and fault["kind"] == "short_after" and 200 <= status < 300:
+            # Processed, then answered with the real 2xx answer less the fault's ``drop`` fields.
+            answer = json.loads(body)
+            for field in fault.get("drop", ()):
+                answer.pop(field, None)
+            self._reply(status, answer)
+            return
         if fault is not None and fault["kind"] == "garbage_after":
             # Processed, then answered with a 2xx the client cannot read (the fault's status and body).
             data = str(fault.get("body", "<html><body>Created</body></html>")).encode()
@@ -619,6 +626,10 @@ class Handler(BaseHTTPRequestHandler):
                 return 200, state.capture_json(state.captures[capture_id])
             case "POST", ["v2", "payments", "captures", capture_id, "refund"]:
                 return state.refund(capture_id, body)
+            case "GET", ["v2", "payments", "refunds", refund_id]:
+                if refund_id not in state.refunds:
+                    raise not_found
+                return 200, state.refund_json(state.refunds[refund_id])
             case "POST", ["v1", "notifications", "verify-webhook-signature"]:
                 return state.verify(body, raw)
         raise Problem(404, "NOT_FOUND", description=f"no route {method} {path}")

@@ -504,17 +504,71 @@ def test_a_refund_whose_follow_up_read_is_incomplete_is_still_outcome_unknown(
     """The refund POST was answered 2xx: whichever answer after it is short, PayPal has acted."""
     manager = make_manager(max_retries=0)
     capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
-    refunded = '{"id": "1JU08902781691411", "status": "COMPLETED"}'  # no amount: the plugin reads the capture
-    standin.fault("POST", "/refund", "garbage_after", status=201, body=refunded, content_type="application/json")
-    capture = json.dumps({"id": capture_id})  # and the capture has none either
-    standin.fault(
-        "GET", f"/captures/{capture_id}", "garbage_after", status=200, body=capture, content_type="application/json"
-    )
+    # No amount: the plugin reads the refund; and the refund it reads has none either.
+    standin.fault("POST", "/refund", "short_after", drop=["amount"])
+    standin.fault("GET", "/v2/payments/refunds/", "short_after", drop=["amount"])
     with pytest.raises(OutcomeUnknown) as info:
         manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="full-refund")
     assert "amount is missing" in info.value.message
     assert info.value.retryable is False  # whichever answer was short, once the POST was answered
     assert standin.counts()["refunds"] == 1
     refund = manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="full-refund")
+    assert refund.amount == Money.of("10.00", "EUR")
+    assert standin.counts()["refunds"] == 1
+
+
+@pytest.mark.parametrize("by", ["capture id", "order id"])
+def test_a_full_refund_answered_without_its_amount_reports_what_it_refunded_not_the_capture(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, by: str
+) -> None:
+    """After a partial refund, a full refund returns what remained: the amount is read from the refund."""
+    manager = make_manager(max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    capture_id = manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key()).id
+    manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("4.00", "EUR")), idempotency_key=key())
+    standin.fault("POST", f"/captures/{capture_id}/refund", "short_after", drop=["amount"])
+    refund = manager.refund(
+        GATEWAY, RefundRequest(capture_id if by == "capture id" else order_id), idempotency_key=key()
+    )
+    assert refund.amount == Money.of("6.00", "EUR")  # not the capture's 10.00
+    assert refund.payment_id == capture_id
+    assert [r["path"] for r in standin.requests() if r["path"].startswith("/v2/payments/refunds/")] == [
+        f"/v2/payments/refunds/{refund.id}"
+    ]
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("10.00", "EUR")
+
+
+def test_a_full_refund_whose_amount_cannot_be_read_back_never_reports_one(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """No amount in the answer and no such refund to read it from: a short answer, not a guess."""
+    manager = make_manager(max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("4.00", "EUR")), idempotency_key=key())
+    body = '{"id": "1JU08902781691411", "status": "COMPLETED"}'  # an id PayPal does not know
+    standin.fault("POST", "/refund", "garbage_after", status=201, body=body, content_type="application/json")
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key=key())
+    assert info.value.retryable is False
+    assert not info.value.unmapped
+    assert "read the payment's status" in info.value.message
+    assert info.value.http_status == 404
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("10.00", "EUR")
+
+
+def test_a_failed_read_of_a_refunds_amount_is_outcome_unknown_and_a_retry_reads_it(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """PayPal refunded: a 5xx on the follow-up read must not say nothing happened."""
+    manager = make_manager(max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", "short_after", count=2, drop=["amount"])
+    standin.fault("GET", "/v2/payments/refunds/", "500")
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="read-back")
+    assert info.value.retryable is True
+    assert info.value.http_status == 500
+    refund = manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="read-back")
     assert refund.amount == Money.of("10.00", "EUR")
     assert standin.counts()["refunds"] == 1

@@ -383,6 +383,9 @@ class PayPalClient:
             self._post(key, capture_id=capture_id, body=dict(body)),
         )
 
+    def get_refund(self, refund_id: str) -> dict[str, Any]:
+        return self._send("get refund", self._sdk.payments.get_refund, {"refund_id": refund_id})
+
     # -- webhooks -------------------------------------------------------------------------
     def verify_webhook_signature(self, payload: bytes) -> dict[str, Any]:
         """``POST /v1/notifications/verify-webhook-signature`` (not in the SDK; same token and host).

@@ -39,8 +39,10 @@ from gateway_core.errors import (
     AmountOutOfRange,
     ConfigurationError,
     GatewayError,
+    GatewayUnavailable,
     InvalidRequest,
     NotFound,
+    OutcomeUnknown,
     PaymentDeclined,
     WebhookVerificationFailed,
 )
@@ -562,15 +564,16 @@ class PayPalGateway:
             # refund its one capture.
             capture_id = self._capture_of(request.payment_id, exc)
             refund = self.client.refund_capture(capture_id, body, paypal_request_id(f"{key}|refund|{capture_id}"))
+        refund_id = str(refund["id"])
         if isinstance(refund.get("amount"), dict):
             amount = from_wire(refund["amount"])
         elif request.amount is not None:
-            amount = request.amount
+            amount = request.amount  # PayPal refunds what was asked for or refuses: a 2xx took it
         else:
-            amount = from_wire(self.client.get_capture(capture_id).get("amount"))
+            amount = self._refunded_amount(refund_id)
         return Refund(
             self.name,
-            str(refund["id"]),
+            refund_id,
             capture_id,
             amount,
             _REFUND_STATES.get(str(refund.get("status")), RefundStatus.PENDING),
@@ -578,6 +581,38 @@ class PayPalGateway:
             live=self.live,
             raw=refund,
         )
+
+    def _refunded_amount(self, refund_id: str) -> Money:
+        """What a full refund PayPal answered without ``amount`` refunded, read from the refund itself.
+
+        ``GET /v2/payments/refunds/{id}``, not the capture: after earlier partial refunds a full
+        refund returns only what remained, and the capture's amount would overstate it. PayPal
+        acted, so no failure of this read may say that nothing happened: a refund PayPal does not
+        know, or one without an amount, is a short answer (``OutcomeUnknown``, ``retryable=False``:
+        read the payment's status); a read that did not get through is ``OutcomeUnknown``
+        (retryable: the same ``PayPal-Request-Id`` replays the refund's answer and this read is made
+        again).
+        """
+        try:
+            refund = self.client.get_refund(refund_id)
+        except NotFound as exc:
+            raise OutcomeUnknown(
+                f"PayPal answered the refund without its amount and has no refund {refund_id} to read it from; "
+                "PayPal acted: read the payment's status to learn what happened, and do not retry with a new key",
+                retryable=False,
+                gateway=self.name,
+                **exc.provider_fields(),
+            ) from exc
+        except GatewayUnavailable as exc:
+            if isinstance(exc, OutcomeUnknown):
+                raise
+            raise OutcomeUnknown(
+                f"PayPal refunded, but reading refund {refund_id}'s amount failed ({exc.message}); "
+                "retry with the same PayPal-Request-Id",
+                gateway=self.name,
+                **exc.provider_fields(),
+            ) from exc
+        return from_wire(refund.get("amount"))
 
     def _capture_of(self, payment_id: str, missing: NotFound) -> str:
         """The single capture of order or authorization ``payment_id`` (what ``CheckoutSession.payment_id``
