@@ -14,9 +14,9 @@ depend on it:
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
-faults (a 500 or 429 answered before processing; a dropped connection, a delay, an
-unparseable 2xx answer, or the real 2xx answer less some fields, as a proxy in front of PayPal
-might give, *after* the request was processed), revoke every issued token (as a credential rotation does), read the
+faults (a 500 or 429 answered before processing; a dropped connection, a body cut off
+mid-transfer, a delay, an unparseable or undecodable 2xx answer, or the real 2xx answer less some
+fields, as a proxy in front of PayPal might give, *after* the request was processed), revoke every issued token (as a credential rotation does), read the
 request log and count what was created. ``/_standin/blob/N`` and ``/_standin/redirect`` serve an
 N-byte body and a redirect, for the certificate fetcher's limits. Start it with
 ``python standin.py CLIENT_ID CLIENT_SECRET WEBHOOK_ID``; it prints its port on stdout.
@@ -531,6 +531,32 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault["kind"] == "drop_after":
             self.close_connection = True
             self.connection.shutdown(2)
+            return
+        if fault is not None and fault["kind"] == "cut_after":
+            # Processed, then the real answer's headers (Content-Length of the whole body) and only
+            # its first half, as a connection lost mid-transfer gives; ``stall`` seconds first, if set
+            # (a body that stops arriving: the client's read timeout, mid-body).
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            if fault.get("stall"):
+                time.sleep(float(fault["stall"]))
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if fault is not None and fault["kind"] == "undecodable_after":
+            # Processed, then answered with a body that says it is gzip and is not.
+            data = b"not gzip at all"
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
             return
         if fault is not None and fault["kind"] == "delay_after":
             time.sleep(float(fault.get("seconds", 1.0)))

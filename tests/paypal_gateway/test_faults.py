@@ -15,7 +15,7 @@ from gateway_core.money import Money
 from tests.paypal_gateway.conftest import GATEWAY, StandIn
 from tests.paypal_gateway.test_checkout import checkout, key, paid_capture
 
-FAULTS = ["500", "429", "drop_after", "delay_after"]
+FAULTS = ["500", "429", "drop_after", "cut_after", "undecodable_after", "delay_after"]
 
 
 def attempts(standin: StandIn, suffix: str) -> list[str | None]:
@@ -52,7 +52,14 @@ def test_refund_is_retried_with_the_same_request_id_and_happens_once(
 
 @pytest.mark.parametrize(
     ("fault", "error"),
-    [("500", OutcomeUnknown), ("429", RateLimited), ("drop_after", OutcomeUnknown), ("delay_after", OutcomeUnknown)],
+    [
+        ("500", OutcomeUnknown),
+        ("429", RateLimited),
+        ("drop_after", OutcomeUnknown),
+        ("cut_after", OutcomeUnknown),
+        ("undecodable_after", OutcomeUnknown),
+        ("delay_after", OutcomeUnknown),
+    ],
 )
 def test_without_retries_the_error_is_retryable_and_a_manual_retry_refunds_once(
     make_manager: Callable[..., GatewayManager], standin: StandIn, fault: str, error: type[Exception]
@@ -67,6 +74,50 @@ def test_without_retries_the_error_is_retryable_and_a_manual_retry_refunds_once(
     manager.refund(GATEWAY, request, idempotency_key="manual-retry")
     assert standin.counts()["refunds"] == 1
     assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("3.00", "EUR")
+
+
+#: Answers whose body does not arrive whole, after PayPal acted: requests raises neither a
+#: ConnectionError nor a Timeout for the first two (ChunkedEncodingError, ContentDecodingError).
+BODY_FAULTS = {
+    "cut_off": {"kind": "cut_after"},
+    "not_decodable": {"kind": "undecodable_after"},
+    "stalled_mid_body": {"kind": "cut_after", "stall": 1.5},
+}
+
+
+@pytest.mark.parametrize("fault", BODY_FAULTS.values(), ids=BODY_FAULTS.keys())
+def test_a_post_whose_answer_is_cut_off_is_outcome_unknown_and_a_retry_refunds_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, fault: dict[str, object]
+) -> None:
+    manager = make_manager(timeout=0.5, max_retries=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", **fault)  # type: ignore[arg-type]
+    request = RefundRequest(capture_id, Money.of("4.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GATEWAY, request, idempotency_key="cut-off")
+    assert info.value.retryable
+    assert not info.value.unmapped
+    assert "same PayPal-Request-Id" in info.value.message
+    assert standin.counts()["refunds"] == 1  # PayPal did act
+    refund = manager.refund(GATEWAY, request, idempotency_key="cut-off")
+    assert refund.amount == Money.of("4.00", "EUR")
+    assert attempts(standin, "/refund") == ["cut-off", "cut-off"]
+    assert standin.counts()["refunds"] == 1
+
+
+@pytest.mark.parametrize("fault", BODY_FAULTS.values(), ids=BODY_FAULTS.keys())
+def test_a_read_whose_answer_is_cut_off_is_unavailable(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, fault: dict[str, object]
+) -> None:
+    manager = make_manager(timeout=0.5, max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.fault("GET", f"/v2/checkout/orders/{order_id}", **fault)  # type: ignore[arg-type]
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GATEWAY, order_id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert not info.value.unmapped
+    assert info.value.retryable
+    assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id
 
 
 def test_reads_that_keep_failing_give_up_as_unavailable(

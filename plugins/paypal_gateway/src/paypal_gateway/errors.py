@@ -20,6 +20,8 @@ PayPal (``ErrorException`` name / first issue)     gateway-core
                                                     :class:`OutcomeUnknown` for a POST (retryable)
 connect error / connect timeout                     :class:`GatewayUnavailable` (nothing was sent)
 read timeout / connection dropped after sending     :class:`OutcomeUnknown` for a POST (retryable)
+body cut off mid-transfer, or not decodable         :class:`GatewayUnavailable`, or
+``ChunkedEncodingError``, ``ContentDecodingError``  :class:`OutcomeUnknown` for a POST (retryable)
 2xx with a body that is not a JSON object           :class:`GatewayUnavailable`, or
                                                     :class:`OutcomeUnknown` for a POST (retryable;
                                                     raised in ``client.py``)
@@ -247,6 +249,19 @@ def map_errors(gateway: str, operation: str, *, mutating: bool) -> Iterator[None
             raise GatewayUnavailable(f"PayPal {operation}: could not connect", gateway=gateway) from exc
         raise OutcomeUnknown(
             f"PayPal {operation}: connection lost after the request was sent; retry with the same PayPal-Request-Id",
+            gateway=gateway,
+        ) from exc
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+        # An answer arrived but its body was cut off mid-transfer (fewer bytes than Content-Length,
+        # a broken chunk) or cannot be decoded: the request was sent, and PayPal may have acted.
+        # Not a ConnectionError, so it needs its own case.
+        if not mutating:
+            raise GatewayUnavailable(
+                f"PayPal {operation}: the answer was cut off or unreadable", gateway=gateway
+            ) from exc
+        raise OutcomeUnknown(
+            f"PayPal {operation}: the answer was cut off or unreadable after the request was sent; "
+            "retry with the same PayPal-Request-Id",
             gateway=gateway,
         ) from exc
     except requests.RequestException as exc:
