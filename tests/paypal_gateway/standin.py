@@ -106,6 +106,14 @@ class Problem(Exception):
         }
         if self.issue:
             out["details"] = [{"issue": self.issue, "description": self.description or self.issue}]
+            # As PayPal's: a link to the error's documentation (no place to send a payer).
+            out["links"] = [
+                {
+                    "href": f"https://developer.paypal.com/docs/api/orders/v2/#error-{self.issue}",
+                    "rel": "information_link",
+                    "method": "GET",
+                }
+            ]
         return out
 
 
@@ -277,6 +285,10 @@ class State:
             if str(vault).startswith("DECLINE"):
                 del self.orders[order["id"]]
                 raise Problem(422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED", "The instrument was declined")
+            if str(vault).startswith("3DS"):
+                # A saved card its issuer wants 3-D Secure for: the order waits for the payer.
+                order["status"] = "PAYER_ACTION_REQUIRED"
+                return 201, self.order_json(order)
             order["status"] = "APPROVED"
             if intent == "AUTHORIZE":
                 self._authorize(order)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 
 import pytest
 
-from gateway_core.errors import AmountOutOfRange, InvalidAmount, InvalidRequest, NotFound, PaymentDeclined
+from gateway_core.errors import (
+    AmountOutOfRange,
+    AuthenticationRequired,
+    InvalidAmount,
+    InvalidRequest,
+    NotFound,
+    OutcomeUnknown,
+    PaymentDeclined,
+)
 from gateway_core.manager import GatewayManager
 from gateway_core.models import (
     AuthorizeRequest,
@@ -132,13 +141,67 @@ def test_capture_of_an_approved_order_is_paid(manager: GatewayManager, standin: 
 
 
 def test_capture_before_approval_needs_the_payer(manager: GatewayManager, standin: StandIn) -> None:
-    from gateway_core.errors import AuthenticationRequired
-
-    order_id = checkout(manager, Money.of("5.00", "EUR"))
+    order_id = checkout(manager, Money.of("5.00", "EUR"), capture=True)
     with pytest.raises(AuthenticationRequired) as info:
         manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
     assert info.value.provider_code == "ORDER_NOT_APPROVED"
     assert info.value.request_id
+    assert info.value.payment_id == order_id  # the order waiting for the payer
+    assert info.value.action_url is None  # the error's information_link is no place for a payer
+    auth_only = checkout(manager, Money.of("5.00", "EUR"), capture=False)
+    with pytest.raises(AuthenticationRequired) as unapproved:
+        manager.authorize(GATEWAY, AuthorizeRequest(Money.of("5.00", "EUR"), auth_only), idempotency_key=key())
+    assert unapproved.value.payment_id == auth_only
+    assert unapproved.value.provider_code == "ORDER_NOT_APPROVED"
+
+
+def test_a_payer_action_error_carries_its_payer_action_link(manager: GatewayManager, standin: StandIn) -> None:
+    order_id = checkout(manager, Money.of("5.00", "EUR"))
+    standin.approve(order_id)
+    link = f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}"
+    body = json.dumps(
+        {
+            "name": "UNPROCESSABLE_ENTITY",
+            "message": "The requested action could not be performed.",
+            "debug_id": "f2b1c3d4e5a6",
+            "details": [{"issue": "PAYER_ACTION_REQUIRED", "description": "The payer must act."}],
+            "links": [
+                {"href": "https://developer.paypal.com/docs/api/orders/v2/#error-PAYER_ACTION_REQUIRED",
+                 "rel": "information_link", "method": "GET"},
+                {"href": link, "rel": "payer-action", "method": "GET"},
+            ],
+        }
+    )  # fmt: skip
+    standin.fault(
+        "POST", f"/orders/{order_id}/capture", "garbage_after", status=422, body=body, content_type="application/json"
+    )
+    with pytest.raises(AuthenticationRequired) as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    assert (info.value.action_url, info.value.payment_id) == (link, order_id)
+    assert info.value.provider_code == "PAYER_ACTION_REQUIRED"
+    assert info.value.request_id == "f2b1c3d4e5a6"
+
+
+def test_a_vaulted_card_that_needs_3ds_is_authentication_required(manager: GatewayManager, standin: StandIn) -> None:
+    """PayPal answers 201 with an order in PAYER_ACTION_REQUIRED: the payer must act, nothing is unknown."""
+    request = AuthorizeRequest(Money.of("10.00", "EUR"), "card:3DS-VAULT-1")
+    idempotency_key = key()
+    with pytest.raises(AuthenticationRequired) as info:
+        manager.authorize(GATEWAY, request, idempotency_key=idempotency_key)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.retryable is False
+    assert info.value.provider_code == "PAYER_ACTION_REQUIRED"
+    order_id = info.value.payment_id
+    assert order_id is not None
+    assert info.value.action_url == f"https://www.sandbox.paypal.com/checkoutnow?token={order_id}"
+    assert manager.payment_status(GATEWAY, order_id).state is PaymentState.PENDING  # follow the order
+    assert standin.counts() | {"tokens": 0} == {
+        "tokens": 0, "orders": 1, "authorizations": 0, "captures": 0, "refunds": 0
+    }  # fmt: skip
+    with pytest.raises(AuthenticationRequired) as again:  # the same key: the same order, no second one
+        manager.authorize(GATEWAY, request, idempotency_key=idempotency_key)
+    assert again.value.payment_id == order_id
+    assert standin.counts()["orders"] == 1
 
 
 def test_completed_order_with_a_declined_capture_is_not_paid(manager: GatewayManager, standin: StandIn) -> None:

@@ -9,7 +9,8 @@ PayPal (``ErrorException`` name / first issue)     gateway-core
 403 ``NOT_AUTHORIZED`` / ``PERMISSION_DENIED``      :class:`PermissionDenied`
 404 ``RESOURCE_NOT_FOUND``                          :class:`NotFound`
 422 ``INSTRUMENT_DECLINED``, ``TRANSACTION_REFUSED``  :class:`PaymentDeclined` (``decline_code`` = issue)
-422 ``PAYER_ACTION_REQUIRED``, ``ORDER_NOT_APPROVED``  :class:`AuthenticationRequired`
+422 ``PAYER_ACTION_REQUIRED``, ``ORDER_NOT_APPROVED``  :class:`AuthenticationRequired` (``action_url``:
+                                                    the error's ``payer-action`` link, if any)
 422 ``REFUND_AMOUNT_EXCEEDED`` ... (see ``_RANGE``)  :class:`AmountOutOfRange`
 422 ``DUPLICATE_REQUEST_ID``                        :class:`IdempotencyConflict`
 422 ``DUPLICATE_INVOICE_ID``                        :class:`InvalidRequest` (that ``invoice_id`` was paid)
@@ -108,6 +109,22 @@ def _first_issue(exc: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+#: The ``rel`` of a link that sends the payer somewhere to act (Orders v2). An error's other links
+#: (``information_link``: PayPal's documentation of the error) are no place to send a payer.
+_PAYER_LINKS = ("payer-action", "approve")
+
+
+def _payer_action_url(exc: Any) -> str | None:
+    """The ``payer-action`` (or ``approve``) link in the error's ``links``, if PayPal sent one."""
+    links = getattr(exc, "links", None) or []
+    for rel in _PAYER_LINKS:
+        for link in links:
+            href = getattr(link, "href", None)
+            if getattr(link, "rel", None) == rel and isinstance(href, str) and href:
+                return href
+    return None
+
+
 def _retry_after(exc: Any) -> float | None:
     response = getattr(exc, "response", None)
     headers = getattr(response, "headers", None) or {}
@@ -144,8 +161,12 @@ def error_from_status(
     description: str | None = None,
     debug_id: str | None = None,
     retry_after: float | None = None,
+    action_url: str | None = None,
 ) -> GatewayError:
-    """The core error for a PayPal error response (status, ``name`` and first ``issue``)."""
+    """The core error for a PayPal error response (status, ``name`` and first ``issue``).
+
+    ``action_url`` is the error's ``payer-action`` link, for :class:`AuthenticationRequired`.
+    """
     code = issue or name
     text = f"PayPal {operation} failed: {name or status}"
     if issue:
@@ -180,7 +201,7 @@ def error_from_status(
     if issue in _DECLINED:
         return PaymentDeclined(text, decline_code=issue, **fields)
     if issue in _PAYER_ACTION:
-        return AuthenticationRequired(text, **fields)
+        return AuthenticationRequired(text, action_url=action_url, **fields)
     if issue in _RANGE:
         return AmountOutOfRange(text, **fields)
     if 400 <= status < 500:
@@ -225,6 +246,7 @@ def map_errors(gateway: str, operation: str, *, mutating: bool) -> Iterator[None
             description=description,
             debug_id=_debug_id(exc),
             retry_after=_retry_after(exc),
+            action_url=_payer_action_url(exc),
         ) from exc
     except ApiException as exc:
         raise error_from_status(

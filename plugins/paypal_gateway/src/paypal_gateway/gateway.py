@@ -37,6 +37,7 @@ import structlog
 from gateway_core.config import GatewaySettings
 from gateway_core.errors import (
     AmountOutOfRange,
+    AuthenticationRequired,
     ConfigurationError,
     GatewayError,
     GatewayUnavailable,
@@ -409,8 +410,23 @@ class PayPalGateway:
                 raise AmountOutOfRange(
                     f"PayPal authorizes the order's amount ({unit_amount}), not {request.amount}", gateway=self.name
                 )
-            order = self.client.authorize_order(request.payment_method, key)
+            try:
+                order = self.client.authorize_order(request.payment_method, key)
+            except AuthenticationRequired as exc:
+                raise self._payer_must_act(exc, request.payment_method) from exc
         authorizations = _payments(order)["authorizations"]
+        if not authorizations and order.get("status") == "PAYER_ACTION_REQUIRED":
+            # A vaulted card that needs 3-D Secure: PayPal created the order and waits for the payer.
+            order_id = order.get("id")
+            if not isinstance(order_id, str) or not order_id:
+                raise MalformedAnswer("the order awaiting the payer has no id")
+            raise AuthenticationRequired(
+                f"PayPal order {order_id} needs the payer to authenticate (PAYER_ACTION_REQUIRED)",
+                action_url=_link(order, "payer-action"),
+                payment_id=order_id,
+                gateway=self.name,
+                provider_code="PAYER_ACTION_REQUIRED",
+            )
         if not authorizations:
             raise MalformedAnswer("the authorized order lists no authorization")
         auth = authorizations[-1]
@@ -462,10 +478,26 @@ class PayPalGateway:
                     **exc.provider_fields(),
                 ) from exc
             raise
+        except AuthenticationRequired as exc:
+            raise self._payer_must_act(exc, request.payment_id) from exc
         captures = _payments(order)["captures"]
         if not captures:
             raise MalformedAnswer("the captured order lists no capture")
         return self._capture_result(captures[-1], request.payment_id, order)
+
+    def _payer_must_act(self, exc: AuthenticationRequired, order_id: str) -> AuthenticationRequired:
+        """PayPal's 422 ``ORDER_NOT_APPROVED``/``PAYER_ACTION_REQUIRED`` for ``order_id``, naming the order.
+
+        ``payment_id`` is the order waiting for the payer; ``action_url`` the error's
+        ``payer-action`` link when PayPal sent one (the checkout session's ``url`` otherwise).
+        """
+        return AuthenticationRequired(
+            exc.message,
+            action_url=exc.action_url,
+            payment_id=order_id,
+            gateway=self.name,
+            **exc.provider_fields(),
+        )
 
     def _refuse_partial_order_capture(self, payment_id: str) -> NoReturn:
         """An amount was given for an id that is no authorization: say why it cannot be captured in part."""
