@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from gateway_core.errors import GatewayUnavailable, InvalidAmount, OutcomeUnknown, RateLimited
+from gateway_core.errors import GatewayUnavailable, InvalidAmount, OutcomeUnknown, PaymentDeclined, RateLimited
 from gateway_core.manager import GatewayManager
 from gateway_core.models import CaptureRequest, CheckoutRequest, RefundRequest
 from gateway_core.money import Money
@@ -623,3 +623,60 @@ def test_a_failed_read_of_a_refunds_amount_is_outcome_unknown_and_a_retry_reads_
     refund = manager.refund(GATEWAY, RefundRequest(capture_id), idempotency_key="read-back")
     assert refund.amount == Money.of("10.00", "EUR")
     assert standin.counts()["refunds"] == 1
+
+
+#: Capture answers (PayPal acted) with a list or string where PayPal puts an object.
+MISSHAPEN_CAPTURES = {
+    "payments_a_list": {"purchase_units": [{"payments": ["x"]}]},
+    "payments_a_string": {"purchase_units": [{"payments": "captures"}]},
+}
+
+
+@pytest.mark.parametrize("shape", MISSHAPEN_CAPTURES.values(), ids=MISSHAPEN_CAPTURES.keys())
+def test_a_wrongly_shaped_capture_answer_is_a_short_answer_not_unmapped(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, shape: dict[str, object]
+) -> None:
+    manager = make_manager(max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    body = json.dumps({"id": order_id, "status": "COMPLETED", **shape})
+    standin.fault(
+        "POST", f"/orders/{order_id}/capture", "garbage_after", status=201, body=body, content_type="application/json"
+    )
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key="misshapen")
+    assert not info.value.unmapped  # not "gateway plugin raised AttributeError"
+    assert info.value.retryable is False
+    assert "lists no capture" in info.value.message
+    assert standin.counts()["captures"] == 1
+    assert manager.payment_status(GATEWAY, order_id).amount_captured == Money.of("10.00", "EUR")
+
+
+def test_wrongly_shaped_details_of_a_capture_read_as_absent(
+    make_manager: Callable[..., GatewayManager], standin: StandIn
+) -> None:
+    """A declined capture whose status_details is a list is still a decline; a misshapen
+    supplementary_data on a status read is no related order."""
+    manager = make_manager(max_retries=0)
+    order_id = checkout(manager, Money.of("10.00", "EUR"))
+    standin.approve(order_id)
+    declined = {"id": "2GG279541U471931P", "status": "DECLINED", "status_details": ["DECLINED"],
+                "amount": {"currency_code": "EUR", "value": "10.00"}}  # fmt: skip
+    body = json.dumps(
+        {"id": order_id, "status": "COMPLETED", "purchase_units": [{"payments": {"captures": [declined]}}]}
+    )
+    standin.fault(
+        "POST", f"/orders/{order_id}/capture", "garbage_after", status=201, body=body, content_type="application/json"
+    )
+    with pytest.raises(PaymentDeclined) as info:
+        manager.capture(GATEWAY, CaptureRequest(order_id), idempotency_key=key())
+    assert info.value.decline_code == "DECLINED"
+    capture_id = manager.payment_status(GATEWAY, order_id).payment_id
+    capture = {"id": capture_id, "status": "COMPLETED", "amount": {"currency_code": "EUR", "value": "10.00"},
+               "supplementary_data": ["x"]}  # fmt: skip
+    standin.fault(
+        "GET", f"/captures/{capture_id}", "garbage_after", status=200, body=json.dumps(capture),
+        content_type="application/json",
+    )  # fmt: skip
+    status = manager.payment_status(GATEWAY, capture_id)
+    assert (status.payment_id, status.checkout_id) == (capture_id, None)

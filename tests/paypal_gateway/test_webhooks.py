@@ -363,6 +363,9 @@ UNREFERENCED_ORDER = {
     "purchase_units": [{"reference_id": "default", "amount": {"currency_code": "EUR", "value": "5.00"}}],
 }
 # Customer Disputes v1 "dispute" (developer.paypal.com/api/customer-disputes/v1/definitions/dispute).
+# Objects where lists or strings belong (and the reverse): read as absent, never an AttributeError.
+MISSHAPEN_CAPTURE = {"id": "42311647XV020574X", "status": "DECLINED", "status_details": ["DECLINED"], "supplementary_data": "x"}  # fmt: skip
+MISSHAPEN_ORDER = {**ORDER, "purchase_units": [{"custom_id": "order-7", "payments": ["x"]}]}
 DISPUTE = {
     "dispute_id": "PP-D-27803",
     "create_time": "2026-11-25T09:00:00.000Z",
@@ -391,6 +394,8 @@ DISPUTE = {
         ("CHECKOUT.ORDER.APPROVED", "checkout-order", UNREFERENCED_ORDER, EventType.CHECKOUT_COMPLETED, {"checkout_id": "5O190127TN364715T", "reference": None}),
         ("CUSTOMER.DISPUTE.CREATED", "dispute", DISPUTE, EventType.DISPUTE_OPENED, {"payment_id": "42311647XV020574X", "amount": Money.of("10.50", "EUR"), "failure_code": "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"}),
         ("CUSTOMER.DISPUTE.UPDATED", "dispute", DISPUTE, EventType.UNKNOWN, {}),
+        ("PAYMENT.CAPTURE.DECLINED", "capture", MISSHAPEN_CAPTURE, EventType.PAYMENT_FAILED, {"payment_id": "42311647XV020574X", "checkout_id": None, "failure_code": None}),
+        ("CHECKOUT.ORDER.APPROVED", "checkout-order", MISSHAPEN_ORDER, EventType.CHECKOUT_COMPLETED, {"checkout_id": "5O190127TN364715T", "payment_id": "5O190127TN364715T", "reference": "order-7"}),
     ],
 )  # fmt: skip
 def test_event_types_map_onto_the_core(

@@ -151,13 +151,19 @@ def _list(value: Any) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
+def _object(value: Any) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else an empty one: an answer's fields are read by shape,
+    so a list or string where PayPal puts an object reads as absent (never an ``AttributeError``)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _purchase_unit(order: Mapping[str, Any]) -> dict[str, Any]:
     units = _list(order.get("purchase_units"))
     return units[0] if units else {}
 
 
 def _payments(order: Mapping[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    payments = _purchase_unit(order).get("payments") or {}
+    payments = _object(_purchase_unit(order).get("payments"))
     return {kind: _list(payments.get(kind)) for kind in ("captures", "authorizations", "refunds")}
 
 
@@ -179,7 +185,7 @@ def _up_id(resource: Mapping[str, Any], kind: str) -> str | None:
 
 
 def _related_order(resource: Mapping[str, Any]) -> str | None:
-    related = (resource.get("supplementary_data") or {}).get("related_ids") or {}
+    related = _object(_object(resource.get("supplementary_data")).get("related_ids"))
     order_id = related.get("order_id")
     return order_id if isinstance(order_id, str) else None
 
@@ -238,8 +244,9 @@ def _reads_answers(
     """An operation hook whose PayPal answers may lack what it reads: a typed error, never a KeyError.
 
     A 2xx answer that parsed as a JSON object but has no ``id``, no amount, a list where an object
-    belongs (``MalformedAnswer``, ``KeyError``, ``IndexError``, ``TypeError`` while reading it) is
-    the answer's fault, not the host's: once a POST was answered 2xx PayPal acted, so it is
+    belongs (the readers, :func:`_object` and :func:`_list`, take a wrongly shaped field for an
+    absent one, so it ends as ``MalformedAnswer``; or ``KeyError``, ``IndexError``, ``TypeError``
+    while reading it) is the answer's fault, not the host's: once a POST was answered 2xx PayPal acted, so it is
     :class:`~gateway_core.errors.OutcomeUnknown` with ``retryable=False`` (PayPal replays the same
     answer to the same ``PayPal-Request-Id``: the host reads the payment's status); after reads
     only, ``GatewayUnavailable``. Raised before any 2xx answer arrived, the exception is left as
@@ -432,7 +439,7 @@ class PayPalGateway:
         auth = authorizations[-1]
         state = _AUTH_STATES.get(str(auth.get("status")), PaymentState.PENDING)
         if state is PaymentState.FAILED:
-            reason = (auth.get("status_details") or {}).get("reason")
+            reason = _object(auth.get("status_details")).get("reason")
             raise PaymentDeclined(
                 "PayPal denied the authorization",
                 gateway=self.name,
@@ -541,7 +548,7 @@ class PayPalGateway:
         status = str(capture.get("status"))
         state = _CAPTURE_STATES.get(status, PaymentState.PENDING)
         if state is PaymentState.FAILED:
-            reason = (capture.get("status_details") or {}).get("reason")
+            reason = _object(capture.get("status_details")).get("reason")
             raise PaymentDeclined(
                 f"PayPal capture {capture.get('id')} was {status.lower()}",
                 gateway=self.name,
@@ -920,7 +927,7 @@ class PayPalGateway:
                     "checkout_id": _related_order(resource),
                     "reference": resource.get("custom_id"),
                     "amount": from_wire(resource["amount"]) if "amount" in resource else None,
-                    "failure_code": (resource.get("status_details") or {}).get("reason"),
+                    "failure_code": _object(resource.get("status_details")).get("reason"),
                 }
             elif kind == "refund":
                 fields = {
