@@ -66,7 +66,8 @@ class StandIn:
         """Inject ``kind`` into the next ``count`` matching requests.
 
         ``extra`` goes with it: ``status``, ``body`` and ``content_type`` of a ``garbage_after`` answer;
-        ``drop``, the fields a ``short_after`` answer (the real 2xx answer) leaves out.
+        ``drop``, the fields a ``short_after`` answer (the real 2xx answer) leaves out; ``retry_after``,
+        the ``Retry-After`` header of a ``429``; ``stall``, the seconds a ``cut_after`` body stops for.
         """
         self._call(
             "POST",

@@ -464,12 +464,14 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def _reply(self, status: int, payload: Any | bytes) -> None:
+    def _reply(self, status: int, payload: Any | bytes, headers: dict[str, str] | None = None) -> None:
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Paypal-Debug-Id", secrets.token_hex(6))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if data:
             self.wfile.write(data)
@@ -536,7 +538,8 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault["kind"] in ("500", "429"):
             status = int(fault["kind"])
             name = "INTERNAL_SERVER_ERROR" if status == 500 else "RATE_LIMIT_REACHED"
-            self._reply(status, Problem(status, name, description=name).body())
+            extra = {"Retry-After": str(fault["retry_after"])} if "retry_after" in fault else None
+            self._reply(status, Problem(status, name, description=name).body(), extra)
             return
         with state.lock:
             status, body = self._dispatch(method, path, raw, parsed, auth, request_id)

@@ -400,16 +400,26 @@ def test_refund_by_order_or_authorization_id_refunds_its_single_capture(
 
 
 def test_refund_by_an_id_with_several_or_no_captures_is_refused(manager: GatewayManager, standin: StandIn) -> None:
-    auth = manager.authorize(
-        GATEWAY, AuthorizeRequest(Money.of("9.00", "USD"), "card:VAULT-OK-3"), idempotency_key=key()
-    )
-    with pytest.raises(InvalidRequest, match="no capture"):
-        manager.refund(GATEWAY, RefundRequest(auth.id), idempotency_key=key())
-    for _ in range(2):
-        manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("2.00", "USD")), idempotency_key=key())
-    with pytest.raises(InvalidRequest, match="2 captures"):
-        manager.refund(GATEWAY, RefundRequest(auth.id), idempotency_key=key())
+    order_id = checkout(manager, Money.of("9.00", "USD"), capture=False)
+    standin.approve(order_id)
+    auth = manager.authorize(GATEWAY, AuthorizeRequest(Money.of("9.00", "USD"), order_id), idempotency_key=key())
+    for payment_id in (order_id, auth.id):
+        with pytest.raises(InvalidRequest, match="no capture") as none:
+            manager.refund(GATEWAY, RefundRequest(payment_id), idempotency_key=key())
+        assert none.value.provider_code == "NOT_CAPTURED"
+    captures = [
+        manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of(value, "USD")), idempotency_key=key()).id
+        for value in ("3.00", "2.00")
+    ]
+    for payment_id, kind in ((order_id, "order"), (auth.id, "authorization")):
+        with pytest.raises(InvalidRequest, match="2 captures") as several:
+            manager.refund(GATEWAY, RefundRequest(payment_id), idempotency_key=key())
+        assert several.value.provider_code == "SEVERAL_CAPTURES"
+        assert f"PayPal {kind} {payment_id} has 2 captures ({', '.join(captures)})" in several.value.message
+        assert "refund one of them by its id" in several.value.message
     assert standin.counts()["refunds"] == 0
+    refund = manager.refund(GATEWAY, RefundRequest(captures[0]), idempotency_key=key())  # by its id, it is refunded
+    assert refund.amount == Money.of("3.00", "USD")
 
 
 def test_an_order_without_a_reference_reports_none(manager: GatewayManager, standin: StandIn) -> None:

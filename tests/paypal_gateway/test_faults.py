@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 
@@ -118,6 +120,34 @@ def test_a_read_whose_answer_is_cut_off_is_unavailable(
     assert not info.value.unmapped
     assert info.value.retryable
     assert manager.payment_status(GATEWAY, order_id).checkout_id == order_id
+
+
+@pytest.mark.parametrize(("retry_after", "slept"), [("2", 2.0), ("60", 10.0), ("soon", 0.0)])
+def test_retry_after_is_honoured_and_capped_at_10_seconds(
+    make_manager: Callable[..., GatewayManager],
+    standin: StandIn,
+    monkeypatch: pytest.MonkeyPatch,
+    retry_after: str,
+    slept: float,
+) -> None:
+    """A 429's Retry-After is waited for before the retry, at most 10 s; one that is no number is ignored."""
+    from paypal_gateway import client
+
+    delays: list[float] = []
+    # The client module's clock only: record the wait instead of waiting.
+    monkeypatch.setattr(client, "time", SimpleNamespace(sleep=delays.append, time=time.time))
+    manager = make_manager(max_retries=1, retry_backoff=0)
+    capture_id = paid_capture(manager, standin, Money.of("10.00", "EUR"))
+    standin.fault("POST", "/refund", "429", retry_after=retry_after)
+    refund = manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("4.00", "EUR")), idempotency_key="throttled")
+    assert refund.amount == Money.of("4.00", "EUR")
+    assert delays == [slept]
+    assert attempts(standin, "/refund") == ["throttled", "throttled"]
+    standin.fault("POST", "/refund", "429", retry_after=retry_after)
+    with pytest.raises(RateLimited) as info:  # no retries left: the host is told how long to wait
+        make_manager(max_retries=0).refund(GATEWAY, RefundRequest(capture_id), idempotency_key=key())
+    assert info.value.retry_after == (None if retry_after == "soon" else float(retry_after))
+    assert standin.counts()["refunds"] == 1
 
 
 def test_reads_that_keep_failing_give_up_as_unavailable(

@@ -167,9 +167,42 @@ def test_offline_cert_url_off_paypal_is_refused_without_fetching(
 
 
 def test_cert_url_on_paypal_hosts_is_accepted() -> None:
-    for url in (CERT_URL, "https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-1"):
+    for url in (
+        CERT_URL,
+        "https://api-m.sandbox.paypal.com/v1/notifications/certs/CERT-1",
+        "https://api.sandbox.paypal.com:443/v1/notifications/certs/CERT-1",  # https's own port: the same origin
+    ):
         assert check_cert_url(url, "sandbox") == url
     assert check_cert_url("https://api-m.paypal.com/v1/notifications/certs/CERT-1", "live")
+
+
+@pytest.mark.parametrize("port", ["8443", "80", "0"])
+def test_cert_url_with_another_port_is_refused(port: str) -> None:
+    with pytest.raises(WebhookVerificationFailed, match="no port but 443"):
+        check_cert_url(f"https://api.sandbox.paypal.com:{port}/v1/notifications/certs/CERT-1", "sandbox")
+
+
+def test_a_configured_webhook_tolerance_is_the_one_applied(
+    make_manager: Callable[..., GatewayManager], chain: certs.Chain
+) -> None:
+    """webhook_tolerance = 60: a delivery sent two minutes ago is refused (the default 900 s takes it)."""
+    managers = {}
+    for tolerance in (60, None):
+        manager = make_manager(
+            webhook_verification="offline", **({"webhook_tolerance": tolerance} if tolerance else {})
+        )
+        gateway = manager.gateway_object(GATEWAY)
+        assert isinstance(gateway, PayPalGateway)
+        store = CertificateStore("sandbox", Fetcher(chain.served), certs.pem(chain.root), gateway=GATEWAY)
+        gateway.use_certificate_store(store)
+        managers[tolerance] = manager
+    now = datetime.now(UTC)
+    late = deliver(chain, capture_event(), when=now - timedelta(minutes=2))
+    with pytest.raises(WebhookVerificationFailed, match="outside the 60 s tolerance"):
+        managers[60].parse_webhook(GATEWAY, *late)
+    assert managers[None].parse_webhook(GATEWAY, *late).type is EventType.PAYMENT_SUCCEEDED
+    recent = deliver(chain, capture_event(), when=now - timedelta(seconds=30))
+    assert managers[60].parse_webhook(GATEWAY, *recent).type is EventType.PAYMENT_SUCCEEDED
 
 
 @pytest.mark.parametrize(

@@ -90,10 +90,13 @@ def check_cert_url(url: str, environment: str, *, gateway: str | None = None) ->
     if parts.scheme != "https":
         raise WebhookVerificationFailed("PAYPAL-CERT-URL must use https", gateway=gateway)
     host = (parts.hostname or "").lower()
-    if host not in CERT_HOSTS[environment] or parts.username or parts.password or port not in (None, 443):
+    if host not in CERT_HOSTS[environment] or parts.username or parts.password:
         raise WebhookVerificationFailed(
             f"PAYPAL-CERT-URL host {host!r} is not one of PayPal's {environment} hosts", gateway=gateway
         )
+    # An explicit :443 is https's own port, the same origin as none; any other port is refused.
+    if port not in (None, 443):
+        raise WebhookVerificationFailed("PAYPAL-CERT-URL must name no port but 443", gateway=gateway)
     path = parts.path
     if not path.startswith(CERT_PATH_PREFIX) or len(path) == len(CERT_PATH_PREFIX) or ".." in path or "%" in path:
         raise WebhookVerificationFailed(f"PAYPAL-CERT-URL path must be under {CERT_PATH_PREFIX}", gateway=gateway)
