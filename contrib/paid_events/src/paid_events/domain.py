@@ -32,6 +32,7 @@ __all__ = [
     "normalize_promo_code",
     "parse_percent",
     "parse_price",
+    "require_money",
     "service_fee",
     "validate_price",
 ]
@@ -137,10 +138,15 @@ def parse_percent(raw: str | Decimal) -> Decimal:
         ) from None
 
 
+def require_money(name: str, value: object) -> None:
+    """:class:`InvalidPrice` unless ``value`` is :class:`Money` (a float or a bare number has no currency)."""
+    if not isinstance(value, Money):
+        raise InvalidPrice(f"{name} must be Money such as Money.of('12.50', 'EUR'), not {type(value).__name__}")
+
+
 def validate_price(price: Money, config: PlatformConfig, offered: Iterable[str]) -> None:
     """Refuse a ticket price the platform does not sell (see the module's rules)."""
-    if not isinstance(price, Money):
-        raise InvalidPrice(f"price must be Money, not {type(price).__name__}")
+    require_money("price", price)
     minimum = Money.of(config.minimum_price, price.currency)
     if price < minimum:
         raise InvalidPrice(f"price {price} is below the minimum of {minimum}")

@@ -399,7 +399,7 @@ class PaidEvents:
 
         The new list price follows :meth:`create_event`'s rules, an enabled gateway taking it as it is.
         """
-        _require_money("price", price)
+        domain.require_money("price", price)
         with self.store.transaction() as s:
             row = self._event(s, event_id, lock=True)
             offered = self._offered(row.gateway_names)
@@ -658,7 +658,7 @@ class PaidEvents:
         with its own operation id. Only a confirmed ticket is :class:`AlreadyRegistered`.
         """
         if accept_price is not None:
-            _require_money("accept_price (the final price of the quote)", accept_price)
+            domain.require_money("accept_price (the final price of the quote)", accept_price)
         address = domain.normalize_email(email)
         key = domain.email_key(address)
         canonical = domain.normalize_promo_code(promo_code) if promo_code is not None else None
@@ -1868,7 +1868,7 @@ class PaidEvents:
         offered: set[str],
     ) -> None:
         if early_price is not None:
-            _require_money("early_price", early_price)
+            domain.require_money("early_price", early_price)
         if (early_price is None) != (early_until is None):
             raise InvalidPrice("an early-bird price needs both early_price and early_until")
         if early_price is None:
@@ -1965,12 +1965,6 @@ class _Duplicate(Exception):
 def _reasons(decision: RouteDecision) -> str:
     """Why each gateway refused the amount: ``"stripe-like: 1.00 HUF is below the 175.00 HUF minimum"``."""
     return "; ".join(str(e) for e in decision.excluded) or "no gateway is enabled"
-
-
-def _require_money(name: str, value: object) -> None:
-    """:class:`InvalidPrice` unless ``value`` is :class:`Money` (a float or a bare number has no currency)."""
-    if not isinstance(value, Money):
-        raise InvalidPrice(f"{name} must be Money such as Money.of('12.50', 'EUR'), not {type(value).__name__}")
 
 
 def _rowcount(result: object) -> int:
