@@ -165,10 +165,16 @@ def _operation_key(gateway: str, operation: str, idempotency_key: str | None, op
             raise InvalidRequest(f"idempotency_key must be a str of 1 to {_MAX_KEY_LEN} characters")
         if not idempotency_key.isascii() or not idempotency_key.isprintable():
             raise InvalidRequest("idempotency_key must be printable ASCII")
+        if idempotency_key.isspace():
+            # a provider gets it in an HTTP header, whose value is trimmed: it would see no key at all
+            raise InvalidRequest("idempotency_key must not be blank (only spaces)")
         return idempotency_key
     if operation_id is not None:
         if not isinstance(operation_id, str) or not operation_id:
             raise InvalidRequest("operation_id must be a non-empty str")
+        if operation_id.isspace():
+            # an empty form field, most likely: every such operation would share one key
+            raise InvalidRequest("operation_id must be a non-empty str, not blank (only whitespace)")
         try:
             seed = f"{gateway}\0{operation}\0{operation_id}".encode()
         except UnicodeEncodeError:  # a lone surrogate ("\ud800"): not text, so no stable key

@@ -91,6 +91,26 @@ def test_an_empty_operation_id_is_refused(one_fake: GatewayManager) -> None:
         one_fake.create_checkout("fake", checkout(), operation_id="")
 
 
+@pytest.mark.parametrize("blank", [" ", "   ", "\t", "\n", " \u3000 "])
+def test_a_blank_operation_id_is_refused_like_an_empty_one(one_fake: GatewayManager, blank: str) -> None:
+    # an empty form field: every order would share one key, and the second order would get the first's result
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(InvalidRequest, match="operation_id must be a non-empty str, not blank"):
+            one_fake.create_checkout("fake", checkout(), operation_id=blank)
+        with pytest.raises(InvalidRequest, match="operation_id must be a non-empty str, not blank"):
+            one_fake.refund("fake", RefundRequest("fake_pi_1"), operation_id=blank)
+    assert fake(one_fake, "fake").requests == []
+    assert [e["event"] for e in logs] == ["gateway.checkout.refused", "gateway.refund.refused"]
+
+
+@pytest.mark.parametrize("blank", [" ", "   ", " " * 255])
+def test_a_blank_idempotency_key_is_refused(one_fake: GatewayManager, blank: str) -> None:
+    # an HTTP header value is trimmed: the provider would see an empty key, i.e. none at all
+    with pytest.raises(InvalidRequest, match="idempotency_key must not be blank"):
+        one_fake.authorize("fake", authorize(), idempotency_key=blank)
+    assert fake(one_fake, "fake").requests == []
+
+
 def test_the_key_given_is_the_key_sent(one_fake: GatewayManager) -> None:
     one_fake.create_checkout("fake", checkout(), idempotency_key="order-42-checkout")
     assert fake(one_fake, "fake").requests == [("checkout", "order-42-checkout")]
