@@ -371,3 +371,18 @@ def test_verification_errors_never_echo_the_secret_or_signature() -> None:
     text = f"{info.value} {info.value!r}"
     assert WEBHOOK_SECRET not in text
     assert headers["Stripe-Signature"].split("v1=")[1] not in text
+
+
+@pytest.mark.parametrize("smuggled", [" t={now}", "t ={now}", "\tt={now}"])
+def test_a_stale_delivery_with_a_fresh_timestamp_smuggled_into_its_header_is_refused(smuggled: str) -> None:
+    # The SDK verifies the signature over the first item named exactly "t"; a second,
+    # whitespace-padded "t" item must not be the timestamp the tolerance and the replay
+    # memory judge, or a captured delivery could be replayed forever with a new "t" in front.
+    body = event_body("checkout.session.expired", SESSION)
+    old = int(time.time()) - 3600
+    captured = sign(body, WEBHOOK_SECRET, old).headers["Stripe-Signature"]
+    gw = gateway()
+    forged = f"{smuggled.format(now=int(time.time()))},{captured}"
+    with pytest.raises(WebhookVerificationFailed):
+        parse(gw, body, {"Stripe-Signature": forged})
+    assert gw._seen_deliveries == {}  # nothing remembered from a refused delivery

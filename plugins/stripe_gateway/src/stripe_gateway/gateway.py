@@ -981,14 +981,19 @@ def _is_loopback(host: str) -> bool:
 
 
 def _signature_timestamp(header: str) -> int | None:
-    for item in header.split(","):
-        key, _, value = item.strip().partition("=")
-        if key == "t":
-            try:
-                return int(value)
-            except ValueError:
-                return None
-    return None
+    """The header's one timestamp, or ``None`` if it has none, several or an unreadable one.
+
+    The SDK verifies the signature over the first item named exactly ``t``; a header with a
+    second, padded one (`` t=NOW,t=OLD,v1=...``) must not have ``NOW`` judged for staleness and
+    replays while ``OLD`` was what was signed. Stripe sends one ``t``: anything else is refused.
+    """
+    values = [value for key, _, value in (item.partition("=") for item in header.split(",")) if key.strip() == "t"]
+    if len(values) != 1:
+        return None
+    try:
+        return int(values[0])
+    except ValueError:
+        return None
 
 
 def _int_setting(settings: GatewaySettings, key: str, default: int, low: int, high: int) -> int:
