@@ -92,6 +92,7 @@ _CODE_RE = re.compile(r"[A-Z]{3}")
 # ``_EXACT`` traps Inexact, so arithmetic that cannot be exact raises instead of rounding;
 # ``_ROUND`` is for the roundings a caller names explicitly.
 _MAX_DIGITS = 28
+_MAX_WIRE_EXPONENT = _MAX_DIGITS  # no provider's integers carry more decimals than an amount has digits
 _STORE = Context(prec=_MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 _EXACT = Context(prec=4 * _MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Inexact])
 _ROUND = Context(prec=4 * _MAX_DIGITS, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
@@ -273,9 +274,10 @@ class Money:
     def from_minor(cls, minor: int, currency_code: str, *, exponent: int | None = None) -> Money:
         """Build from integer minor units (ISO exponent unless a provider ``exponent`` is given).
 
-        ``exponent`` is a wire format's (see :class:`WireFormat`): an int of at least 0. Anything
-        else (a float, a bool, a negative number) is the plugin's mistake, not the provider's
-        data, and raises :class:`~gateway_core.errors.ConfigurationError` as ``WireFormat`` does.
+        ``exponent`` is a wire format's (see :class:`WireFormat`): an int from 0 to 28 (an amount
+        has at most 28 digits). Anything else (a float, a bool, a negative or huge number) is the
+        plugin's mistake, not the provider's data, and raises
+        :class:`~gateway_core.errors.ConfigurationError` as ``WireFormat`` does.
         """
         if isinstance(minor, bool) or not isinstance(minor, int):
             raise InvalidAmount(f"minor units must be an int, not {type(minor).__name__}")
@@ -285,6 +287,8 @@ class Money:
                 raise ConfigurationError(f"a wire exponent must be an int, not {type(exponent).__name__}")
             if exponent < 0:
                 raise ConfigurationError(f"a wire exponent must be at least 0, got {exponent}")
+            if exponent > _MAX_WIRE_EXPONENT:
+                raise ConfigurationError(f"a wire exponent must be at most {_MAX_WIRE_EXPONENT}, got {exponent}")
         scale = cur.exponent if exponent is None else exponent
         return _trusted(_quantize_exact(_shift(Decimal(minor), -scale), cur.exponent, cur.code), cur.code)
 
@@ -409,8 +413,8 @@ def _quantum(step: int, exponent: int) -> Decimal:
 class WireFormat:
     """How one provider puts a currency on the wire.
 
-    ``exponent`` is the number of decimals the provider's integer amounts carry (Stripe sends ISK
-    with 2 although ISO says 0); ``step`` is the granularity in those units (Stripe takes ISK in
+    ``exponent`` is the number of decimals the provider's integer amounts carry, 0 to 28 (Stripe
+    sends ISK with 2 although ISO says 0); ``step`` is the granularity in those units (Stripe takes ISK in
     multiples of 100, three-decimal currencies in multiples of 10; PayPal takes HUF as whole
     forints, i.e. exponent 0).
     """
@@ -426,9 +430,10 @@ class WireFormat:
                 raise ConfigurationError(
                     f"invalid wire format for {self.currency}: its {what} must be an int, not {type(value).__name__}"
                 )
-        if self.exponent < 0 or self.step < 1:
+        if not 0 <= self.exponent <= _MAX_WIRE_EXPONENT or self.step < 1:
             raise ConfigurationError(
-                f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step}"
+                f"invalid wire format for {self.currency}: exponent {self.exponent}, step {self.step} "
+                f"(the exponent must be 0 to {_MAX_WIRE_EXPONENT}, the step at least 1)"
             )
         iso_quantum = _shift(Decimal(1), -currency(self.currency).exponent)
         if _remainder(self.quantum, iso_quantum) != 0:

@@ -91,6 +91,17 @@ def test_from_minor_refuses_a_negative_or_bool_exponent(exponent: int, said: str
     assert Money.from_minor(5, "EUR", exponent=0) == Money.of("5", "EUR")
 
 
+@pytest.mark.parametrize("exponent", [29, 10**6, 10**30])
+def test_from_minor_refuses_a_huge_exponent_naming_it(exponent: int) -> None:
+    # no currency has more decimals than an amount has digits: the plugin's wire format is wrong
+    with pytest.raises(ConfigurationError, match=f"a wire exponent must be at most 28, got {exponent}"):
+        Money.from_minor(5, "EUR", exponent=exponent)
+    with pytest.raises(ConfigurationError, match=f"invalid wire format for EUR: exponent {exponent}"):
+        WireFormat("EUR", exponent, 10 ** (exponent - 2) if exponent < 100 else 1)
+    assert Money.from_minor(10**28, "EUR", exponent=28) == Money.of("1", "EUR")
+    assert WireFormat("EUR", 28, 10**26).quantum == Decimal("0.01")
+
+
 @pytest.mark.parametrize("minor", [12.0, "12", Decimal(12), True, None])
 def test_from_minor_takes_only_int(minor: object) -> None:
     with pytest.raises(InvalidAmount, match="minor units must be an int"):
