@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import json
 import uuid
 from collections.abc import Callable
@@ -98,6 +99,23 @@ def test_whole_unit_currencies_go_as_whole_units(manager: GatewayManager, standi
         checkout(manager, Money.of("1250", code))
     values = [r["body"]["purchase_units"][0]["amount"]["value"] for r in posts(standin, "/v2/checkout/orders")]  # type: ignore[index]
     assert values == ["1250", "1250", "1250"]
+
+
+def test_the_callers_decimal_context_changes_no_amount_sent(manager: GatewayManager, standin: StandIn) -> None:
+    """A host that lowers the decimal precision (or changes its rounding) sends PayPal the exact amount.
+
+    The context is the caller's (a contextvar): the sync API runs the hook on the calling thread.
+    """
+    with decimal.localcontext(decimal.Context(prec=3, rounding=decimal.ROUND_FLOOR)):
+        checkout(manager, Money.of("12345.67", "EUR"))
+        checkout(manager, Money.of("123456", "JPY"))
+        capture_id = paid_capture(manager, standin, Money.of("9876.54", "USD"))
+        refund = manager.refund(GATEWAY, RefundRequest(capture_id, Money.of("1234.56", "USD")), idempotency_key=key())
+    orders = [r["body"]["purchase_units"][0]["amount"]["value"] for r in posts(standin, "/v2/checkout/orders")]  # type: ignore[index]
+    assert orders == ["12345.67", "123456", "9876.54"]
+    (refund_post,) = posts(standin, "/refund")
+    assert refund_post["body"] == {"amount": {"currency_code": "USD", "value": "1234.56"}}
+    assert refund.amount == Money.of("1234.56", "USD")
 
 
 def test_fractional_whole_unit_amount_is_refused_before_sending(manager: GatewayManager, standin: StandIn) -> None:

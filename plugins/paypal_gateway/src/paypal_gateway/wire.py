@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from typing import Any
 
 from gateway_core.errors import GatewayError, InvalidAmount, InvalidMoney
@@ -13,6 +13,11 @@ from paypal_gateway.metadata import CAPABILITIES
 __all__ = ["MalformedAnswer", "amount_json", "from_wire", "to_wire"]
 
 _VALUE_RE = re.compile(r"[0-9]{1,32}(\.[0-9]{1,3})?")
+# The shift to major units runs in this context, never the caller's: a host that lowers
+# ``decimal.getcontext().prec`` or changes its rounding must not change what PayPal is sent
+# (``Decimal.scaleb`` rounds to the current context's precision). Inexact is trapped, so an
+# amount that cannot be written exactly raises instead of being rounded.
+_EXACT = Context(prec=100, traps=[InvalidOperation, Inexact])
 
 
 def wire_format(currency: str) -> WireFormat:
@@ -27,7 +32,7 @@ def to_wire(money: Money) -> str:
     """The decimal string PayPal expects: ``"12.50"``, ``"1250"`` for HUF. Refuses what PayPal cannot carry."""
     fmt = wire_format(money.currency)
     minor = fmt.to_minor(money)  # InvalidAmount for 10.50 HUF
-    return format(Decimal(minor).scaleb(-fmt.exponent), "f")
+    return format(Decimal(minor).scaleb(-fmt.exponent, context=_EXACT), "f")
 
 
 def amount_json(money: Money) -> dict[str, str]:
