@@ -386,3 +386,27 @@ def test_a_stale_delivery_with_a_fresh_timestamp_smuggled_into_its_header_is_ref
     with pytest.raises(WebhookVerificationFailed):
         parse(gw, body, {"Stripe-Signature": forged})
     assert gw._seen_deliveries == {}  # nothing remembered from a refused delivery
+
+
+@pytest.mark.parametrize(
+    ("provider_type", "fields", "expected", "amount"),
+    [
+        # A partial capture of 60.00 of a 100.00 authorization: Stripe keeps ``amount`` (what was
+        # intended) and reports what it collected in ``amount_received``; the rest was released.
+        ("payment_intent.succeeded", {"status": "succeeded", "amount_received": 6000, "amount_capturable": 0},
+         EventType.PAYMENT_SUCCEEDED, "60.00"),
+        # Authorized for less than intended (a partial authorization): what can be captured.
+        ("payment_intent.amount_capturable_updated",
+         {"status": "requires_capture", "amount_received": 0, "amount_capturable": 7500},
+         EventType.PAYMENT_AUTHORIZED, "75.00"),
+        # Older shapes without the fields: the intended amount, as before.
+        ("payment_intent.succeeded", {"status": "succeeded"}, EventType.PAYMENT_SUCCEEDED, "100.00"),
+    ],
+)  # fmt: skip
+def test_a_payment_intent_events_amount_is_what_was_collected_or_can_be(
+    provider_type: str, fields: dict[str, Any], expected: EventType, amount: str
+) -> None:
+    obj = {"object": "payment_intent", "id": "pi_partial", "amount": 10000, "currency": "eur", **fields}
+    event = parse(gateway(), event_body(provider_type, obj))
+    assert event.type is expected
+    assert event.amount == Money.of(amount, "EUR")

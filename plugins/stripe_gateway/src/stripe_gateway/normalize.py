@@ -332,6 +332,11 @@ def _newest_refund(charge: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return max(listed, key=lambda r: int(r["created"]) if isinstance(r.get("created"), int) else 0)
 
 
+def _is_minor(value: Any) -> bool:
+    """A positive integer amount (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _event_amount(provider_type: str, obj: Mapping[str, Any], wire: Wire) -> Money | None:
     if provider_type.startswith("checkout.session."):
         minor = obj.get("amount_total")
@@ -339,6 +344,11 @@ def _event_amount(provider_type: str, obj: Mapping[str, Any], wire: Wire) -> Mon
         # Not the charge's cumulative amount_refunded: the event's amount is the refund's.
         newest = _newest_refund(obj)
         minor = newest.get("amount") if newest is not None else None
+    elif provider_type == "payment_intent.succeeded" and _is_minor(obj.get("amount_received")):
+        # ``amount`` is what was intended; after a partial capture Stripe collected less
+        minor = obj["amount_received"]
+    elif provider_type == "payment_intent.amount_capturable_updated" and _is_minor(obj.get("amount_capturable")):
+        minor = obj["amount_capturable"]  # what the payer authorized, which may be less than intended
     else:
         minor = obj.get("amount")
     currency_code = obj.get("currency")
