@@ -641,6 +641,7 @@ class GatewayManager:
         self, gateway: str, request: CheckoutRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[CheckoutSession]:
         gw = self._get(gateway)
+        _require_request("create_checkout", request, CheckoutRequest, gateway)
         self._require(gw, "gateway_create_checkout", Feature.HOSTED_CHECKOUT)
         if not request.capture:
             self._require_feature(gw, Feature.AUTHORIZE_CAPTURE, "an authorize-only checkout")
@@ -658,6 +659,7 @@ class GatewayManager:
         self, gateway: str, request: AuthorizeRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Authorization]:
         gw = self._get(gateway)
+        _require_request("authorize", request, AuthorizeRequest, gateway)
         self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
         method: object = request.payment_method  # untyped callers pass anything: check what arrived
         if not isinstance(method, str) or not method.strip():
@@ -678,6 +680,7 @@ class GatewayManager:
         self, gateway: str, request: CaptureRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Capture]:
         gw = self._get(gateway)
+        _require_request("capture", request, CaptureRequest, gateway)
         self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
         _require_id(request.payment_id, gateway)
         if request.amount is not None:
@@ -692,6 +695,7 @@ class GatewayManager:
         self, gateway: str, request: VoidRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Void]:
         gw = self._get(gateway)
+        _require_request("void", request, VoidRequest, gateway)
         self._require(gw, "gateway_void", Feature.VOID)
         _require_id(request.payment_id, gateway)
         key = _operation_key(gateway, "void", idempotency_key, operation_id)
@@ -703,6 +707,7 @@ class GatewayManager:
         self, gateway: str, request: RefundRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Refund]:
         gw = self._get(gateway)
+        _require_request("refund", request, RefundRequest, gateway)
         self._require(gw, "gateway_refund", Feature.REFUND)
         _require_id(request.payment_id, gateway)
         if request.amount is not None:
@@ -813,6 +818,13 @@ class GatewayManager:
                 raise
             raise error from exc
         return _succeeded(p, fields, started, result)
+
+
+def _require_request(operation: str, request: object, expected: type, gateway: str) -> None:
+    """``request`` is an ``expected``: another request type could be half-read (a RefundRequest has a
+    CaptureRequest's fields, so it would capture) and anything else would fail inside the plugin."""
+    if not isinstance(request, expected):
+        raise InvalidRequest(f"{operation} takes a {expected.__name__}, not {type(request).__name__}", gateway=gateway)
 
 
 def _require_id(payment_id: object, gateway: str) -> None:

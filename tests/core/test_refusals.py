@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -10,7 +11,9 @@ import pytest
 import structlog.testing
 
 from gateway_core import (
+    AsyncGatewayManager,
     CapabilityNotSupported,
+    CaptureRequest,
     CheckoutRequest,
     DeploymentConfig,
     Feature,
@@ -136,4 +139,49 @@ def test_an_operation_id_that_is_not_text_is_a_logged_refusal(manager: GatewayMa
     assert "operation_id must be valid Unicode text" in str(info.value)
     assert "order-1" not in str(info.value)
     assert [(e["event"], e["code"]) for e in logs] == [("gateway.refund.refused", "invalid_request")]
+    assert fake.requests == []
+
+
+def _wrong_requests() -> list[tuple[str, object]]:
+    pi = "fake_pi_1"
+    eur = Money.of("4", "EUR")
+    return [
+        ("create_checkout", None),
+        ("create_checkout", "fake_cs_1"),
+        ("authorize", checkout()),
+        ("capture", RefundRequest(pi, eur)),  # has payment_id and amount: it would capture 4 EUR
+        ("refund", CaptureRequest(pi, eur)),  # it would refund, then fail reading .reason
+        ("refund", pi),  # the payment id instead of a RefundRequest
+        ("void", RefundRequest(pi)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("operation", "request_"), _wrong_requests(), ids=[f"{op}-{type(r).__name__}" for op, r in _wrong_requests()]
+)
+def test_a_request_of_the_wrong_type_is_a_logged_refusal_that_sends_nothing(
+    manager: GatewayManager, operation: str, request_: object
+) -> None:
+    fake = manager.gateway_object("fake")
+    assert isinstance(fake, FakeGateway)
+    expected = {
+        "create_checkout": "CheckoutRequest",
+        "authorize": "AuthorizeRequest",
+        "capture": "CaptureRequest",
+        "refund": "RefundRequest",
+        "void": "VoidRequest",
+    }[operation]
+    said = f"{operation} takes a {expected}, not {type(request_).__name__}"
+    event = f"gateway.{operation.removeprefix('create_')}.refused"
+    with structlog.testing.capture_logs() as logs, pytest.raises(InvalidRequest, match=re.escape(said)):
+        getattr(manager, operation)("fake", request_, operation_id="op-1")
+
+    async def run() -> None:
+        async with AsyncGatewayManager(manager) as aio:
+            await getattr(aio, operation)("fake", request_, operation_id="op-1")
+
+    with structlog.testing.capture_logs() as async_logs, pytest.raises(InvalidRequest, match=re.escape(said)):
+        asyncio.run(run())
+    for lines in (logs, async_logs):
+        assert [(e["event"], e["code"]) for e in lines] == [(event, "invalid_request")]
     assert fake.requests == []
