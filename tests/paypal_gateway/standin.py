@@ -10,7 +10,8 @@ depend on it:
   config a POST whose id is still being answered gets Payments v2's 409 ``RESOURCE_CONFLICT`` /
   ``PREVIOUS_REQUEST_IN_PROGRESS`` (off by default and after every reset: the stand-in otherwise serializes them).
 * Refunds and captures never exceed what remains (``REFUND_AMOUNT_EXCEEDED``,
-  ``MAX_CAPTURE_AMOUNT_EXCEEDED``); HUF/JPY/TWD refuse decimals (``DECIMALS_NOT_SUPPORTED``).
+  ``MAX_CAPTURE_AMOUNT_EXCEEDED``); a capture without an amount asks for the full authorized amount,
+  as the Payments v2 spec says, even after partial captures; HUF/JPY/TWD refuse decimals (``DECIMALS_NOT_SUPPORTED``).
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
@@ -383,10 +384,12 @@ class State:
             amount, currency = _money(body["amount"])
             if currency != auth["currency"]:
                 raise Problem(422, "UNPROCESSABLE_ENTITY", "AUTH_CAPTURE_CURRENCY_MISMATCH")
-            if amount > remaining:
-                raise Problem(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED")
         else:
-            amount = remaining
+            # Payments v2 capture_request.amount: "If amount is not specified, the full authorized
+            # amount is captured" -- the full amount, not what remains after partial captures.
+            amount = auth["amount"]
+        if amount > remaining:
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED")
         final = bool(body.get("final_capture", False))
         order = self.orders[auth["order_id"]]
         self._check_invoice(order)

@@ -268,6 +268,46 @@ def test_authorize_only_checkout_then_partial_captures_and_void(manager: Gateway
     assert manager.payment_status(GATEWAY, order_id).amount_captured == Money.of("10.00", "USD")
 
 
+def test_capture_in_full_after_a_partial_capture_captures_what_remains(
+    manager: GatewayManager, standin: StandIn
+) -> None:
+    """``CaptureRequest(auth_id)`` after a partial capture captures the rest, named explicitly.
+
+    Payments v2 ``capture_request.amount``: "If amount is not specified, the full authorized amount
+    is captured", which after a partial capture is more than remains (refused, or over-captured on
+    an account allowed to capture above the authorization).
+    """
+    amount = Money.of("30.00", "USD")
+    order_id = checkout(manager, amount, capture=False)
+    standin.approve(order_id)
+    auth = manager.authorize(GATEWAY, AuthorizeRequest(amount, order_id), idempotency_key=key())
+    manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("10.00", "USD")), idempotency_key=key())
+    manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("5.00", "USD")), idempotency_key=key())
+    with pytest.raises(AmountOutOfRange, match=r"15\.00 USD remains"):
+        manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("15.01", "USD")), idempotency_key=key())
+    rest = manager.capture(GATEWAY, CaptureRequest(auth.id), idempotency_key=key())
+    assert (rest.amount, rest.state) == (Money.of("15.00", "USD"), PaymentState.SUCCEEDED)
+    assert posts(standin, f"/authorizations/{auth.id}/capture")[-1]["body"] == {
+        "final_capture": True,
+        "amount": {"currency_code": "USD", "value": "15.00"},
+    }
+    status = manager.payment_status(GATEWAY, order_id)
+    assert (status.state, status.amount_captured) == (PaymentState.SUCCEEDED, amount)
+    with pytest.raises(InvalidRequest, match="AUTHORIZATION_ALREADY_CAPTURED"):
+        manager.capture(GATEWAY, CaptureRequest(auth.id), idempotency_key=key())
+
+
+def test_capture_in_full_of_a_fresh_authorization_sends_no_amount(manager: GatewayManager, standin: StandIn) -> None:
+    amount = Money.of("30.00", "USD")
+    order_id = checkout(manager, amount, capture=False)
+    standin.approve(order_id)
+    auth = manager.authorize(GATEWAY, AuthorizeRequest(amount, order_id), idempotency_key=key())
+    full = manager.capture(GATEWAY, CaptureRequest(auth.id), idempotency_key=key())
+    assert full.amount == amount
+    (sent,) = posts(standin, f"/authorizations/{auth.id}/capture")
+    assert sent["body"] == {"final_capture": True}
+
+
 def test_authorize_refuses_another_amount_before_authorizing(manager: GatewayManager, standin: StandIn) -> None:
     order_id = checkout(manager, Money.of("30.00", "USD"), capture=False)
     standin.approve(order_id)

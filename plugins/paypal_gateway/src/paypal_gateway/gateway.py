@@ -531,18 +531,46 @@ class PayPalGateway:
     def _capture_authorization(
         self, authorization_id: str, auth: Mapping[str, Any], amount: Money | None, key: str
     ) -> Capture:
+        authorized = from_wire(auth.get("amount"))
+        if amount is not None and amount.currency != authorized.currency:
+            raise InvalidRequest(
+                f"capture in {amount.currency} of an authorization in {authorized.currency}", gateway=self.name
+            )
+        remaining = authorized
+        if auth.get("status") == "PARTIALLY_CAPTURED":
+            remaining = authorized - self._captured_of(authorization_id, auth, authorized.currency)
         body: dict[str, Any] = {"final_capture": amount is None}
-        if amount is not None:
-            authorized = from_wire(auth.get("amount"))
-            if amount.currency != authorized.currency:
-                raise InvalidRequest(
-                    f"capture in {amount.currency} of an authorization in {authorized.currency}", gateway=self.name
+        if amount is None and remaining != authorized:
+            # Payments v2 capture_request.amount: "If amount is not specified, the full authorized
+            # amount is captured", which after a partial capture is more than remains: name the rest.
+            if not remaining.is_positive:
+                raise AmountOutOfRange(
+                    f"nothing remains to capture: all of the {authorized} authorized is captured", gateway=self.name
                 )
-            if amount > authorized:
-                raise AmountOutOfRange(f"cannot capture {amount}; {authorized} is authorized", gateway=self.name)
+            body["amount"] = amount_json(remaining)
+        elif amount is not None:
+            if amount > remaining:
+                raise AmountOutOfRange(
+                    f"cannot capture {amount}; {remaining} remains of the {authorized} authorized", gateway=self.name
+                )
             body["amount"] = amount_json(amount)
         capture = self.client.capture_authorization(authorization_id, body, key)
         return self._capture_result(capture, authorization_id, capture)
+
+    def _captured_of(self, authorization_id: str, auth: Mapping[str, Any], currency: str) -> Money:
+        """What the captures of a partly captured authorization took so far (pending ones included).
+
+        Read from its order (``GET /v2/checkout/orders/{id}``): the authorization itself does not say.
+        """
+        order_id = _related_order(auth)
+        if order_id is None:
+            raise MalformedAnswer("the partly captured authorization names no order")
+        captures = [
+            c
+            for c in _payments(self.client.get_order(order_id))["captures"]
+            if _up_id(c, "authorizations") == authorization_id
+        ]
+        return _sum(captures, currency, (*_CAPTURED, "PENDING"))
 
     def _capture_result(self, capture: Mapping[str, Any], payment_id: str, raw: Mapping[str, Any]) -> Capture:
         status = str(capture.get("status"))
