@@ -206,6 +206,9 @@ def test_the_entry_point_builds_a_gateway_and_narrows_restricted_currencies() ->
         {"api_key": Secret("sk_test_x"), "enable_currencies": ["USD"]},
         {"api_key": Secret("sk_test_x"), "webhook_secret": "whsec_literal"},
         {"api_key": Secret("sk_test_x"), "apikey": "typo"},
+        {"api_key": Secret("sk_test_x\n")},  # read from a file with its newline
+        {"api_key": Secret(" sk_test_x")},
+        {"api_key": Secret("sk_test_x"), "webhook_secret": Secret("whsec_x\n")},
     ],
 )
 def test_bad_settings_are_configuration_errors(settings: dict[str, object]) -> None:
@@ -251,3 +254,17 @@ def test_the_client_is_built_once_however_many_threads_ask_first(monkeypatch: py
         clients = set(pool.map(first_use, range(8)))
     assert len(built) == 1
     assert len(clients) == 1
+
+
+@pytest.mark.parametrize("key", ["sk_test_x\n", "sk_test_x\r\n", "sk_test x", "sk_test_x\u00a0", "sk_test_\u00e9"])
+def test_a_key_that_cannot_go_in_a_header_is_refused_before_any_request(key: str) -> None:
+    """Sent, it made requests raise InvalidHeader quoting 'Bearer <the whole key>': the SDK put that
+    text in the APIConnectionError the plugin raised from (an OutcomeUnknown saying the request may
+    have been processed, though nothing was sent), so the key reached every logged traceback."""
+    from stripe_gateway.gateway import StripeGateway
+
+    with pytest.raises(ConfigurationError) as info:
+        StripeGateway("s1", api_key=Secret(key))
+    assert "sk_test" not in str(info.value)
+    with pytest.raises(ConfigurationError):
+        StripeGateway("s1", api_key=Secret("sk_test_x"), webhook_secret=Secret(key.replace("sk_test", "whsec", 1)))

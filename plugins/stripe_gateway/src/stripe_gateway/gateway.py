@@ -214,6 +214,13 @@ class StripeGateway:
         http_client: stripe.HTTPClient | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        for setting, secret in (("api_key", api_key), ("webhook_secret", webhook_secret)):
+            if secret is not None and not _token_shaped(secret.reveal()):
+                raise ConfigurationError(  # never the value: it is the secret
+                    f"gateway {name!r}: {setting} holds whitespace or a character that is not printable ASCII "
+                    "(a newline kept from the file it was read from?)",
+                    gateway=name,
+                )
         self.name = name
         self.refuse_replayed_webhooks = refuse_replayed_webhooks
         self.localstripe_compatible = localstripe_compatible
@@ -978,6 +985,16 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _token_shaped(value: str) -> bool:
+    """Printable ASCII without whitespace, as Stripe's keys and signing secrets are.
+
+    A key with a newline (read from a file with it) makes ``requests`` refuse the header with an
+    error that quotes it whole, and the SDK carries that text in its ``APIConnectionError``; a
+    signing secret with one makes every genuine webhook fail verification.
+    """
+    return value.isascii() and value.isprintable() and not any(c.isspace() for c in value)
 
 
 def _signature_timestamp(header: str) -> int | None:
