@@ -283,7 +283,7 @@ def test_capture_in_full_after_a_partial_capture_captures_what_remains(
     auth = manager.authorize(GATEWAY, AuthorizeRequest(amount, order_id), idempotency_key=key())
     manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("10.00", "USD")), idempotency_key=key())
     manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("5.00", "USD")), idempotency_key=key())
-    with pytest.raises(AmountOutOfRange, match=r"15\.00 USD remains"):
+    with pytest.raises(AmountOutOfRange, match="MAX_CAPTURE_AMOUNT_EXCEEDED"):
         manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("15.01", "USD")), idempotency_key=key())
     rest = manager.capture(GATEWAY, CaptureRequest(auth.id), idempotency_key=key())
     assert (rest.amount, rest.state) == (Money.of("15.00", "USD"), PaymentState.SUCCEEDED)

@@ -12,7 +12,7 @@ import pytest
 
 from gateway_core.errors import GatewayUnavailable, InvalidAmount, OutcomeUnknown, PaymentDeclined, RateLimited
 from gateway_core.manager import GatewayManager
-from gateway_core.models import CaptureRequest, CheckoutRequest, RefundRequest
+from gateway_core.models import AuthorizeRequest, CaptureRequest, CheckoutRequest, RefundRequest
 from gateway_core.money import Money
 from tests.paypal_gateway.conftest import GATEWAY, StandIn
 from tests.paypal_gateway.test_checkout import checkout, key, paid_capture
@@ -710,3 +710,27 @@ def test_wrongly_shaped_details_of_a_capture_read_as_absent(
     )  # fmt: skip
     status = manager.payment_status(GATEWAY, capture_id)
     assert (status.payment_id, status.checkout_id) == (capture_id, None)
+
+
+@pytest.mark.parametrize("rest", [False, True], ids=["partial", "the_rest"])
+def test_a_manual_retry_of_a_lost_authorization_capture_captures_once(
+    make_manager: Callable[..., GatewayManager], standin: StandIn, rest: bool
+) -> None:
+    """The retry reads the authorization as the first attempt left it (partly or wholly captured);
+    it still sends the same PayPal-Request-Id and gets PayPal's stored capture, never a refusal."""
+    manager = make_manager(max_retries=0)
+    amount = Money.of("30.00", "USD")
+    order_id = checkout(manager, amount, capture=False)
+    standin.approve(order_id)
+    auth = manager.authorize(GATEWAY, AuthorizeRequest(amount, order_id), idempotency_key=key())
+    if rest:
+        manager.capture(GATEWAY, CaptureRequest(auth.id, Money.of("10.00", "USD")), idempotency_key=key())
+    request = CaptureRequest(auth.id) if rest else CaptureRequest(auth.id, Money.of("20.00", "USD"))
+    standin.fault("POST", f"/authorizations/{auth.id}/capture", "drop_after")
+    with pytest.raises(OutcomeUnknown):
+        manager.capture(GATEWAY, request, idempotency_key="capture-lost")
+    capture = manager.capture(GATEWAY, request, idempotency_key="capture-lost")
+    assert capture.amount == Money.of("20.00", "USD")
+    assert attempts(standin, "/capture")[-2:] == ["capture-lost", "capture-lost"]
+    assert standin.counts()["captures"] == (2 if rest else 1)
+    assert manager.payment_status(GATEWAY, order_id).amount_captured == Money.of("30.00" if rest else "20.00", "USD")

@@ -549,10 +549,11 @@ class PayPalGateway:
                 )
             body["amount"] = amount_json(remaining)
         elif amount is not None:
-            if amount > remaining:
-                raise AmountOutOfRange(
-                    f"cannot capture {amount}; {remaining} remains of the {authorized} authorized", gateway=self.name
-                )
+            # Checked against the authorized amount, not what remains: a retry of a partial capture
+            # PayPal made finds less remaining and must still send (the same PayPal-Request-Id gets
+            # the stored capture). More than remains is PayPal's MAX_CAPTURE_AMOUNT_EXCEEDED.
+            if amount > authorized:
+                raise AmountOutOfRange(f"cannot capture {amount}; {authorized} is authorized", gateway=self.name)
             body["amount"] = amount_json(amount)
         capture = self.client.capture_authorization(authorization_id, body, key)
         return self._capture_result(capture, authorization_id, capture)
