@@ -256,3 +256,46 @@ def test_a_refund_the_bank_returns_later_is_refunded_again_under_a_new_key(servi
     assert len(keys) == len(set(keys)) == 2
     assert fake.refunds_made() == 2
     assert service.refund(result.registration_id).state == "already_refunded"
+
+
+# -- refunds made at the provider, outside the platform ----------------------------------------
+
+
+def test_a_partial_refund_at_the_provider_leaves_the_rest_for_refund_all(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    pay(service, "stripe-like", result.checkout_id)
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    payment_id = reg(store, result.registration_id).payment_id
+    assert payment_id is not None
+    # the organizer refunds 5 of the 20 EUR in the provider's dashboard (a goodwill gesture)
+    service.gateways.refund("stripe-like", RefundRequest(payment_id, amount=eur("5")), operation_id="dashboard-1")
+    assert deliver(service, "stripe-like") == [WebhookOutcome.IGNORED]  # refund.succeeded, for 5 EUR only
+    row = reg(store, result.registration_id)
+    assert (row.status, row.refund_state) == ("confirmed", "none")  # still a ticket, 15 EUR still paid
+    assert service.admit(event_id, mailbox.token("ann@example.com"))
+    assert service.event(event_id).seats_taken == 1
+    service.cancel_event(event_id)
+    outcomes = service.refund_all(event_id)
+    assert [(o.state, o.amount) for o in outcomes] == [("refunded", eur("15"))]  # what this refund returned
+    assert service.gateways.payment_status("stripe-like", payment_id).amount_refunded == eur("20")
+    deliver(service, "stripe-like")
+    assert reg(store, result.registration_id).refund_state == "refunded"
+    assert service.refund(result.registration_id).state == "already_refunded"
+
+
+def test_partial_refunds_at_the_provider_that_add_up_to_the_price_refund_it(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    pay(service, "stripe-like", result.checkout_id)
+    payment_id = reg(store, result.registration_id).payment_id
+    assert payment_id is not None
+    for n, (part, outcome) in enumerate((("5", WebhookOutcome.IGNORED), ("15", WebhookOutcome.PROCESSED))):
+        service.gateways.refund("stripe-like", RefundRequest(payment_id, amount=eur(part)), operation_id=f"dash-{n}")
+        assert deliver(service, "stripe-like") == [outcome]  # the second: 15 EUR, and 20 EUR refunded in all
+    row = reg(store, result.registration_id)
+    assert (row.status, row.refund_state) == ("refunded", "refunded")
+    assert service.event(event_id).seats_taken == 0
+    assert service.refund_all(event_id) == []
+    assert len(refund_calls(fake_of(service.gateways, "stripe-like"))) == 2  # the two made in the dashboard

@@ -61,6 +61,7 @@ from gateway_core import (
     UnknownGateway,
     UnsupportedCurrency,
     VoidRequest,
+    WebhookEvent,
 )
 from paid_events import domain
 from paid_events.config import PlatformConfig
@@ -964,6 +965,7 @@ class PaidEvents:
             elif event.checkout_id or event.payment_id:  # "completed" may still be pending: ask the provider
                 status = self.gateways.payment_status(gateway, event.checkout_id or event.payment_id or "")
                 claimed = status.amount if status.is_paid else None
+        fully_refunded = event.type is EventType.REFUND_SUCCEEDED and self._fully_refunded(gateway, event)
         try:
             with self.store.transaction() as s:
                 s.add(
@@ -993,8 +995,12 @@ class PaidEvents:
                     changed = self._confirm_paid(s, reg.id, event.payment_id)
                 elif event.type in (EventType.CHECKOUT_EXPIRED, EventType.PAYMENT_CANCELED):
                     changed = self._release_in(s, reg.id, "expired")
-                elif event.type is EventType.REFUND_SUCCEEDED:
+                elif fully_refunded:
                     changed = self._mark_refunded(s, reg.id, event.refund_id)
+                elif event.type is EventType.REFUND_SUCCEEDED:
+                    # A part of the payment went back (the organizer's gesture in the provider's
+                    # dashboard): the ticket stands, and refund() returns the rest.
+                    log.info("paid_events.refund.partial", registration_id=reg.id, refund_id=event.refund_id)
                 elif event.type is EventType.REFUND_FAILED:
                     changed = self._mark_refund_failed(s, reg.id, event.refund_id)
                 registration_id = reg.id
@@ -1013,6 +1019,26 @@ class PaidEvents:
             changed=changed,
         )
         return WebhookOutcome.PROCESSED if changed else WebhookOutcome.IGNORED
+
+    def _fully_refunded(self, gateway: str, event: WebhookEvent) -> bool:
+        """Whether a ``refund.succeeded`` leaves the whole payment refunded, not just a part of it.
+
+        The event's amount is that refund's: when it is less than the price (or absent), the
+        provider's refunded total for the payment decides, since earlier partial refunds count.
+        """
+        with self.store.transaction() as s:
+            reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
+        if reg is None:
+            return False  # the processing transaction reports the unknown payment
+        price = Money.from_minor(reg.price_minor, reg.currency)
+        if event.amount is not None and event.amount.currency == price.currency and event.amount >= price:
+            return True
+        payment_id = reg.payment_id or event.payment_id
+        if payment_id is None:
+            return False
+        status = self.gateways.payment_status(gateway, payment_id)
+        refunded = status.amount_refunded
+        return status.state is PaymentState.REFUNDED or (refunded.currency == price.currency and refunded >= price)
 
     @staticmethod
     def _amount_matches(reg: RegistrationRow, amount: Money) -> bool:
@@ -1345,6 +1371,8 @@ class PaidEvents:
                     .values(refund_state=state, refund_id=refund.id, refund_requested_at=None)
                     .execution_options(synchronize_session=False)
                 )
+        if refund.amount.currency == amount.currency:
+            amount = refund.amount  # what this refund returns (less after a partial refund made elsewhere)
         event = "paid_events.refund.created" if state != "failed" else "paid_events.refund.failed"
         log.info(event, registration_id=registration_id, refund_id=refund.id, amount=str(amount), state=state)
         error = None if state != "failed" else f"the provider reports the refund {refund.status.value}"
