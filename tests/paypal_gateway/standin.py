@@ -240,7 +240,7 @@ class State:
             links.append(
                 {"href": f"https://www.sandbox.paypal.com/checkoutnow?token={order['id']}", "rel": rel, "method": "GET"}
             )
-        return {
+        out = {
             "id": order["id"],
             "intent": order["intent"],
             "status": order["status"],
@@ -248,6 +248,9 @@ class State:
             "links": links,
             "create_time": order["created"],
         }
+        if order["source_kind"] is not None:
+            out["payment_source"] = {order["source_kind"]: {}}
+        return out
 
     # -- operations -----------------------------------------------------------------------
     def create_order(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -279,6 +282,8 @@ class State:
             "auths": [],
             "created": _now(),
             "capture_outcome": "COMPLETED",
+            # payment_source_response names the source's kind (its details are left out here).
+            "source_kind": next((k for k in ("card", "paypal") if k in source), None),
         }
         vault = (source.get("paypal") or source.get("card") or {}).get("vault_id")
         self.orders[order["id"]] = order

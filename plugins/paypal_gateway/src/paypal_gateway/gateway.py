@@ -766,10 +766,16 @@ class PayPalGateway:
             state = _AUTH_STATES.get(str(authorizations[-1].get("status")), PaymentState.PENDING)
         elif status == "VOIDED":
             state = PaymentState.CANCELED
+        elif status == "PAYER_ACTION_REQUIRED" and "card" in _object(order.get("payment_source")):
+            # "The order requires an action from the payer (e.g. 3DS authentication)": for a card
+            # (a vaulted one, see gateway_authorize) that is 3-D Secure, the state the order is in
+            # when AuthenticationRequired names it as its payment_id.
+            state = PaymentState.REQUIRES_ACTION
         else:
-            # CREATED, SAVED, APPROVED, and PAYER_ACTION_REQUIRED (what an order with an experience
-            # context reports until the payer approves): awaiting the payer or the merchant's capture.
-            # COMPLETED without a capture or authorization is not paid either.
+            # CREATED, SAVED, APPROVED, and PAYER_ACTION_REQUIRED for a PayPal-wallet order (what an
+            # order with an experience context reports until the payer approves it: a hosted
+            # checkout not yet paid, PENDING as on every provider): awaiting the payer or the
+            # merchant's capture. COMPLETED without a capture or authorization is not paid either.
             state = PaymentState.PENDING
         if len(captures) == 1:
             payment_id = str(captures[0]["id"])
