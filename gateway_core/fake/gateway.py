@@ -645,7 +645,7 @@ class FakeGateway:
         or a predicate on the delivery. Holding events and draining them later is a late
         delivery: each is signed at delivery time, as real providers sign each attempt.
         """
-        held_types = None if hold is None or callable(hold) else {str(t) for t in hold}
+        held_types = None if hold is None or callable(hold) else _event_types(hold)
         with self._lock:
             pending, self._outbox = self._outbox, []
             deliveries: list[WebhookDelivery] = []
@@ -940,6 +940,26 @@ def _listed_features(settings: GatewaySettings) -> frozenset[Feature]:
             gateway=settings.name,
         )
     return frozenset(Feature(v) for v in value)
+
+
+_EVENT_TYPES = frozenset(t.value for t in EventType)
+
+
+def _event_types(hold: Iterable[str]) -> set[str]:
+    """``drain_webhooks``' ``hold`` as event type names; one that would hold nothing is refused.
+
+    A single str would be read letter by letter, and a misspelt type matches no event: either way
+    the test would go on with every webhook delivered, believing some were held.
+    """
+    if isinstance(hold, str):
+        raise InvalidRequest(f"hold takes a collection of event types, not one str (use {{{str(hold)!r}}})")
+    names = list(hold)
+    unknown = [n for n in names if not isinstance(n, str) or n not in _EVENT_TYPES]
+    if unknown:
+        raise InvalidRequest(
+            f"hold names unknown event types: {', '.join(map(repr, unknown))}; known: {', '.join(sorted(_EVENT_TYPES))}"
+        )
+    return {str(n) for n in names}
 
 
 def _kind(value: object) -> str:

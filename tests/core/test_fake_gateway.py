@@ -4,6 +4,8 @@ Driven through the manager, as a host would."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gateway_core import (
@@ -252,6 +254,27 @@ def test_hold_takes_event_types_as_enum_values_too(one_fake: GatewayManager, f: 
     assert [d.type for d in f.drain_webhooks(hold=[EventType.CHECKOUT_COMPLETED], reverse=True)] == [
         "payment.succeeded"
     ]
+
+
+@pytest.mark.parametrize(
+    ("hold", "said"),
+    [
+        ("payment.succeeded", "hold takes a collection of event types, not one str (use {'payment.succeeded'})"),
+        (EventType.PAYMENT_SUCCEEDED, "hold takes a collection of event types, not one str"),
+        ({"payment.succeded"}, "hold names unknown event types: 'payment.succeded'; known: checkout.completed"),
+        (["payment.succeeded", 3], "hold names unknown event types: 3"),
+    ],
+    ids=["str", "enum", "typo", "int"],
+)
+def test_a_hold_that_would_hold_nothing_is_refused_and_drains_nothing(
+    one_fake: GatewayManager, f: FakeGateway, hold: object, said: str
+) -> None:
+    # a str would be read letter by letter and a misspelt type matches no event: both held nothing
+    session = one_fake.create_checkout("fake", checkout(), idempotency_key="co")
+    f.complete_checkout(session.id)
+    with pytest.raises(InvalidRequest, match=re.escape(said)):
+        f.drain_webhooks(hold=hold)  # type: ignore[arg-type]
+    assert f.pending_webhooks() == ["checkout.completed", "payment.succeeded"]
 
 
 # --------------------------------------------------------------------------------------------
