@@ -326,3 +326,38 @@ def test_an_unreadable_answer_to_a_read_is_unavailable(
     assert not info.value.unmapped
     assert "'currency'" in info.value.message
     assert manager.payment_status(GW, payment_id).is_paid  # the next read is whole
+
+
+def test_an_answer_cut_off_after_stripe_acted_is_outcome_unknown_and_the_same_key_gets_it(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    """A 200 whose body is not whole JSON: the SDK raises APIError with http_status 200, once.
+
+    Stripe acted; the plugin called it an unmapped-looking provider error that said nothing of
+    the refund made, and quoted the cut body. A retry with the same key gets the whole answer.
+    """
+    payment_id = captured_payment(manager, standin, f"cut-refund-checkout-{uuid.uuid4().hex}")
+    before = standin.stats()["refunds"]
+    client.targeted.append(("/v1/refunds", "cut_after_send"))
+    request = RefundRequest(payment_id, Money.of("2.00", "EUR"))
+    with pytest.raises(OutcomeUnknown) as info:
+        manager.refund(GW, request, idempotency_key="cut-refund")
+    assert info.value.retryable is True
+    assert info.value.gateway == GW
+    assert "re_" not in info.value.message  # the cut body is not echoed
+    assert standin.stats()["refunds"] == before + 1  # Stripe did refund
+    refund = manager.refund(GW, request, idempotency_key="cut-refund")
+    assert refund.amount == Money.of("2.00", "EUR")
+    assert standin.stats()["refunds"] == before + 1
+
+
+def test_an_answer_cut_off_on_a_read_is_unavailable(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    payment_id = captured_payment(manager, standin, f"cut-read-checkout-{uuid.uuid4().hex}")
+    client.targeted.append(("/v1/payment_intents/{intent}", "cut_after_send"))
+    with pytest.raises(GatewayUnavailable) as info:
+        manager.payment_status(GW, payment_id)
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.retryable is True
+    assert manager.payment_status(GW, payment_id).is_paid

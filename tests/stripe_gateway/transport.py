@@ -19,7 +19,7 @@ from tests.stripe_gateway.formcodec import decode
 from tests.stripe_gateway.speccheck import Spec, SpecViolation
 
 #: Faults a test can queue: each applies to one HTTP attempt (the SDK's retries are attempts too).
-FAULTS = ("timeout", "500", "429", "drop_after_send", "refuse_connection", "502_after_send")
+FAULTS = ("timeout", "500", "429", "drop_after_send", "refuse_connection", "502_after_send", "cut_after_send")
 
 
 @attrs.frozen
@@ -43,7 +43,9 @@ class CheckedClient(stripe.RequestsClient):
     * ``500`` / ``429``: the server's answer is replaced by Stripe's error envelope (the request
       never reaches the server);
     * ``502_after_send``: the request reaches the server, then a proxy answers 502 with an HTML
-      page and no ``Stripe-Should-Retry`` in place of the server's answer.
+      page and no ``Stripe-Should-Retry`` in place of the server's answer;
+    * ``cut_after_send``: the request reaches the server and its answer keeps its status but
+      arrives cut off mid-body (not JSON any more), as through a proxy that dropped the rest.
 
     Retries do not sleep (backoff is the SDK's business, not what these tests measure).
 
@@ -110,9 +112,11 @@ class CheckedClient(stripe.RequestsClient):
         return fault, template
 
     def _rewritten(
-        self, template: str, result: tuple[bytes, int, Mapping[str, str]]
+        self, template: str, result: tuple[bytes, int, Mapping[str, str]], fault: str | None = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         body, status, headers = result
+        if fault == "cut_after_send":
+            return body[: len(body) // 2], status, headers
         with self._lock:
             change = self.rewrite.pop(template, None) if 200 <= status < 300 else None
         if change is None:
@@ -146,7 +150,7 @@ class CheckedClient(stripe.RequestsClient):
         if early is not None:
             return early
         result = super().request(method, url, headers, post_data)
-        return self._late(fault) or self._rewritten(template, result)
+        return self._late(fault) or self._rewritten(template, result, fault)
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
@@ -158,7 +162,7 @@ class CheckedClient(stripe.RequestsClient):
             return early
         self.async_requests += 1
         result = await self._async.request_async(method, url, headers, post_data)
-        return self._late(fault) or self._rewritten(template, result)
+        return self._late(fault) or self._rewritten(template, result, fault)
 
     async def sleep_async(self, secs: float) -> None:
         return None

@@ -23,6 +23,8 @@ AuthenticationError                         AuthenticationFailed
 PermissionError                             PermissionDenied (``permission`` names the missing one)
 RateLimitError                              RateLimited (retryable)
 APIConnectionError                          OutcomeUnknown when mutating, else GatewayUnavailable
+APIError 2xx (a body that is not JSON)      OutcomeUnknown when mutating (retryable: the same key
+                                            gets Stripe's saved answer whole), else GatewayUnavailable
 APIError 5xx                                OutcomeUnknown when mutating (retryable unless Stripe
                                             says ``Stripe-Should-Retry: false``: see below), else
                                             GatewayUnavailable
@@ -276,6 +278,17 @@ def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool, operati
         return GatewayUnavailable("stripe: could not reach Stripe", **fields)
     if isinstance(err, stripe.SignatureVerificationError):
         return WebhookVerificationFailed(_message(err, "signature did not verify"), **fields)
+    if isinstance(err, stripe.APIError) and status is not None and 200 <= status < 300:
+        # The SDK's "Invalid response body from API": a 2xx whose body is not JSON (cut off on the
+        # way, or a proxy's page). Not echoed: it is the answer, card and client-secret fields and all.
+        if mutating:
+            return OutcomeUnknown(
+                f"stripe: the answer (HTTP {status}) arrived unreadable, not whole JSON; the operation may have "
+                "taken effect: retry with the same idempotency key to get its result",
+                retryable=True,
+                **fields,
+            )
+        return GatewayUnavailable(f"stripe: the answer (HTTP {status}) arrived unreadable, not whole JSON", **fields)
     if isinstance(err, stripe.APIError) and (status is None or status >= 500):
         if not mutating:
             return GatewayUnavailable(_message(err, "Stripe had an internal error"), **fields)
