@@ -26,6 +26,14 @@ from gateway_core.errors import (
     [
         (422, "UNPROCESSABLE_ENTITY", "INSTRUMENT_DECLINED", True, PaymentDeclined, False),
         (422, "UNPROCESSABLE_ENTITY", "TRANSACTION_REFUSED", True, PaymentDeclined, False),
+        # Orders v2 issues whose descriptions say the payment source was declined or refused
+        # ("Transaction failed. Redirect the payer to select another funding source.", ...)
+        (422, "UNPROCESSABLE_ENTITY", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "PAYMENT_SOURCE_DECLINED_BY_PROCESSOR", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "PAYMENT_SOURCE_CANNOT_BE_USED", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "ALIAS_DECLINED_BY_PROCESSOR", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "TRANSACTION_BLOCKED_BY_PAYEE", True, PaymentDeclined, False),
+        (422, "UNPROCESSABLE_ENTITY", "REFERENCED_CARD_EXPIRED", True, PaymentDeclined, False),
         (422, "UNPROCESSABLE_ENTITY", "PAYER_ACTION_REQUIRED", True, AuthenticationRequired, False),
         (422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_APPROVED", True, AuthenticationRequired, False),
         (422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED", True, AmountOutOfRange, False),

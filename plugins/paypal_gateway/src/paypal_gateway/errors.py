@@ -8,7 +8,9 @@ PayPal (``ErrorException`` name / first issue)     gateway-core
 401, ``invalid_client`` from ``/v1/oauth2/token``   :class:`AuthenticationFailed`
 403 ``NOT_AUTHORIZED`` / ``PERMISSION_DENIED``      :class:`PermissionDenied`
 404 ``RESOURCE_NOT_FOUND``                          :class:`NotFound`
-422 ``INSTRUMENT_DECLINED``, ``TRANSACTION_REFUSED``  :class:`PaymentDeclined` (``decline_code`` = issue)
+422 ``INSTRUMENT_DECLINED``, ``TRANSACTION_REFUSED``  :class:`PaymentDeclined` (``decline_code`` = issue;
+... (see ``_DECLINED``)                             every issue whose description says the funding
+                                                    source was declined or cannot pay)
 422 ``PAYER_ACTION_REQUIRED``, ``ORDER_NOT_APPROVED``  :class:`AuthenticationRequired` (``action_url``:
                                                     the error's ``payer-action`` link, if any)
 422 ``REFUND_AMOUNT_EXCEEDED`` ... (see ``_RANGE``)  :class:`AmountOutOfRange`
@@ -83,6 +85,14 @@ _DECLINED = frozenset(
         "COMPLIANCE_VIOLATION",
         "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED",
         "REFUND_FAILED_INSUFFICIENT_FUNDS",
+        # Orders v2: the payer's funding source was declined or cannot pay; the payer picks another
+        # (a new order, or the approve link again), as for INSTRUMENT_DECLINED.
+        "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING",
+        "PAYMENT_SOURCE_DECLINED_BY_PROCESSOR",
+        "PAYMENT_SOURCE_CANNOT_BE_USED",
+        "ALIAS_DECLINED_BY_PROCESSOR",
+        "TRANSACTION_BLOCKED_BY_PAYEE",
+        "REFERENCED_CARD_EXPIRED",
     }
 )
 _PAYER_ACTION = frozenset({"PAYER_ACTION_REQUIRED", "ORDER_NOT_APPROVED"})
