@@ -118,7 +118,16 @@ _READ_OPERATIONS = frozenset({"status", "webhook"})
 _READ_OUTCOMES = frozenset({Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.UNAVAILABLE})
 
 
+#: Every operation an outcome can be scripted for (the manager's operation names, as in log lines).
+_OPERATIONS = frozenset({"checkout", "authorize", "capture", "void", "refund"}) | _READ_OPERATIONS
+
+
 def _check_scripted(instance: Scripted, attribute: attrs.Attribute[str | None], operation: str | None) -> None:
+    if operation is not None and operation not in _OPERATIONS:
+        # an outcome for no operation would wait for ever, and the one meant would succeed
+        raise InvalidRequest(
+            f"the fake has no operation {operation!r}; the fake's are: {', '.join(sorted(_OPERATIONS))}"
+        )
     if operation in _READ_OPERATIONS and instance.outcome not in _READ_OUTCOMES:
         raise ValueError(
             f"a {operation} lookup can only be scripted rate_limited or unavailable, not {instance.outcome}"
@@ -131,7 +140,7 @@ class Scripted:
 
     Without ``operation`` it applies to the next mutating operation (checkout, authorize,
     capture, void, refund). ``"status"`` and ``"webhook"`` must be named to apply, and take only
-    ``RATE_LIMITED`` or ``UNAVAILABLE``.
+    ``RATE_LIMITED`` or ``UNAVAILABLE``. Any other name is refused: it would never apply.
     """
 
     outcome: Outcome = attrs.field(converter=Outcome)

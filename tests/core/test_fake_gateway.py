@@ -23,6 +23,7 @@ from gateway_core import (
     InvalidRequest,
     Money,
     NotFound,
+    PaymentDeclined,
     PaymentState,
     PluginLoadError,
     RateLimited,
@@ -315,6 +316,21 @@ def test_unscoped_outcomes_are_for_mutating_operations_only(one_fake: GatewayMan
 def test_a_read_takes_only_outcomes_where_nothing_happened(outcome: Outcome) -> None:
     with pytest.raises(ValueError, match="can only be scripted rate_limited or unavailable"):
         Scripted(outcome, operation="status")
+
+
+@pytest.mark.parametrize("operation", ["create_checkout", "refunds", "payment_status", ""])
+def test_an_outcome_for_an_operation_the_fake_does_not_have_is_refused(operation: str) -> None:
+    # it would wait for ever, and the operation the test meant would succeed
+    with pytest.raises(
+        InvalidRequest, match=f"no operation {operation!r}; the fake's are: authorize, capture, checkout"
+    ):
+        Scripted(Outcome.DECLINE, operation=operation)
+
+
+def test_a_scripted_outcome_for_a_named_operation_applies_to_it(one_fake: GatewayManager, f: FakeGateway) -> None:
+    f.script(Scripted(Outcome.DECLINE, operation="checkout"))
+    with pytest.raises(PaymentDeclined):
+        one_fake.create_checkout("fake", checkout(), idempotency_key="co")
 
 
 # --------------------------------------------------------------------------------------------
