@@ -299,3 +299,29 @@ def test_partial_refunds_at_the_provider_that_add_up_to_the_price_refund_it(serv
     assert service.event(event_id).seats_taken == 0
     assert service.refund_all(event_id) == []
     assert len(refund_calls(fake_of(service.gateways, "stripe-like"))) == 2  # the two made in the dashboard
+
+
+@pytest.mark.parametrize("expired_first", [False, True], ids=["pending", "hold-expired"])
+def test_a_payment_that_lands_after_cancellation_gets_no_ticket_and_is_refundable(
+    service: PaidEvents, store: Store, expired_first: bool
+) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    assert result.checkout_id is not None
+    fake.complete_checkout(result.checkout_id)  # the payer pays as the organizer cancels
+    if expired_first:  # its hold lapsed and was released before the webhooks arrive
+        with store.transaction() as s:
+            s.execute(sa.update(RegistrationRow).values(status="expired"))
+            s.execute(sa.text("UPDATE pe_events SET seats_taken = 0"))
+    service.cancel_event(event_id)  # too late to close the checkout: it is paid
+    deliver(service, "stripe-like")
+    row = reg(store, result.registration_id)
+    assert (row.status, row.paid_at is not None, row.token_hash) == ("paid_no_seat", True, None)
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    assert [m.kind for m in mailbox.messages] == ([] if expired_first else ["cancellation"])  # no ticket
+    assert service.event(event_id).seats_taken == 0
+    assert [(o.state, o.amount) for o in service.refund_all(event_id)] == [("refunded", eur("20"))]
+    deliver(service, "stripe-like")
+    service.delete_event(event_id)

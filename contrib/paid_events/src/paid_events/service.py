@@ -566,7 +566,7 @@ class PaidEvents:
                     open_checkouts.append((reg.id, reg.gateway, reg.checkout_id))
         for registration_id, gateway, checkout_id in open_checkouts:
             # Close open checkouts so nobody pays for a cancelled event; the expiry webhook (or
-            # reconcile) gives the seat back. A payment that still lands is confirmed and refundable.
+            # reconcile) gives the seat back. A payment that still lands is paid_no_seat: refundable.
             self._void(registration_id, gateway, checkout_id)
         log.info("paid_events.event.cancelled", event_id=event_id, notified=count, checkouts_closed=len(open_checkouts))
         return count
@@ -1463,6 +1463,16 @@ class PaidEvents:
         newly_paid = reg.paid_at is None
         if newly_paid:
             reg.paid_at = self.clock()
+        if reg.status in ("pending", "expired", "failed"):
+            event = self._event(s, reg.event_id, lock=True)
+            if event.status != "active":
+                # Paid for an event cancelled meanwhile (too late to close the checkout): no ticket
+                # and no confirmation after the cancellation; the organizer refunds it.
+                if reg.status == "pending":
+                    self._free_hold(s, reg)
+                reg.status = "paid_no_seat"
+                log.error("paid_events.registration.paid_after_cancel", registration_id=reg.id, event_id=reg.event_id)
+                return True
         if reg.status == "pending":
             # Lock the event row: a concurrent change_price waits, so no price changes under a confirmation.
             self._confirm(s, self._event(s, reg.event_id, lock=True), reg, self.clock())
