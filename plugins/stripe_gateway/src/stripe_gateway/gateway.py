@@ -10,8 +10,10 @@ under the sync API it is driven with the SDK's sync methods, and under the async
 (``context.asynchronous``: the provider is declared ``asyncio_native``) the hook returns a
 coroutine that drives it with their ``*_async`` twins over httpx.
 
-Every POST carries ``context.idempotency_key``; the SDK's own retries (``max_network_retries``,
-default 2 here, the SDK's default being none) reuse it, so a retry never creates a second object.
+Every POST carries ``context.idempotency_key`` (the cancel of a completed Checkout Session's
+PaymentIntent in ``void`` carries a key derived from it: :func:`_sub_key`); the SDK's own retries
+(``max_network_retries``, default 2 here, the SDK's default being none) reuse it, so a retry never
+creates a second object.
 """
 
 from __future__ import annotations
