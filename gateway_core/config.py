@@ -19,6 +19,8 @@ A setting whose name looks like a secret's -- ending in ``key``, ``token`` or ``
 their plurals), or containing ``secret``, ``password``, ``passwd``, ``passphrase`` or
 ``private_key`` -- must come from the environment; a literal in the file is refused so secrets
 never land in version control (a true/false flag such as ``verify_token = true`` is allowed).
+The rule holds at any depth: in nested tables and in tables inside arrays, where
+``{ env = "VAR" }`` is resolved too.
 """
 
 from __future__ import annotations
@@ -169,6 +171,8 @@ def _resolve_setting(gateway: str, key: str, value: Any, environ: Mapping[str, s
         )
     if isinstance(value, dict):  # a nested table follows the same rules (client.secret = { env = ... })
         return {k: _resolve_setting(gateway, f"{key}.{k}", v, environ) for k, v in value.items()}
+    if isinstance(value, list):  # and so does a table in an array ([[settings.accounts]] api_key = ...)
+        return [_resolve_setting(gateway, f"{key}[{i}]", v, environ) for i, v in enumerate(value)]
     return value
 
 

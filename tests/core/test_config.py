@@ -263,6 +263,43 @@ def test_nested_env_secrets_are_resolved(tmp_path: Path) -> None:
     assert oauth["client_secret"].reveal() == SECRET_VALUE
 
 
+def test_a_literal_secret_in_a_table_inside_an_array_is_refused(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        f"""
+        [gateways.g]
+        provider = "p"
+        [[gateways.g.settings.accounts]]
+        name = "eu"
+        api_key = "{SECRET_VALUE}"
+        """,
+    )
+    with pytest.raises(ConfigurationError, match=r"setting 'accounts\[0\]\.api_key' looks like a secret") as info:
+        DeploymentConfig.from_toml(path, environ={})
+    assert SECRET_VALUE not in str(info.value)
+
+
+def test_env_secrets_in_a_table_inside_an_array_are_resolved(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [gateways.g]
+        provider = "p"
+        [gateways.g.settings]
+        features = ["refund", "void"]
+        [[gateways.g.settings.accounts]]
+        name = "eu"
+        api_key = { env = "EU_KEY" }
+        """,
+    )
+    settings = DeploymentConfig.from_toml(path, environ={"EU_KEY": SECRET_VALUE}).gateways[0]
+    [account] = settings.get("accounts")
+    assert account["name"] == "eu"
+    assert isinstance(account["api_key"], Secret)
+    assert account["api_key"].reveal() == SECRET_VALUE
+    assert settings.get("features") == ["refund", "void"]
+
+
 @pytest.mark.parametrize(
     "literal",
     ['account_country = "DE"', 'client_id = "public-id"', 'credentials_file = "/etc/gw/creds.json"', "tolerance = 300"],
