@@ -160,3 +160,27 @@ def test_demo_runs_on_postgresql(database: str, pg_schema: tuple[str, str]) -> N
         engine.dispose()
     assert any("Store: postgresql" in line for line in lines)
     assert any("refunding ann again: already_refunded" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["reconcile", "--database", "sqlite:///{tmp}/e.db", "--config", "{tmp}/missing.toml"], "not found"),
+        (["demo", "--config", "{tmp}/bad.toml"], "is not valid TOML"),
+        (["migrate", "--database", "not a database url"], "not a database URL"),
+        (["send-messages", "--database", "nosuchdriver://x/y"], "not a database URL"),
+        (["migrate", "--database", "sqlite:///{tmp}/no/such/dir/e.db"], "database error"),
+        (["migrate", "--database", "postgresql+psycopg://ann:s3cret-pw@127.0.0.1:1/x"], "database error"),
+    ],
+    ids=["missing-config", "bad-toml", "bad-url", "unknown-driver", "no-directory", "no-server"],
+)
+def test_events_commands_report_errors_in_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "bad.toml").write_text("[platform\n", encoding="utf-8")
+    result = gateway("events", *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert message in lines[0]
+    assert "s3cret-pw" not in result.stderr + result.stdout

@@ -6,13 +6,53 @@ commands, so ``gateway plugins`` stays fast.
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
+from gateway_core import GatewayError
 from gateway_core.hookspecs import hookimpl
+from paid_events.errors import PaidEventsError
 
 __all__ = ["events", "gateway_cli_commands"]
+
+
+@contextlib.contextmanager
+def _reported(database: str | None = None) -> Iterator[None]:
+    """What a user can act on (a bad configuration, URL or store) as one ``error: ...`` line, exit 1.
+
+    ``gateway`` prints a ``click.ClickException`` that way; anything else would be a traceback.
+    The database URL is never echoed, and its password is blanked from a driver's message.
+    """
+    try:
+        yield
+    except (GatewayError, PaidEventsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        sa_exc = sys.modules.get("sqlalchemy.exc")  # loaded by the command itself, if it got that far
+        if sa_exc is not None and isinstance(exc, sa_exc.ArgumentError):
+            raise click.ClickException(
+                "--database is not a database URL (expected sqlite:///events.db or postgresql+psycopg://user@host/db)"
+            ) from None
+        if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+            lines = str(exc.orig).strip().splitlines()
+            raise click.ClickException(
+                f"database error: {_blank_password(lines[0] if lines else '', database)}"
+            ) from None
+        raise
+
+
+def _blank_password(text: str, database: str | None) -> str:
+    import sqlalchemy as sa  # noqa: PLC0415 (only once a database error happened)
+
+    try:
+        password = sa.make_url(database).password if database else None
+    except sa.exc.ArgumentError:
+        password = None
+    return text.replace(str(password), "***") if password else text
 
 
 @hookimpl
@@ -52,7 +92,8 @@ def demo(database: str | None, config_path: Path | None, outbox_path: Path | Non
     """Run the whole story on the fake gateway: create, register, pay, reject, move, cancel, refund."""
     from paid_events.demo import run  # noqa: PLC0415
 
-    run(database=database, config_path=config_path, outbox_path=outbox_path, echo=click.echo, verbose=verbose)
+    with _reported(database):
+        run(database=database, config_path=config_path, outbox_path=outbox_path, echo=click.echo, verbose=verbose)
 
 
 @events.command("migrate")
@@ -61,7 +102,8 @@ def migrate(database: str) -> None:
     """Create or upgrade the store's tables (Alembic)."""
     from paid_events.store import Store  # noqa: PLC0415
 
-    Store.open(database).close()
+    with _reported(database):
+        Store.open(database).close()
     click.echo("paid_events store is at the newest migration")
 
 
@@ -75,12 +117,13 @@ def reconcile(database: str, config_path: Path | None) -> None:
     from paid_events.service import PaidEvents  # noqa: PLC0415
     from paid_events.store import Store  # noqa: PLC0415
 
-    platform, deployment = config.load(config_path)
-    store = Store.open(database)
-    try:
-        report = PaidEvents(store, GatewayManager(deployment), platform).reconcile()
-    finally:
-        store.close()
+    with _reported(database):
+        platform, deployment = config.load(config_path)
+        store = Store.open(database)
+        try:
+            report = PaidEvents(store, GatewayManager(deployment), platform).reconcile()
+        finally:
+            store.close()
     click.echo(
         f"checkouts recovered: {report.checkouts_recovered}, confirmed: {report.confirmed}, "
         f"released: {report.released}, still pending: {report.still_pending}; "
@@ -132,12 +175,13 @@ def send_messages(  # noqa: PLR0917 (click passes options positionally)
         chosen, where = outbox.LogSender(), "the log"
     else:
         chosen, where = outbox.FileSender(to_file), str(to_file)
-    store = Store.open(database)
-    try:
-        sent = outbox.drain(store, chosen)
-        left, failed = outbox.pending_count(store), outbox.failed_count(store)
-    finally:
-        store.close()
+    with _reported(database):
+        store = Store.open(database)
+        try:
+            sent = outbox.drain(store, chosen)
+            left, failed = outbox.pending_count(store), outbox.failed_count(store)
+        finally:
+            store.close()
     click.echo(f"sent {sent} messages to {where}; {left} waiting, {failed} failed for good")
     if to_log and left:
         click.echo("messages with an access token are never logged: send them with --to-file or --smtp-host")
