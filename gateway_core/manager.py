@@ -647,6 +647,7 @@ class GatewayManager:
             self._require_feature(gw, Feature.AUTHORIZE_CAPTURE, "an authorize-only checkout")
         if request.application_fee is not None:
             self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+            self._check_wire(gw, request.application_fee, "application_fee ")
         if request.expires_at is not None:
             self._check_expiry(gw, request.expires_at)
         self._check_amount(gw, request.amount)
@@ -670,6 +671,7 @@ class GatewayManager:
             )
         if request.application_fee is not None:
             self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
+            self._check_wire(gw, request.application_fee, "application_fee ")
         self._check_amount(gw, request.amount)
         key = _operation_key(gateway, "authorize", idempotency_key, operation_id)
         ctx = OperationContext(gateway, gw.info.provider, "authorize", key)
@@ -780,11 +782,13 @@ class GatewayManager:
         gw.info.capabilities.require_rule(amount.currency, gateway=gw.info.name).check(amount, gateway=gw.info.name)
 
     @staticmethod
-    def _check_wire(gw: _Gateway, amount: Money) -> None:
-        # A capture or refund is bounded by the payment, not by the charge minimum: only the step applies.
+    def _check_wire(gw: _Gateway, amount: Money, what: str = "") -> None:
+        # A capture, refund or fee is bounded by the payment, not by the charge minimum: only the step applies.
         rule = gw.info.capabilities.require_rule(amount.currency, gateway=gw.info.name)
         if not rule.wire.accepts(amount):
-            raise InvalidAmount(f"{amount} is not a multiple of {rule.wire.quantum} {rule.code}", gateway=gw.info.name)
+            raise InvalidAmount(
+                f"{what}{amount} is not a multiple of {rule.wire.quantum} {rule.code}", gateway=gw.info.name
+            )
 
     def _run(self, p: _Prepared[T]) -> T:
         """Run a prepared operation on this thread (the sync API, and async for thread-run gateways)."""

@@ -12,12 +12,16 @@ import structlog.testing
 
 from gateway_core import (
     AsyncGatewayManager,
+    AuthorizeRequest,
+    Capabilities,
     CapabilityNotSupported,
     CaptureRequest,
     CheckoutRequest,
+    CurrencyRule,
     DeploymentConfig,
     Feature,
     GatewayManager,
+    InvalidAmount,
     InvalidCurrency,
     InvalidRequest,
     Money,
@@ -185,3 +189,34 @@ def test_a_request_of_the_wrong_type_is_a_logged_refusal_that_sends_nothing(
     for lines in (logs, async_logs):
         assert [(e["event"], e["code"]) for e in lines] == [(event, "invalid_request")]
     assert fake.requests == []
+
+
+def test_an_application_fee_off_the_wire_step_is_a_logged_refusal() -> None:
+    # Stripe takes KWD in multiples of 10 fils: a 0.005 KWD fee cannot be sent, whatever the total
+    kwd = Capabilities(
+        currencies=[CurrencyRule("KWD", 3, 10)],
+        features=[Feature.HOSTED_CHECKOUT, Feature.AUTHORIZE_CAPTURE, Feature.APPLICATION_FEE],
+        sources=default_capabilities().sources,
+        live=False,
+    )
+    config = DeploymentConfig.from_mapping(
+        {"gateways": {"kwd": {"provider": "fake-kwd", "settings": {"test_mode": True}}}}
+    )
+    manager = GatewayManager(config, plugins=[provider("fake-kwd", kwd)], load_entry_points=False)
+    fake = manager.gateway_object("kwd")
+    assert isinstance(fake, FakeGateway)
+    total, fee = Money.of("5.000", "KWD"), Money.of("0.005", "KWD")
+    said = "application_fee 0.005 KWD is not a multiple of 0.010 KWD"
+    with structlog.testing.capture_logs() as logs:
+        with pytest.raises(InvalidAmount, match=re.escape(said)):
+            manager.create_checkout(
+                "kwd",
+                CheckoutRequest.single("T", total, "https://h.example/a", "https://h.example/b", application_fee=fee),
+                operation_id="c",
+            )
+        with pytest.raises(InvalidAmount, match=re.escape(said)):
+            manager.authorize("kwd", AuthorizeRequest(total, "pm_1", application_fee=fee), operation_id="a")
+    assert [e["event"] for e in logs] == ["gateway.checkout.refused", "gateway.authorize.refused"]
+    assert fake.requests == []
+    on_step = AuthorizeRequest(total, "pm_1", application_fee=Money.of("0.010", "KWD"))
+    assert manager.authorize("kwd", on_step, operation_id="a2").amount == total
