@@ -679,3 +679,37 @@ def test_a_verified_payment_of_the_wrong_amount_does_not_confirm(service: PaidEv
     ).encode()
     assert service.handle_webhook("stripe-like", {"Fake-Signature": fake.sign(body)}, body) is WebhookOutcome.IGNORED
     assert registration(store, result.registration_id).status == "pending"
+
+
+def test_bad_arguments_of_other_kinds_are_typed_errors_and_change_nothing(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    paid = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", paid.checkout_id)
+    pending = service.checkout(event_id, "bob@example.com")
+    base: dict[str, Any] = {
+        "organizer": "org-1",
+        "title": "Series",
+        "price": eur("20"),
+        "capacity": 5,
+        "gateways": ["stripe-like"],
+    }
+    nothing: Any = None
+    five: Any = 5
+    text: Any = "not a callback"
+    before = snapshot(store)
+    calls: list[Any] = [
+        lambda: service.create_event(**base, kind="permanent", sessions=nothing),  # was TypeError
+        lambda: service.create_event(**base, kind="permanent", sessions=five),
+        lambda: service.create_event(**{**base, "gateways": 5}, kind="on_demand"),
+        lambda: service.create_event(**{**base, "gateways": [["stripe-like"]]}, kind="on_demand"),
+        lambda: service.reject(pending.registration_id, five),  # a reason that is not text
+        lambda: service.refund_all(event_id, text),  # was: refunded ann, then TypeError
+    ]
+    for call in calls:
+        with pytest.raises(InvalidInput):
+            call()
+    assert snapshot(store) == before
+    assert fake_of(service.gateways, "stripe-like").refunds_made() == 0
+    when = service.clock() + timedelta(days=3)
+    series = service.create_event(**base, kind="permanent", sessions=(w for w in [when]))  # a generator: read once
+    assert [s.starts_at for s in service.sessions(series.id)] == [when]  # was: checked, then dropped

@@ -333,7 +333,7 @@ class PaidEvents:
         early_price: Money | None = None,
         early_until: datetime | None = None,
         early_from: datetime | None = None,
-        sessions: Sequence[datetime] = (),
+        sessions: Iterable[datetime] = (),
     ) -> EventView:
         """Create an event; ``capacity`` is the organizer's plan size, ``gateways`` those they enabled.
 
@@ -356,6 +356,9 @@ class PaidEvents:
         domain.validate_price(price, self.config, offered)
         self._check_list_price(price, enabled)
         self._check_early(price, early_price, early_until, early_from, offered)
+        if isinstance(sessions, (str, bytes, datetime)) or not isinstance(sessions, Iterable):
+            raise InvalidInput("sessions must be a list of datetimes")
+        sessions = tuple(sessions)  # read once: a generator would be used up by the checks
         now = self.clock()
         self._check_dates(event_kind, starts_at, sessions, now)
         row = EventRow(
@@ -1233,6 +1236,8 @@ class PaidEvents:
         a registration rejected before it was paid has nothing to refund, and its open checkout is
         closed so it cannot be paid afterwards.
         """
+        if not isinstance(reason, str):
+            raise InvalidInput(f"reason must be text, not {type(reason).__name__}")
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             event = self._event(s, reg.event_id)
@@ -1434,6 +1439,8 @@ class PaidEvents:
         Safe to run twice at once (two organizers, two tabs): each payment is refunded once; the
         other run reports it ``in_progress`` or ``already_refunded``.
         """
+        if progress is not None and not callable(progress):
+            raise InvalidInput(f"progress must be a callable or None, not {type(progress).__name__}")
         with self.store.transaction() as s:
             self._event(s, event_id)
             ids = s.scalars(
@@ -1877,10 +1884,12 @@ class PaidEvents:
         return found is not None
 
     def _enabled_gateways(self, gateways: Sequence[str]) -> tuple[str, ...]:
-        if isinstance(gateways, str) or not gateways:
+        if isinstance(gateways, (str, bytes)) or not isinstance(gateways, Iterable) or not (given := tuple(gateways)):
             raise InvalidInput("enable at least one gateway (a list of configured gateway names)")
         names: list[str] = []
-        for name in gateways:
+        for name in given:
+            if not isinstance(name, str):
+                raise InvalidInput(f"a gateway name must be a string, not {type(name).__name__}")
             try:
                 info = self.gateways.gateway(name)
             except UnknownGateway:
