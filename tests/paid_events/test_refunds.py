@@ -325,3 +325,21 @@ def test_a_payment_that_lands_after_cancellation_gets_no_ticket_and_is_refundabl
     assert [(o.state, o.amount) for o in service.refund_all(event_id)] == [("refunded", eur("20"))]
     deliver(service, "stripe-like")
     service.delete_event(event_id)
+
+
+def test_a_refund_succeeded_delivered_after_its_failure_does_not_mark_it_refunded(
+    service: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    pay(service, "stripe-like", result.checkout_id)
+    fake = fake_of(service.gateways, "stripe-like")
+    first = service.refund(result.registration_id)
+    assert (first.state, first.refund_id is not None) == ("refunded", True)
+    fake.fail_refund(first.refund_id or "")  # the payer's bank sends the money back
+    # the provider's two webhooks arrive out of order: refund.failed, then refund.succeeded
+    outcomes = [service.handle_webhook("stripe-like", d.headers, d.body) for d in fake.drain_webhooks(reverse=True)]
+    assert outcomes == [WebhookOutcome.PROCESSED, WebhookOutcome.IGNORED]
+    assert reg(store, result.registration_id).refund_state == "failed"  # the payer still has no money back
+    assert [o.state for o in service.refund_all(event_id)] == ["refunded"]
+    assert fake.refunds_made() == 2

@@ -1024,21 +1024,20 @@ class PaidEvents:
         return WebhookOutcome.PROCESSED if changed else WebhookOutcome.IGNORED
 
     def _fully_refunded(self, gateway: str, event: WebhookEvent) -> bool:
-        """Whether a ``refund.succeeded`` leaves the whole payment refunded, not just a part of it.
+        """Whether a ``refund.succeeded`` leaves the whole payment refunded, as the provider says now.
 
-        The event's amount is that refund's: when it is less than the price (or absent), the
-        provider's refunded total for the payment decides, since earlier partial refunds count.
+        The provider's refunded total for the payment decides, not the event: its amount is that
+        one refund's (earlier partial refunds count too), and a late or out-of-order delivery may
+        announce a refund that has failed since (the payer's bank sent the money back).
         """
         with self.store.transaction() as s:
             reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
         if reg is None:
             return False  # the processing transaction reports the unknown payment
         price = Money.from_minor(reg.price_minor, reg.currency)
-        if event.amount is not None and event.amount.currency == price.currency and event.amount >= price:
-            return True
         payment_id = reg.payment_id or event.payment_id
-        if payment_id is None:
-            return False
+        if payment_id is None:  # nothing to ask about: the event's own amount is all there is
+            return event.amount is not None and event.amount.currency == price.currency and event.amount >= price
         status = self.gateways.payment_status(gateway, payment_id)
         refunded = status.amount_refunded
         return status.state is PaymentState.REFUNDED or (refunded.currency == price.currency and refunded >= price)
