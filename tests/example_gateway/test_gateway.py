@@ -24,6 +24,7 @@ from gateway_core import (
     PaymentDeclined,
     RateLimited,
     RefundRequest,
+    WebhookVerificationFailed,
 )
 from tests.example_gateway.conftest import API_KEY, ENVIRON, example_manager
 
@@ -166,6 +167,23 @@ def test_webhooks_are_normalized(example_api: ExamplePaymentsAPI, manager: Gatew
     unknown = json.dumps({"id": "evt_1", "type": "payout.paid", "created": 1, "livemode": False, "data": {}}).encode()
     event = manager.parse_webhook("example", example_api.webhook_headers(unknown), unknown)
     assert (event.type, event.provider_type) == (EventType.UNKNOWN, "payout.paid")
+
+
+@pytest.mark.parametrize("forged", ["v1=é", "v1=\u2603\u2603", "v1=ÿ" + "0" * 63, "v1=\ud800"])
+def test_a_signature_that_is_not_ascii_is_refused_as_unverified(
+    example_api: ExamplePaymentsAPI, manager: GatewayManager, forged: str
+) -> None:
+    # hmac.compare_digest raises TypeError on a non-ASCII str: the forgery must still be a refusal
+    body = json.dumps({"id": "evt_1", "type": "payment.succeeded", "created": 1, "livemode": False, "data": {}})
+    genuine = example_api.webhook_headers(body.encode())
+    timestamp = genuine["Example-Signature"].split(",")[0]
+    for headers in (
+        {"Example-Signature": f"{timestamp},{forged}"},
+        [(b"Example-Signature", f"{timestamp},{forged}".encode("latin-1", "replace"))],
+    ):
+        with pytest.raises(WebhookVerificationFailed, match="signature does not match the body") as info:
+            manager.parse_webhook("example", headers, body.encode())
+        assert not info.value.unmapped
 
 
 def test_settings_are_checked_at_start_up(example_api: ExamplePaymentsAPI) -> None:

@@ -384,6 +384,7 @@ class ExampleGateway:
             raise WebhookVerificationFailed(f"signature is outside the {self.tolerance} s tolerance", gateway=self.name)
         secret = self._webhook_secret.reveal().encode()
         expected = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, parts.get("v1", "")):
+        # bytes, not str: compare_digest raises TypeError on a non-ASCII str, and the header is anyone's
+        if not hmac.compare_digest(expected.encode(), parts.get("v1", "").encode("utf-8", "surrogatepass")):
             raise WebhookVerificationFailed("signature does not match the body", gateway=self.name)
         log.debug("example.webhook.verified", gateway=self.name)
