@@ -213,3 +213,34 @@ def test_a_payment_still_settling_when_the_hold_lapses_keeps_its_seat(
     fake.settle_payment(status.payment_id)
     deliver(service, "stripe-like")
     assert row(store, result.registration_id).status == "confirmed"
+
+
+def test_reconcile_closes_a_checkout_that_cancelling_the_event_could_not(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service, gateways=["stripe-like"])
+    result = service.checkout(event_id, "ann@example.com")
+    assert result.checkout_id is not None
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.script(Scripted(Outcome.UNAVAILABLE, "void"))
+    service.cancel_event(event_id)  # the provider is down as the organizer cancels: still open
+    assert fake.checkout(result.checkout_id).status == "open"
+    report = service.reconcile()  # well before the 30-minute hold lapses
+    assert report.released == 1
+    assert fake.checkout(result.checkout_id).status == "expired"  # nobody can pay for the cancelled event now
+    assert row(store, result.registration_id).status == "expired"
+    assert service.event(event_id).seats_taken == 0
+
+
+def test_a_lost_checkout_of_a_cancelled_event_is_released_without_a_provider_call(
+    service: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(service, gateways=["stripe-like"])
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.script(*[Scripted(Outcome.UNAVAILABLE, "checkout")] * 3)
+    with pytest.raises(Exception, match="lost"):
+        service.checkout(event_id, "ann@example.com")
+    service.cancel_event(event_id)
+    calls = len(fake.requests)
+    report = service.reconcile()
+    assert (report.released, report.checkouts_recovered) == (1, 0)
+    assert len(fake.requests) == calls  # no checkout is opened for a cancelled event
+    assert service.event(event_id).seats_taken == 0

@@ -1060,7 +1060,8 @@ class PaidEvents:
         (the provider returns the one it made; re-keyed when the provider would now refuse the
         stored expiry), release one whose hold lapsed before any checkout was made, ask the
         provider for the payment's status, confirm a paid one, release the seat of a cancelled or
-        expired one, and expire (void) a checkout whose hold ran out. Then settle refunds: re-send
+        expired one, and expire (void) a checkout whose hold ran out or whose event is cancelled
+        (none is opened for a cancelled event). Then settle refunds: re-send
         a refund whose answer was lost (same key) and poll pending ones.
         A provider error on one registration leaves it pending and the sweep goes on.
         """
@@ -1089,12 +1090,14 @@ class PaidEvents:
         """One pending registration swept: the report fields it counts in, joined by ``+``."""
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id)
+            cancelled = self._event(s, reg.event_id).status != "active"
         if reg.status != "pending":
             return ""  # settled meanwhile (a webhook, another reconciler): nothing to count
         prefix = ""
         if reg.checkout_id is None:
-            if reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at:
-                # Nobody ever saw a checkout for it, so nothing can be paid: just give the seat back.
+            if cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at):
+                # Nobody ever saw a checkout for it, so nothing can be paid: just give the seat back
+                # (and open none for a cancelled event).
                 return "released" if self._release(registration_id, "expired") else "still_pending"
             try:
                 self._open_checkout(registration_id)
@@ -1105,7 +1108,7 @@ class PaidEvents:
             prefix = "checkouts_recovered+"
             with self.store.transaction() as s:
                 reg = self._registration(s, registration_id)
-        outcome = self._settle(reg)
+        outcome = self._settle(reg, cancelled=cancelled)
         return prefix + (
             "confirmed" if outcome == "confirmed" else "released" if outcome == "released" else "still_pending"
         )
@@ -1127,12 +1130,17 @@ class PaidEvents:
         with self.store.transaction() as s:
             return self._registration(s, registration_id).status
 
-    def _settle(self, reg: RegistrationRow) -> str:
+    def _settle(self, reg: RegistrationRow, *, cancelled: bool = False) -> str:
+        """Apply the provider's answer to a pending registration; ``cancelled``: its event is.
+
+        The checkout of a lapsed hold, or of a cancelled event (cancel_event could not close it:
+        the provider was down, or the process died), is expired first.
+        """
         assert reg.gateway is not None
         assert reg.checkout_id is not None
         status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
         if not status.is_paid and status.state is not PaymentState.CANCELED:
-            if reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at:
+            if cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at):
                 # The hold lapsed (before the provider's checkout did): expire the checkout first, so
                 # nobody pays for a seat that is given back; the status below says what happened.
                 still_open = self._void(reg.id, reg.gateway, reg.checkout_id)
