@@ -343,3 +343,29 @@ def test_a_refund_succeeded_delivered_after_its_failure_does_not_mark_it_refunde
     assert reg(store, result.registration_id).refund_state == "failed"  # the payer still has no money back
     assert [o.state for o in service.refund_all(event_id)] == ["refunded"]
     assert fake.refunds_made() == 2
+
+
+def test_a_refund_webhook_that_overtakes_the_payments_gives_no_ticket(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    result = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(result.checkout_id or "")
+    # the organizer refunds it at once in the provider's dashboard; the webhooks arrive in reverse
+    service.gateways.refund("stripe-like", RefundRequest(status.payment_id), operation_id="dashboard-1")
+    deliveries = fake.drain_webhooks(reverse=True)
+    assert deliveries[0].type == "refund.succeeded"
+    for d in deliveries:
+        service.handle_webhook("stripe-like", d.headers, d.body)
+    row = reg(store, result.registration_id)
+    assert (row.status, row.refund_state, row.paid_at is not None, row.token_hash) == (
+        "refunded",
+        "refunded",
+        True,
+        None,
+    )
+    assert service.event(event_id).seats_taken == 0
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    assert mailbox.messages == []  # no ticket for a payment already refunded
+    assert service.refund_all(event_id) == []
+    assert service.fee_report(event_id).lines == ()

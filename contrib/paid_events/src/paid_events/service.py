@@ -1477,6 +1477,13 @@ class PaidEvents:
         newly_paid = reg.paid_at is None
         if newly_paid:
             reg.paid_at = self.clock()
+        if reg.status in ("pending", "expired", "failed") and reg.refund_state == "refunded":
+            # Refunded before its payment was reported (the webhooks overtook each other): no ticket.
+            if reg.status == "pending":
+                self._free_hold(s, reg)
+            reg.status = "refunded"
+            log.info("paid_events.registration.paid_after_refund", registration_id=reg.id, event_id=reg.event_id)
+            return True
         if reg.status in ("pending", "expired", "failed"):
             event = self._event(s, reg.event_id, lock=True)
             if event.status != "active":
