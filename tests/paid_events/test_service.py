@@ -86,6 +86,10 @@ def test_create_event_and_read_it_back(service: PaidEvents, clock: Clock) -> Non
         ({"gateways": []}, InvalidInput),
         ({"kind": "weekly"}, InvalidInput),
         ({"title": " "}, InvalidInput),
+        ({"title": "Pricing\nwebinar"}, InvalidInput),  # a mail header takes no line break: every message failed
+        ({"title": "Pricing\r\nBcc: all@example.com"}, InvalidInput),
+        ({"title": "Pricing\x00"}, InvalidInput),  # PostgreSQL's text takes no NUL (was psycopg's DataError)
+        ({"organizer": "org\x001"}, InvalidInput),
         ({"starts_at": datetime(2026, 12, 10)}, InvalidInput),  # noqa: DTZ001 - naive on purpose
         ({"early_price": eur("25"), "early_until": timedelta(days=6)}, InvalidPrice),
         ({"early_price": eur("15")}, InvalidPrice),
@@ -703,6 +707,7 @@ def test_bad_arguments_of_other_kinds_are_typed_errors_and_change_nothing(servic
         lambda: service.create_event(**{**base, "gateways": 5}, kind="on_demand"),
         lambda: service.create_event(**{**base, "gateways": [["stripe-like"]]}, kind="on_demand"),
         lambda: service.reject(pending.registration_id, five),  # a reason that is not text
+        lambda: service.reject(pending.registration_id, "spam\x00"),  # PostgreSQL's text takes no NUL
         lambda: service.refund_all(event_id, text),  # was: refunded ann, then TypeError
     ]
     for call in calls:

@@ -27,6 +27,7 @@ import enum
 import hashlib
 import secrets
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -1245,6 +1246,8 @@ class PaidEvents:
         """
         if not isinstance(reason, str):
             raise InvalidInput(f"reason must be text, not {type(reason).__name__}")
+        if _has_control(reason, allowed="\n\r\t"):
+            raise InvalidInput("reason must be text without control characters (line breaks and tabs are fine)")
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             event = self._event(s, reg.event_id)
@@ -2003,6 +2006,8 @@ class PaidEvents:
     def _text(name: str, value: str) -> str:
         if not isinstance(value, str) or not value.strip() or len(value) > _MAX_TITLE:
             raise InvalidInput(f"{name} must be 1 to {_MAX_TITLE} characters")
+        if _has_control(value):  # a title heads every message: a mail header takes no line break
+            raise InvalidInput(f"{name} must be one line of text, without control characters")
         return value.strip()
 
     @staticmethod
@@ -2026,6 +2031,11 @@ class _Duplicate(Exception):
 def _reasons(decision: RouteDecision) -> str:
     """Why each gateway refused the amount: ``"stripe-like: 1.00 HUF is below the 175.00 HUF minimum"``."""
     return "; ".join(str(e) for e in decision.excluded) or "no gateway is enabled"
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    """Whether ``text`` holds a control character (NUL, a line break ...) other than the ``allowed`` ones."""
+    return any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
 
 
 def _rowcount(result: object) -> int:
