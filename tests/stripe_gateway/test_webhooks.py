@@ -175,6 +175,15 @@ def test_unsigned_and_malformed_signatures_are_refused() -> None:
             parse(gateway(), body, headers)
 
 
+@pytest.mark.parametrize("signature", ["v1=\u00e9", "v1=" + chr(0xD800), "v1=\u00e9" * 40])
+def test_a_signature_that_is_not_ascii_is_refused_as_unverified(signature: str) -> None:
+    # A forged header a web framework hands over as text: hmac's comparison of non-ASCII str
+    # raises TypeError, which reached the host as an unmapped error (a 500, not a 400).
+    body = event_body("checkout.session.expired", SESSION)
+    with pytest.raises(WebhookVerificationFailed, match="not ASCII"):
+        parse(gateway(), body, {"Stripe-Signature": f"t={int(time.time())},{signature}"})
+
+
 def test_wrong_secret_is_refused() -> None:
     body = event_body("checkout.session.expired", SESSION)
     with pytest.raises(WebhookVerificationFailed):

@@ -813,6 +813,8 @@ class StripeGateway:
             raise ConfigurationError(f"gateway {self.name!r} has no webhook_secret", gateway=self.name)
         if not header:
             raise WebhookVerificationFailed(f"stripe: missing {SIGNATURE_HEADER} header", gateway=self.name)
+        if not header.isascii():  # Stripe's is; hmac would raise TypeError comparing non-ASCII text
+            raise WebhookVerificationFailed(f"stripe: {SIGNATURE_HEADER} header is not ASCII", gateway=self.name)
         try:  # the SDK decodes the body and would let a UnicodeDecodeError out; Stripe sends UTF-8 JSON
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
