@@ -93,6 +93,9 @@ def test_each_limit_is_sellable_and_one_minor_unit_more_is_not(code: str, limit:
         ({"price_limits": {"EUR": "2000"}, "colour": "red"}, "unknown"),
         ({"price_limits": {"EUR": "2000"}, "late_join_minutes": -1}, "late_join_minutes"),
         ({"price_limits": {"EUR": "2000"}, "late_join_minutes": "10"}, "late_join_minutes"),
+        # was accepted, then every create_event in JPY failed with "0.5 has more decimals than JPY allows"
+        ({"price_limits": {"EUR": "2000", "JPY": "300000"}, "minimum_price": "0.5"}, "JPY has no such amount"),
+        ({"price_limits": {"EUR": "0.50"}}, r"EUR = '0.50' is below minimum_price"),  # nothing could be sold
     ],
 )
 def test_bad_platform_config_is_refused(body: dict[str, object], message: str) -> None:

@@ -84,6 +84,18 @@ class PlatformConfig:
         for code, limit in self.price_limits.items():
             if limit.currency != code:
                 raise ConfigurationError(f"[platform.price_limits] {code} is given in {limit.currency}")
+            try:
+                minimum = Money.of(self.minimum_price, code)
+            except InvalidMoney:
+                raise ConfigurationError(
+                    f"[platform] minimum_price = {str(self.minimum_price)!r}: {code} has no such amount "
+                    "(too many decimals for it)"
+                ) from None
+            if limit < minimum:
+                raise ConfigurationError(
+                    f"[platform.price_limits] {code} = {str(limit.amount)!r} is below minimum_price "
+                    f"{str(self.minimum_price)!r}: nothing could be sold in {code}"
+                )
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> PlatformConfig:
