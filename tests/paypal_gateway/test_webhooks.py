@@ -305,6 +305,25 @@ def test_missing_headers_are_refused(offline: tuple[GatewayManager, Fetcher], ch
         manager.parse_webhook(GATEWAY, headers, body)
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG", "PAYPAL-CERT-URL",
+     "PAYPAL-AUTH-ALGO"],
+)  # fmt: skip
+@pytest.mark.parametrize("forged", ["\u00e9", chr(0xD800)])
+def test_a_header_that_is_not_ascii_is_refused_as_unverified(
+    offline: tuple[GatewayManager, Fetcher], chain: certs.Chain, name: str, forged: str
+) -> None:
+    # PayPal's headers are ASCII (a UUID, a time, base64, an https URL, an algorithm name). A lone
+    # surrogate in the transmission id escaped as an unmapped UnicodeEncodeError (a 500, not a 400).
+    manager, fetcher = offline
+    headers, body = deliver(chain, capture_event())
+    headers[name] = headers[name][:-1] + forged
+    with pytest.raises(WebhookVerificationFailed, match=f"{name} is not ASCII"):
+        manager.parse_webhook(GATEWAY, headers, body)
+    assert fetcher.urls == []
+
+
 def test_webhooks_need_a_webhook_id(make_manager: Callable[..., GatewayManager], chain: certs.Chain) -> None:
     manager = make_manager(webhook_id=None)
     with pytest.raises(ConfigurationError):

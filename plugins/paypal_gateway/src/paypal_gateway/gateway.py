@@ -901,6 +901,9 @@ class PayPalGateway:
         if missing:
             raise WebhookVerificationFailed(f"missing {', '.join(missing).upper()}", gateway=self.name)
         present = {k: v for k, v in headers.items() if v is not None}
+        for name, value in present.items():  # PayPal's are ASCII; other text cannot be a genuine delivery
+            if not value.isascii():
+                raise WebhookVerificationFailed(f"{name.upper()} is not ASCII", gateway=self.name)
         sent = webhooks.parse_transmission_time(present["paypal-transmission-time"], gateway=self.name)
         current = now or datetime.now(UTC)
         if abs((current - sent).total_seconds()) > self.settings.webhook_tolerance:
