@@ -1219,9 +1219,15 @@ class WebhookConformance:
 
     def _refused(self, h: ConformanceHarness, delivery: SignedWebhook, what: str) -> None:
         """``delivery`` is refused with a :class:`WebhookVerificationFailed` that gives nothing away."""
-        with pytest.raises(WebhookVerificationFailed) as info:
+        try:
             h.manager.parse_webhook(h.gateway, delivery.headers, delivery.body)
-        problems = rejection_problems(h, info.value, delivery, what)
+        except WebhookVerificationFailed as exc:
+            problems = rejection_problems(h, exc, delivery, what)
+        except GatewayError as exc:  # a refusal of the wrong kind: say which, and what escaped unmapped
+            escaped = f"; the plugin let {type(exc.__cause__).__name__} escape unmapped" if unmapped(exc) else ""
+            problems = [f"{what}: refused with {type(exc).__name__}, not WebhookVerificationFailed{escaped}"]
+        else:
+            pytest.fail(f"DID NOT RAISE {WebhookVerificationFailed}: {what} was believed")
         assert not problems, "; ".join(problems)
 
     def test_tampered_body_is_rejected(self, conformance_harness: ConformanceHarness) -> None:
@@ -1244,6 +1250,23 @@ class WebhookConformance:
         delivery = self._sign(h)()
         unsigned = SignedWebhook({"Content-Type": "application/json"}, delivery.body)
         self._refused(h, unsigned, "an unsigned webhook")
+
+    def test_garbled_headers_are_rejected_as_unverified(self, conformance_harness: ConformanceHarness) -> None:
+        """A header value no provider sends (not ASCII, or a lone surrogate) is a refusal, never an unmapped error.
+
+        A web framework hands headers over as text, and a forged one may hold anything; comparing
+        or encoding such text raises ``TypeError`` or ``UnicodeEncodeError`` deep in a signature
+        check, which would reach the host as an unmapped error (a 500 where a 400 belongs). Each
+        of the delivery's headers but ``Content-Type`` is garbled on its own.
+        """
+        h = conformance_harness
+        delivery = self._sign(h)()
+        for name, value in delivery.headers.items():
+            if name.lower() in ("content-type", "content-length"):
+                continue
+            for forged in ("\u00e9", chr(0xD800)):
+                garbled = SignedWebhook({**delivery.headers, name: value[:-1] + forged}, delivery.body)
+                self._refused(h, garbled, f"a webhook whose {name} header ends in {forged!r}")
 
 
 class ErrorConformance:

@@ -8,6 +8,7 @@ fake passes the same tests) this shows the suite's tests can fail, and fail for 
 
 from __future__ import annotations
 
+import hmac
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -120,6 +121,15 @@ class RejectsWithItsSecret(FakeGateway):
             super().verify(header, body)
         except WebhookVerificationFailed:
             raise WebhookVerificationFailed(f"not signed with {self._secret.reveal()}", gateway=self.name) from None
+
+
+class ComparesSignaturesAsText(FakeGateway):
+    """Verifies webhooks, but compares signatures as ``str``: ``hmac`` raises TypeError on non-ASCII text."""
+
+    def verify(self, header: str | None, body: bytes) -> None:
+        given = (header or "").rpartition("v1=")[2]
+        if not hmac.compare_digest(given, "0" * 64):
+            super().verify(header, body)
 
 
 class LosesCents(FakeGateway):
@@ -371,6 +381,12 @@ def test_an_unverified_webhook_must_be_rejected(test: Callable[..., None]) -> No
     h = harness_for(BelievesEveryWebhook)
     with pytest.raises(CAUGHT, match=r"DID NOT RAISE .*WebhookVerificationFailed"):
         test(conformance.WebhookConformance(), h)
+
+
+def test_a_garbled_header_must_be_refused_not_escape_unmapped() -> None:
+    h = harness_for(ComparesSignaturesAsText)
+    with pytest.raises(CAUGHT, match="the plugin let TypeError escape unmapped"):
+        conformance.WebhookConformance().test_garbled_headers_are_rejected_as_unverified(h)
 
 
 WEBHOOK_REJECTIONS = [
