@@ -369,3 +369,44 @@ def test_a_refund_webhook_that_overtakes_the_payments_gives_no_ticket(service: P
     assert mailbox.messages == []  # no ticket for a payment already refunded
     assert service.refund_all(event_id) == []
     assert service.fee_report(event_id).lines == ()
+
+
+class _WebhookFirst(SlowRefunds):
+    """A bank whose pending refund settles, and whose webhook is handled, before its answer returns."""
+
+    deliver_now: Any = None
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        refund = super().gateway_refund(request, context)
+        self.finish_refund(refund.id, succeeded=True)
+        if self.deliver_now is not None:
+            self.deliver_now()
+        return refund
+
+
+class _WebhookFirstPlugin:
+    @hookimpl
+    def gateway_providers(self) -> Sequence[ProviderDefinition]:
+        caps = default_capabilities(features=set(Feature))
+        return [ProviderDefinition("fake-webhook-first", caps, _WebhookFirst.from_settings, "webhook first")]
+
+
+def test_a_refund_settled_by_its_webhook_before_the_call_returns_is_reported_refunded(
+    store: Store, clock: Clock
+) -> None:
+    manager = manager_with(
+        {"bank": {"provider": "fake-webhook-first", "settings": {"test_mode": True}}},
+        _WebhookFirstPlugin(),
+        clock=clock,
+    )
+    service = PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+    event_id = make_event(service, gateways=["bank"])
+    result = service.checkout(event_id, "ann@example.com")
+    pay(service, "bank", result.checkout_id)
+    fake = manager.gateway_object("bank")
+    assert isinstance(fake, _WebhookFirst)
+    fake.deliver_now = lambda: deliver(service, "bank")
+    outcome = service.refund(result.registration_id)  # the provider answers "pending", but it is done
+    assert reg(store, result.registration_id).refund_state == "refunded"
+    assert outcome.state == "refunded"  # was "pending", for a refund already settled

@@ -1380,12 +1380,14 @@ class PaidEvents:
                 state = "refunded"
             else:
                 state = "pending" if refund.status is RefundStatus.PENDING else "failed"
-                s.execute(
+                moved = s.execute(
                     sa.update(RegistrationRow)
                     .where(RegistrationRow.id == registration_id, RegistrationRow.refund_state == "requested")
                     .values(refund_state=state, refund_id=refund.id, refund_requested_at=None)
                     .execution_options(synchronize_session=False)
                 )
+                if _rowcount(moved) != 1 and self._registration(s, registration_id).refund_state == "refunded":
+                    state = "refunded"  # its webhook settled it while the call was on its way back
         if refund.amount.currency == amount.currency:
             amount = refund.amount  # what this refund returns (less after a partial refund made elsewhere)
         event = "paid_events.refund.created" if state != "failed" else "paid_events.refund.failed"
