@@ -66,7 +66,7 @@ from gateway_core.models import (
     WebhookRequest,
 )
 from gateway_core.money import Money
-from stripe_gateway import normalize
+from stripe_gateway import _sdklog, normalize
 from stripe_gateway.errors import find_out, map_stripe_errors, redact, translate
 from stripe_gateway.metadata import RESTRICTED_CURRENCIES, STRIPE_API_VERSION, currency_rules
 
@@ -272,6 +272,7 @@ class StripeGateway:
 
         from stripe_gateway._http import AsyncHTTPClient  # noqa: PLC0415  (imports the SDK too)
 
+        _sdklog.install()  # the SDK's own debug lines carry request and response bodies
         http_client = self._http_client or stripe.RequestsClient(
             timeout=self._timeout, async_fallback_client=AsyncHTTPClient(timeout=self._timeout)
         )
