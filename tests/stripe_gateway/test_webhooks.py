@@ -77,6 +77,18 @@ SESSION = {"object": "checkout.session", "id": "cs_test_1", "amount_total": 2500
             EventType.REFUND_FAILED, "10.00",
         ),
         (
+            "refund.created",  # a card refund is usually created succeeded, with no refund.updated after it
+            {"object": "refund", "id": "re_3", "payment_intent": "pi_test_1", "amount": 700, "currency": "eur",
+             "status": "succeeded"},
+            EventType.REFUND_SUCCEEDED, "7.00",
+        ),
+        (
+            "refund.created",
+            {"object": "refund", "id": "re_4", "payment_intent": "pi_test_1", "amount": 700, "currency": "eur",
+             "status": "pending"},
+            EventType.REFUND_PENDING, "7.00",
+        ),
+        (
             "refund.failed",
             {"object": "refund", "id": "re_1", "payment_intent": "pi_test_1", "amount": 1000, "currency": "eur",
              "status": "failed", "failure_reason": "expired_or_canceled_card"},

@@ -302,7 +302,7 @@ def _event_type(provider_type: str, obj: Mapping[str, Any]) -> EventType:
             return EventType.PAYMENT_PENDING
         case "charge.refunded":
             return EventType.REFUND_SUCCEEDED
-        case "refund.updated" | "charge.refund.updated":
+        case "refund.created" | "refund.updated" | "charge.refund.updated":
             status = obj.get("status")
             if status == "succeeded":
                 return EventType.REFUND_SUCCEEDED
