@@ -6,6 +6,10 @@ on the event loop and its awaitable awaited; any other gateway's synchronous hoo
 thread of a bounded pool. Either way the event loop is never blocked and concurrent operations
 overlap (up to ``max_workers`` for thread-run gateways). ``contextvars`` (e.g.
 ``structlog.contextvars`` bindings) follow the call onto the worker thread.
+
+:meth:`AsyncGatewayManager.aclose` waits for the operations running (on worker threads, and
+those of asyncio-native gateways on this event loop); an operation asked of a closed manager is
+refused with :class:`~gateway_core.errors.InvalidRequest` and logged like any refusal.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ import contextvars
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
-from gateway_core.manager import GatewayManager, _check_results, _Prepared
+from gateway_core.errors import InvalidRequest
+from gateway_core.manager import GatewayManager, _check_results, _logs_refusal, _Prepared
 from gateway_core.models import (
     Authorization,
     AuthorizeRequest,
@@ -46,6 +51,9 @@ class AsyncGatewayManager:
     def __init__(self, manager: GatewayManager, *, max_workers: int = 32) -> None:
         self.manager = manager
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gateway-core")
+        self._closed = False
+        #: One future per asyncio-native operation running, done when it ends (aclose waits for them).
+        self._running: set[asyncio.Future[None]] = set()
 
     async def __aenter__(self) -> AsyncGatewayManager:
         return self
@@ -56,12 +64,31 @@ class AsyncGatewayManager:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Wait for running operations to finish and release the worker threads."""
-        await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
+        """Refuse new operations, wait for running ones to finish and release the worker threads.
+
+        "Running" covers the operations on worker threads, and those of asyncio-native gateways
+        on this event loop (an operation awaited on another loop cannot be waited for here).
+        """
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        running = [done for done in self._running if done.get_loop() is loop]
+        if running:
+            await asyncio.wait(running)
+        await loop.run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
+
+    def _require_open(self, operation: str, gateway: str) -> None:
+        if self._closed:
+            _logs_refusal(operation)(_refuse_closed)(self, gateway)
 
     async def _execute(self, prepared: _Prepared[R]) -> R:
         if prepared.asyncio_native:
-            return await self.manager._arun(prepared)
+            done = asyncio.get_running_loop().create_future()
+            self._running.add(done)
+            try:
+                return await self.manager._arun(prepared)
+            finally:
+                self._running.discard(done)
+                done.set_result(None)
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.manager._run, prepared)
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
@@ -74,6 +101,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> CheckoutSession:
+        self._require_open("checkout", gateway)
         return await self._execute(self.manager._prepare_checkout(gateway, request, idempotency_key, operation_id))
 
     async def authorize(
@@ -84,6 +112,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Authorization:
+        self._require_open("authorize", gateway)
         return await self._execute(self.manager._prepare_authorize(gateway, request, idempotency_key, operation_id))
 
     async def capture(
@@ -94,6 +123,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Capture:
+        self._require_open("capture", gateway)
         return await self._execute(self.manager._prepare_capture(gateway, request, idempotency_key, operation_id))
 
     async def void(
@@ -104,6 +134,7 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Void:
+        self._require_open("void", gateway)
         return await self._execute(self.manager._prepare_void(gateway, request, idempotency_key, operation_id))
 
     async def refund(
@@ -114,13 +145,26 @@ class AsyncGatewayManager:
         idempotency_key: str | None = None,
         operation_id: str | None = None,
     ) -> Refund:
+        self._require_open("refund", gateway)
         return await self._execute(self.manager._prepare_refund(gateway, request, idempotency_key, operation_id))
 
     async def payment_status(self, gateway: str, payment_id: str) -> PaymentStatus:
+        self._require_open("status", gateway)
         return await self._execute(self.manager._prepare_status(gateway, payment_id))
 
     async def parse_webhook(self, gateway: str, headers: WebhookHeaders, body: bytes) -> WebhookEvent:
+        self._require_open("webhook", gateway)
         return await self._execute(self.manager._prepare_webhook(gateway, headers, body))
 
     async def check(self, gateway: str) -> tuple[CheckResult, ...]:
+        self._require_open("check", gateway)
         return _check_results(gateway, await self._execute(self.manager._prepare_check(gateway)))
+
+
+def _refuse_closed(amanager: AsyncGatewayManager, gateway: str) -> NoReturn:
+    # (amanager, gateway): the arguments _logs_refusal reads the gateway from
+    raise InvalidRequest(
+        "this AsyncGatewayManager is closed (aclose() was called): nothing was sent; "
+        "build a new one to run more operations",
+        gateway=gateway if isinstance(gateway, str) else None,
+    )

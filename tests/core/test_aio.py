@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import threading
+from collections.abc import Awaitable, Callable
 
 import pytest
+import structlog
 
 from gateway_core import (
     AsyncGatewayManager,
     AuthorizeRequest,
     CapabilityNotSupported,
+    CaptureRequest,
     CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
@@ -30,6 +33,7 @@ from gateway_core import (
     PaymentState,
     RefundRequest,
     UnsupportedCurrency,
+    VoidRequest,
     hookimpl,
 )
 from gateway_core.fake import Outcome
@@ -191,3 +195,48 @@ def test_a_plugin_crash_reaches_async_callers_as_gateway_error() -> None:
             assert isinstance(info.value.__cause__, threading.BrokenBarrierError)
 
     asyncio.run(main())
+
+
+def every_operation(amanager: AsyncGatewayManager, gateway: str) -> dict[str, Callable[[], Awaitable[object]]]:
+    """Each of the async API's operations, with arguments the core's checks accept, by log name."""
+    return {
+        "checkout": lambda: amanager.create_checkout(gateway, checkout(), operation_id="closed-co"),
+        "authorize": lambda: amanager.authorize(
+            gateway, AuthorizeRequest(Money.of("5", "EUR"), "pm_card_visa"), operation_id="closed-au"
+        ),
+        "capture": lambda: amanager.capture(gateway, CaptureRequest("pi_closed"), operation_id="closed-ca"),
+        "void": lambda: amanager.void(gateway, VoidRequest("pi_closed"), operation_id="closed-vo"),
+        "refund": lambda: amanager.refund(gateway, RefundRequest("pi_closed"), operation_id="closed-re"),
+        "status": lambda: amanager.payment_status(gateway, "pi_closed"),
+        "webhook": lambda: amanager.parse_webhook(gateway, {"X-Fake-Signature": "t=1,v1=00"}, b"{}"),
+        "check": lambda: amanager.check(gateway),
+    }
+
+
+def test_an_operation_after_aclose_is_a_logged_invalid_request_and_reaches_no_plugin() -> None:
+    manager = build_manager({"f": {"provider": "fake", "settings": {"test_mode": True}}})
+    f = fake(manager, "f")
+
+    async def main() -> list[tuple[str, BaseException | None]]:
+        amanager = AsyncGatewayManager(manager)
+        await amanager.aclose()
+        outcomes: list[tuple[str, BaseException | None]] = []
+        for operation, call in every_operation(amanager, "f").items():
+            try:
+                await call()
+            except BaseException as exc:  # what escapes is what the test checks
+                outcomes.append((operation, exc))
+            else:
+                outcomes.append((operation, None))
+        await amanager.aclose()  # closing twice is harmless
+        return outcomes
+
+    with structlog.testing.capture_logs() as logs:
+        outcomes = asyncio.run(main())
+    for operation, error in outcomes:
+        assert isinstance(error, InvalidRequest), (operation, error)
+        assert "closed" in error.message
+        assert error.gateway == "f"
+    refused = [(line["event"], line["error"]) for line in logs if line["log_level"] == "warning"]
+    assert refused == [(f"gateway.{op}.refused", "InvalidRequest") for op, _ in outcomes]
+    assert f.payments_made() == 0

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+import structlog
 
 from gateway_core import (
     AsyncGatewayManager,
@@ -22,6 +23,7 @@ from gateway_core import (
     GatewayError,
     GatewayManager,
     GatewaySettings,
+    InvalidRequest,
     Money,
     OperationContext,
     PaymentDeclined,
@@ -31,6 +33,8 @@ from gateway_core import (
     hookimpl,
 )
 from gateway_core.hookspecs import on_outcome
+
+SAFETY_TIMEOUT = 30.0  # never reached when the code is right; turns a hang into a failure
 
 CAPS = Capabilities(
     currencies=[CurrencyRule.iso("EUR", minimum="0.50")],
@@ -207,3 +211,36 @@ def test_core_checks_run_before_a_native_provider_is_called(manager: GatewayMana
     with pytest.raises(UnsupportedCurrency):
         asyncio.run(main())
     assert gateway_of(manager).calls == []
+
+
+def test_a_native_operation_after_aclose_is_refused_before_the_provider(manager: GatewayManager) -> None:
+    async def main() -> None:
+        amanager = AsyncGatewayManager(manager)
+        await amanager.aclose()
+        await amanager.create_checkout("nat", request(), idempotency_key="after-close")
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(InvalidRequest, match="closed"):
+        asyncio.run(main())
+    assert gateway_of(manager).calls == []
+    assert [line["event"] for line in logs] == ["gateway.checkout.refused"]
+
+
+def test_aclose_waits_for_native_operations_in_flight(manager: GatewayManager) -> None:
+    """As for thread-run gateways, whose worker threads aclose() joins: nothing is left half-sent."""
+    gateway = gateway_of(manager)
+    gateway.expected_concurrent = 2  # the call waits until a second one starts: only after aclose began
+
+    async def main() -> CheckoutSession:
+        amanager = AsyncGatewayManager(manager)
+        first = asyncio.create_task(amanager.create_checkout("nat", request(), idempotency_key="in-flight"))
+        while gateway.started == 0:
+            await asyncio.sleep(0)
+        closing = asyncio.create_task(amanager.aclose())
+        await asyncio.sleep(0.05)
+        assert not closing.done(), "aclose() returned while an operation was still running"
+        gateway.all_started.set()  # let the operation finish
+        await asyncio.wait_for(closing, SAFETY_TIMEOUT)
+        assert first.done()
+        return first.result()
+
+    assert asyncio.run(main()).id == "cs_in-flight"
