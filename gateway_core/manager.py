@@ -16,6 +16,7 @@ and never to ``pm.hook``. Start-up, in order:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -816,6 +817,16 @@ class GatewayManager:
             result = p.gw.callers[p.hook](context=p.ctx, **p.kwargs)
             if inspect.isawaitable(result):
                 result = await result
+        except asyncio.CancelledError:
+            # The awaiting task was cancelled (a timeout, a TaskGroup, a client gone): the request
+            # may have reached the provider, so the operation gets its line; cancellation goes on.
+            log.warning(
+                f"gateway.{p.ctx.operation}.cancelled",
+                **fields,
+                error="CancelledError",
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            )
+            raise
         except Exception as exc:
             error = _failed(p, fields, started, exc)
             if error is exc:

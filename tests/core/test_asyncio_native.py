@@ -244,3 +244,30 @@ def test_aclose_waits_for_native_operations_in_flight(manager: GatewayManager) -
         return first.result()
 
     assert asyncio.run(main()).id == "cs_in-flight"
+
+
+def test_a_native_operation_cancelled_in_flight_is_logged_with_its_key(manager: GatewayManager, audit: Audit) -> None:
+    """Cancelled mid-way (here by wait_for's timeout), it may have reached the provider: it is logged.
+
+    The line carries the idempotency key, so an operator can tell which retry learns the outcome.
+    """
+    gateway_of(manager).expected_concurrent = 2  # never reached: the one call waits until cancelled
+
+    async def main() -> None:
+        async with AsyncGatewayManager(manager) as amanager:
+            await asyncio.wait_for(amanager.create_checkout("nat", request("12.50"), idempotency_key="gone"), 0.05)
+
+    with structlog.testing.capture_logs() as logs, pytest.raises(TimeoutError):
+        asyncio.run(main())
+    [line] = logs
+    assert line["event"] == "gateway.checkout.cancelled"
+    assert line["log_level"] == "warning"
+    assert (line["gateway"], line["idempotency_key"], line["amount"], line["currency"]) == (
+        "nat",
+        "gone",
+        "12.50",
+        "EUR",
+    )
+    assert line["error"] == "CancelledError"
+    assert line["duration_ms"] >= 0
+    assert audit.outcomes == [("nat", "CancelledError")]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+import structlog
+
 from gateway_core.aio import AsyncGatewayManager
 from gateway_core.errors import GatewayError, OutcomeUnknown
 from gateway_core.manager import GatewayManager
@@ -109,3 +112,34 @@ def test_the_event_loop_keeps_running_during_a_slow_paypal_call(manager: Gateway
     # Had the call blocked the loop, the ticker would have run once, before it, and never again.
     assert ticks >= 3, f"the event loop ticked {ticks} time(s) during a 1 s call"
     assert getattr(status, "checkout_id", None) == order_id
+
+
+def test_a_cancelled_refund_runs_to_its_end_on_its_thread_is_logged_and_a_retry_refunds_once(
+    manager: GatewayManager, standin: StandIn
+) -> None:
+    """What the host guide says of a thread-run provider: the awaiting task is cancelled, not the refund.
+
+    The refund goes on in its worker thread; its line comes when it ends, ``aclose()`` waits for
+    it, and a retry with the same ``operation_id`` gets that refund.
+    """
+    capture_id = paid_capture(manager, standin, Money.of("40.00", "EUR"))
+    standin.fault("POST", "/refund", "delay_after", seconds=1.0)
+    request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
+
+    async def main() -> tuple[list[str], str]:
+        async with AsyncGatewayManager(manager) as aio:
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(aio.refund(GATEWAY, request, operation_id="refund-cancelled"), 0.3)
+            at_cancel = [line["event"] for line in logs]
+        retried = manager.refund(GATEWAY, request, operation_id="refund-cancelled")  # after aclose() returned
+        return at_cancel, retried.id
+
+    with structlog.testing.capture_logs() as logs:
+        at_cancel, retried_id = asyncio.run(main())
+    assert at_cancel == []  # the refund was still running when the task gave up on it
+    refunds = [line for line in logs if line["event"].startswith("gateway.refund.")]
+    assert [line["event"] for line in refunds] == ["gateway.refund.created", "gateway.refund.created"]
+    assert refunds[0]["result_id"] == refunds[1]["result_id"] == retried_id
+    assert refunds[0]["duration_ms"] >= 1000  # the first line is the cancelled call's, logged when it ended
+    assert standin.counts()["refunds"] == 1
+    assert manager.payment_status(GATEWAY, capture_id).amount_refunded == Money.of("5.00", "EUR")

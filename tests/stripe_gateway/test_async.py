@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+import structlog
 from stripe_gateway import definition
 from stripe_gateway._http import AsyncHTTPClient
 
@@ -157,3 +158,61 @@ def test_an_unreadable_refund_answer_is_outcome_unknown_async(client: CheckedCli
 
     run(client, standin, scenario)
     assert client.async_requests == len(client.sent)  # every request went through the async client
+
+
+class Boom(Exception):
+    """A sibling task's failure, which makes a TaskGroup cancel the checkout in flight."""
+
+
+def test_a_checkout_cancelled_mid_post_is_logged_releases_its_connection_and_retries_once(
+    client: CheckedClient, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TaskGroup cancels a checkout whose POST Stripe is still processing.
+
+    The host's group ends with its sibling's failure (the checkout's task was cancelled), the
+    core logs the operation as cancelled with its key, no httpx client stays open, and a retry
+    with the same ``operation_id`` gets the session Stripe made: one session, not two.
+    """
+    import httpx
+
+    opened: list[httpx.AsyncClient] = []
+    real_init = httpx.AsyncClient.__init__
+
+    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        opened.append(self)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    request = CheckoutRequest.single("Async", Money.of("9.00", "EUR"), "https://a.example/", "https://b.example/")
+    before = standin.stats()["sessions"]
+    standin.delay("/v1/checkout/sessions", 1.0)
+
+    async def scenario(manager: AsyncGatewayManager) -> str:
+        async def fail_once_sent() -> None:
+            while not client.posts():
+                await asyncio.sleep(0.01)
+            raise Boom
+
+        async def both() -> None:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(manager.create_checkout(GW, request, operation_id="order-cancelled"))
+                tasks.create_task(fail_once_sent())
+
+        with pytest.raises(ExceptionGroup) as group:
+            await both()
+        assert group.group_contains(Boom)
+        assert all(c.is_closed for c in opened)
+        await asyncio.sleep(1.5)  # Stripe finishes the request it got
+        return (await manager.create_checkout(GW, request, operation_id="order-cancelled")).id
+
+    with structlog.testing.capture_logs() as logs:
+        session_id = run(client, standin, scenario)
+    assert standin.stats()["sessions"] == before + 1
+    assert session_id.startswith("cs_")
+    ends = [line for line in logs if line["event"].startswith("gateway.checkout.")]
+    assert [line["event"] for line in ends] == ["gateway.checkout.cancelled", "gateway.checkout.created"]
+    assert ends[0]["idempotency_key"] == ends[1]["idempotency_key"]
+    assert ends[0]["error"] == "CancelledError"
+    keys = {s.idempotency_key for s in client.posts()}
+    assert keys == {ends[0]["idempotency_key"]}
+    assert all(c.is_closed for c in opened)
