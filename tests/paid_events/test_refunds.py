@@ -24,6 +24,7 @@ from gateway_core import (
     EventType,
     Feature,
     OperationContext,
+    OutcomeUnknown,
     PaymentState,
     ProviderDefinition,
     Refund,
@@ -410,3 +411,99 @@ def test_a_refund_settled_by_its_webhook_before_the_call_returns_is_reported_ref
     outcome = service.refund(result.registration_id)  # the provider answers "pending", but it is done
     assert reg(store, result.registration_id).refund_state == "refunded"
     assert outcome.state == "refunded"  # was "pending", for a refund already settled
+
+
+# -- a refund whose outcome the provider cannot tell ------------------------------------------
+
+
+class FiveHundredRefunds(SlowRefunds):
+    """Refunds that answer a 500 after they were made, as Stripe can on a POST.
+
+    The error is ``OutcomeUnknown`` with ``retryable=False``: Stripe saves the 500 for the
+    idempotency key and replays it to a retry with that key. ``immediate`` refunds at once (the
+    payment's refunded total shows it); otherwise the refund is pending (a bank transfer) and the
+    total shows nothing until :meth:`SlowRefunds.finish_refund`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.immediate = False
+        self.saved_500: dict[str | None, OutcomeUnknown] = {}
+        self.keys: list[str | None] = []  # every refund request's idempotency key, replays included
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        key = context.idempotency_key
+        self.keys.append(key)
+        if key in self.saved_500:
+            raise self.saved_500[key]
+        if self.immediate:
+            FakeGateway.gateway_refund(self, request, context)
+        else:
+            SlowRefunds.gateway_refund(self, request, context)
+        self.saved_500[key] = OutcomeUnknown(
+            "fake: 500 Internal Server Error", gateway=self.name, http_status=500, retryable=False
+        )
+        raise self.saved_500[key]
+
+
+class _FiveHundredPlugin:
+    @hookimpl
+    def gateway_providers(self) -> Sequence[ProviderDefinition]:
+        caps = default_capabilities(features=set(Feature))
+        return [ProviderDefinition("fake-500-refunds", caps, FiveHundredRefunds.from_settings, "refunds answer 500")]
+
+
+@pytest.fixture
+def flaky(store: Store, clock: Clock) -> PaidEvents:
+    manager = manager_with(
+        {"bank": {"provider": "fake-500-refunds", "settings": {"test_mode": True}}}, _FiveHundredPlugin(), clock=clock
+    )
+    return PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+
+
+def five_hundred(service: PaidEvents) -> FiveHundredRefunds:
+    obj = service.gateways.gateway_object("bank")
+    assert isinstance(obj, FiveHundredRefunds)
+    return obj
+
+
+def test_a_refund_whose_outcome_is_unknown_is_never_asked_again_under_a_new_key(
+    flaky: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(flaky, gateways=["bank"])
+    result = flaky.checkout(event_id, "ann@example.com")
+    pay(flaky, "bank", result.checkout_id)
+    provider = five_hundred(flaky)
+    first = flaky.refund(result.registration_id)
+    assert first.state == "unknown"  # not "failed": the refund may have been made (it was)
+    assert reg(store, result.registration_id).refund_state == "requested"
+    assert flaky.refund(result.registration_id).state == "unknown"  # the refunded total shows nothing yet
+    assert flaky.reconcile().refunds_pending == 1
+    assert len(provider.keys) == 3
+    assert len(set(provider.keys)) == 1  # one key: the provider replays its 500
+    assert len(provider.pending) == 1  # one refund at the provider, never a second
+    (refund_id,) = provider.pending
+    provider.finish_refund(refund_id, succeeded=True)
+    assert deliver(flaky, "bank") == [WebhookOutcome.PROCESSED]  # refund.succeeded
+    row = reg(store, result.registration_id)
+    assert (row.refund_state, row.status) == ("refunded", "refunded")
+    assert flaky.refund(result.registration_id).state == "already_refunded"
+    assert len(provider.keys) == 3
+
+
+def test_a_refund_whose_outcome_is_unknown_is_settled_by_the_payments_refunded_total(
+    flaky: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(flaky, gateways=["bank"])
+    result = flaky.checkout(event_id, "ann@example.com")
+    pay(flaky, "bank", result.checkout_id)
+    provider = five_hundred(flaky)
+    provider.immediate = True
+    assert flaky.refund(result.registration_id).state == "unknown"
+    again = flaky.refund(result.registration_id)  # the status says the money went back: nothing is sent
+    assert (again.state, again.amount) == ("refunded", eur("20"))
+    assert len(provider.keys) == 1
+    row = reg(store, result.registration_id)
+    assert (row.refund_state, row.status) == ("refunded", "refunded")
+    assert flaky.event(event_id).seats_taken == 0

@@ -53,6 +53,7 @@ from gateway_core import (
     InvalidRequest,
     Money,
     NotFound,
+    OutcomeUnknown,
     PaymentState,
     RateLimited,
     Refund,
@@ -261,8 +262,9 @@ class RefundOutcome:
     ``state``: ``refunded`` (the provider refunded it), ``already_refunded``, ``pending`` (the
     provider accepted it and will finish later: a webhook or :meth:`PaidEvents.reconcile` settles
     it), ``in_progress`` (another caller's request is in flight), ``unknown`` (the provider's answer
-    was lost; a retry re-sends it with the same idempotency key) or ``failed`` (refused or failed at
-    the provider; a retry asks again under a new key).
+    was lost, or was an error that cannot tell whether the refund was made: a retry first reads
+    the payment's refunded total, then re-sends with the same idempotency key) or ``failed``
+    (refused or failed at the provider; a retry asks again under a new key).
     """
 
     registration_id: str
@@ -1325,9 +1327,12 @@ class PaidEvents:
         Only a payment the provider confirmed (``paid_at``) is refunded. The provider's answer is
         recorded as it is: succeeded (``refunded``), ``pending`` (settled later by the
         ``refund.succeeded`` / ``refund.failed`` webhook, by :meth:`reconcile` or by calling this
-        again, which polls) or ``failed``. A lost answer is re-sent with the same idempotency key;
-        a failed refund is asked again under a new key. While one caller's request is in flight,
-        another gets ``in_progress`` and sends nothing.
+        again, which polls) or ``failed``. An unknown outcome (a lost answer, or an
+        :class:`~gateway_core.OutcomeUnknown` the provider says not to retry, such as Stripe's 500)
+        keeps its idempotency key: the next call reads the payment's refunded total (``refunded``
+        when it covers the price) and otherwise re-sends under the same key, never a new one. Only
+        a refund the provider refused or reported failed is asked again under a new key. While one
+        caller's request is in flight, another gets ``in_progress`` and sends nothing.
         """
         now = self.clock()
         with self.store.transaction() as s:
@@ -1341,6 +1346,8 @@ class PaidEvents:
             if reg.refund_state == "requested" and claim is not None and now < claim + _REFUND_CLAIM:
                 return RefundOutcome(registration_id, "in_progress", amount, reg.refund_id)
             gateway, payment_id = reg.gateway, reg.payment_id
+            # An earlier request of this attempt was sent and its answer lost: its outcome is unknown.
+            resend = reg.refund_state == "requested"
             if reg.refund_state == "pending":
                 poll = True
             else:
@@ -1352,6 +1359,8 @@ class PaidEvents:
             attempt, refund_id = reg.refund_attempt, reg.refund_id
         if poll:
             return self._poll_refund(registration_id, gateway, payment_id, amount, refund_id)
+        if resend and (settled := self._refunded_meanwhile(registration_id, gateway, payment_id, amount)):
+            return settled
         try:
             refund = self._with_retries(
                 lambda: self.gateways.refund(
@@ -1361,15 +1370,24 @@ class PaidEvents:
                 )
             )
         except GatewayError as exc:
+            # An OutcomeUnknown the provider says not to retry (Stripe's 500 on a POST, replayed to
+            # its key) is still unknown, not a failure: the refund may have been made, so it keeps
+            # its key. The next refund() reads the payment's refunded total first, and a new key is
+            # used only once the provider said the refund failed.
+            unknown = exc.retryable or isinstance(exc, OutcomeUnknown)
             with self.store.transaction() as s:
                 s.execute(
                     sa.update(RegistrationRow)
                     .where(RegistrationRow.id == registration_id, RegistrationRow.refund_state == "requested")
-                    .values(refund_state="requested" if exc.retryable else "failed", refund_requested_at=None)
+                    .values(refund_state="requested" if unknown else "failed", refund_requested_at=None)
                     .execution_options(synchronize_session=False)
                 )
-            log.warning("paid_events.refund.failed", registration_id=registration_id, error=type(exc).__name__)
-            state = "unknown" if exc.retryable else "failed"
+            log.warning(
+                "paid_events.refund.unknown" if unknown else "paid_events.refund.failed",
+                registration_id=registration_id,
+                error=type(exc).__name__,
+            )
+            state = "unknown" if unknown else "failed"
             return RefundOutcome(registration_id, state, amount, error=f"{type(exc).__name__}: {exc}")
         return self._record_refund(registration_id, refund, amount)
 
@@ -1394,6 +1412,31 @@ class PaidEvents:
         log.info(event, registration_id=registration_id, refund_id=refund.id, amount=str(amount), state=state)
         error = None if state != "failed" else f"the provider reports the refund {refund.status.value}"
         return RefundOutcome(registration_id, state, amount, refund.id, error)
+
+    def _refunded_meanwhile(
+        self, registration_id: str, gateway: str, payment_id: str, amount: Money
+    ) -> RefundOutcome | None:
+        """Before re-sending a refund whose answer was lost: did it go through? (``None``: not seen.)
+
+        The payment's refunded total decides. When the status cannot be read, the refund is
+        re-sent with its own key, which is safe: that key never refunds twice.
+        """
+        try:
+            status = self.gateways.payment_status(gateway, payment_id)
+        except GatewayError as exc:
+            log.warning(
+                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
+            )
+            return None
+        refunded = status.amount_refunded
+        if status.state is not PaymentState.REFUNDED and not (
+            refunded.currency == amount.currency and refunded >= amount
+        ):
+            return None
+        with self.store.transaction() as s:
+            self._mark_refunded(s, registration_id, None)
+        log.info("paid_events.refund.settled", registration_id=registration_id)
+        return RefundOutcome(registration_id, "refunded", amount)
 
     def _poll_refund(
         self, registration_id: str, gateway: str, payment_id: str, amount: Money, refund_id: str | None
