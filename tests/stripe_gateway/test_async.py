@@ -8,6 +8,9 @@ checks and fault handling as the sync path.
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -27,7 +30,7 @@ from gateway_core.models import (
     VoidRequest,
 )
 from gateway_core.money import Money
-from tests.stripe_gateway.conftest import StandIn, make_manager
+from tests.stripe_gateway.conftest import API_KEY, ROOT, StandIn, make_manager
 from tests.stripe_gateway.transport import CheckedClient
 
 GW = "stripe_test"
@@ -216,3 +219,64 @@ def test_a_checkout_cancelled_mid_post_is_logged_releases_its_connection_and_ret
     keys = {s.idempotency_key for s in client.posts()}
     assert keys == {ends[0]["idempotency_key"]}
     assert all(c.is_closed for c in opened)
+
+
+#: Run in a fresh interpreter (the SDK is imported once per process): which thread imports the
+#: SDK, httpx's transport layer (httpcore) and anyio's asyncio backend (what httpx connects with)
+#: for a first async operation, and the loop's thread.
+FIRST_OPERATION = """
+import asyncio, json, sys, threading
+
+importers = {}
+
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name in ("stripe", "httpcore", "anyio._backends._asyncio"):
+            importers.setdefault(name, threading.get_ident())
+
+
+sys.meta_path.insert(0, Spy())
+import stripe_gateway
+from gateway_core import AsyncGatewayManager, DeploymentConfig, GatewayManager, GatewaySettings, NotFound
+from gateway_core.config import Secret
+
+settings = {"api_key": Secret(sys.argv[2], source="test"), "api_base": sys.argv[1], "max_network_retries": 0}
+config = DeploymentConfig([GatewaySettings("s", "stripe", settings)])
+manager = GatewayManager(config, plugins=[stripe_gateway], load_entry_points=False)
+assert "stripe" not in importers
+
+
+async def main():
+    async with AsyncGatewayManager(manager) as amanager:
+        try:
+            await amanager.payment_status("s", "pi_missing_first")
+        except NotFound:
+            pass
+    return threading.get_ident()
+
+
+print(json.dumps({"loop": asyncio.run(main()), **importers}))
+"""
+
+
+def test_the_first_async_operation_imports_the_sdk_off_the_event_loop(standin: StandIn) -> None:
+    """Importing the SDK takes about half a second, and httpx's transport a few tenths: not on the loop.
+
+    Run on the loop, they froze every other task of the application for that long, on the first
+    operation of each process (a ticker task on the loop saw one gap of 0.9 to 1.2 s; now none
+    longer than about 0.1 s, while the imports hold the interpreter lock).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_OPERATION, standin.url, API_KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    threads = json.loads(done.stdout.strip().splitlines()[-1])
+    assert set(threads) == {"loop", "stripe", "httpcore", "anyio._backends._asyncio"}
+    on_the_loop = [name for name, thread in threads.items() if name != "loop" and thread == threads["loop"]]
+    assert on_the_loop == [], f"imported on the event loop: {on_the_loop}"

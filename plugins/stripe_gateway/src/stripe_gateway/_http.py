@@ -6,6 +6,8 @@ Importing this module imports the ``stripe`` SDK (it subclasses ``stripe.HTTPXCl
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 import threading
 from collections.abc import Mapping
@@ -28,8 +30,9 @@ class AsyncHTTPClient(stripe.HTTPXClient):
 
     ``HTTPXClient.__init__`` is skipped on purpose: it builds that pooled ``AsyncClient`` (and a
     TLS context) at once, for every gateway, even one that only ever runs sync operations. Here
-    nothing is built until the first async request: httpx and anyio are imported then, and the
-    TLS context is built once, under a lock.
+    nothing is built until the first async request, which builds the TLS context (once, under a
+    lock) and imports what httpx loads only when it first connects (httpcore, and anyio's
+    asyncio backend: a few tenths of a second) on a worker thread, not on the event loop.
     """
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -53,11 +56,25 @@ class AsyncHTTPClient(stripe.HTTPXClient):
 
         await anyio.sleep(secs)
 
+    def _prepare(self) -> None:
+        """What the first request would otherwise do on the loop (see the class docstring).
+
+        Only ahead of time: what fails here fails the request itself, where it is mapped.
+        """
+        import anyio  # noqa: PLC0415  (installed with stripe[async]; only async calls need it)
+        import httpx  # noqa: PLC0415
+
+        with contextlib.suppress(Exception):
+            httpx.AsyncHTTPTransport(verify=self._tls())  # imports httpcore; opens no connection
+            anyio.run(anyio.sleep, 0, backend="asyncio")  # a throwaway loop on this thread loads the backend
+
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         import httpx  # noqa: PLC0415  (installed with stripe[async]; only async calls need it)
 
+        if self._ssl is None:  # the first request: set up off the event loop (see the class docstring)
+            await asyncio.to_thread(self._prepare)
         args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
         data = kwargs.pop("data", None)
         if data:  # the SDK's form-encoded body; httpx wants raw bytes as content=, not data=

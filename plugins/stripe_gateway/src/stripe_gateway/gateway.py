@@ -18,6 +18,7 @@ creates a second object.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import json
@@ -400,6 +401,10 @@ class StripeGateway:
             return done.value  # type: ignore[no-any-return]
 
     async def _drive_async(self, operation: _Operation[T], what: str) -> T:
+        if self._client is None:
+            # The first operation imports the SDK and builds the client (half a second): on a
+            # worker thread, once, so that it never stalls the event loop's other tasks.
+            await asyncio.to_thread(lambda: self.client)
         acted = False  # as in _drive
         try:
             call = next(operation)  # as in _drive
