@@ -16,9 +16,13 @@ import sqlalchemy as sa
 import structlog
 from paid_events import config as pe_config
 from paid_events import outbox
+from paid_events.service import PaidEvents
 from paid_events.store import OutboxRow, Store
 
 from gateway_core import ConfigurationError
+
+from .conftest import Clock
+from .helpers import make_event, pay
 
 
 def add_message(
@@ -318,3 +322,58 @@ def test_config_file_errors_are_clear(tmp_path: Path) -> None:
         pe_config.example_config_text().replace('fee_percent = "5"', 'fee_percent = "7.5"'), encoding="utf-8"
     )
     assert str(pe_config.load(good)[0].fee_percent) == "7.5"
+
+
+# -- a participant's messages, as the participant's registration changes ------------------------
+
+
+class FailsOnce:
+    """A real sender whose server is down for the first message of one kind, then delivers everything."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.failed = False
+        self.delivered: list[outbox.Message] = []
+
+    def send(self, message: outbox.Message) -> None:
+        if message.kind == self.kind and not self.failed:
+            self.failed = True
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        self.delivered.append(message)
+
+
+def test_a_confirmation_retried_after_a_failure_is_never_delivered_after_the_cancellation(
+    service: PaidEvents, store: Store, clock: Clock
+) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", ann.checkout_id)
+    sender = FailsOnce("confirmation")
+    assert outbox.drain(store, sender, clock=clock) == 0  # the confirmation failed once: it backs off
+    service.cancel_event(event_id)
+    assert outbox.drain(store, sender, clock=clock) == 0  # the cancellation waits behind ann's confirmation
+    clock.advance(minutes=1)
+    assert outbox.drain(store, sender, clock=clock) == 2
+    assert [m.kind for m in sender.delivered] == ["confirmation", "cancellation"]
+
+
+def test_a_participants_later_message_waits_only_for_that_participants_earlier_one(
+    service: PaidEvents, store: Store, clock: Clock
+) -> None:
+    event_id = make_event(service)
+    for email in ("ann@example.com", "bob@example.com"):
+        pay(service, "stripe-like", service.checkout(event_id, email).checkout_id)
+    sender = FailsOnce("confirmation")  # ann's confirmation fails, bob's goes out
+    assert outbox.drain(store, sender, clock=clock) == 1
+    service.change_date(event_id, clock() + timedelta(days=20))
+    assert outbox.drain(store, sender, clock=clock) == 1  # bob's date change; ann's waits
+    assert [(m.recipient, m.kind) for m in sender.delivered] == [
+        ("bob@example.com", "confirmation"),
+        ("bob@example.com", "date_change"),
+    ]
+    clock.advance(minutes=1)
+    assert outbox.drain(store, sender, clock=clock) == 2
+    assert [(m.recipient, m.kind) for m in sender.delivered[2:]] == [
+        ("ann@example.com", "confirmation"),
+        ("ann@example.com", "date_change"),
+    ]

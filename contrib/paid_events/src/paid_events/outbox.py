@@ -13,7 +13,12 @@ lock) is held while a message is being sent:
    message is failed for good (``failed_at``) and its token erased (the organizer re-issues the
    confirmation).
 
-One refused address therefore delays only its own message. Two drainers never send the same
+A participant's messages about an event go out in the order they were written: a message is not
+claimed while an earlier one to the same address about the same event is unsent (and not failed
+for good), so a confirmation retried after a failure never arrives after the cancellation written
+after it.
+
+One refused address therefore delays only its own messages. Two drainers never send the same
 message while its claim holds (the lease must outlast a send: SMTP's timeout is 30 s, the lease
 10 minutes). Delivery is at-least-once only across a crash: a drainer that dies after sending and
 before recording leaves the claim to lapse, and the message is sent again.
@@ -37,6 +42,7 @@ from typing import Protocol
 import attrs
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.orm import aliased
 
 from gateway_core import ConfigurationError, Secret
 from paid_events.store import OutboxRow, Store
@@ -217,6 +223,7 @@ def _claim(store: Store, now: datetime, policy: RetryPolicy, with_secrets: bool,
             OutboxRow.failed_at.is_(None),
             sa.or_(OutboxRow.next_attempt_at.is_(None), OutboxRow.next_attempt_at <= now),
             sa.or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+            ~_earlier_unsent(with_secrets),
         )
         if not with_secrets:
             stmt = stmt.where(OutboxRow.secret.is_(None))
@@ -224,7 +231,7 @@ def _claim(store: Store, now: datetime, policy: RetryPolicy, with_secrets: bool,
             stmt = stmt.where(OutboxRow.id.not_in(tried))
         stmt = stmt.order_by(OutboxRow.id).limit(1)
         if store.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
+            stmt = stmt.with_for_update(skip_locked=True, of=OutboxRow)
         row = s.scalar(stmt)
         if row is None:
             return None
@@ -239,6 +246,28 @@ def _claim(store: Store, now: datetime, policy: RetryPolicy, with_secrets: bool,
             body = body.replace(TOKEN_PLACEHOLDER, row.secret)
         message = Message(row.id, row.kind, row.recipient, row.subject, body, has_secret=row.secret is not None)
         return _Claim(row.id, claim_id, attempts, row.recipient, row.secret, message)
+
+
+def _earlier_unsent(with_secrets: bool) -> sa.Exists:
+    """An earlier message to the same participant about the same event is still to be sent.
+
+    A participant's messages go out in the order they were written, so a confirmation retried
+    after a failure never arrives after the cancellation or date change written after it; a
+    message waits only behind that participant's own earlier ones (others are not held up), and
+    one failed for good holds nothing back. A sender that takes no tokens is not held up by a
+    message it could never send.
+    """
+    earlier = aliased(OutboxRow)
+    condition = sa.and_(
+        earlier.event_id == OutboxRow.event_id,
+        sa.func.lower(earlier.recipient) == sa.func.lower(OutboxRow.recipient),
+        earlier.id < OutboxRow.id,
+        earlier.sent_at.is_(None),
+        earlier.failed_at.is_(None),
+    )
+    if not with_secrets:
+        condition = sa.and_(condition, earlier.secret.is_(None))
+    return sa.exists().where(condition)
 
 
 def _record_sent(store: Store, claim: _Claim, now: datetime) -> None:
