@@ -22,7 +22,7 @@ from paid_events.store import OutboxRow, Store
 from gateway_core import ConfigurationError
 
 from .conftest import Clock
-from .helpers import make_event, pay
+from .helpers import Mailbox, make_event, pay
 
 
 def add_message(
@@ -377,3 +377,46 @@ def test_a_participants_later_message_waits_only_for_that_participants_earlier_o
         ("ann@example.com", "confirmation"),
         ("ann@example.com", "date_change"),
     ]
+
+
+def test_a_confirmation_whose_token_was_revoked_by_a_refund_is_not_sent(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", ann.checkout_id)
+    assert service.refund(ann.registration_id).state == "refunded"  # before the confirmation went out
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    assert [m.kind for m in mailbox.messages] == []  # no "you are registered" with a dead token
+    assert outbox.pending_count(store) == 0
+    with store.transaction() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(OutboxRow).where(OutboxRow.secret.is_not(None))) == 0
+
+
+def test_a_confirmation_being_sent_when_its_token_was_replaced_is_not_retried_with_the_dead_token(
+    service: PaidEvents, store: Store, clock: Clock
+) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", ann.checkout_id)
+
+    class ReissuedMidSend:
+        """The organizer presses "resend" while the first confirmation is on its way; that send fails."""
+
+        def __init__(self) -> None:
+            self.delivered: list[outbox.Message] = []
+
+        def send(self, message: outbox.Message) -> None:
+            if not self.delivered and "(new access token)" not in message.subject:
+                service.reissue_confirmation(ann.registration_id)
+                self.delivered.append(message)
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            self.delivered.append(message)
+
+    sender = ReissuedMidSend()
+    outbox.drain(store, sender, clock=clock)
+    clock.advance(minutes=1)
+    outbox.drain(store, sender, clock=clock)
+    assert outbox.pending_count(store) == 0
+    tokens = [m.body.rsplit(" ", 1)[-1] for m in sender.delivered[1:]]  # what reached the participant
+    assert len(tokens) == 1
+    assert service.admit(event_id, tokens[0])  # only the working token was delivered

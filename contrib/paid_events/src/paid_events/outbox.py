@@ -16,7 +16,8 @@ lock) is held while a message is being sent:
 A participant's messages about an event go out in the order they were written: a message is not
 claimed while an earlier one to the same address about the same event is unsent (and not failed
 for good), so a confirmation retried after a failure never arrives after the cancellation written
-after it.
+after it. A confirmation whose token its registration no longer has (refunded, rejected, re-issued
+since) is withdrawn when it comes up, never sent.
 
 One refused address therefore delays only its own messages. Two drainers never send the same
 message while its claim holds (the lease must outlast a send: SMTP's timeout is 30 s, the lease
@@ -42,10 +43,10 @@ from typing import Protocol
 import attrs
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from gateway_core import ConfigurationError, Secret
-from paid_events.store import OutboxRow, Store
+from paid_events.store import OutboxRow, RegistrationRow, Store, hash_token
 
 __all__ = [
     "FileSender",
@@ -232,7 +233,12 @@ def _claim(store: Store, now: datetime, policy: RetryPolicy, with_secrets: bool,
         stmt = stmt.order_by(OutboxRow.id).limit(1)
         if store.dialect == "postgresql":
             stmt = stmt.with_for_update(skip_locked=True, of=OutboxRow)
-        row = s.scalar(stmt)
+        while (row := s.scalar(stmt)) is not None and _token_revoked(s, row):
+            # The registration's token changed since (refunded, rejected, re-issued): the message
+            # would deliver a token that no longer works. Withdraw it, as reissuing does.
+            s.delete(row)
+            s.flush()
+            log.info("paid_events.message.withdrawn", message_id=row.id, kind=row.kind)
         if row is None:
             return None
         claim_id = str(uuid.uuid4())
@@ -268,6 +274,16 @@ def _earlier_unsent(with_secrets: bool) -> sa.Exists:
     if not with_secrets:
         condition = sa.and_(condition, earlier.secret.is_(None))
     return sa.exists().where(condition)
+
+
+def _token_revoked(s: Session, row: OutboxRow) -> bool:
+    """Whether ``row`` carries an access token its registration no longer has (checked by its hash)."""
+    if row.secret is None or row.registration_id is None:
+        return False
+    registration = s.get(RegistrationRow, row.registration_id)
+    if registration is None:
+        return False  # not a registration this store holds: nothing to compare with
+    return registration.token_hash != hash_token(row.secret)
 
 
 def _record_sent(store: Store, claim: _Claim, now: datetime) -> None:

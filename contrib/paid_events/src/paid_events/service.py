@@ -24,7 +24,6 @@ delete guard read ``paid_at``.
 from __future__ import annotations
 
 import enum
-import hashlib
 import secrets
 import time
 import unicodedata
@@ -100,6 +99,7 @@ from paid_events.store import (
     RegistrationRow,
     SessionRow,
     Store,
+    hash_token,
 )
 
 __all__ = [
@@ -131,10 +131,6 @@ _IN_FLIGHT = frozenset({PaymentState.PENDING, PaymentState.REQUIRES_ACTION, Paym
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------
@@ -1317,7 +1313,7 @@ class PaidEvents:
                     return False
             elif session_id is not None:
                 raise InvalidInput("only a permanent event has sessions")
-            reg = s.scalar(sa.select(RegistrationRow).where(RegistrationRow.token_hash == _hash_token(token)))
+            reg = s.scalar(sa.select(RegistrationRow).where(RegistrationRow.token_hash == hash_token(token)))
             return reg is not None and reg.event_id == event_id and reg.status == "confirmed"
 
     # -- refunds --------------------------------------------------------------------------
@@ -1583,7 +1579,7 @@ class PaidEvents:
 
     def _issue_token(self, s: Session, event: EventRow, reg: RegistrationRow, *, reissued: bool) -> None:
         token = secrets.token_urlsafe(32)
-        reg.token_hash = _hash_token(token)
+        reg.token_hash = hash_token(token)
         lines = [f"You are registered for {event.title}."]
         if event.kind == EventKind.PERMANENT.value:
             upcoming = s.scalars(
@@ -1689,6 +1685,7 @@ class PaidEvents:
         )
         if _rowcount(revoked) == 1:
             self._free_hold(s, self._registration(s, registration_id))
+            self._drop_unsent_confirmations(s, registration_id)  # their token no longer works
         return True
 
     @staticmethod

@@ -13,6 +13,7 @@ timeout, so a conditional ``UPDATE`` there is as safe as on PostgreSQL, where it
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = [
     "SessionRow",
     "Store",
     "UTCDateTime",
+    "hash_token",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,6 +43,11 @@ LIVE_STATUSES = ("pending", "confirmed")
 #: The largest count an ``Integer`` column holds on every supported database (PostgreSQL's
 #: ``integer``); a capacity or use limit above it is refused as input, never sent to the database.
 MAX_COUNT = 2**31 - 1
+
+
+def hash_token(token: str) -> str:
+    """What ``pe_registrations.token_hash`` holds for an access token: its SHA-256, in hex."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
