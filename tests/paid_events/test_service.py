@@ -606,6 +606,30 @@ def test_reissuing_withdraws_an_unsent_confirmation_whose_token_it_revokes(servi
     assert service.admit(event_id, mailbox.token("ann@example.com"))
 
 
+def test_resending_a_confirmation_after_the_cancellation_is_refused_and_changes_nothing(
+    service: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com")
+    pay(service, "stripe-like", ann.checkout_id)
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    token = mailbox.token("ann@example.com")
+    service.cancel_event(event_id)
+    outbox.drain(store, mailbox)
+    assert [m.kind for m in mailbox.messages] == ["confirmation", "cancellation"]
+    before = snapshot(store)
+    with pytest.raises(EventClosed):  # "You are registered for ..." after "... is cancelled"
+        service.resend_confirmation(ann.registration_id)
+    assert snapshot(store) == before
+    assert outbox.drain(store, mailbox) == 0
+    with store.transaction() as s:
+        row = s.get(RegistrationRow, ann.registration_id)
+        assert row is not None
+        assert row.token_hash is not None  # her ticket is as it was: refundable, token unchanged
+    assert not service.admit(event_id, token)  # a cancelled event admits nobody
+
+
 # -- bad input --------------------------------------------------------------------------------
 
 

@@ -1277,14 +1277,17 @@ class PaidEvents:
 
         Only a hash of each token is stored, so the old token cannot be sent again; the new message
         says that it replaces the earlier one. An earlier confirmation still waiting in the outbox is
-        withdrawn (its token would no longer work).
+        withdrawn (its token would no longer work). Refused with :class:`EventClosed` once the event
+        is cancelled: its tickets admit nobody, and no confirmation follows the cancellation notice.
         """
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id, lock=True)
             if reg.status != "confirmed":
                 raise InvalidTransition(f"registration {registration_id} is {reg.status}, not confirmed")
+            event = self._event(s, reg.event_id)
+            self._require_active(event)
             self._drop_unsent_confirmations(s, reg.id)
-            self._issue_token(s, self._event(s, reg.event_id), reg, reissued=True)
+            self._issue_token(s, event, reg, reissued=True)
         log.info("paid_events.confirmation.reissued", registration_id=registration_id)
 
     #: The organizer's "resend": it re-issues (see :meth:`reissue_confirmation`).
