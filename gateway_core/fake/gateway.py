@@ -118,6 +118,11 @@ _READ_OPERATIONS = frozenset({"status", "webhook"})
 _READ_OUTCOMES = frozenset({Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.UNAVAILABLE})
 
 
+#: The settings :meth:`FakeGateway.from_settings` and :meth:`FakeGateway.configure` read; ``configure`` refuses any other.
+_SETTINGS = frozenset(
+    {"test_mode", "webhook_secret", "minimums", "checkout_base_url", "tolerance", "checkout_expiry_minutes", "features"}
+)
+
 #: Every operation an outcome can be scripted for (the manager's operation names, as in log lines).
 _OPERATIONS = frozenset({"checkout", "authorize", "capture", "void", "refund"}) | _READ_OPERATIONS
 
@@ -287,11 +292,17 @@ class FakeGateway:
                 f"(default {DEFAULT_TOLERANCE}), not {tolerance!r}",
                 gateway=settings.name,
             )
+        base_url = settings.get("checkout_base_url", "https://checkout.fake-gateway.invalid")
+        if not isinstance(base_url, str) or not base_url.startswith(("https://", "http://")):
+            raise ConfigurationError(
+                f"gateway {settings.name!r}: checkout_base_url must be an http(s) URL, not {_kind(base_url)}",
+                gateway=settings.name,
+            )
         return cls(
             settings.name,
             webhook_secret=secret,
             minimums=minimums,
-            checkout_base_url=str(settings.get("checkout_base_url", "https://checkout.fake-gateway.invalid")),
+            checkout_base_url=base_url,
             tolerance=tolerance,
         )
 
@@ -306,8 +317,17 @@ class FakeGateway:
         features to those listed, so a test deployment can stand in for a provider that lacks some
         (PayPal declares no ``application_fee``); an unknown name is a
         :class:`~gateway_core.errors.ConfigurationError`, and the manager refuses one the provider
-        does not declare (configuration may only narrow). Absent: as declared.
+        does not declare (configuration may only narrow). Absent: as declared. A setting the fake
+        does not take (a misspelt ``minimum``) is a ``ConfigurationError`` here, before the gateway
+        is built; a test provider with a ``configure`` of its own may read settings of its own.
         """
+        unknown = sorted(set(settings.settings) - _SETTINGS)
+        if unknown:  # a misspelt "minimum" would silently drop the minimum a test stands in for
+            raise ConfigurationError(
+                f"gateway {settings.name!r} (fake): unknown settings {', '.join(map(repr, unknown))}; "
+                f"the fake takes {', '.join(sorted(_SETTINGS))}",
+                gateway=settings.name,
+            )
         caps = declared
         if "checkout_expiry_minutes" in settings.settings:
             caps = attrs.evolve(caps, checkout_expiry=_checkout_expiry(settings))

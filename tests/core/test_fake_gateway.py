@@ -395,6 +395,22 @@ def test_a_bad_features_setting_is_a_configuration_error(value: object, said: st
     assert not isinstance(info.value, PluginLoadError)
 
 
+@pytest.mark.parametrize("typo", ["minimum", "tolerence", "chekout_expiry_minutes"])
+def test_a_setting_the_fake_does_not_take_is_a_configuration_error(typo: str) -> None:
+    # "minimum" for "minimums" would silently drop the minimum the test deployment stands in for
+    with pytest.raises(ConfigurationError, match=f"unknown settings '{typo}'") as info:
+        build_manager({"g": fake_table(settings={typo: {"EUR": "5.00"}})})
+    assert "minimums" in str(info.value)  # the message lists what the fake takes
+    assert "5.00" not in str(info.value)
+    assert info.value.gateway == "g"
+
+
+@pytest.mark.parametrize("value", [5, "checkout.example/pay", ["https://x.example"]])
+def test_a_checkout_base_url_that_is_no_url_is_a_configuration_error(value: object) -> None:
+    with pytest.raises(ConfigurationError, match="checkout_base_url must be an http"):
+        build_manager({"g": fake_table(settings={"checkout_base_url": value})})
+
+
 def test_features_may_only_narrow_and_must_stay_consistent() -> None:
     no_fee = default_capabilities(["EUR"], features=set(Feature) - {Feature.APPLICATION_FEE})
     with pytest.raises(ConfigurationError, match="may only narrow") as info:
