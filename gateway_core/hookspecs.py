@@ -9,9 +9,10 @@ implement :func:`gateway_providers` (to offer providers), :func:`gateway_cli_com
     @hookimpl(wrapper=True)
     def gateway_refund(context):
         started = time.perf_counter()
-        result = yield            # the provider's result, or the exception it raised
-        record(context.gateway, time.perf_counter() - started)
-        return result
+        try:
+            return (yield)        # the provider's result; an exception it raised is raised here
+        finally:
+            record(context.gateway, time.perf_counter() - started)
 
 **Gateway objects** are built by a provider's factory, one per configured gateway (two Stripe
 accounts are two gateway objects of one provider). They implement the operation hooks.
@@ -36,11 +37,17 @@ provider whose SDK has an asyncio client declares ``ProviderDefinition(asyncio_n
 operation hooks are then called *on the event loop* with ``context.asynchronous`` true and may
 return an awaitable (they must not block); with ``context.asynchronous`` false (the sync API) they
 return the result itself. A wrapper therefore may receive an awaitable as the result; it should
-pass the result through :func:`on_outcome` to observe the final outcome either way::
+pass the result through :func:`on_outcome` to observe the final outcome either way (an exception
+raised synchronously still arrives at the ``yield``)::
 
     @hookimpl(wrapper=True)
     def gateway_refund(context):
-        return on_outcome((yield), lambda result, error: audit(context, result, error))
+        try:
+            result = yield
+        except Exception as error:  # a synchronous failure: a decline, a timeout ...
+            audit(context, None, error)
+            raise
+        return on_outcome(result, lambda result, error: audit(context, result, error))
 
 Compatibility: hook names are prefixed ``gateway_``; arguments are never reordered or removed.
 pluggy lets an implementation accept any subset of a hook's arguments, so new arguments may be
