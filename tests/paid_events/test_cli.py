@@ -111,6 +111,23 @@ def test_send_messages_to_the_log_leaves_tokens_queued(tmp_path: Path) -> None:
     assert "tok-SECRET-9" in (tmp_path / "m.txt").read_text(encoding="utf-8")
 
 
+def test_send_messages_to_the_log_is_refused_where_the_log_is_not_shown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    _store_with_messages(url)
+    quiet = gateway("events", "send-messages", "--database", url, "--to-log")  # log lines are off without -v
+    assert quiet.returncode == 2, quiet.stdout + quiet.stderr
+    assert "gateway -v events send-messages" in quiet.stderr
+    assert "The webinar moved." not in quiet.stdout + quiet.stderr
+    still = CliRunner().invoke(events, ["send-messages", "--database", url, "--to-file", str(tmp_path / "m.txt")])
+    assert "sent 2 messages" in still.output  # nothing was marked sent and lost
+    _store_with_messages(url)
+    shown = gateway("-v", "events", "send-messages", "--database", url, "--to-log")
+    assert shown.returncode == 0, shown.stderr
+    assert "The webinar moved." in shown.stderr  # the log line is the message
+    assert "tok-SECRET-9" not in shown.stdout + shown.stderr
+    assert "sent 1 messages to the log; 1 waiting" in shown.stdout
+
+
 def test_migrate_and_send_messages_on_a_sqlite_file(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'events.db'}"
     runner = CliRunner()

@@ -155,7 +155,7 @@ def example_config() -> None:
 @click.option(
     "--to-log",
     is_flag=True,
-    help="Write messages without an access token to the log instead; confirmations stay queued.",
+    help="Write messages without an access token to the log instead (needs 'gateway -v'); confirmations stay queued.",
 )
 def send_messages(  # noqa: PLR0917 (click passes options positionally)
     database: str, to_file: Path, smtp_host: str | None, smtp_port: int, sender: str, to_log: bool
@@ -168,6 +168,13 @@ def send_messages(  # noqa: PLR0917 (click passes options positionally)
     file_given = ctx.get_parameter_source("to_file") is not click.core.ParameterSource.DEFAULT
     if sum((file_given, smtp_host is not None, to_log)) > 1:
         raise click.UsageError("choose one of --to-file, --smtp-host and --to-log")
+    if to_log and isinstance(ctx.obj, dict) and not ctx.obj.get("verbose"):
+        # The gateway command shows log lines only with -v: without it each message would be
+        # marked sent and written nowhere.
+        raise click.UsageError(
+            "--to-log writes each message as a log line, which gateway shows only with -v: "
+            "run 'gateway -v events send-messages --to-log ...'"
+        )
     chosen: outbox.Sender
     if smtp_host is not None:
         chosen, where = outbox.SMTPSender(smtp_host, smtp_port, sender), f"SMTP {smtp_host}:{smtp_port}"
