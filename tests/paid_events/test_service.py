@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Generator
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import structlog
+from paid_events import config as pe_config
 from paid_events import outbox
 from paid_events.errors import (
     AlreadyRegistered,
@@ -34,14 +36,19 @@ from paid_events.errors import (
 from paid_events.service import PaidEvents, WebhookOutcome
 from paid_events.store import EventRow, OutboxRow, RegistrationRow, Store
 
+import gateway_core.fake
 from gateway_core import (
+    CheckoutRequest,
     CheckoutSession,
+    GatewayManager,
     Money,
+    OperationContext,
     WebhookVerificationFailed,
+    hookimpl,
 )
 from gateway_core.fake import Outcome, Scripted
 
-from .conftest import Clock
+from .conftest import Clock, on_clock
 from .helpers import EUR, STARTS_IN, Mailbox, audited, deliver, eur, fake_of, make_event, pay, snapshot
 
 
@@ -741,3 +748,68 @@ def test_bad_arguments_of_other_kinds_are_typed_errors_and_change_nothing(servic
     when = service.clock() + timedelta(days=3)
     series = service.create_event(**base, kind="permanent", sessions=(w for w in [when]))  # a generator: read once
     assert [s.starts_at for s in service.sessions(series.id)] == [when]  # was: checked, then dropped
+
+
+# -- the organizer acting while a checkout is being opened at the provider ----------------------
+# The registration is committed before the provider is called and the checkout recorded after
+# it, so the organizer can cancel the event or reject the participant in between; these tests
+# play the organizer from inside the provider call (a wrapper plugin): exactly that interleaving.
+
+
+class DuringCheckout:
+    """Runs ``action(registration_id)`` once while a checkout request is at the provider."""
+
+    def __init__(self) -> None:
+        self.action: Callable[[str], object] | None = None
+
+    @hookimpl(wrapper=True)
+    def gateway_create_checkout(
+        self, request: CheckoutRequest, context: OperationContext
+    ) -> Generator[None, CheckoutSession, CheckoutSession]:
+        session = yield
+        action, self.action = self.action, None
+        if action is not None:
+            assert request.reference is not None
+            action(request.reference)
+        return session
+
+
+@pytest.fixture
+def racing(store: Store, clock: Clock) -> tuple[PaidEvents, DuringCheckout]:
+    during = DuringCheckout()
+    platform, deployment = pe_config.load()
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake, during], load_entry_points=False)
+    return PaidEvents(store, on_clock(manager, clock), platform, clock=clock), during
+
+
+def test_a_checkout_opened_while_the_event_is_cancelled_is_closed_not_handed_out(
+    racing: tuple[PaidEvents, DuringCheckout], store: Store
+) -> None:
+    service, during = racing
+    event_id = make_event(service)
+    during.action = lambda _registration_id: service.cancel_event(event_id)
+    with pytest.raises(EventClosed):
+        service.checkout(event_id, "ann@example.com")
+    (ann,) = service.participants(event_id)
+    checkout_id = registration(store, ann.registration_id).checkout_id  # recorded: a late payment is found
+    assert checkout_id is not None
+    assert fake_of(service.gateways, "stripe-like").checkout(checkout_id).status == "expired"  # nobody can pay it
+    assert service.event(event_id).seats_taken == 0
+    assert service.participants(event_id)[0].status == "expired"
+
+
+def test_a_checkout_opened_while_its_participant_is_rejected_is_closed_not_handed_out(
+    racing: tuple[PaidEvents, DuringCheckout], store: Store
+) -> None:
+    service, during = racing
+    event_id = make_event(service)
+    during.action = service.reject
+    with pytest.raises(InvalidTransition, match="rejected"):
+        service.checkout(event_id, "ann@example.com")
+    (ann,) = service.participants(event_id)
+    assert (ann.status, ann.paid) == ("rejected", False)
+    checkout_id = registration(store, ann.registration_id).checkout_id
+    assert checkout_id is not None
+    assert fake_of(service.gateways, "stripe-like").checkout(checkout_id).status == "expired"
+    assert service.event(event_id).seats_taken == 0
+    assert service.reconcile().checkouts_recovered == 0  # nothing left open for reconcile to pay out

@@ -23,6 +23,7 @@ delete guard read ``paid_at``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import secrets
 import time
@@ -882,7 +883,15 @@ class PaidEvents:
             self._release(registration_id, "failed")
             log.warning("paid_events.checkout.failed", registration_id=registration_id, error=type(exc).__name__)
             raise
-        self._record_checkout(registration_id, session)
+        refusal = self._record_checkout(registration_id, session)
+        if refusal is not None:
+            # The organizer cancelled the event or rejected the participant while the provider was
+            # making the checkout: close it rather than hand it out (a payment that lands anyway is
+            # a late payment, refundable), and give back the seat a cancelled event's hold keeps.
+            self._void(registration_id, gateway, session.id)
+            self._release(registration_id, "expired")
+            log.warning("paid_events.checkout.closed_at_once", registration_id=registration_id, checkout_id=session.id)
+            raise refusal
         log.info("paid_events.checkout.created", registration_id=registration_id, checkout_id=session.id)
         return session
 
@@ -916,7 +925,11 @@ class PaidEvents:
             log.info("paid_events.checkout.rekeyed", registration_id=registration_id, operation_id=reg.operation_id)
         return event, reg
 
-    def _record_checkout(self, registration_id: str, session: CheckoutSession) -> None:
+    def _record_checkout(self, registration_id: str, session: CheckoutSession) -> PaidEventsError | None:
+        """Record the provider's checkout; the refusal to raise when it must not be handed out.
+
+        It is recorded either way, so a payment that still lands on it is found (and refunded).
+        """
         with self.store.transaction() as s:
             s.execute(
                 sa.update(RegistrationRow)
@@ -924,6 +937,15 @@ class PaidEvents:
                 .values(checkout_id=session.id, payment_id=session.payment_id, checkout_url=session.url)
                 .execution_options(synchronize_session=False)
             )
+            reg = self._registration(s, registration_id)
+            event = self._event(s, reg.event_id)
+        if event.status != "active":
+            return EventClosed(f"event {event.id} was cancelled while the checkout was being opened")
+        if reg.status != "pending":
+            return InvalidTransition(
+                f"registration {registration_id} was {reg.status} while its checkout was being opened"
+            )
+        return None
 
     def _checkout_request(self, event: EventRow, reg: RegistrationRow) -> CheckoutRequest:
         """The checkout request, rebuilt identically from the row (so a retry matches the provider's record)."""
@@ -1102,7 +1124,7 @@ class PaidEvents:
                 self._open_checkout(registration_id)
             except CheckoutPending:
                 return "still_pending"
-            except GatewayError:
+            except (GatewayError, EventClosed, InvalidTransition):  # failed, or closed at once: no hold
                 return "released"
             prefix = "checkouts_recovered+"
             with self.store.transaction() as s:
@@ -1122,10 +1144,13 @@ class PaidEvents:
             reg = self._registration(s, registration_id)
         if reg.status == "pending" and reg.gateway is not None:
             if reg.checkout_id is None:
-                self._open_checkout(registration_id)
+                # Closed at once (the event was cancelled meanwhile): the status returned says so.
+                with contextlib.suppress(EventClosed, InvalidTransition):
+                    self._open_checkout(registration_id)
                 with self.store.transaction() as s:
                     reg = self._registration(s, registration_id)
-            self._settle(reg)
+            if reg.status == "pending" and reg.checkout_id is not None:
+                self._settle(reg)
         with self.store.transaction() as s:
             return self._registration(s, registration_id).status
 
