@@ -32,7 +32,7 @@ from gateway_core import (
     RefundStatus,
     hookimpl,
 )
-from gateway_core.fake import FakeGateway, default_capabilities
+from gateway_core.fake import FakeGateway, Outcome, Scripted, default_capabilities
 
 from .conftest import Clock
 from .helpers import Mailbox, deliver, eur, fake_of, make_event, manager_with, pay
@@ -507,3 +507,25 @@ def test_a_refund_whose_outcome_is_unknown_is_settled_by_the_payments_refunded_t
     row = reg(store, result.registration_id)
     assert (row.refund_state, row.status) == ("refunded", "refunded")
     assert flaky.event(event_id).seats_taken == 0
+
+
+def test_a_status_outage_while_polling_one_pending_refund_does_not_stop_refund_all(
+    slow: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(slow, gateways=["bank"])
+    ids = []
+    for email in ("ann@example.com", "bob@example.com"):
+        result = slow.checkout(event_id, email)
+        pay(slow, "bank", result.checkout_id)
+        ids.append(result.registration_id)
+    assert [o.state for o in slow.refund_all(event_id)] == ["pending", "pending"]
+    bank(slow).script(Scripted(Outcome.UNAVAILABLE, "status"))  # the provider's status API is down once
+    progress: list[int] = []
+    outcomes = slow.refund_all(event_id, lambda done, _total, _o: progress.append(done))
+    assert progress == [1, 2]  # the bulk refund went on past the outage
+    assert [(o.registration_id, o.state) for o in outcomes] == [(ids[0], "pending"), (ids[1], "pending")]
+    assert outcomes[0].error is not None
+    assert "GatewayUnavailable" in outcomes[0].error
+    assert len(refund_calls(bank(slow))) == 2  # polling sends nothing
+    for registration_id in ids:
+        assert reg(store, registration_id).refund_state == "pending"

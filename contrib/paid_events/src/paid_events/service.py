@@ -1465,8 +1465,18 @@ class PaidEvents:
     def _poll_refund(
         self, registration_id: str, gateway: str, payment_id: str, amount: Money, refund_id: str | None
     ) -> RefundOutcome:
-        """A pending refund: the payment's status says whether the money went back."""
-        status = self.gateways.payment_status(gateway, payment_id)
+        """A pending refund: the payment's status says whether the money went back.
+
+        When the status cannot be read the refund stays pending (the outcome says why): one
+        provider outage must not stop a bulk refund half-way.
+        """
+        try:
+            status = self.gateways.payment_status(gateway, payment_id)
+        except GatewayError as exc:
+            log.warning(
+                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
+            )
+            return RefundOutcome(registration_id, "pending", amount, refund_id, error=f"{type(exc).__name__}: {exc}")
         if status.amount_refunded >= amount or status.state is PaymentState.REFUNDED:
             with self.store.transaction() as s:
                 self._mark_refunded(s, registration_id, refund_id)
