@@ -121,9 +121,9 @@ def test_gateway_check_runs_async(client: CheckedClient, standin: StandIn) -> No
     assert client.async_requests == 6
 
 
-def test_no_httpx_client_is_built_until_an_async_request_and_none_outlives_it(
-    client: CheckedClient, standin: StandIn, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def httpx_clients(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Every ``httpx.AsyncClient`` built during the test, in order (to check each was closed)."""
     import httpx
 
     opened: list[httpx.AsyncClient] = []
@@ -134,6 +134,13 @@ def test_no_httpx_client_is_built_until_an_async_request_and_none_outlives_it(
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    return opened
+
+
+def test_no_httpx_client_is_built_until_an_async_request_and_none_outlives_it(
+    client: CheckedClient, standin: StandIn, httpx_clients: list[Any]
+) -> None:
+    opened = httpx_clients
     AsyncHTTPClient(timeout=5)  # what every gateway's default client carries as its async fallback
     built = make_manager(client, standin.url).gateway_object(GW).client  # type: ignore[attr-defined]
     assert built is not None
@@ -168,7 +175,7 @@ class Boom(Exception):
 
 
 def test_a_checkout_cancelled_mid_post_is_logged_releases_its_connection_and_retries_once(
-    client: CheckedClient, standin: StandIn, monkeypatch: pytest.MonkeyPatch
+    client: CheckedClient, standin: StandIn, httpx_clients: list[Any]
 ) -> None:
     """A TaskGroup cancels a checkout whose POST Stripe is still processing.
 
@@ -176,16 +183,7 @@ def test_a_checkout_cancelled_mid_post_is_logged_releases_its_connection_and_ret
     core logs the operation as cancelled with its key, no httpx client stays open, and a retry
     with the same ``operation_id`` gets the session Stripe made: one session, not two.
     """
-    import httpx
-
-    opened: list[httpx.AsyncClient] = []
-    real_init = httpx.AsyncClient.__init__
-
-    def counting_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
-        opened.append(self)
-        real_init(self, *args, **kwargs)
-
-    monkeypatch.setattr(httpx.AsyncClient, "__init__", counting_init)
+    opened = httpx_clients
     request = CheckoutRequest.single("Async", Money.of("9.00", "EUR"), "https://a.example/", "https://b.example/")
     before = standin.stats()["sessions"]
     standin.delay("/v1/checkout/sessions", 1.0)
