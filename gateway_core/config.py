@@ -140,6 +140,21 @@ class GatewaySettings:
             )
         return self.settings[key]
 
+    def refuse_unknown(self, known: Iterable[str]) -> None:
+        """:class:`ConfigurationError` naming every setting not in ``known`` (a provider's factory calls it).
+
+        A misspelt setting (``minimum`` for ``minimums``) would otherwise be ignored, and what it
+        meant to set silently left at its default. The error names the settings, never a value.
+        """
+        accepted = frozenset(known)
+        unknown = sorted(set(self.settings) - accepted)
+        if unknown:
+            raise ConfigurationError(
+                f"gateway {self.name!r} ({self.provider}): unknown settings {', '.join(map(repr, unknown))}; "
+                f"it takes {', '.join(sorted(accepted))}",
+                gateway=self.name,
+            )
+
     def secret(self, key: str) -> Secret:
         """A required secret setting."""
         value = self.require(key)

@@ -321,13 +321,7 @@ class FakeGateway:
         does not take (a misspelt ``minimum``) is a ``ConfigurationError`` here, before the gateway
         is built; a test provider with a ``configure`` of its own may read settings of its own.
         """
-        unknown = sorted(set(settings.settings) - _SETTINGS)
-        if unknown:  # a misspelt "minimum" would silently drop the minimum a test stands in for
-            raise ConfigurationError(
-                f"gateway {settings.name!r} (fake): unknown settings {', '.join(map(repr, unknown))}; "
-                f"the fake takes {', '.join(sorted(_SETTINGS))}",
-                gateway=settings.name,
-            )
+        settings.refuse_unknown(_SETTINGS)  # a misspelt "minimum" would drop the minimum a test stands in for
         caps = declared
         if "checkout_expiry_minutes" in settings.settings:
             caps = attrs.evolve(caps, checkout_expiry=_checkout_expiry(settings))

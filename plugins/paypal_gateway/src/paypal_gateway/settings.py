@@ -93,11 +93,7 @@ class PayPalSettings:
     def from_gateway(cls, settings: GatewaySettings) -> PayPalSettings:
         """Validate ``settings``; :class:`ConfigurationError` names the gateway and the setting."""
         name = settings.name
-        unknown = set(settings.settings) - _KNOWN
-        if unknown:
-            raise ConfigurationError(
-                f"gateway {name!r} (paypal) has unknown settings: {', '.join(sorted(unknown))}", gateway=name
-            )
+        settings.refuse_unknown(_KNOWN)
         client_id = settings.secret("client_id")
         client_secret = settings.secret("client_secret")
         if not client_id or not client_secret:

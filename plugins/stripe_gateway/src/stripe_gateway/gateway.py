@@ -313,9 +313,7 @@ class StripeGateway:
             "enable_currencies",
             "refuse_replayed_webhooks",
         }
-        unknown = sorted(set(settings.settings) - known)
-        if unknown:
-            raise ConfigurationError(f"gateway {name!r} (stripe): unknown settings {', '.join(unknown)}", gateway=name)
+        settings.refuse_unknown(known)
         api_key = settings.secret("api_key")
         if not api_key.reveal().startswith(("sk_", "rk_")):
             raise ConfigurationError(
