@@ -536,19 +536,20 @@ class PayPalGateway:
             raise InvalidRequest(
                 f"capture in {amount.currency} of an authorization in {authorized.currency}", gateway=self.name
             )
-        remaining = authorized
-        if auth.get("status") == "PARTIALLY_CAPTURED":
-            remaining = authorized - self._captured_of(authorization_id, auth, authorized.currency)
         body: dict[str, Any] = {"final_capture": amount is None}
-        if amount is None and remaining != authorized:
+        if amount is None:
             # Payments v2 capture_request.amount: "If amount is not specified, the full authorized
             # amount is captured", which after a partial capture is more than remains: name the rest.
+            remaining = authorized
+            if auth.get("status") == "PARTIALLY_CAPTURED":
+                remaining = authorized - self._captured_of(authorization_id, auth, authorized.currency)
             if not remaining.is_positive:
                 raise AmountOutOfRange(
                     f"nothing remains to capture: all of the {authorized} authorized is captured", gateway=self.name
                 )
-            body["amount"] = amount_json(remaining)
-        elif amount is not None:
+            if remaining != authorized:
+                body["amount"] = amount_json(remaining)
+        else:
             # Checked against the authorized amount, not what remains: a retry of a partial capture
             # PayPal made finds less remaining and must still send (the same PayPal-Request-Id gets
             # the stored capture). More than remains is PayPal's MAX_CAPTURE_AMOUNT_EXCEEDED.
