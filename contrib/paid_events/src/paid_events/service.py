@@ -55,6 +55,7 @@ from gateway_core import (
     NotFound,
     OutcomeUnknown,
     PaymentState,
+    PaymentStatus,
     RateLimited,
     Refund,
     RefundRequest,
@@ -1059,9 +1060,7 @@ class PaidEvents:
         payment_id = reg.payment_id or event.payment_id
         if payment_id is None:  # nothing to ask about: the event's own amount is all there is
             return event.amount is not None and event.amount.currency == price.currency and event.amount >= price
-        status = self.gateways.payment_status(gateway, payment_id)
-        refunded = status.amount_refunded
-        return status.state is PaymentState.REFUNDED or (refunded.currency == price.currency and refunded >= price)
+        return _refunded_in_full(self.gateways.payment_status(gateway, payment_id), price)
 
     @staticmethod
     def _amount_matches(reg: RegistrationRow, amount: Money) -> bool:
@@ -1452,10 +1451,7 @@ class PaidEvents:
                 "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
             )
             return None
-        refunded = status.amount_refunded
-        if status.state is not PaymentState.REFUNDED and not (
-            refunded.currency == amount.currency and refunded >= amount
-        ):
+        if not _refunded_in_full(status, amount):
             return None
         with self.store.transaction() as s:
             self._mark_refunded(s, registration_id, None)
@@ -2111,6 +2107,13 @@ class _Duplicate(Exception):
 def _reasons(decision: RouteDecision) -> str:
     """Why each gateway refused the amount: ``"stripe-like: 1.00 HUF is below the 175.00 HUF minimum"``."""
     return "; ".join(str(e) for e in decision.excluded) or "no gateway is enabled"
+
+
+def _refunded_in_full(status: PaymentStatus, price: Money) -> bool:
+    """Whether the provider's status says ``price`` went back: the payment is refunded, or its
+    refunded total (every refund of it, however made) reaches ``price`` in its currency."""
+    refunded = status.amount_refunded
+    return status.state is PaymentState.REFUNDED or (refunded.currency == price.currency and refunded >= price)
 
 
 def _has_control(text: str, allowed: str = "") -> bool:
