@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import sqlalchemy as sa
@@ -75,25 +75,42 @@ class SlowRefunds(FakeGateway):
             self._emit(event, payment, refund_id=refund.id, amount=refund.amount)
 
 
-class _SlowRefundsPlugin:
+_G = TypeVar("_G", bound=FakeGateway)
+
+
+class _OneProvider:
+    """Declares one fake provider whose gateways are ``gateway_class`` (a fake with a twist)."""
+
+    def __init__(self, name: str, gateway_class: type[FakeGateway], description: str) -> None:
+        self.definition = ProviderDefinition(
+            name, default_capabilities(features=set(Feature)), gateway_class.from_settings, description
+        )
+
     @hookimpl
     def gateway_providers(self) -> Sequence[ProviderDefinition]:
-        caps = default_capabilities(features=set(Feature))
-        return [ProviderDefinition("fake-slow-refunds", caps, SlowRefunds.from_settings, "pending refunds")]
+        return [self.definition]
+
+
+def _service_on(plugin: _OneProvider, store: Store, clock: Clock) -> PaidEvents:
+    """paid_events whose one gateway, ``bank``, is of ``plugin``'s provider."""
+    bank_table = {"provider": plugin.definition.name, "settings": {"test_mode": True}}
+    manager = manager_with({"bank": bank_table}, plugin, clock=clock)
+    return PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+
+
+def _bank_of(service: PaidEvents, gateway_class: type[_G]) -> _G:
+    obj = service.gateways.gateway_object("bank")
+    assert isinstance(obj, gateway_class)
+    return obj
 
 
 @pytest.fixture
 def slow(store: Store, clock: Clock) -> PaidEvents:
-    manager = manager_with(
-        {"bank": {"provider": "fake-slow-refunds", "settings": {"test_mode": True}}}, _SlowRefundsPlugin(), clock=clock
-    )
-    return PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+    return _service_on(_OneProvider("fake-slow-refunds", SlowRefunds, "pending refunds"), store, clock)
 
 
 def bank(service: PaidEvents) -> SlowRefunds:
-    obj = service.gateways.gateway_object("bank")
-    assert isinstance(obj, SlowRefunds)
-    return obj
+    return _bank_of(service, SlowRefunds)
 
 
 def reg(store: Store, registration_id: str) -> RegistrationRow:
@@ -447,25 +464,13 @@ class FiveHundredRefunds(SlowRefunds):
         raise self.saved_500[key]
 
 
-class _FiveHundredPlugin:
-    @hookimpl
-    def gateway_providers(self) -> Sequence[ProviderDefinition]:
-        caps = default_capabilities(features=set(Feature))
-        return [ProviderDefinition("fake-500-refunds", caps, FiveHundredRefunds.from_settings, "refunds answer 500")]
-
-
 @pytest.fixture
 def flaky(store: Store, clock: Clock) -> PaidEvents:
-    manager = manager_with(
-        {"bank": {"provider": "fake-500-refunds", "settings": {"test_mode": True}}}, _FiveHundredPlugin(), clock=clock
-    )
-    return PaidEvents(store, manager, pe_config.load()[0], clock=clock)
+    return _service_on(_OneProvider("fake-500-refunds", FiveHundredRefunds, "refunds answer 500"), store, clock)
 
 
 def five_hundred(service: PaidEvents) -> FiveHundredRefunds:
-    obj = service.gateways.gateway_object("bank")
-    assert isinstance(obj, FiveHundredRefunds)
-    return obj
+    return _bank_of(service, FiveHundredRefunds)
 
 
 def test_a_refund_whose_outcome_is_unknown_is_never_asked_again_under_a_new_key(
