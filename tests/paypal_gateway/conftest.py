@@ -65,7 +65,8 @@ class StandIn:
     ) -> None:
         """Inject ``kind`` into the next ``count`` matching requests.
 
-        ``extra`` goes with it: ``status``, ``body`` and ``content_type`` of a ``garbage_after`` answer;
+        ``extra`` goes with it: ``status``, ``body`` and ``content_type`` of a ``garbage_after`` answer
+        (sent after processing), ``status`` and ``body`` of a ``refuse`` answer (sent instead of processing);
         ``drop``, the fields a ``short_after`` answer (the real 2xx answer) leaves out; ``retry_after``,
         the ``Retry-After`` header of a ``429``; ``stall``, the seconds a ``cut_after`` body stops for.
         """
@@ -84,6 +85,10 @@ class StandIn:
 
     def config(self, **values: Any) -> None:
         self._call("POST", "config", values)
+
+    def forget_request_ids(self) -> None:
+        """Forget every stored answer, as PayPal does once a PayPal-Request-Id's retention window has passed."""
+        self._call("POST", "request-ids/forget", {})
 
     def revoke_tokens(self) -> None:
         """Refuse every token issued so far (what a credential rotation does); orders and payments stay."""

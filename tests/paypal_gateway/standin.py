@@ -9,15 +9,21 @@ depend on it:
   first request and might fail the second" of two simultaneous ones; with the ``conflict_in_flight``
   config a POST whose id is still being answered gets Payments v2's 409 ``RESOURCE_CONFLICT`` /
   ``PREVIOUS_REQUEST_IN_PROGRESS`` (off by default and after every reset: the stand-in otherwise serializes them).
+  Stored answers are kept per endpoint and id; PayPal does not document whether its ids are scoped
+  per endpoint (its guide speaks of "the previous request that used that same header"), so the
+  ``shared_request_ids`` config keeps them per id alone, across endpoints (off by default and
+  after every reset). ``/_standin/request-ids/forget`` forgets every stored answer, as PayPal does
+  once its retention window (6 hours for Orders v2, 45 days for Payments v2) has passed.
 * Refunds and captures never exceed what remains (``REFUND_AMOUNT_EXCEEDED``,
   ``MAX_CAPTURE_AMOUNT_EXCEEDED``); a capture without an amount asks for the full authorized amount,
   as the Payments v2 spec says, even after partial captures; HUF/JPY/TWD refuse decimals (``DECIMALS_NOT_SUPPORTED``).
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
-faults (a 500 or 429 answered before processing; a dropped connection, a body cut off
-mid-transfer, a delay, an unparseable or undecodable 2xx answer, or the real 2xx answer less some
-fields, as a proxy in front of PayPal might give, *after* the request was processed), revoke every issued token (as a credential rotation does), read the
+faults (a 500 or 429, or any error answer a test gives, answered before processing; a dropped
+connection, a body cut off mid-transfer, a delay, an unparseable or undecodable 2xx answer, or the
+real 2xx answer less some fields, as a proxy in front of PayPal might give, *after* the request was
+processed), revoke every issued token (as a credential rotation does), read the
 request log and count what was created. ``/_standin/blob/N`` and ``/_standin/redirect`` serve an
 N-byte body and a redirect, for the certificate fetcher's limits. Start it with
 ``python standin.py CLIENT_ID CLIENT_SECRET WEBHOOK_ID``; it prints its port on stdout.
@@ -163,6 +169,8 @@ class State:
         #: (path, PayPal-Request-Id) of the POSTs being answered right now; 409 for a second one if set.
         self.in_flight: set[tuple[str, str]] = set()
         self.conflict_in_flight = False
+        #: Keep stored answers per PayPal-Request-Id alone, across endpoints (see the module docstring).
+        self.shared_request_ids = False
 
     # -- JSON views -----------------------------------------------------------------------
     def capture_json(self, cap: dict[str, Any]) -> dict[str, Any]:
@@ -543,6 +551,10 @@ class Handler(BaseHTTPRequestHandler):
         self, method: str, path: str, raw: bytes, parsed: Any, auth: str, request_id: str | None, fault: Any
     ) -> None:
         state = self.server.state
+        if fault is not None and fault["kind"] == "refuse":
+            # Answered with the fault's status and body before processing: PayPal refused, did nothing.
+            self._reply(int(fault.get("status", 422)), str(fault["body"]).encode())
+            return
         if fault is not None and fault["kind"] in ("500", "429"):
             status = int(fault["kind"])
             name = "INTERNAL_SERVER_ERROR" if status == 500 else "RATE_LIMIT_REACHED"
@@ -635,7 +647,8 @@ class Handler(BaseHTTPRequestHandler):
             return 400, json.dumps(
                 Problem(400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", "PayPal-Request-Id").body()
             ).encode()
-        key = (path, request_id) if method == "POST" and request_id else None
+        scope = "*" if state.shared_request_ids else path
+        key = (scope, request_id) if method == "POST" and request_id else None
         if key is not None and key in state.idem:
             stored_status, stored = state.idem[key]
             return (200 if stored_status == 201 else stored_status), stored
@@ -718,6 +731,12 @@ class Handler(BaseHTTPRequestHandler):
                         state.token_expires_in = int(body["token_expires_in"])
                     if "conflict_in_flight" in body:
                         state.conflict_in_flight = bool(body["conflict_in_flight"])
+                    if "shared_request_ids" in body:
+                        state.shared_request_ids = bool(body["shared_request_ids"])
+                    self._reply(200, {"ok": True})
+                case "POST", ["request-ids", "forget"]:
+                    # PayPal's retention window has passed: a repeated id is a new request.
+                    state.idem.clear()
                     self._reply(200, {"ok": True})
                 case "POST", ["reset"]:
                     state.reset()

@@ -39,7 +39,14 @@ from gateway_core.errors import (
         (422, "UNPROCESSABLE_ENTITY", "REFUND_AMOUNT_EXCEEDED", True, AmountOutOfRange, False),
         (422, "UNPROCESSABLE_ENTITY", "MAX_CAPTURE_AMOUNT_EXCEEDED", True, AmountOutOfRange, False),
         (422, "UNPROCESSABLE_ENTITY", "DUPLICATE_REQUEST_ID", True, IdempotencyConflict, False),
-        (422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", True, InvalidRequest, False),
+        # Done already, perhaps by the operation's own lost attempt: read the status, never "invalid"
+        (422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_CAPTURED", True, OutcomeUnknown, False),
+        (422, "UNPROCESSABLE_ENTITY", "AUTHORIZATION_ALREADY_CAPTURED", True, OutcomeUnknown, False),
+        (422, "UNPROCESSABLE_ENTITY", "ORDER_ALREADY_AUTHORIZED", True, OutcomeUnknown, False),
+        (422, "UNPROCESSABLE_ENTITY", "ORDER_COMPLETED_OR_VOIDED", True, OutcomeUnknown, False),
+        (422, "UNPROCESSABLE_ENTITY", "PREVIOUSLY_VOIDED", True, OutcomeUnknown, False),
+        (422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED", True, AmountOutOfRange, False),
+        (422, "UNPROCESSABLE_ENTITY", "PREVIOUSLY_CAPTURED", True, InvalidRequest, False),
         (422, "UNPROCESSABLE_ENTITY", "DUPLICATE_INVOICE_ID", True, InvalidRequest, False),
         (400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", True, InvalidRequest, False),
         (404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", True, NotFound, False),
@@ -70,3 +77,25 @@ def test_mapping(
 def test_read_5xx_is_unavailable_not_unknown() -> None:
     error = error_from_status(500, gateway="pp", operation="get order", mutating=False)
     assert type(error) is GatewayUnavailable
+
+
+@pytest.mark.parametrize(
+    "issue",
+    [
+        "ORDER_ALREADY_CAPTURED",
+        "AUTHORIZATION_ALREADY_CAPTURED",
+        "ORDER_ALREADY_AUTHORIZED",
+        "ORDER_COMPLETED_OR_VOIDED",
+        "PREVIOUSLY_VOIDED",
+        "CAPTURE_FULLY_REFUNDED",
+    ],
+)
+def test_done_before_tells_the_host_to_read_the_status(issue: str) -> None:
+    """However the request was made (a read or not), the host is told to read the payment's status."""
+    for mutating in (True, False):
+        error = error_from_status(
+            422, gateway="pp", operation="capture order", mutating=mutating, name="UNPROCESSABLE_ENTITY", issue=issue
+        )
+        assert "payment_status" in error.message
+        assert error.retryable is False
+        assert not isinstance(error, OutcomeUnknown) or "changed nothing" in error.message

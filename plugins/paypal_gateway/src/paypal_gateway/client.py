@@ -12,8 +12,9 @@ Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4
   token and sends the same request, with the same ``PayPal-Request-Id``, once more.
 * **Retries.** The SDK's own retries are off (they retry only GET/PUT and would hide failures);
   :meth:`PayPalClient._send` retries 429, 5xx, timeouts and dropped connections up to
-  ``max_retries`` times. A POST is retried only because it carries ``PayPal-Request-Id``: PayPal
-  answers a repeat with the original outcome, so a retry never charges or refunds twice.
+  ``max_retries`` times, never an error that is not ``retryable`` (an ``ORDER_ALREADY_CAPTURED``
+  gets the same answer again). A POST is retried only because it carries ``PayPal-Request-Id``:
+  PayPal answers a repeat with the original outcome, so a retry never charges or refunds twice.
 * **Unreadable answers.** A 2xx whose body is not a JSON object (a proxy's HTML page, a cut-off
   body) may follow an action PayPal took: a POST's is :class:`OutcomeUnknown` (retryable, same
   ``PayPal-Request-Id``: the body was mangled on its way, and PayPal sends its stored answer again),
@@ -242,7 +243,8 @@ class PayPalClient:
                     self.tokens.invalidate(token)
                     self._log_token_refused(operation, exc)
             except (RateLimited, GatewayUnavailable) as exc:
-                if attempt >= self.settings.max_retries:
+                # Not an OutcomeUnknown PayPal would answer the same way again (ORDER_ALREADY_CAPTURED).
+                if attempt >= self.settings.max_retries or not exc.retryable:
                     raise
                 attempt += 1
                 delay = self.settings.retry_backoff * 2 ** (attempt - 1)

@@ -15,6 +15,13 @@ PayPal (``ErrorException`` name / first issue)     gateway-core
                                                     the error's ``payer-action`` link, if any)
 422 ``REFUND_AMOUNT_EXCEEDED`` ... (see ``_RANGE``)  :class:`AmountOutOfRange`
 422 ``DUPLICATE_REQUEST_ID``                        :class:`IdempotencyConflict`
+422 ``ORDER_ALREADY_CAPTURED``,                     :class:`OutcomeUnknown`, ``retryable=False``:
+``AUTHORIZATION_ALREADY_CAPTURED``,                 done before, perhaps by this operation's lost
+``ORDER_ALREADY_AUTHORIZED``,                       attempt; read the payment's status (see
+``ORDER_COMPLETED_OR_VOIDED``, ``PREVIOUSLY_VOIDED``  ``_DONE_BEFORE``)
+422 ``CAPTURE_FULLY_REFUNDED``                      :class:`AmountOutOfRange` (nothing remains;
+                                                    read the payment's status)
+422 ``PREVIOUSLY_CAPTURED`` (a void)                :class:`InvalidRequest` (refund it instead)
 422 ``DUPLICATE_INVOICE_ID``                        :class:`InvalidRequest` (that ``invoice_id`` was paid)
 400 / other 422                                     :class:`InvalidRequest`
 409 (a duplicate request still in flight)           :class:`OutcomeUnknown` (retryable)
@@ -108,6 +115,28 @@ _RANGE = frozenset(
     }
 )
 _PERMISSION = frozenset({"NOT_AUTHORIZED", "PERMISSION_DENIED", "CONSENT_NEEDED"})
+#: Issues that say the payment is already where the request would take it: captured, authorized,
+#: voided. *This* request did nothing, but an earlier attempt of the same operation may have: one
+#: whose answer was lost and that was retried under another PayPal-Request-Id, or after PayPal
+#: stopped keeping the first id (6 hours for Orders v2, 45 days for Payments v2:
+#: ``shared/provider-facts``, idempotency). So not :class:`InvalidRequest` ("nothing was
+#: charged"), which could make a host mark a payment failed whose money was taken, but
+#: :class:`OutcomeUnknown` with ``retryable=False``: read the payment's status (a retry gets the
+#: same answer). The gateway reads the order back and returns what is there when it is exactly
+#: what was asked (``gateway.py``). Issues and descriptions: Orders v2 2.13 spec,
+#: ``orders.capture-422`` ("Order already captured. If 'intent=CAPTURE' only one capture per order
+#: is allowed."), ``orders.authorize-422`` (ORDER_ALREADY_AUTHORIZED, ORDER_COMPLETED_OR_VOIDED);
+#: Payments v2 2.5 spec, ``422`` (AUTHORIZATION_ALREADY_CAPTURED: "Authorization has previously
+#: been captured.") and ``authorizations.void-422`` (PREVIOUSLY_VOIDED); and
+#: https://developer.paypal.com/api/payments/v2/errors/authorization_already_captured. Orders v2's
+#: ORDER_ALREADY_COMPLETED is an answer to PATCH only, which the plugin never sends.
+_DONE_BEFORE = {
+    "ORDER_ALREADY_CAPTURED": "the order is already captured (PayPal takes one capture per order)",
+    "AUTHORIZATION_ALREADY_CAPTURED": "the authorization is already captured in full",
+    "ORDER_ALREADY_AUTHORIZED": "the order is already authorized (PayPal takes one authorization per order)",
+    "ORDER_COMPLETED_OR_VOIDED": "the order is already authorized or captured, or was voided",
+    "PREVIOUSLY_VOIDED": "the authorization is already voided",
+}
 
 
 def _first_issue(exc: Any) -> tuple[str | None, str | None]:
@@ -205,9 +234,30 @@ def error_from_status(
         return NotFound(text, **fields)
     if issue == "DUPLICATE_REQUEST_ID":
         return IdempotencyConflict(text, **fields)
+    if issue in _DONE_BEFORE:
+        return OutcomeUnknown(
+            f"PayPal {operation}: {name or status} / {issue}: {_DONE_BEFORE[issue]}, perhaps by an earlier "
+            "attempt of this operation whose answer was lost; this request changed nothing. Read the payment's "
+            "status (payment_status) to learn what happened before acting again, and do not record it as a "
+            "failure: a retry gets this same answer",
+            retryable=False,
+            **fields,
+        )
+    if issue == "CAPTURE_FULLY_REFUNDED":
+        return AmountOutOfRange(
+            text + " (nothing remains to refund, perhaps because an earlier attempt of this refund whose answer "
+            "was lost refunded it: read the payment's status, payment_status, before refunding again)",
+            **fields,
+        )
+    if issue == "PREVIOUSLY_CAPTURED":
+        return InvalidRequest(text + " (the authorization was captured: refund the capture instead)", **fields)
     if issue == "DUPLICATE_INVOICE_ID":
         # A PayPal account takes each invoice_id once unless its profile allows duplicates.
-        return InvalidRequest(text + " (this invoice_id was already paid on this PayPal account)", **fields)
+        return InvalidRequest(
+            text + " (this invoice_id was already paid on this PayPal account: this request charged nothing; "
+            "find the payment that paid the invoice before charging it again)",
+            **fields,
+        )
     if issue in _DECLINED:
         return PaymentDeclined(text, decline_code=issue, **fields)
     if issue in _PAYER_ACTION:

@@ -19,6 +19,11 @@ operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
   with several captures is refused: refund each by its id).
 * ``gateway_payment_status`` accepts an order, capture or authorization id. An order that PayPal
   reports ``COMPLETED`` is ``SUCCEEDED`` only when a capture is ``COMPLETED``.
+* Done already (``ORDER_ALREADY_CAPTURED``, ``AUTHORIZATION_ALREADY_CAPTURED`` to a capture in
+  full, ``ORDER_ALREADY_AUTHORIZED``/``ORDER_COMPLETED_OR_VOIDED``, ``PREVIOUSLY_VOIDED``: perhaps
+  by the operation's own lost attempt, retried under another ``PayPal-Request-Id``): what is there
+  is read back and returned when it is exactly what was asked, else ``OutcomeUnknown`` with
+  ``retryable=False`` (read the status; ``errors.py``).
 """
 
 from __future__ import annotations
@@ -136,6 +141,17 @@ def paypal_request_id(key: str) -> str:
     return f"{key[:40]}-{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+def _sub_key(key: str, endpoint: str, resource_id: str) -> str:
+    """The ``PayPal-Request-Id`` of a POST to ``endpoint`` of ``resource_id``, derived from the operation's.
+
+    For a request one operation may send besides the one that carries ``key`` itself: deterministic,
+    so every retry sends the same id, and distinct from ``key``, so PayPal never sees one id on two
+    endpoints (it does not document whether its ids are scoped per endpoint: its idempotency guide
+    speaks of "the previous request that used that same header").
+    """
+    return paypal_request_id(f"{key}|{endpoint}|{resource_id}")
+
+
 def _reference(unit: Mapping[str, Any]) -> str | None:
     """The host's reference on a purchase unit: ``custom_id``, else a ``reference_id`` PayPal did not fill in."""
     custom_id = unit.get("custom_id")
@@ -222,6 +238,18 @@ def _order_amount(
                 total = total + more
             return total
     raise MalformedAnswer("the order has no amount")
+
+
+#: The issues to ``authorize(order id)`` after which the order's one authorization is looked for.
+_AUTHORIZED_BEFORE = frozenset({"ORDER_ALREADY_AUTHORIZED", "ORDER_COMPLETED_OR_VOIDED"})
+
+
+def _money_or_none(payload: Any) -> Money | None:
+    """An amount in a read-back answer, or ``None`` if it cannot be read (then nothing matches it)."""
+    try:
+        return from_wire(payload)
+    except MalformedAnswer:
+        return None
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -418,9 +446,16 @@ class PayPalGateway:
                     f"PayPal authorizes the order's amount ({unit_amount}), not {request.amount}", gateway=self.name
                 )
             try:
-                order = self.client.authorize_order(request.payment_method, key)
+                # A key of its own: the same operation may have created this order first (a vaulted
+                # card's 3-D Secure, answered AuthenticationRequired naming the order) with ``key``.
+                sub_key = _sub_key(key, "authorize", request.payment_method)
+                order = self.client.authorize_order(request.payment_method, sub_key)
             except AuthenticationRequired as exc:
                 raise self._payer_must_act(exc, request.payment_method) from exc
+            except OutcomeUnknown as exc:
+                if exc.provider_code not in _AUTHORIZED_BEFORE:
+                    raise
+                order = self._order_authorized_before(request.payment_method, request.amount, exc)
         authorizations = _payments(order)["authorizations"]
         if not authorizations and order.get("status") == "PAYER_ACTION_REQUIRED":
             # A vaulted card that needs 3-D Secure: PayPal created the order and waits for the payer.
@@ -487,10 +522,104 @@ class PayPalGateway:
             raise
         except AuthenticationRequired as exc:
             raise self._payer_must_act(exc, request.payment_id) from exc
+        except OutcomeUnknown as exc:
+            if exc.provider_code != "ORDER_ALREADY_CAPTURED":
+                raise
+            return self._order_captured_before(request.payment_id, exc)
         captures = _payments(order)["captures"]
         if not captures:
             raise MalformedAnswer("the captured order lists no capture")
         return self._capture_result(captures[-1], request.payment_id, order)
+
+    def _read_back(self, read: Callable[[], dict[str, Any]], refused: OutcomeUnknown) -> dict[str, Any]:
+        """``read()``, to learn what an earlier attempt did; ``refused`` (read the status) if it fails."""
+        try:
+            return read()
+        except GatewayError:
+            raise refused  # noqa: B904  (its cause stays PayPal's refusal; the failed read is its context)
+
+    def _found_before(self, payment_id: str, found: str, refused: OutcomeUnknown) -> None:
+        log.info(
+            "paypal.found_before",
+            gateway=self.name,
+            payment_id=payment_id,
+            found=found,
+            provider_code=refused.provider_code,
+            request_id=refused.request_id,
+        )
+
+    def _order_captured_before(self, order_id: str, refused: OutcomeUnknown) -> Capture:
+        """PayPal's ``ORDER_ALREADY_CAPTURED`` to ``capture(order_id)``: the order's capture, if it is the one asked for.
+
+        A ``CAPTURE`` order takes one capture, of the order's amount (Orders v2
+        ``orders.capture-422``: "only one capture per order is allowed"), and ``capture(order id)``
+        asks for exactly that: so when the order, read back, has exactly one capture and its
+        amount is the order's, exactly (amount and currency), it is the capture a replay of the
+        first attempt would have returned, with the same id, never a second one (a declined one is
+        ``PaymentDeclined``, as the first answer was). Anything else (no capture, several, another
+        amount, another intent, a read that fails) raises ``refused``: the host reads the status.
+        """
+        order = self._read_back(lambda: self.client.get_order(order_id), refused)
+        captures = _payments(order)["captures"]
+        if order.get("intent") != "CAPTURE" or len(captures) != 1:
+            raise refused
+        (capture,) = captures
+        ordered = _money_or_none(_purchase_unit(order).get("amount"))
+        if (
+            ordered is None
+            or _money_or_none(capture.get("amount")) != ordered
+            or not isinstance(capture.get("id"), str)
+        ):
+            raise refused
+        self._found_before(order_id, str(capture["id"]), refused)
+        return self._capture_result(capture, order_id, order)
+
+    def _authorization_captured_before(
+        self, authorization_id: str, auth: Mapping[str, Any], refused: OutcomeUnknown
+    ) -> Capture:
+        """PayPal's ``AUTHORIZATION_ALREADY_CAPTURED`` to a capture in full: its capture, if it is that one.
+
+        Only when the authorization has exactly one capture (read from its order), a final one of
+        the whole authorized amount, exactly: what a capture in full of a fresh authorization
+        makes, once. After partial captures the earlier ones cannot be told from this
+        operation's, so any other case raises ``refused`` (the host reads the status): the plugin
+        never reports a capture that is not there, nor one twice as another operation's.
+        """
+        order_id = _related_order(auth)
+        authorized = _money_or_none(auth.get("amount"))
+        if order_id is None or authorized is None:
+            raise refused
+        order = self._read_back(lambda: self.client.get_order(order_id), refused)
+        captures = [c for c in _payments(order)["captures"] if _up_id(c, "authorizations") == authorization_id]
+        if len(captures) != 1:
+            raise refused
+        (capture,) = captures
+        if (
+            capture.get("final_capture") is not True
+            or _money_or_none(capture.get("amount")) != authorized
+            or not isinstance(capture.get("id"), str)
+        ):
+            raise refused
+        self._found_before(authorization_id, str(capture["id"]), refused)
+        return self._capture_result(capture, authorization_id, capture)
+
+    def _order_authorized_before(self, order_id: str, amount: Money, refused: OutcomeUnknown) -> dict[str, Any]:
+        """PayPal's ``ORDER_ALREADY_AUTHORIZED`` (or ``ORDER_COMPLETED_OR_VOIDED``) to ``authorize(order_id)``.
+
+        An ``AUTHORIZE`` order takes one authorization (Orders v2 ``orders.authorize-422``), of the
+        order's amount: the order read back, when it lists exactly one authorization of ``amount``
+        exactly, is what the first attempt's answer was; its state is today's (captured since,
+        voided). Anything else raises ``refused``.
+        """
+        order = self._read_back(lambda: self.client.get_order(order_id), refused)
+        authorizations = _payments(order)["authorizations"]
+        if order.get("intent") != "AUTHORIZE" or len(authorizations) != 1:
+            raise refused
+        (auth,) = authorizations
+        if _money_or_none(auth.get("amount")) != amount or not isinstance(auth.get("id"), str):
+            raise refused
+        self._found_before(order_id, str(auth["id"]), refused)
+        return order
 
     def _payer_must_act(self, exc: AuthenticationRequired, order_id: str) -> AuthenticationRequired:
         """PayPal's 422 ``ORDER_NOT_APPROVED``/``PAYER_ACTION_REQUIRED`` for ``order_id``, naming the order.
@@ -556,7 +685,12 @@ class PayPalGateway:
             if amount > authorized:
                 raise AmountOutOfRange(f"cannot capture {amount}; {authorized} is authorized", gateway=self.name)
             body["amount"] = amount_json(amount)
-        capture = self.client.capture_authorization(authorization_id, body, key)
+        try:
+            capture = self.client.capture_authorization(authorization_id, body, key)
+        except OutcomeUnknown as exc:
+            if exc.provider_code != "AUTHORIZATION_ALREADY_CAPTURED" or amount is not None:
+                raise
+            return self._authorization_captured_before(authorization_id, auth, exc)
         return self._capture_result(capture, authorization_id, capture)
 
     def _captured_of(self, authorization_id: str, auth: Mapping[str, Any], currency: str) -> Money:
@@ -600,6 +734,15 @@ class PayPalGateway:
                 gateway=self.name,
                 **exc.provider_fields(),
             ) from exc
+        except OutcomeUnknown as exc:
+            # PREVIOUSLY_VOIDED: already voided, perhaps by this void's lost first attempt. Voided
+            # is what was asked, and a void moves no money: confirmed by reading it, it is the answer.
+            if exc.provider_code != "PREVIOUSLY_VOIDED":
+                raise
+            auth = self._read_back(lambda: self.client.get_authorization(request.payment_id), exc)
+            if auth.get("status") != "VOIDED":
+                raise
+            self._found_before(request.payment_id, request.payment_id, exc)
         return Void(self.name, request.payment_id, PaymentState.CANCELED, live=self.live, raw=auth)
 
     # -- refund ---------------------------------------------------------------------------
@@ -632,7 +775,7 @@ class PayPalGateway:
             # Perhaps an order or authorization id (CheckoutSession.payment_id, Capture.payment_id):
             # refund its one capture.
             capture_id = self._capture_of(request.payment_id, exc)
-            refund = self.client.refund_capture(capture_id, body, paypal_request_id(f"{key}|refund|{capture_id}"))
+            refund = self.client.refund_capture(capture_id, body, _sub_key(key, "refund", capture_id))
         refund_id = str(refund["id"])
         if isinstance(refund.get("amount"), dict):
             amount = from_wire(refund["amount"])
