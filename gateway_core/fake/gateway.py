@@ -27,6 +27,11 @@ What it models:
   (``payment.succeeded``) or :meth:`fail_payment` (``payment.failed``).
 * **After the payment**: :meth:`fail_refund` (a refund the bank returns: ``refund.failed``, the
   amount counts as not refunded again) and :meth:`open_dispute` (``dispute.opened``).
+* **A refund that settles later**, as Stripe's and PayPal's often do: with
+  ``Scripted(Outcome.PENDING, operation="refund")`` scripted, the next refund is accepted
+  ``PENDING`` (``refund.pending``) until :meth:`settle_refund` (``refund.succeeded``) or
+  :meth:`fail_refund` (``refund.failed``, the amount refundable again). A retry with the same key
+  returns the same pending refund.
 * **Signed webhooks** in an outbox (:meth:`drain_webhooks`), deliverable twice, late and out of
   order, and held back selectively (``drain_webhooks(hold={"payment.succeeded"})`` delivers
   everything else now and that one at a later drain); signatures are
@@ -111,6 +116,8 @@ class Outcome(enum.StrEnum):
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     TIMEOUT_AFTER_SUCCESS = "timeout_after_success"
+    #: On ``refund`` only: the refund waits in ``PENDING`` for :meth:`FakeGateway.settle_refund` or ``fail_refund``.
+    PENDING = "pending"
 
 
 #: Operations that only read: they take only the outcomes that mean "nothing happened".
@@ -137,6 +144,9 @@ def _check_scripted(instance: Scripted, attribute: attrs.Attribute[str | None], 
         raise ValueError(
             f"a {operation} lookup can only be scripted rate_limited or unavailable, not {instance.outcome}"
         )
+    if instance.outcome is Outcome.PENDING and operation != "refund":
+        # only a refund can be left pending: on any other operation it would be dropped unseen
+        raise ValueError('only a refund can be scripted pending: Scripted(Outcome.PENDING, operation="refund")')
 
 
 @attrs.frozen
@@ -145,7 +155,8 @@ class Scripted:
 
     Without ``operation`` it applies to the next mutating operation (checkout, authorize,
     capture, void, refund). ``"status"`` and ``"webhook"`` must be named to apply, and take only
-    ``RATE_LIMITED`` or ``UNAVAILABLE``. Any other name is refused: it would never apply.
+    ``RATE_LIMITED`` or ``UNAVAILABLE``; ``PENDING`` is for ``"refund"`` alone, which must be named.
+    Any other name is refused: it would never apply.
     """
 
     outcome: Outcome = attrs.field(converter=Outcome)
@@ -331,9 +342,10 @@ class FakeGateway:
 
     # -- scripting ------------------------------------------------------------------------
     def script(self, *outcomes: Outcome | Scripted) -> None:
-        """Queue outcomes for the next operations (each used once, in order)."""
+        """Queue outcomes for the next operations (each used once, in order); one refused queues none."""
+        queued = [o if isinstance(o, Scripted) else Scripted(o) for o in outcomes]
         with self._lock:
-            self._script.extend(o if isinstance(o, Scripted) else Scripted(o) for o in outcomes)
+            self._script.extend(queued)
 
     def _next_outcome(self, operation: str) -> Scripted:
         accepted = (operation,) if operation in _READ_OPERATIONS else (None, operation)
@@ -357,7 +369,15 @@ class FakeGateway:
             raise GatewayUnavailable("fake: service unavailable", gateway=self.name, http_status=503)
 
     # -- the idempotent request path ------------------------------------------------------
-    def _request(self, ctx: OperationContext, request: object, perform: Callable[[], object]) -> Any:
+    def _request(
+        self,
+        ctx: OperationContext,
+        request: object,
+        perform: Callable[[], object],
+        *,
+        pending: Callable[[], object] | None = None,
+    ) -> Any:
+        """Run ``perform`` once per idempotency key, as scripted; ``pending`` instead for ``Outcome.PENDING``."""
         key = ctx.idempotency_key
         with self._lock:
             self.requests.append((ctx.operation, key))
@@ -405,7 +425,7 @@ class FakeGateway:
                 if key is not None:
                     self._idem[key] = _Stored(ctx.operation, request, error=error)
                 raise error
-            result = perform()
+            result = pending() if scripted.outcome is Outcome.PENDING and pending is not None else perform()
             if key is not None:
                 self._idem[key] = _Stored(ctx.operation, request, result=result)
             if scripted.outcome is Outcome.TIMEOUT_AFTER_SUCCESS:
@@ -519,7 +539,7 @@ class FakeGateway:
 
     @hookimpl
     def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
-        def perform() -> Refund:
+        def perform(status: RefundStatus = RefundStatus.SUCCEEDED) -> Refund:
             payment = self._payment(request.payment_id)
             if payment.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
                 raise InvalidRequest(f"fake: cannot refund a payment that is {payment.state}", gateway=self.name)
@@ -533,6 +553,9 @@ class FakeGateway:
                     gateway=self.name,
                     provider_code="charge_exceeds_refundable",
                 )
+            # A pending refund counts as refunded from the start, as Stripe counts it: its balance
+            # transaction is made when it is created, and a failure reverses it (Stripe API, Refund
+            # ``failure_balance_transaction``). So it cannot be refunded twice while it waits.
             payment.refunded = payment.refunded + amount
             payment.state = _refunded_state(payment)
             refund = Refund(
@@ -540,16 +563,19 @@ class FakeGateway:
                 _new_id("re"),
                 payment.id,
                 amount,
-                RefundStatus.SUCCEEDED,
+                status,
                 request.reason,
                 live=False,
                 raw=_raw(payment),
             )
             self._refunds[refund.id] = refund
-            self._emit(EventType.REFUND_SUCCEEDED, payment, refund_id=refund.id, amount=amount)
+            event = EventType.REFUND_PENDING if status is RefundStatus.PENDING else EventType.REFUND_SUCCEEDED
+            self._emit(event, payment, refund_id=refund.id, amount=amount)
             return refund
 
-        return self._request(context, request, perform)  # type: ignore[no-any-return]
+        return self._request(  # type: ignore[no-any-return]
+            context, request, perform, pending=lambda: perform(RefundStatus.PENDING)
+        )
 
     @hookimpl
     def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
@@ -746,16 +772,32 @@ class FakeGateway:
             self._emit(EventType.PAYMENT_FAILED, payment, failure_code=failure_code)
         return self.status(payment_id)
 
+    def settle_refund(self, refund_id: str) -> Refund:
+        """A pending refund (scripted ``Outcome.PENDING``) reaches the payer: it is ``SUCCEEDED``.
+
+        Emits ``refund.succeeded``. The payment's ``amount_refunded`` counted it already, while it
+        was pending. Only a ``PENDING`` refund settles: any other is an ``InvalidRequest``.
+        """
+        with self._lock:
+            refund = self._refund(refund_id)
+            if refund.status is not RefundStatus.PENDING:
+                raise InvalidRequest(f"fake: refund {refund_id} is {refund.status}, not pending", gateway=self.name)
+            payment = self._payments[refund.payment_id]
+            settled = attrs.evolve(refund, status=RefundStatus.SUCCEEDED, raw=_raw(payment))
+            self._refunds[refund_id] = settled
+            self._emit(EventType.REFUND_SUCCEEDED, payment, refund_id=refund_id, amount=refund.amount)
+            return settled
+
     def fail_refund(self, refund_id: str, failure_code: str = "expired_or_canceled_card") -> Refund:
         """The payer's bank returns a refund: it is ``FAILED`` and its amount counts as not refunded.
 
-        Emits ``refund.failed``; the payment's state and ``amount_refunded`` show the money kept.
+        Takes a succeeded refund or a pending one (which fails instead of settling). Emits
+        ``refund.failed``; the payment's state and ``amount_refunded`` show the money kept, which
+        is refundable again.
         """
         with self._lock:
-            refund = self._refunds.get(refund_id)
-            if refund is None:
-                raise NotFound(f"fake: no refund {_shown(refund_id)}", gateway=self.name, http_status=404)
-            if refund.status is not RefundStatus.SUCCEEDED:
+            refund = self._refund(refund_id)
+            if refund.status not in (RefundStatus.SUCCEEDED, RefundStatus.PENDING):
                 raise InvalidRequest(f"fake: refund {refund_id} is {refund.status}", gateway=self.name)
             payment = self._payments[refund.payment_id]
             payment.refunded = payment.refunded - refund.amount
@@ -768,12 +810,9 @@ class FakeGateway:
             return failed
 
     def refund(self, refund_id: str) -> Refund:
-        """A refund as the fake has it now (``status`` changes when :meth:`fail_refund` is called)."""
+        """A refund as the fake has it now (``status`` changes with :meth:`settle_refund` and :meth:`fail_refund`)."""
         with self._lock:
-            refund = self._refunds.get(refund_id)
-            if refund is None:
-                raise NotFound(f"fake: no refund {_shown(refund_id)}", gateway=self.name, http_status=404)
-            return refund
+            return self._refund(refund_id)
 
     def open_dispute(self, payment_id: str, *, amount: Money | None = None, reason: str = "fraudulent") -> str:
         """The payer disputes a paid payment with their bank: ``dispute.opened``; returns the dispute id.
@@ -861,6 +900,12 @@ class FakeGateway:
                 f"fake: payment {payment.id} is {payment.state}, not awaiting 3-D Secure", gateway=self.name
             )
         return payment
+
+    def _refund(self, refund_id: str) -> Refund:
+        refund = self._refunds.get(refund_id)
+        if refund is None:
+            raise NotFound(f"fake: no refund {_shown(refund_id)}", gateway=self.name, http_status=404)
+        return refund
 
     def _payment(self, payment_id: str) -> _Payment:
         payment = self._payments.get(payment_id)

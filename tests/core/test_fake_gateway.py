@@ -1,14 +1,16 @@
 """The fake gateway models the cases hosts must handle: late settlement, 3-D Secure, failed refunds,
-disputes, held-back webhooks, provider outages on reads, and a deployment's narrower features.
-Driven through the manager, as a host would."""
+refunds that settle later, disputes, held-back webhooks, provider outages on reads, and a
+deployment's narrower features. Driven through the manager, as a host would."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
 from gateway_core import (
+    AmountOutOfRange,
     AuthenticationRequired,
     AuthorizeRequest,
     CapabilityNotSupported,
@@ -20,6 +22,7 @@ from gateway_core import (
     Feature,
     GatewayManager,
     GatewayUnavailable,
+    IdempotencyConflict,
     InvalidRequest,
     Money,
     NotFound,
@@ -27,6 +30,7 @@ from gateway_core import (
     PaymentState,
     PluginLoadError,
     RateLimited,
+    Refund,
     RefundRequest,
     RefundStatus,
     WebhookEvent,
@@ -171,6 +175,158 @@ def test_a_retried_refund_after_its_failure_replays_the_original_answer(
     assert f.refunds_made() == 1
 
 
+# A refund that settles later: Stripe answers a refund ``pending`` (its Refund ``status``), PayPal
+# ``PENDING`` (payments v2 ``refund_status``); it succeeds or fails afterwards.
+
+PENDING_REFUND = Scripted(Outcome.PENDING, operation="refund")
+
+
+def test_a_pending_refund_is_counted_until_it_settles(one_fake: GatewayManager, f: FakeGateway) -> None:
+    f.script(PENDING_REFUND)  # scoped to refunds: the checkout and payment before it are untouched
+    payment_id = paid(one_fake, f)
+    refund = one_fake.refund("fake", RefundRequest(payment_id, eur("4.00")), idempotency_key="r1")
+    assert (refund.status, refund.amount) == (RefundStatus.PENDING, eur("4.00"))
+    assert f.refund(refund.id).status is RefundStatus.PENDING
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.refund_id, event.payment_id, event.amount) == (
+        EventType.REFUND_PENDING,
+        refund.id,
+        payment_id,
+        eur("4.00"),
+    )
+    status = one_fake.payment_status("fake", payment_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.PARTIALLY_REFUNDED, eur("4.00"))
+    # what waits is not refundable a second time
+    with pytest.raises(AmountOutOfRange, match=re.escape("6.00 EUR of 10.00 EUR remains")):
+        one_fake.refund("fake", RefundRequest(payment_id, eur("6.01")), idempotency_key="r2")
+
+    settled = f.settle_refund(refund.id)
+    assert (settled.id, settled.status) == (refund.id, RefundStatus.SUCCEEDED)
+    assert f.refund(refund.id).status is RefundStatus.SUCCEEDED
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.refund_id, event.amount) == (EventType.REFUND_SUCCEEDED, refund.id, eur("4.00"))
+    status = one_fake.payment_status("fake", payment_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.PARTIALLY_REFUNDED, eur("4.00"))
+    # the next refund is not pending: the scripted outcome was used once
+    assert one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r3").status is RefundStatus.SUCCEEDED
+    assert one_fake.payment_status("fake", payment_id).state is PaymentState.REFUNDED
+
+
+def test_a_pending_refund_retried_under_its_key_is_the_same_refund(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = paid(one_fake, f)
+    f.script(PENDING_REFUND)
+    refund = one_fake.refund("fake", RefundRequest(payment_id), operation_id="refund-1")
+    retried = one_fake.refund("fake", RefundRequest(payment_id), operation_id="refund-1")
+    assert retried == refund
+    assert retried.status is RefundStatus.PENDING
+    assert f.refunds_made() == 1
+    assert f.pending_webhooks() == ["refund.pending"]  # one refund, one event
+    with pytest.raises(IdempotencyConflict):  # the same key for another refund is refused, as for any
+        one_fake.refund("fake", RefundRequest(payment_id, eur("1.00")), operation_id="refund-1")
+    status = one_fake.payment_status("fake", payment_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.REFUNDED, eur("10.00"))
+    f.settle_refund(refund.id)
+    # still the first answer, as Stripe replays a key's stored response; the fake's refund() is current
+    assert one_fake.refund("fake", RefundRequest(payment_id), operation_id="refund-1") == refund
+    assert f.refund(refund.id).status is RefundStatus.SUCCEEDED
+    assert f.refunds_made() == 1
+
+
+def test_a_pending_refund_that_fails_makes_the_money_refundable_again(one_fake: GatewayManager, f: FakeGateway) -> None:
+    payment_id = paid(one_fake, f)
+    f.script(PENDING_REFUND)
+    refund = one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r1")
+    assert one_fake.payment_status("fake", payment_id).state is PaymentState.REFUNDED
+    f.drain_webhooks()
+
+    failed = f.fail_refund(refund.id, failure_code="insufficient_funds")
+    assert (failed.id, failed.status) == (refund.id, RefundStatus.FAILED)
+    [event] = events(one_fake, f.drain_webhooks())
+    assert (event.type, event.refund_id, event.amount, event.failure_code) == (
+        EventType.REFUND_FAILED,
+        refund.id,
+        eur("10.00"),
+        "insufficient_funds",
+    )
+    status = one_fake.payment_status("fake", payment_id)
+    assert (status.state, status.amount_refunded) == (PaymentState.SUCCEEDED, eur("0.00"))
+    # a retry under the same key replays its answer and refunds nothing; a new refund may take it all
+    assert one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r1") == refund
+    again = one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r2")
+    assert (again.amount, again.status) == (eur("10.00"), RefundStatus.SUCCEEDED)
+    assert f.refunds_made() == 2
+
+
+def succeeded_refund(manager: GatewayManager, f: FakeGateway) -> str:
+    return manager.refund("fake", RefundRequest(paid(manager, f)), idempotency_key="r-done").id
+
+
+def settled_refund(manager: GatewayManager, f: FakeGateway) -> str:
+    f.script(PENDING_REFUND)
+    refund_id = manager.refund("fake", RefundRequest(paid(manager, f)), idempotency_key="r-settled").id
+    f.settle_refund(refund_id)
+    return refund_id
+
+
+def failed_refund(manager: GatewayManager, f: FakeGateway) -> str:
+    f.script(PENDING_REFUND)
+    refund_id = manager.refund("fake", RefundRequest(paid(manager, f)), idempotency_key="r-failed").id
+    f.fail_refund(refund_id)
+    return refund_id
+
+
+@pytest.mark.parametrize(
+    ("make", "settle", "said"),
+    [
+        (succeeded_refund, FakeGateway.settle_refund, "is succeeded, not pending"),
+        (settled_refund, FakeGateway.settle_refund, "is succeeded, not pending"),  # settled twice
+        (failed_refund, FakeGateway.settle_refund, "is failed, not pending"),
+        (failed_refund, FakeGateway.fail_refund, "is failed"),  # failed twice
+    ],
+    ids=["not-pending", "settled-twice", "settle-failed", "failed-twice"],
+)
+def test_settling_a_refund_that_is_not_pending_is_refused_and_changes_nothing(
+    one_fake: GatewayManager,
+    f: FakeGateway,
+    make: Callable[[GatewayManager, FakeGateway], str],
+    settle: Callable[[FakeGateway, str], Refund],
+    said: str,
+) -> None:
+    refund_id = make(one_fake, f)
+    f.drain_webhooks()
+    before = (f.refund(refund_id), one_fake.payment_status("fake", f.refund(refund_id).payment_id))
+    with pytest.raises(InvalidRequest, match=f"fake: refund {refund_id} {said}"):
+        settle(f, refund_id)
+    assert (f.refund(refund_id), one_fake.payment_status("fake", before[0].payment_id)) == before
+    assert f.pending_webhooks() == []
+
+
+@pytest.mark.parametrize("settle", [FakeGateway.settle_refund, FakeGateway.fail_refund], ids=["settle", "fail"])
+def test_settling_an_unknown_refund_is_not_found(f: FakeGateway, settle: Callable[[FakeGateway, str], Refund]) -> None:
+    with pytest.raises(NotFound, match=re.escape("fake: no refund 'fake_re_000000000000000000000000'")):
+        settle(f, "fake_re_000000000000000000000000")
+    with pytest.raises(NotFound, match=re.escape("no refund (not an id the fake issued)")):
+        settle(f, "4242424242424242")  # arbitrary input is never echoed
+    assert f.pending_webhooks() == []
+
+
+@pytest.mark.parametrize("operation", [None, "checkout", "authorize", "capture", "void"])
+def test_only_a_refund_can_be_scripted_pending(operation: str | None) -> None:
+    # anywhere else it would be dropped unseen, and the test would believe something waits
+    with pytest.raises(
+        ValueError,
+        match=re.escape('only a refund can be scripted pending: Scripted(Outcome.PENDING, operation="refund")'),
+    ):
+        Scripted(Outcome.PENDING, operation=operation)
+
+
+def test_a_script_with_one_refused_outcome_queues_none(one_fake: GatewayManager, f: FakeGateway) -> None:
+    with pytest.raises(ValueError, match="only a refund can be scripted pending"):
+        f.script(Outcome.DECLINE, Outcome.PENDING)
+    payment_id = paid(one_fake, f)  # the decline before the refused outcome was not queued either
+    assert one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r").status is RefundStatus.SUCCEEDED
+
+
 def test_a_dispute_is_reported_for_a_paid_payment(one_fake: GatewayManager, f: FakeGateway) -> None:
     payment_id = paid(one_fake, f)
     dispute_id = f.open_dispute(payment_id, reason="product_not_received")
@@ -312,7 +468,9 @@ def test_unscoped_outcomes_are_for_mutating_operations_only(one_fake: GatewayMan
         one_fake.refund("fake", RefundRequest(payment_id), idempotency_key="r")
 
 
-@pytest.mark.parametrize("outcome", [Outcome.DECLINE, Outcome.REQUIRES_3DS, Outcome.TIMEOUT_AFTER_SUCCESS])
+@pytest.mark.parametrize(
+    "outcome", [Outcome.DECLINE, Outcome.REQUIRES_3DS, Outcome.TIMEOUT_AFTER_SUCCESS, Outcome.PENDING]
+)
 def test_a_read_takes_only_outcomes_where_nothing_happened(outcome: Outcome) -> None:
     with pytest.raises(ValueError, match="can only be scripted rate_limited or unavailable"):
         Scripted(outcome, operation="status")
