@@ -147,6 +147,55 @@ def test_reconcile_on_an_empty_store(tmp_path: Path) -> None:
     result = CliRunner().invoke(events, ["reconcile", "--database", f"sqlite:///{tmp_path / 'e.db'}"])
     assert result.exit_code == 0, result.output
     assert "checkouts recovered: 0, confirmed: 0, released: 0, still pending: 0" in result.output
+    assert "refunds completed: 0, failed: 0, pending: 0, unknown: 0" in result.output
+    assert "outcome is unknown" not in result.output
+
+
+def test_reconcile_shows_a_refund_whose_outcome_is_unknown(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from paid_events import config as pe_config
+    from paid_events.service import PaidEvents
+    from paid_events.store import RegistrationRow, Store
+
+    import gateway_core.fake
+    from gateway_core import GatewayManager, Money
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    platform, deployment = pe_config.load()
+    store = Store.open(url)
+    try:
+        service = PaidEvents(
+            store, GatewayManager(deployment, plugins=[gateway_core.fake], load_entry_points=False), platform
+        )
+        event = service.create_event(
+            organizer="org-1",
+            title="Pricing webinar",
+            kind="on_demand",
+            price=Money.of("20", "EUR"),
+            capacity=5,
+            gateways=["stripe-like"],
+        )
+        result = service.checkout(event.id, "ann@example.com")
+        fake = service.gateways.gateway_object("stripe-like")
+        assert isinstance(fake, gateway_core.fake.FakeGateway)
+        fake.complete_checkout(result.checkout_id or "")
+        assert service.check_payment(result.registration_id) == "confirmed"
+        with store.transaction() as s:  # a refund was sent, and the process died before its answer
+            s.execute(sa.update(RegistrationRow).values(refund_state="requested", refund_requested_at=None))
+    finally:
+        store.close()
+    # The command's fake gateways (new ones) know no payment: neither the refunded-total read nor
+    # the re-send under the refund's key tells what happened, so it stays unknown, and says so.
+    out = CliRunner().invoke(events, ["reconcile", "--database", url])
+    assert out.exit_code == 0, out.output
+    assert "refunds completed: 0, failed: 0, pending: 0, unknown: 1" in out.output
+    assert "never asked again under a new key" in out.output
+    store = Store.open(url)
+    try:
+        with store.transaction() as s:
+            assert s.scalar(sa.select(RegistrationRow.refund_state)) == "requested"
+    finally:
+        store.close()
 
 
 def test_example_config_is_printed() -> None:

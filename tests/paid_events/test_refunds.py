@@ -21,11 +21,18 @@ from paid_events.store import RegistrationRow, Store
 
 import gateway_core.fake
 from gateway_core import (
+    CapabilityNotSupported,
+    ConfigurationError,
     EventType,
     Feature,
+    GatewayError,
+    InvalidAmount,
+    InvalidRequest,
     OperationContext,
     OutcomeUnknown,
+    PaymentDeclined,
     PaymentState,
+    PermissionDenied,
     ProviderDefinition,
     Refund,
     RefundRequest,
@@ -484,7 +491,7 @@ def test_a_refund_whose_outcome_is_unknown_is_never_asked_again_under_a_new_key(
     assert first.state == "unknown"  # not "failed": the refund may have been made (it was)
     assert reg(store, result.registration_id).refund_state == "requested"
     assert flaky.refund(result.registration_id).state == "unknown"  # the refunded total shows nothing yet
-    assert flaky.reconcile().refunds_pending == 1
+    assert flaky.reconcile().refunds_unknown == 1
     assert len(provider.keys) == 3
     assert len(set(provider.keys)) == 1  # one key: the provider replays its 500
     assert len(provider.pending) == 1  # one refund at the provider, never a second
@@ -512,6 +519,144 @@ def test_a_refund_whose_outcome_is_unknown_is_settled_by_the_payments_refunded_t
     row = reg(store, result.registration_id)
     assert (row.refund_state, row.status) == ("refunded", "refunded")
     assert flaky.event(event_id).seats_taken == 0
+
+
+# -- only an error that proves no refund was made is a failure ---------------------------------
+
+
+class TrippingRefunds(SlowRefunds):
+    """Pending refunds (a bank transfer's) through a plugin that trips up.
+
+    ``before`` holds one entry a request: raised before anything is sent (``None``: sent).
+    ``after`` is raised every time the provider has made the refund, replays of its key included,
+    as by a plugin that cannot read the provider's answer. ``keys`` has every request's key.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.before: list[Exception | None] = []
+        self.after: Exception | None = None
+        self.keys: list[str | None] = []
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        self.keys.append(context.idempotency_key)
+        if self.before and (refusal := self.before.pop(0)) is not None:
+            raise refusal
+        refund = super().gateway_refund(request, context)
+        if self.after is not None:
+            raise self.after
+        return refund
+
+
+class _UnreadableAnswer(GatewayError):
+    """A plugin's own error class, which paid_events knows nothing about."""
+
+
+@pytest.fixture
+def tripping(store: Store, clock: Clock) -> PaidEvents:
+    return _service_on(_OneProvider("fake-tripping-refunds", TrippingRefunds, "plugin trips up"), store, clock)
+
+
+def paid_ticket(service: PaidEvents) -> tuple[str, str, TrippingRefunds]:
+    """An event on ``bank`` and ann's paid registration: (event id, registration id, the bank)."""
+    event_id = make_event(service, gateways=["bank"])
+    result = service.checkout(event_id, "ann@example.com")
+    pay(service, "bank", result.checkout_id)
+    return event_id, result.registration_id, _bank_of(service, TrippingRefunds)
+
+
+def settle_once(service: PaidEvents, store: Store, registration_id: str, provider: TrippingRefunds) -> None:
+    """The provider's one refund finishes; its webhook refunds the registration, and 20 EUR went back."""
+    (refund_id,) = provider.pending  # one refund at the provider, never a second
+    provider.finish_refund(refund_id, succeeded=True)
+    assert deliver(service, "bank") == [WebhookOutcome.PROCESSED]  # refund.succeeded
+    row = reg(store, registration_id)
+    assert (row.refund_state, row.status) == ("refunded", "refunded")
+    assert row.payment_id is not None
+    assert service.gateways.payment_status("bank", row.payment_id).amount_refunded == eur("20")
+    assert service.refund(registration_id).state == "already_refunded"
+
+
+@pytest.mark.parametrize(
+    ("after", "reported"),
+    [
+        (KeyError("status"), "GatewayError: gateway plugin raised KeyError"),  # the core's bare, unmapped one
+        (_UnreadableAnswer("fake: the refund's answer has no status"), "_UnreadableAnswer:"),
+        (InvalidAmount("fake: the answer's amount is off the wire step"), "InvalidAmount:"),
+        (PermissionDenied("fake: no permission to read the refund made"), "PermissionDenied:"),
+    ],
+    ids=["unmapped", "unknown-subclass", "invalid-amount-read", "permission-denied-read"],
+)
+def test_a_refund_that_ends_in_an_error_it_does_not_prove_is_made_once(
+    tripping: PaidEvents, store: Store, after: Exception, reported: str
+) -> None:
+    event_id, registration_id, provider = paid_ticket(tripping)
+    provider.after = after
+    first = tripping.refund(registration_id)
+    assert first.state == "unknown"  # was "failed", and the next refund went out under a new key
+    assert first.error is not None
+    assert first.error.startswith(reported)
+    row = reg(store, registration_id)
+    assert (row.refund_state, row.status) == ("requested", "confirmed")  # the ticket stands until settled
+    assert tripping.refund(registration_id).state == "unknown"  # the refunded total shows nothing yet
+    assert [o.state for o in tripping.refund_all(event_id)] == ["unknown"]
+    assert tripping.reconcile().refunds_unknown == 1
+    assert len(provider.keys) == 4
+    assert len(set(provider.keys)) == 1  # every re-send under the first key
+    settle_once(tripping, store, registration_id, provider)
+    assert len(provider.keys) == 4
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        InvalidRequest("fake: a refund needs a request id"),
+        PaymentDeclined("fake: the refund was declined", provider_code="refund_declined"),
+        CapabilityNotSupported("fake: refunds are switched off"),
+        ConfigurationError("fake: the refund account is not set up"),
+    ],
+    ids=["invalid-request", "declined", "not-supported", "configuration"],
+)
+def test_a_refund_refused_before_it_was_made_is_asked_again_under_a_new_key(
+    tripping: PaidEvents, store: Store, refusal: Exception
+) -> None:
+    _, registration_id, provider = paid_ticket(tripping)
+    provider.before = [refusal]
+    first = tripping.refund(registration_id)
+    assert (first.state, reg(store, registration_id).refund_state) == ("failed", "failed")
+    assert first.error is not None
+    assert type(refusal).__name__ in first.error
+    assert provider.pending == {}  # nothing was made
+    assert tripping.refund(registration_id).state == "pending"  # the organizer asks again: sent
+    assert len(provider.keys) == len(set(provider.keys)) == 2  # under a new key
+    settle_once(tripping, store, registration_id, provider)
+
+
+def test_a_re_send_refused_before_it_was_sent_keeps_the_first_key(tripping: PaidEvents, store: Store) -> None:
+    _, registration_id, provider = paid_ticket(tripping)
+    provider.after = KeyError("status")
+    assert tripping.refund(registration_id).state == "unknown"  # the refund was made
+    provider.after = None
+    provider.before = [ConfigurationError("fake: the gateway's settings are broken")]  # the operator's slip
+    assert tripping.refund(registration_id).state == "unknown"  # not "failed": the first may have refunded
+    assert tripping.refund(registration_id).state == "pending"  # fixed: the first key replays the refund
+    assert len(provider.keys) == 3
+    assert len(set(provider.keys)) == 1
+    settle_once(tripping, store, registration_id, provider)
+
+
+def test_a_refusal_after_a_retried_lost_answer_keeps_the_key(tripping: PaidEvents, store: Store) -> None:
+    _, registration_id, provider = paid_ticket(tripping)
+    # the first request times out after the provider made the refund; its retry, with the same
+    # key, is refused before it is sent
+    provider.script(Scripted(Outcome.TIMEOUT_AFTER_SUCCESS, "refund"))
+    provider.before = [None, InvalidRequest("fake: a refund needs a request id")]
+    assert tripping.refund(registration_id).state == "unknown"
+    assert tripping.refund(registration_id).state == "pending"  # re-sent: the first key replays the refund
+    assert len(provider.keys) == 3
+    assert len(set(provider.keys)) == 1
+    settle_once(tripping, store, registration_id, provider)
 
 
 def test_a_status_outage_while_polling_one_pending_refund_does_not_stop_refund_all(

@@ -128,8 +128,14 @@ def reconcile(database: str, config_path: Path | None) -> None:
         f"checkouts recovered: {report.checkouts_recovered}, confirmed: {report.confirmed}, "
         f"released: {report.released}, still pending: {report.still_pending}; "
         f"refunds completed: {report.refunds_completed}, failed: {report.refunds_failed}, "
-        f"pending: {report.refunds_pending}"
+        f"pending: {report.refunds_pending}, unknown: {report.refunds_unknown}"
     )
+    if report.refunds_unknown:
+        click.echo(
+            "a refund whose outcome is unknown may have been made: it is never asked again under a new key; "
+            "the payment's refunded total or the provider's refund webhook settles it (check it at the provider "
+            "if it stays unknown)"
+        )
 
 
 @events.command("example-config")

@@ -45,6 +45,7 @@ from gateway_core import (
     CapabilityNotSupported,
     CheckoutRequest,
     CheckoutSession,
+    ConfigurationError,
     EventType,
     Feature,
     GatewayError,
@@ -53,7 +54,7 @@ from gateway_core import (
     InvalidRequest,
     Money,
     NotFound,
-    OutcomeUnknown,
+    PaymentDeclined,
     PaymentState,
     PaymentStatus,
     RateLimited,
@@ -129,6 +130,14 @@ _MAX_TITLE = 200
 _REFUND_CLAIM = timedelta(minutes=2)
 #: A payment the payer completed that the provider has not settled yet.
 _IN_FLIGHT = frozenset({PaymentState.PENDING, PaymentState.REQUIRES_ACTION, PaymentState.AUTHORIZED})
+#: The errors that prove a refund request made no refund (gateway_core/errors.py): refused before
+#: anything was sent (CapabilityNotSupported, ConfigurationError, the core's InvalidRequest checks)
+#: or in the provider's answer (InvalidRequest, PaymentDeclined). Any other error may come after the
+#: provider acted: a bare GatewayError (the core wraps a plugin's KeyError in one), OutcomeUnknown,
+#: even InvalidMoney (the refund names no amount: it can only come from reading the answer) and
+#: NotFound, AuthenticationFailed or PermissionDenied (met in a read after the refund: PayPal reads
+#: a refund's amount when its answer lacks one).
+_REFUSED = (InvalidRequest, CapabilityNotSupported, ConfigurationError, PaymentDeclined)
 
 
 def _utcnow() -> datetime:
@@ -260,9 +269,10 @@ class RefundOutcome:
     ``state``: ``refunded`` (the provider refunded it), ``already_refunded``, ``pending`` (the
     provider accepted it and will finish later: a webhook or :meth:`PaidEvents.reconcile` settles
     it), ``in_progress`` (another caller's request is in flight), ``unknown`` (the provider's answer
-    was lost, or was an error that cannot tell whether the refund was made: a retry first reads
-    the payment's refunded total, then re-sends with the same idempotency key) or ``failed``
-    (refused or failed at the provider; a retry asks again under a new key).
+    was lost, or was an error that does not prove the refund was not made, such as a bare
+    :class:`~gateway_core.GatewayError`: a retry first reads the payment's refunded total, then
+    re-sends with the same idempotency key) or ``failed`` (refused before it was made, or failed at
+    the provider; a retry asks again under a new key).
     """
 
     registration_id: str
@@ -281,6 +291,9 @@ class ReconcileReport:
     refunds_completed: int = 0
     refunds_failed: int = 0
     refunds_pending: int = 0
+    #: Refunds whose outcome is unknown: kept under their key until the payment's refunded total
+    #: or the provider's refund webhook settles them (each reconcile reads the total, then re-sends).
+    refunds_unknown: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -1350,11 +1363,14 @@ class PaidEvents:
         Only a payment the provider confirmed (``paid_at``) is refunded. The provider's answer is
         recorded as it is: succeeded (``refunded``), ``pending`` (settled later by the
         ``refund.succeeded`` / ``refund.failed`` webhook, by :meth:`reconcile` or by calling this
-        again, which polls) or ``failed``. An unknown outcome (a lost answer, or an
-        :class:`~gateway_core.OutcomeUnknown` the provider says not to retry, such as Stripe's 500)
-        keeps its idempotency key: the next call reads the payment's refunded total (``refunded``
-        when it covers the price) and otherwise re-sends under the same key, never a new one. Only
-        a refund the provider refused or reported failed is asked again under a new key. While one
+        again, which polls) or ``failed``. An unknown outcome (a lost answer, or any error that does
+        not prove the refund was not made: an :class:`~gateway_core.OutcomeUnknown` such as Stripe's
+        500, a bare :class:`~gateway_core.GatewayError` the core wraps a plugin's KeyError in) keeps
+        its idempotency key: the next call reads the payment's refunded total (``refunded`` when it
+        covers the price) and otherwise re-sends under the same key, never a new one. Only a refund
+        refused before it was made (:class:`~gateway_core.InvalidRequest`, a decline,
+        :class:`~gateway_core.CapabilityNotSupported`, :class:`~gateway_core.ConfigurationError`, at
+        the key's first request) or reported failed is asked again under a new key. While one
         caller's request is in flight, another gets ``in_progress`` and sends nothing.
         """
         now = self.clock()
@@ -1384,20 +1400,23 @@ class PaidEvents:
             return self._poll_refund(registration_id, gateway, payment_id, amount, refund_id)
         if resend and (settled := self._refunded_meanwhile(registration_id, gateway, payment_id, amount)):
             return settled
+        errors: list[GatewayError] = []
         try:
             refund = self._with_retries(
                 lambda: self.gateways.refund(
                     gateway,
                     RefundRequest(payment_id, reason="requested_by_organizer"),
                     operation_id=_refund_operation_id(registration_id, attempt),
-                )
+                ),
+                errors,
             )
         except GatewayError as exc:
-            # An OutcomeUnknown the provider says not to retry (Stripe's 500 on a POST, replayed to
-            # its key) is still unknown, not a failure: the refund may have been made, so it keeps
-            # its key. The next refund() reads the payment's refunded total first, and a new key is
-            # used only once the provider said the refund failed.
-            unknown = exc.retryable or isinstance(exc, OutcomeUnknown)
+            # Failed (asked again under a new key) only when no request under this key can have
+            # made a refund: the key's first, refused each time it was tried. Anything else - an
+            # OutcomeUnknown (Stripe's 500, replayed to its key), a bare GatewayError (a plugin's
+            # KeyError after the HTTP call), a refusal of a re-send - may follow a refund the
+            # provider made: it keeps its key, and the next refund() reads the refunded total first.
+            unknown = resend or not _refused(errors)
             with self.store.transaction() as s:
                 s.execute(
                     sa.update(RegistrationRow)
@@ -1512,6 +1531,8 @@ class PaidEvents:
                 if state in ("refunded", "already_refunded")
                 else "refunds_failed"
                 if state == "failed"
+                else "refunds_unknown"
+                if state == "unknown"
                 else "refunds_pending"
             )
         return fields
@@ -2087,12 +2108,17 @@ class PaidEvents:
         return value.strip()
 
     @staticmethod
-    def _with_retries(call: Callable[[], _T]) -> _T:
-        """Retry a provider call whose outcome is unknown, with the same idempotency key each time."""
+    def _with_retries(call: Callable[[], _T], errors: list[GatewayError] | None = None) -> _T:
+        """Retry a provider call whose outcome is unknown, with the same idempotency key each time.
+
+        ``errors`` (when given) collects every attempt's error, the one raised last.
+        """
         for attempt in range(1, _PROVIDER_ATTEMPTS + 1):
             try:
                 return call()
             except GatewayError as exc:
+                if errors is not None:
+                    errors.append(exc)
                 if not exc.retryable or attempt == _PROVIDER_ATTEMPTS:
                     raise
                 if isinstance(exc, RateLimited) and exc.retry_after:
@@ -2107,6 +2133,20 @@ class _Duplicate(Exception):
 def _reasons(decision: RouteDecision) -> str:
     """Why each gateway refused the amount: ``"stripe-like: 1.00 HUF is below the 175.00 HUF minimum"``."""
     return "; ".join(str(e) for e in decision.excluded) or "no gateway is enabled"
+
+
+def _refused(errors: Sequence[GatewayError]) -> bool:
+    """Whether a refund call's errors (every attempt's, the raised one last) prove it made no refund.
+
+    The last must be a refusal (:data:`_REFUSED`) that is final (not retryable); an earlier
+    attempt, retried with the same key, a refusal or a rate limit (the provider did not run it).
+    """
+    *earlier, last = errors
+    return (
+        isinstance(last, _REFUSED)
+        and not last.retryable
+        and all(isinstance(e, (*_REFUSED, RateLimited)) for e in earlier)
+    )
 
 
 def _refunded_in_full(status: PaymentStatus, price: Money) -> bool:
