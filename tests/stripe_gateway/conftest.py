@@ -71,6 +71,10 @@ class StandIn:
         retry = "true" if should_retry else "false"
         self._call("POST", f"/_standin/fail?path={path}&status={status}&should_retry={retry}")
 
+    def forget_keys(self) -> None:
+        """Forget every saved idempotency key, as Stripe prunes keys 24 hours old."""
+        self._call("POST", "/_standin/forget")
+
     def delay(self, path: str, seconds: float) -> None:
         """The next API request to ``path`` is processed after ``seconds``, its key held meanwhile."""
         self._call("POST", f"/_standin/delay?path={path}&seconds={seconds}")

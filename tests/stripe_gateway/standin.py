@@ -5,7 +5,8 @@ models the parts of Stripe the plugin's contract depends on and that the tests m
 
 * Checkout Sessions (create with inline ``price_data``, retrieve with ``expand``, expire), paid
   through ``POST /_standin/pay/{id}`` as a payer would;
-* PaymentIntents confirmed at creation with manual capture, partial capture, cancel;
+* PaymentIntents confirmed at creation with manual capture, partial capture, cancel; a capture or
+  cancel the status does not take gets ``payment_intent_unexpected_state`` with the PaymentIntent;
 * refunds by PaymentIntent or charge, refusing more than remains;
 * idempotency as Stripe does it: the same key and parameters replay the first response (with
   ``Idempotent-Replayed: true``), other parameters give ``idempotency_error``, and a request
@@ -25,6 +26,8 @@ Control endpoints (not counted as API requests):
   with ``false`` the answer is saved under the request's idempotency key and replayed to every
   retry with that key, as Stripe does for a request that reached execution; with ``true`` (Stripe
   failed before executing) nothing is saved and nothing was done;
+* ``POST /_standin/forget``: every saved idempotency key is forgotten, as Stripe prunes keys once
+  they are at least 24 hours old (a retry with such a key is then a new request);
 * ``POST /_standin/delay?path=P&seconds=S``: the next API request to ``P`` is processed after
   ``S`` seconds, holding its idempotency key meanwhile (to provoke the 409);
 * ``GET /_standin/stats``.
@@ -200,6 +203,23 @@ def _in_progress(key: str) -> dict[str, Any]:
     }
 
 
+def _unexpected_state(intent: dict[str, Any], message: str) -> _Fail:
+    """Stripe's 400 for a capture or cancel the PaymentIntent's status does not take.
+
+    Shape as Stripe sends it (the omnipay cancel recording in ``data/recorded``, and
+    grandnode/grandnode#985 for a capture): ``payment_intent_unexpected_state``, with the
+    PaymentIntent as it is now in ``error.payment_intent``.
+    """
+    return _Fail(
+        400,
+        "invalid_request_error",
+        message,
+        "payment_intent_unexpected_state",
+        doc_url="https://stripe.com/docs/error-codes/payment-intent-unexpected-state",
+        payment_intent=intent,
+    )
+
+
 def _missing(kind: str, oid: str) -> _Fail:
     return _Fail(404, "invalid_request_error", f"No such {kind}: '{oid}'", "resource_missing", param="id")
 
@@ -319,6 +339,10 @@ class Handler(BaseHTTPRequestHandler):
                 state.faults[query["path"]] = (int(query.get("status", "500")), query.get("should_retry", "false"))
                 self._send(200, b"{}")
                 return
+            if path == "/_standin/forget" and method == "POST":
+                state.idempotency.clear()  # as Stripe prunes keys once they are 24 hours old
+                self._send(200, b"{}")
+                return
             if path == "/_standin/delay" and method == "POST":
                 state.delays[query["path"]] = float(query["seconds"])
                 self._send(200, b"{}")
@@ -381,11 +405,11 @@ class Handler(BaseHTTPRequestHandler):
                 return self._capture(intent, params)
             if len(parts) == 4 and parts[3] == "cancel":
                 if intent["status"] not in ("requires_capture", "requires_payment_method"):
-                    raise _Fail(
-                        400,
-                        "invalid_request_error",
-                        f"This PaymentIntent could not be canceled because it has a status of {intent['status']}.",
-                        "payment_intent_unexpected_state",
+                    raise _unexpected_state(
+                        state.view_intent(intent, []),
+                        f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}. Only a "
+                        "PaymentIntent with one of the following statuses may be canceled: requires_payment_method, "
+                        "requires_capture, requires_confirmation, requires_action, processing.",
                     )
                 intent.update(status="canceled", amount_capturable=0)
                 return state.view_intent(intent, [])
@@ -425,11 +449,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _capture(self, intent: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         if intent["status"] != "requires_capture":
-            raise _Fail(
-                400,
-                "invalid_request_error",
-                f"This PaymentIntent could not be captured because it has a status of {intent['status']}.",
-                "payment_intent_unexpected_state",
+            raise _unexpected_state(
+                self.state.view_intent(intent, []),
+                f"This PaymentIntent could not be captured because it has a status of {intent['status']}. Only a "
+                "PaymentIntent with one of the following statuses may be captured: requires_capture.",
             )
         amount = int(params.get("amount_to_capture") or intent["amount_capturable"])
         if amount > intent["amount_capturable"]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stripe
 import structlog.testing
-from stripe_gateway.errors import map_stripe_errors, redact, translate
+from stripe_gateway.errors import error_intent, map_stripe_errors, redact, translate
 
 from gateway_core.errors import (
     AmountOutOfRange,
@@ -54,6 +54,8 @@ CASES: list[tuple[stripe.StripeError, type[GatewayError], bool]] = [
     (stripe.InvalidRequestError("Refund too big", "amount", "charge_already_refunded", http_status=400),
      AmountOutOfRange, False),
     (stripe.InvalidRequestError("Bad", "x", "parameter_unknown", http_status=400), InvalidRequest, False),
+    (stripe.InvalidRequestError("already been captured", None, "payment_intent_unexpected_state", http_status=400),
+     OutcomeUnknown, False),
     (stripe.InvalidRequestError("Slow down", None, "rate_limit", http_status=400), RateLimited, True),
     (stripe.AuthenticationError("Invalid API Key provided: sk_test_****abcd", http_status=401),
      AuthenticationFailed, False),
@@ -85,6 +87,40 @@ def test_mapping_chains_from_the_sdk_error_and_names_the_decline() -> None:
     assert info.value.__cause__ is err
     assert info.value.decline_code == "insufficient_funds"
     assert info.value.provider_code == "card_declined"
+
+
+def test_an_unexpected_state_is_done_before_not_an_invalid_request() -> None:
+    """Captured or canceled already, perhaps by this operation's lost attempt: read the status, never "nothing charged"."""
+    intent = {"id": "pi_1", "object": "payment_intent", "status": "succeeded", "amount_received": 500}
+    envelope = body("invalid_request_error", "This PaymentIntent could not be captured because it has a status of "
+                    "succeeded.", code="payment_intent_unexpected_state", payment_intent=intent)  # fmt: skip
+    err = stripe.InvalidRequestError(
+        envelope["error"]["message"], None, "payment_intent_unexpected_state", http_status=400, json_body=envelope
+    )
+    for operation in ("capture", "void"):
+        mapped = translate(err, GW, mutating=True, operation=operation)
+        assert type(mapped) is OutcomeUnknown
+        assert (mapped.retryable, mapped.provider_code, mapped.http_status) == (
+            False,
+            "payment_intent_unexpected_state",
+            400,
+        )
+        assert "its status is now succeeded" in mapped.message
+        assert "payment_status" in mapped.message
+        mapped.__cause__ = err
+        assert error_intent(mapped) == intent
+    assert error_intent(translate(CASES[0][0], GW, mutating=True)) is None
+
+
+def test_a_charge_already_refunded_is_out_of_range_saying_an_earlier_attempt_may_have_refunded_it() -> None:
+    err = stripe.InvalidRequestError("Charge ch_1 has already been refunded.", None, "charge_already_refunded",
+                                     http_status=400)  # fmt: skip
+    mapped = translate(err, GW, mutating=True, operation="refund")
+    assert type(mapped) is AmountOutOfRange
+    assert mapped.provider_code == "charge_already_refunded"
+    assert mapped.message.startswith("stripe: Charge ch_1 has already been refunded.")
+    assert "earlier attempt of this refund" in mapped.message
+    assert "payment_status" in mapped.message
 
 
 def test_connection_errors_and_5xx_on_a_mutation_are_outcome_unknown() -> None:

@@ -22,6 +22,7 @@ from gateway_core.errors import (
     AuthenticationRequired,
     InvalidRequest,
     NotFound,
+    OutcomeUnknown,
     PaymentDeclined,
 )
 from gateway_core.manager import GatewayManager
@@ -305,20 +306,111 @@ def test_real_cancel_of_an_authorization_is_canceled(replay: ReplayClient, mgr: 
     assert void.payment_id == "pi_1F4Oq22okp6n5dKoErGka6we"
 
 
-def test_real_cancel_of_a_canceled_intent_is_an_invalid_request(replay: ReplayClient, mgr: GatewayManager) -> None:
+def test_real_cancel_of_a_canceled_intent_is_the_void(replay: ReplayClient, mgr: GatewayManager) -> None:
+    """Stripe's refusal carries the PaymentIntent, canceled: what a void asks, so it is the answer.
+
+    This void's own first attempt, retried under another key, may have canceled it; nothing is read
+    again (the error shows the PaymentIntent as it is now).
+    """
     serve_file(replay, "omnipay_PaymentIntents_CancelPaymentIntentFailure.txt")
-    with pytest.raises(InvalidRequest) as info:
-        mgr.void(GW, VoidRequest("pi_1Evf5q2okp6n5dKoviPU2IkK"), idempotency_key="o-void2")
-    assert info.value.provider_code == "payment_intent_unexpected_state"
-    assert "status of canceled" in info.value.message
-    assert info.value.http_status == 400
+    void = mgr.void(GW, VoidRequest("pi_1Evf5q2okp6n5dKoviPU2IkK"), idempotency_key="o-void2")
+    assert sent(replay) == [("POST", "/v1/payment_intents/pi_1Evf5q2okp6n5dKoviPU2IkK/cancel")]
+    assert (void.payment_id, void.state) == ("pi_1Evf5q2okp6n5dKoviPU2IkK", PaymentState.CANCELED)
 
 
-def test_real_capture_in_wrong_state_is_invalid_request(replay: ReplayClient, mgr: GatewayManager) -> None:
+CAPTURED = "pi_1EUon22Tb35ankTnMW9GNjSh"  # omnipay_PaymentIntents_CaptureSuccess.txt: 80.00 USD received
+
+
+def test_real_capture_of_a_captured_intent_reads_it_back_and_returns_its_capture(
+    replay: ReplayClient, mgr: GatewayManager
+) -> None:
+    """The recorded refusal ("already been captured") carries no PaymentIntent: the plugin reads it.
+
+    The PaymentIntent read back (the recorded capture's answer) received its whole amount, which
+    is what a capture in full asks: that capture is the answer, its charge and amount.
+    """
     serve_file(replay, "omnipay_PaymentIntents_CaptureFailure.txt")
-    with pytest.raises(InvalidRequest) as info:
-        mgr.capture(GW, CaptureRequest("pi_123"), idempotency_key="k-cap")
+    serve_file(replay, "omnipay_PaymentIntents_CaptureSuccess.txt")
+    capture = mgr.capture(GW, CaptureRequest(CAPTURED), idempotency_key="k-cap")
+    assert sent(replay) == [
+        ("POST", f"/v1/payment_intents/{CAPTURED}/capture"),
+        ("GET", f"/v1/payment_intents/{CAPTURED}"),
+    ]
+    assert (capture.id, capture.payment_id) == ("ch_1EZvfwFSbr6xR4YAWulsIcYV", CAPTURED)
+    assert capture.amount == Money.of("80.00", "USD")
+    assert capture.state is PaymentState.PARTIALLY_REFUNDED  # the recorded charge carries a 20.00 refund
+    assert not replay.responses
+
+
+def outcome_unknown(mgr: GatewayManager, request: CaptureRequest) -> OutcomeUnknown:
+    with pytest.raises(OutcomeUnknown) as info:
+        mgr.capture(GW, request, idempotency_key="k-cap")
+    assert info.value.retryable is False
     assert info.value.provider_code == "payment_intent_unexpected_state"
+    assert info.value.http_status == 400
+    assert "payment_status" in info.value.message
+    return info.value
+
+
+def test_real_capture_refused_whose_intent_cannot_be_read_is_outcome_unknown(
+    replay: ReplayClient, mgr: GatewayManager
+) -> None:
+    serve_file(replay, "omnipay_PaymentIntents_CaptureFailure.txt")
+    serve_file(replay, "omnipay_PaymentIntents_FetchIntentFailure.txt")  # the read back: 404
+    error = outcome_unknown(mgr, CaptureRequest(CAPTURED))
+    assert "already been captured" in error.message
+    assert not replay.responses
+
+
+def test_real_partial_capture_refused_after_a_capture_of_another_amount_is_outcome_unknown(
+    replay: ReplayClient, mgr: GatewayManager
+) -> None:
+    """50.00 asked of a PaymentIntent that received 80.00: that capture is not this one."""
+    serve_file(replay, "omnipay_PaymentIntents_CaptureSuccess.txt")  # read first (the partial capture's check)
+    serve_file(replay, "omnipay_PaymentIntents_CaptureFailure.txt")
+    serve_file(replay, "omnipay_PaymentIntents_CaptureSuccess.txt")  # read back
+    outcome_unknown(mgr, CaptureRequest(CAPTURED, Money.of("50.00", "USD")))
+    assert [method for method, _ in sent(replay)] == ["GET", "POST", "GET"]
+    assert not replay.responses
+
+
+def refusal_showing(**intent: Any) -> dict[str, Any]:
+    """The recorded cancel refusal, its PaymentIntent (real, 10.99 AUD) changed to ``intent``."""
+    body = parse_raw_http((RECORDED / "omnipay_PaymentIntents_CancelPaymentIntentFailure.txt").read_text())[2]
+    envelope: dict[str, Any] = json.loads(body)
+    envelope["error"]["payment_intent"].update(intent)
+    return envelope
+
+
+@pytest.mark.parametrize(
+    "intent",
+    [
+        # Received all of it, but it asked for several captures: one amount does not tell them apart.
+        {
+            "status": "succeeded",
+            "amount_received": 1099,
+            "payment_method_options": {"card": {"request_multicapture": "if_available"}},
+        },
+        {"status": "processing", "amount_received": 0},
+        {"status": "canceled", "amount_received": 500},  # canceled, yet something was received
+    ],
+    ids=["multicapture", "processing", "canceled_after_receiving"],
+)
+def test_a_capture_refused_for_an_intent_that_is_not_plainly_this_capture_is_outcome_unknown(
+    intent: dict[str, Any], replay: ReplayClient, mgr: GatewayManager
+) -> None:
+    serve_json(replay, refusal_showing(**intent), status=400)
+    outcome_unknown(mgr, CaptureRequest("pi_1Evf5q2okp6n5dKoviPU2IkK"))
+    assert len(replay.sent) == 1  # the refusal showed the PaymentIntent: nothing read back
+
+
+def test_a_void_refused_for_a_captured_intent_says_refund_it(replay: ReplayClient, mgr: GatewayManager) -> None:
+    serve_json(replay, refusal_showing(status="succeeded", amount_received=1099), status=400)
+    with pytest.raises(InvalidRequest) as info:
+        mgr.void(GW, VoidRequest("pi_1Evf5q2okp6n5dKoviPU2IkK"), idempotency_key="o-void3")
+    assert not isinstance(info.value, OutcomeUnknown)
+    assert info.value.provider_code == "payment_intent_unexpected_state"
+    assert "refund it instead" in info.value.message
 
 
 def test_real_capture_success_reports_the_amount_received(replay: ReplayClient, mgr: GatewayManager) -> None:

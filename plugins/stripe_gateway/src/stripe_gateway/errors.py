@@ -16,7 +16,11 @@ any error with code ``lock_timeout``        GatewayUnavailable (retryable: nothi
 HTTP 409 (``idempotency_key_in_use``)       OutcomeUnknown when mutating (retryable), else
                                             GatewayUnavailable (retryable)
 InvalidRequestError 404/``resource_missing``  NotFound
-InvalidRequestError amount codes            AmountOutOfRange
+``payment_intent_unexpected_state``         OutcomeUnknown, ``retryable=False``: done before,
+                                            perhaps by this operation's lost attempt; read the
+                                            payment's status (see below)
+InvalidRequestError amount codes            AmountOutOfRange (``charge_already_refunded``: read
+                                            the payment's status before refunding again)
 InvalidRequestError ``rate_limit``          RateLimited
 InvalidRequestError                         InvalidRequest
 AuthenticationError                         AuthenticationFailed
@@ -51,6 +55,22 @@ Retries follow Stripe's own rules (stripe-python ``_http_client.py`` ``_should_r
     a retry with the same key is safe and may succeed; :class:`OutcomeUnknown`, retryable. The
     SDK retries it too (``_should_retry`` retries any 5xx without the header), so by the time it
     reaches the host its ``max_network_retries`` were spent on it.
+
+``payment_intent_unexpected_state`` (HTTP 400) is Stripe's answer to a capture of a PaymentIntent
+that is not ``requires_capture`` (captured already, canceled) and to a cancel of one that is
+``succeeded`` or ``canceled`` already; the error body carries the PaymentIntent as it is now
+(``payment_intent``, the ``api_errors`` schema of Stripe's spec; real answers: the omnipay cancel
+recording in ``tests/stripe_gateway/data/recorded``, grandnode/grandnode#985 for a capture). *This*
+request changed nothing, but the operation's first attempt may have: one whose answer was lost and
+that was retried under another idempotency key, or under the same one after Stripe pruned it
+(keys may be pruned once at least 24 hours old: https://docs.stripe.com/idempotency,
+``shared/provider-facts``). So it is not :class:`InvalidRequest` ("nothing was charged"), which
+could make a host mark a payment failed whose money was taken, but :class:`OutcomeUnknown` with
+``retryable=False`` (a retry gets the same answer): read the payment's status. The gateway looks
+at that PaymentIntent and answers what it shows when that is exactly what was asked
+(``gateway.py``: ``_captured_before``, ``_cancel``). ``charge_already_refunded`` stays
+:class:`AmountOutOfRange` (nothing remains to refund; the conformance suite wants an
+``InvalidRequest``), its message saying an earlier attempt may have refunded it.
 
 ``decline_code`` is Stripe's ``decline_code`` when the error has one (``insufficient_funds``);
 when Stripe gives only ``code`` (older API versions, some ``card_declined`` answers) it is that
@@ -87,6 +107,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AMOUNT_ERROR_CODES",
     "PERMISSION_NAMES",
+    "UNEXPECTED_STATE",
+    "error_intent",
     "find_out",
     "map_stripe_errors",
     "permission_name",
@@ -106,6 +128,9 @@ AMOUNT_ERROR_CODES: frozenset[str] = frozenset(
         "refund_exceeds_charge",
     }
 )
+
+#: Stripe's code for a capture or cancel the PaymentIntent's status does not take (see the module docstring).
+UNEXPECTED_STATE = "payment_intent_unexpected_state"
 
 #: Restricted-key permission slugs Stripe names in a 403, as the Dashboard labels them.
 PERMISSION_NAMES: dict[str, str] = {
@@ -197,6 +222,38 @@ def find_out(operation: str | None) -> str:
     return "check the payment's status before acting again with a new idempotency key"
 
 
+def error_intent(error: BaseException) -> dict[str, Any] | None:
+    """The PaymentIntent in the Stripe error body ``error`` was mapped from (``error.payment_intent``), if any.
+
+    ``error`` is the gateway-core error (its ``__cause__`` is the SDK's error, as the gateway's
+    drivers and :func:`map_stripe_errors` set it) or the SDK's error itself. Stripe puts the
+    PaymentIntent as it is now in a ``payment_intent_unexpected_state`` error; an error without
+    one (an older or trimmed answer) gives ``None``.
+    """
+    cause = error.__cause__ if isinstance(error, GatewayError) else error
+    body = getattr(cause, "json_body", None)
+    envelope = body.get("error") if isinstance(body, dict) else None
+    intent = envelope.get("payment_intent") if isinstance(envelope, dict) else None
+    if isinstance(intent, dict) and isinstance(intent.get("id"), str):
+        return intent
+    return None
+
+
+def _done_before(err: stripe.StripeError) -> str:
+    """The message of a ``payment_intent_unexpected_state``: done before, perhaps by this operation."""
+    intent = error_intent(err)
+    status = intent.get("status") if intent is not None else None
+    now = f"; its status is now {status}" if isinstance(status, str) else ""
+    text = _message(err, "the PaymentIntent is not in a state that allows this").rstrip(".")
+    return (
+        f"{text}{now}. This request changed "
+        "nothing, but an earlier attempt of this operation whose answer was lost may have done it (retried with "
+        "another idempotency key, or after Stripe pruned the key, which it may once it is 24 hours old). Read the "
+        "payment's status (payment_status) to learn what happened before acting again, and do not record it as a "
+        "failure: a retry gets this same answer"
+    )
+
+
 def _fields(err: stripe.StripeError, gateway: str) -> dict[str, Any]:
     return {
         "gateway": gateway,
@@ -258,6 +315,15 @@ def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool, operati
     if isinstance(err, stripe.InvalidRequestError):
         if status == 404 or err.code == "resource_missing":
             return NotFound(_message(err, "no such object"), **fields)
+        if err.code == UNEXPECTED_STATE:
+            return OutcomeUnknown(_done_before(err), retryable=False, **fields)
+        if err.code == "charge_already_refunded":
+            return AmountOutOfRange(
+                _message(err, "the charge is refunded already")
+                + " (nothing remains to refund, perhaps because an earlier attempt of this refund whose answer was "
+                "lost refunded it: read the payment's status, payment_status, before refunding again)",
+                **fields,
+            )
         if err.code in AMOUNT_ERROR_CODES:
             return AmountOutOfRange(_message(err, "amount not accepted"), **fields)
         return InvalidRequest(_message(err, "invalid request"), **fields)

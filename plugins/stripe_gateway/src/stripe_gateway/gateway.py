@@ -14,6 +14,12 @@ Every POST carries ``context.idempotency_key`` (the cancel of a completed Checko
 PaymentIntent in ``void`` carries a key derived from it: :func:`_sub_key`); the SDK's own retries
 (``max_network_retries``, default 2 here, the SDK's default being none) reuse it, so a retry never
 creates a second object.
+
+Done already: a capture or cancel Stripe refuses because the PaymentIntent is captured or canceled
+already (``payment_intent_unexpected_state``; perhaps by the operation's own lost attempt, retried
+under another key or after Stripe pruned the key) is ``OutcomeUnknown`` with ``retryable=False``
+(``errors.py``), unless the PaymentIntent Stripe shows is exactly what was asked: then that capture
+or void is the answer (:meth:`StripeGateway._captured_before`, :meth:`StripeGateway._cancel`).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
@@ -68,7 +74,7 @@ from gateway_core.models import (
 )
 from gateway_core.money import Money
 from stripe_gateway import _sdklog, normalize
-from stripe_gateway.errors import find_out, map_stripe_errors, redact, translate
+from stripe_gateway.errors import UNEXPECTED_STATE, error_intent, find_out, map_stripe_errors, redact, translate
 from stripe_gateway.metadata import RESTRICTED_CURRENCIES, STRIPE_API_VERSION, currency_rules
 
 if TYPE_CHECKING:
@@ -179,6 +185,28 @@ _NOT_VOIDABLE: Mapping[str, str] = {
     "succeeded": "was captured; refund it instead",
     "processing": "is still processing; wait for its outcome, then refund it if it succeeds",
 }
+
+
+#: States of a PaymentIntent that received nothing and cannot be captured: a capture Stripe refuses
+#: in one of them took nothing, now or before.
+_NOTHING_CAPTURED: Mapping[str, str] = {
+    "canceled": "was canceled",
+    "requires_payment_method": "has no authorized payment method",
+    "requires_confirmation": "was never confirmed",
+    "requires_action": "still awaits the payer's authentication",
+}
+
+
+def _minor(value: object) -> TypeGuard[int]:
+    """An amount in minor units as Stripe sends it (an int, not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _multicapture(pi: Mapping[str, Any]) -> bool:
+    """Whether the PaymentIntent asked for several captures (then one amount does not tell them apart)."""
+    options = pi.get("payment_method_options")
+    card = options.get("card") if isinstance(options, Mapping) else None
+    return isinstance(card, Mapping) and card.get("request_multicapture") not in (None, "never")
 
 
 class WebhookAccountMismatch(WebhookVerificationFailed):
@@ -637,15 +665,27 @@ class StripeGateway:
                     gateway=self.name,
                 )
             params["amount_to_capture"] = minor
-        pi = yield self._call(self.client.v1.payment_intents, "capture", intent_id, params, options, mutating=True)
+        asked = params.get("amount_to_capture")
+        try:
+            pi = yield self._call(self.client.v1.payment_intents, "capture", intent_id, params, options, mutating=True)
+        except OutcomeUnknown as exc:
+            if exc.provider_code != UNEXPECTED_STATE:
+                raise
+            refused = exc  # captured already (perhaps by this capture's lost attempt), or canceled
+        else:
+            self._debug(context, "stripe.capture.done", payment_id=pi["id"])
+            return self._capture_result(pi, request.amount)
+        now = yield from self._intent_now(intent_id, refused)
+        return self._captured_before(now, asked, refused, context)
+
+    def _capture_result(self, pi: Mapping[str, Any], requested: Money | None) -> Capture:
         received = pi.get("amount_received")
         if isinstance(received, int) and received > 0:
             amount = self._wire.money(received, pi["currency"])
         else:
-            amount = request.amount or self._wire.money(pi["amount"], pi["currency"])
+            amount = requested or self._wire.money(pi["amount"], pi["currency"])
         charge = normalize._charge(pi)  # latest_charge, or the charge older API versions embed
         charge_id = normalize._id(pi.get("latest_charge")) or (normalize._id(charge.get("id")) if charge else None)
-        self._debug(context, "stripe.capture.done", payment_id=pi["id"])
         return Capture(
             self.name,
             charge_id or str(pi["id"]),
@@ -655,6 +695,100 @@ class StripeGateway:
             live=bool(pi.get("livemode", False)),
             raw=pi,
         )
+
+    def _intent_now(self, intent_id: str, refused: OutcomeUnknown) -> _Operation[dict[str, Any]]:
+        """PaymentIntent ``intent_id`` as Stripe's ``payment_intent_unexpected_state`` ``refused`` shows it.
+
+        Stripe puts the PaymentIntent, as it is now, in the error (``errors.error_intent``); an
+        answer without it (an older or trimmed one) has it read back. A read that fails raises
+        ``refused`` (the host reads the status).
+        """
+        intent = error_intent(refused)
+        if intent is not None and intent.get("id") == intent_id:
+            return intent
+        try:
+            intent = yield from self._retrieve_intent(intent_id)
+        except GatewayError:
+            raise refused  # noqa: B904  (its cause stays Stripe's refusal; the failed read is its context)
+        if intent.get("id") != intent_id:
+            raise refused
+        return intent
+
+    def _found_before(self, context: OperationContext, pi: Mapping[str, Any], refused: OutcomeUnknown) -> None:
+        log.info(
+            "stripe.found_before",
+            gateway=self.name,
+            operation=context.operation,
+            payment_id=pi.get("id"),
+            status=pi.get("status"),
+            provider_code=refused.provider_code,
+            request_id=refused.request_id,
+        )
+
+    def _captured_before(
+        self, pi: Mapping[str, Any], asked: int | None, refused: OutcomeUnknown, context: OperationContext
+    ) -> Capture:
+        """Stripe refused a capture of ``pi`` (``payment_intent_unexpected_state``): its capture, if it is the one asked.
+
+        Stripe captures a PaymentIntent once (``requires_capture`` → ``succeeded``; the plugin
+        never asks for multicapture), and ``amount_received`` is what that capture took. So when
+        ``pi`` is ``succeeded``, did not request multicapture, and received exactly what this
+        capture asks -- ``asked`` minor units, or for a capture in full (``asked is None``) the
+        whole ``amount``, which is what was capturable -- it is the capture a replay of the first
+        attempt would have returned: the same charge, never a second one. A PaymentIntent that
+        received nothing and cannot be captured (canceled, never authorized) is
+        :class:`InvalidRequest`: nothing was captured. Anything else (another amount, several
+        captures possible, ``processing``) raises ``refused``: the host reads the status.
+        """
+        status = pi.get("status")
+        received = pi.get("amount_received")
+        wanted = pi.get("amount") if asked is None else asked
+        if status == "succeeded" and not _multicapture(pi) and _minor(received) and received > 0 and received == wanted:
+            try:
+                capture = self._capture_result(pi, None)
+            except _ANSWER_FAULTS:
+                raise refused  # noqa: B904  (an answer this gateway cannot read shows nothing)
+            self._found_before(context, pi, refused)
+            return capture
+        never = _NOTHING_CAPTURED.get(str(status))
+        if never is not None and _minor(received) and received == 0:
+            raise InvalidRequest(
+                f"stripe: payment {pi.get('id')} {never}: nothing was captured, and it cannot be captured",
+                gateway=self.name,
+                **refused.provider_fields(),
+            ) from refused
+        raise refused
+
+    def _cancel(
+        self, intent_id: str, options: stripe.RequestOptions, context: OperationContext
+    ) -> _Operation[dict[str, Any]]:
+        """Cancel PaymentIntent ``intent_id``: Stripe's answer, or the PaymentIntent canceled already.
+
+        Stripe refuses to cancel a PaymentIntent that is ``canceled`` or ``succeeded`` already
+        (``payment_intent_unexpected_state``). Canceled, and holding no captured money, is what
+        a void asks, and a void moves no money: that PaymentIntent is the answer (this void's
+        lost first attempt, a retry with another key, may have canceled it). A captured one is
+        :class:`InvalidRequest`, saying to refund it. Anything else raises the refusal.
+        """
+        intents = self.client.v1.payment_intents
+        try:
+            return (yield self._call(intents, "cancel", intent_id, None, options, mutating=True))
+        except OutcomeUnknown as exc:
+            if exc.provider_code != UNEXPECTED_STATE:
+                raise
+            refused = exc
+        pi = yield from self._intent_now(intent_id, refused)
+        status = str(pi.get("status"))
+        received = pi.get("amount_received")
+        if status == "canceled" and _minor(received) and received == 0:
+            self._found_before(context, pi, refused)
+            return pi
+        refusal = _NOT_VOIDABLE.get(status)
+        if refusal is not None:
+            raise InvalidRequest(
+                f"stripe: payment {intent_id} {refusal}", gateway=self.name, **refused.provider_fields()
+            ) from refused
+        raise refused
 
     @hookimpl
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void | Awaitable[Void]:
@@ -671,9 +805,7 @@ class StripeGateway:
         """
         options = self._options(context)
         if not request.payment_id.startswith("cs_"):
-            pi = yield self._call(
-                self.client.v1.payment_intents, "cancel", request.payment_id, None, options, mutating=True
-            )
+            pi = yield from self._cancel(request.payment_id, options, context)
             self._debug(context, "stripe.void.done", payment_id=pi["id"])
             return Void(
                 self.name, str(pi["id"]), normalize.intent_state(pi), live=bool(pi.get("livemode", False)), raw=pi
@@ -720,8 +852,7 @@ class StripeGateway:
         # have gone to /expire (the payer completed the session meanwhile): the cancel of the
         # session's PaymentIntent always takes a key derived from it, the same on every retry.
         cancel_options: stripe.RequestOptions = {**options, "idempotency_key": _sub_key(options, "cancel-intent")}
-        intents = self.client.v1.payment_intents
-        pi = yield self._call(intents, "cancel", str(intent["id"]), None, cancel_options, mutating=True)
+        pi = yield from self._cancel(str(intent["id"]), cancel_options, context)
         self._debug(context, "stripe.void.done", payment_id=pi["id"], checkout_id=session["id"])
         return Void(self.name, str(pi["id"]), normalize.intent_state(pi), live=bool(pi.get("livemode", False)), raw=pi)
 
