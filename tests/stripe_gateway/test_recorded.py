@@ -15,8 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 from stripe_gateway import normalize
+from stripe_gateway.gateway import StripeGateway
 from stripe_gateway.metadata import currency_rules
 
+from gateway_core.config import Secret
 from gateway_core.errors import (
     AmountOutOfRange,
     AuthenticationRequired,
@@ -35,11 +37,14 @@ from gateway_core.models import (
     RefundRequest,
     RefundStatus,
     VoidRequest,
+    WebhookEvent,
+    WebhookRequest,
 )
 from gateway_core.money import Money
-from tests.stripe_gateway.conftest import DATA, make_manager
+from tests.stripe_gateway.conftest import DATA, WEBHOOK_SECRET, make_manager
 from tests.stripe_gateway.speccheck import Spec
 from tests.stripe_gateway.transport import ReplayClient, parse_raw_http
+from tests.stripe_gateway.webhooks_util import event_body, sign
 
 RECORDED = DATA / "recorded"
 GW = "stripe_test"
@@ -155,9 +160,10 @@ def test_fixture_charge_and_dispute_events_map() -> None:
     charge = {**fixture("charge"), "amount_refunded": 60}
     assert charge["refunds"]["data"] == []  # the sample lists no refund
     event = normalize.event({"id": "evt_1", "type": "charge.refunded", "data": {"object": charge}}, wire(), GW)
-    assert event.type is EventType.REFUND_SUCCEEDED
-    # Which refund, and how much, the charge does not say: the event claims neither (not the
-    # charge's cumulative amount_refunded as if it were this refund's).
+    # Which refund, how much, and whether it settled, the charge does not say: the event claims
+    # none of them (not the charge's cumulative amount_refunded as if it were this refund's, and
+    # not refund.succeeded for a refund that may be pending).
+    assert event.type is EventType.UNKNOWN
     assert (event.refund_id, event.amount) == (None, None)
     assert event.payment_id == charge["id"]
     dispute = fixture("dispute")
@@ -283,6 +289,59 @@ def test_saleor_refunded_charge_as_a_charge_refunded_event(name: str, refund_id:
     assert event.refund_id == refund_id
     assert event.amount == Money.of(amount, "USD")
     assert event.payment_id == charge["payment_intent"]
+
+
+def signed_charge_refunded(charge: dict[str, Any]) -> WebhookEvent:
+    """``charge.refunded`` around ``charge``, signed with the SDK's helper and parsed by the gateway."""
+    gw = StripeGateway(GW, api_key=Secret("sk_test_recorded"), webhook_secret=Secret(WEBHOOK_SECRET))
+    body = event_body("charge.refunded", charge, "evt_recorded_refund")
+    return gw.gateway_parse_webhook(WebhookRequest(dict(sign(body, WEBHOOK_SECRET).headers), body))
+
+
+def with_refund_status(charge: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """The recorded charge as Stripe would send it had its one refund been created with ``changes``."""
+    (refund,) = charge["refunds"]["data"]
+    return {**charge, "refunds": {**charge["refunds"], "data": [{**refund, **changes}]}}
+
+
+def test_saleor_charge_refunded_for_a_pending_refund_is_refund_pending() -> None:
+    # Stripe sends charge.refunded when the refund is created (its 2024-10-28 changelog); a refund
+    # the balance cannot cover yet, or one whose payment method settles refunds later, is created
+    # pending (spec3 Refund.status). Nothing has gone back to the payer: not REFUND_SUCCEEDED.
+    charge = with_refund_status(recorded_body("saleor_test_refund.yaml", 1), status="pending")
+    event = signed_charge_refunded(charge)
+    assert event.type is EventType.REFUND_PENDING
+    assert (event.refund_id, event.amount) == ("re_1F5ES2IUmJaD6Oqv7emYlU1k", Money.of("10.00", "USD"))
+    assert event.payment_id == charge["payment_intent"]
+    assert event.failure_code is None
+
+
+def test_saleor_charge_refunded_for_a_failed_refund_is_refund_failed() -> None:
+    charge = with_refund_status(
+        recorded_body("saleor_test_void.yaml", 1), status="failed", failure_reason="expired_or_canceled_card"
+    )
+    event = signed_charge_refunded(charge)
+    assert event.type is EventType.REFUND_FAILED
+    assert event.refund_id == "re_1F5TepIUmJaD6OqvC6ujUiMh"
+    assert event.failure_code == "expired_or_canceled_card"  # the refund's reason, not the charge's failure_code
+
+
+def test_saleor_charge_refunded_for_a_refund_without_a_status_is_unknown() -> None:
+    event = signed_charge_refunded(with_refund_status(recorded_body("saleor_test_refund.yaml", 1), status=None))
+    assert event.type is EventType.UNKNOWN  # not guessed either way
+    assert event.refund_id == "re_1F5ES2IUmJaD6Oqv7emYlU1k"
+
+
+def test_charge_refunded_from_a_current_endpoint_is_unknown_with_the_payment() -> None:
+    # API >= 2022-11-15 (the plugin pins 2026-10-28): the charge no longer embeds its refunds, so
+    # the event says how much is refunded, in all, but not whether any refund has settled.
+    charge = {**fixture("charge"), "amount_refunded": 100, "refunded": True}
+    del charge["refunds"]
+    event = signed_charge_refunded(charge)
+    assert event.type is EventType.UNKNOWN
+    assert event.provider_type == "charge.refunded"
+    assert event.payment_id == charge["id"]  # enough for the host to read the payment's status
+    assert (event.refund_id, event.amount, event.failure_code) == (None, None, None)
 
 
 # -- omnipay's recorded PaymentIntent responses ---------------------------------------------------

@@ -54,15 +54,27 @@ SESSION = {"object": "checkout.session", "id": "cs_test_1", "amount_total": 2500
             "charge.refunded",  # the second of two refunds: the event's amount is that refund's, not the total
             {"object": "charge", "id": "ch_1", "payment_intent": "pi_test_1", "amount": 2500, "amount_refunded": 1600,
              "currency": "eur", "refunds": {"object": "list", "data": [
-                 {"object": "refund", "id": "re_2", "amount": 1000, "created": 1700000200, "currency": "eur"},
-                 {"object": "refund", "id": "re_1", "amount": 600, "created": 1700000100, "currency": "eur"}]}},
+                 {"object": "refund", "id": "re_2", "amount": 1000, "created": 1700000200, "currency": "eur",
+                  "status": "succeeded"},
+                 {"object": "refund", "id": "re_1", "amount": 600, "created": 1700000100, "currency": "eur",
+                  "status": "succeeded"}]}},
             EventType.REFUND_SUCCEEDED, "10.00",
         ),
         (
-            "charge.refunded",  # API >= 2022-11-15: no refund list, so no refund amount or id to claim
+            "charge.refunded",  # the newest refund is pending: sent at its creation, the money has not moved
+            {"object": "charge", "id": "ch_1", "payment_intent": "pi_test_1", "amount": 2500, "amount_refunded": 1600,
+             "currency": "eur", "refunds": {"object": "list", "data": [
+                 {"object": "refund", "id": "re_2", "amount": 1000, "created": 1700000200, "currency": "eur",
+                  "status": "pending"},
+                 {"object": "refund", "id": "re_1", "amount": 600, "created": 1700000100, "currency": "eur",
+                  "status": "succeeded"}]}},
+            EventType.REFUND_PENDING, "10.00",
+        ),
+        (
+            "charge.refunded",  # API >= 2022-11-15: no refund list, so no refund status, amount or id to claim
             {"object": "charge", "id": "ch_1", "payment_intent": "pi_test_1", "amount": 2500, "amount_refunded": 1600,
              "currency": "eur"},
-            EventType.REFUND_SUCCEEDED, None,
+            EventType.UNKNOWN, None,
         ),
         (
             "refund.updated",
@@ -143,8 +155,10 @@ def test_event_details_are_carried() -> None:
         gateway(),
         event_body("charge.refunded", {"object": "charge", "id": "ch_8", "payment_intent": "pi_8", "amount": 900,
                                        "amount_refunded": 900, "currency": "eur", "refunds": {"data": [
-                                           {"object": "refund", "id": "re_8", "amount": 900, "created": 1}]}}),
+                                           {"object": "refund", "id": "re_8", "amount": 900, "created": 1,
+                                            "status": "succeeded"}]}}),
     )  # fmt: skip
+    assert refunded.type is EventType.REFUND_SUCCEEDED  # the listed refund says succeeded
     assert (refunded.refund_id, refunded.payment_id, refunded.amount) == ("re_8", "pi_8", Money.of("9.00", "EUR"))
     pending = parse(
         gateway(),

@@ -301,21 +301,36 @@ def _event_type(provider_type: str, obj: Mapping[str, Any]) -> EventType:
         case "payment_intent.processing":
             return EventType.PAYMENT_PENDING
         case "charge.refunded":
-            return EventType.REFUND_SUCCEEDED
+            # Stripe sends it when a refund is *created*, not when the money has gone back: "the
+            # charge.refunded event, which was sent after you created a refund" (Stripe changelog
+            # 2024-10-28, "Adds created, updated, and failed events for all refund types"), and a
+            # refund can be created pending (the balance is short, the payment method settles
+            # refunds later) or fail afterwards (spec3 Refund.status: a card refund is pending,
+            # succeeded or failed). The charge says how much is refunded (amount_refunded,
+            # refunded), not whether any refund has settled. So the newest refund's own status
+            # decides where the charge lists its refunds; where it does not (API >= 2022-11-15),
+            # the outcome is unknown: UNKNOWN, reported with payment_id set, never guessed
+            # succeeded. refund.created / refund.updated / refund.failed carry the status.
+            newest = _newest_refund(obj)
+            return _refund_event_type(newest.get("status")) if newest is not None else EventType.UNKNOWN
         case "refund.created" | "refund.updated" | "charge.refund.updated":
-            status = obj.get("status")
-            if status == "succeeded":
-                return EventType.REFUND_SUCCEEDED
-            if status in ("failed", "canceled"):
-                return EventType.REFUND_FAILED
-            if status in ("pending", "requires_action"):
-                return EventType.REFUND_PENDING
-            return EventType.UNKNOWN  # a status this plugin does not know: reported, not guessed
+            return _refund_event_type(obj.get("status"))
         case "refund.failed":
             return EventType.REFUND_FAILED
         case "charge.dispute.created":
             return EventType.DISPUTE_OPENED
     return EventType.UNKNOWN
+
+
+def _refund_event_type(status: Any) -> EventType:
+    """The event a refund's own ``status`` reports (spec3 ``Refund.status``)."""
+    if status == "succeeded":
+        return EventType.REFUND_SUCCEEDED
+    if status in ("failed", "canceled"):
+        return EventType.REFUND_FAILED
+    if status in ("pending", "requires_action"):
+        return EventType.REFUND_PENDING
+    return EventType.UNKNOWN  # a status this plugin does not know, or none: reported, not guessed
 
 
 def _newest_refund(charge: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -387,6 +402,7 @@ def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
     checkout_id: str | None = None
     refund_id: str | None = None
     reference: str | None = None
+    failure_code = _failure_code(obj)
     if kind == "checkout.session":
         checkout_id = _id(obj.get("id"))
         payment_id = _id(obj.get("payment_intent"))
@@ -402,6 +418,8 @@ def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
         if provider_type == "charge.refunded":
             newest = _newest_refund(obj)
             refund_id = _id(newest.get("id")) if newest is not None else None
+            # The event is about the refund: its failure_reason, not the charge's own failure_code.
+            failure_code = _failure_code(newest) if newest is not None else None
     return WebhookEvent(
         gateway,
         str(payload["id"]),
@@ -413,7 +431,7 @@ def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
         refund_id=refund_id,
         reference=reference,
         amount=_event_amount(provider_type, obj, wire),
-        failure_code=_failure_code(obj),
+        failure_code=failure_code,
         live=bool(payload.get("livemode", False)),
         raw=dict(payload),
     )
