@@ -292,10 +292,13 @@ def gateway_void(request: VoidRequest, context: OperationContext) -> Void:  # ty
 def gateway_refund(request: RefundRequest, context: OperationContext) -> Refund:  # type: ignore[empty-body]
     """Refund a captured payment: all that remains (``request.amount is None``) or part of it.
 
-    Refunding more than remains raises :class:`AmountOutOfRange` and refunds nothing. The same
-    idempotency key must never refund twice. A partial refund is refused by the core unless the
-    gateway declares ``PARTIAL_REFUND``; the core keeps no record of earlier refunds, so a gateway
-    that does not declare ``MULTIPLE_REFUNDS`` must itself refuse a second refund of a payment.
+    What remains is what was captured less every refund that succeeded or is still pending (the
+    status's ``amount_refunded``); refunding more raises :class:`AmountOutOfRange` and refunds
+    nothing. A refund the provider has yet to settle is returned ``RefundStatus.PENDING``. The
+    same idempotency key must never refund twice. A partial refund is refused by the core unless
+    the gateway declares ``PARTIAL_REFUND``; the core keeps no record of earlier refunds, so a
+    gateway that does not declare ``MULTIPLE_REFUNDS`` must itself refuse a second refund of a
+    payment.
 
     Mutating; firstresult; dispatched to one gateway. Requires ``Feature.REFUND``. Since 0.1.
     """
@@ -307,6 +310,14 @@ def gateway_payment_status(request: StatusRequest, context: OperationContext) ->
 
     Report ``SUCCEEDED`` only when the money is captured: a checkout completed with a pending or
     declined payment is not paid. Raise :class:`NotFound` for an unknown id.
+
+    ``amount_refunded`` counts every refund that succeeded *or is still pending*, and none that
+    failed or was canceled: it is the amount no longer refundable, and a refund counts from the
+    moment the provider accepts it, not once it settles. ``state`` follows it
+    (``PARTIALLY_REFUNDED``, ``REFUNDED`` once all that was captured is refunded or pending
+    refund). So every gateway reports the same numbers while a refund waits, and a host reading
+    the status after a refund whose answer was lost sees that it was made. Where the provider's
+    own total leaves pending refunds out, add them.
 
     Read-only; firstresult; dispatched to one gateway. Requires ``Feature.PAYMENT_STATUS``. Since 0.1.
     """

@@ -437,7 +437,24 @@ class Refund:
 
 @attrs.frozen
 class PaymentStatus:
-    """A payment's state with the amounts the provider reports."""
+    """A payment's state with the amounts the provider reports.
+
+    ``amount_refunded`` is what the payer has back or has on its way back: the sum of the
+    payment's refunds that succeeded or are still pending; a failed or canceled refund is not in
+    it. It is the amount no longer refundable: ``amount_captured - amount_refunded`` is what
+    further refunds may still take. A refund counts from the moment the provider accepts it, so
+    a host that reads the status to learn whether a refund whose answer was lost was made sees
+    it while it is pending too. When a refund fails or is canceled, its amount leaves the total
+    and is refundable again (``refund.failed``). This is how the providers book it: Stripe makes
+    a refund's balance transaction when the refund is created, pending or not, and a failed
+    one's ``failure_balance_transaction`` reverses it; PayPal's ``total_refunded_amount``
+    includes a ``PENDING`` refund. A plugin whose provider lists refunds with their statuses
+    sums the succeeded and the pending ones.
+
+    ``state`` follows the same amounts: ``PARTIALLY_REFUNDED`` once some of the captured amount
+    is refunded or pending refund, ``REFUNDED`` once all of it is, whatever the refunds' own
+    statuses (a :class:`Refund`'s ``status`` says whether one has settled).
+    """
 
     gateway: str
     payment_id: str
