@@ -86,6 +86,10 @@ class StandIn:
     def config(self, **values: Any) -> None:
         self._call("POST", "config", values)
 
+    def settle_refund(self, refund_id: str, status: str) -> None:
+        """A PENDING refund (config ``refund_status="PENDING"``) becomes ``COMPLETED``, ``FAILED`` or ``CANCELLED``."""
+        self._call("POST", f"refunds/{refund_id}/settle", {"status": status})
+
     def forget_request_ids(self) -> None:
         """Forget every stored answer, as PayPal does once a PayPal-Request-Id's retention window has passed."""
         self._call("POST", "request-ids/forget", {})

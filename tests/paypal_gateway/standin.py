@@ -18,6 +18,14 @@ depend on it:
   ``MAX_CAPTURE_AMOUNT_EXCEEDED``); a capture without an amount asks for the full authorized amount,
   as the Payments v2 spec says, even after partial captures; HUF/JPY/TWD refuse decimals (``DECIMALS_NOT_SUPPORTED``).
 * OAuth: ``/v1/oauth2/token`` checks the Basic credentials and issues expiring Bearer tokens.
+* Refunds that settle later: with the ``refund_status`` config ``PENDING`` every refund from then
+  on is made ``PENDING`` (``status_details.reason`` ``ECHECK``, the one reason Payments v2 lists),
+  until ``/_standin/refunds/{id}/settle`` makes it ``COMPLETED``, ``FAILED`` or ``CANCELLED``. A
+  pending refund takes its amount from what remains refundable at once (PayPal's own
+  ``total_refunded_amount`` counts it); a failed or cancelled one gives it back. Whether the
+  capture's status counts a pending refund (``PARTIALLY_REFUNDED``/``REFUNDED``) or only a completed
+  one (it stays ``COMPLETED`` meanwhile) PayPal does not document: the
+  ``capture_counts_pending_refunds`` config chooses (on by default and after every reset).
 
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
 faults (a 500 or 429, or any error answer a test gives, answered before processing; a dropped
@@ -171,6 +179,10 @@ class State:
         self.conflict_in_flight = False
         #: Keep stored answers per PayPal-Request-Id alone, across endpoints (see the module docstring).
         self.shared_request_ids = False
+        #: The status new refunds are made in: COMPLETED, or PENDING until settled (module docstring).
+        self.refund_status = "COMPLETED"
+        #: Whether a capture's status counts its pending refunds or only its completed ones.
+        self.capture_counts_pending_refunds = True
 
     # -- JSON views -----------------------------------------------------------------------
     def capture_json(self, cap: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +224,7 @@ class State:
     def refund_json(self, ref: dict[str, Any]) -> dict[str, Any]:
         out = {
             "id": ref["id"],
-            "status": "COMPLETED",
+            "status": ref["status"],
             "amount": _wire(ref["amount"], ref["currency"]),
             "links": [
                 {"href": f"/v2/payments/refunds/{ref['id']}", "rel": "self", "method": "GET"},
@@ -222,6 +234,8 @@ class State:
         }
         if ref.get("note"):
             out["note_to_payer"] = ref["note"]
+        if ref["status"] == "PENDING":
+            out["status_details"] = {"reason": "ECHECK"}
         return out
 
     def order_json(self, order: dict[str, Any]) -> dict[str, Any]:
@@ -428,11 +442,12 @@ class State:
             raise Problem(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID", "Specified resource ID does not exist.")
         if cap["status"] == "PENDING":
             raise Problem(422, "UNPROCESSABLE_ENTITY", "PENDING_CAPTURE")
-        if cap["status"] == "REFUNDED":
-            raise Problem(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED")
-        if cap["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
+        if cap["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
             raise Problem(422, "UNPROCESSABLE_ENTITY", "REFUND_NOT_ALLOWED")
+        # What completed and pending refunds took is not refundable (see the module docstring).
         remaining = cap["amount"] - cap["refunded"]
+        if remaining <= 0:
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "CAPTURE_FULLY_REFUNDED")
         if "amount" in body:
             amount, currency = _money(body["amount"])
             if currency != cap["currency"]:
@@ -442,17 +457,41 @@ class State:
         else:
             amount = remaining
         cap["refunded"] += amount
-        cap["status"] = "REFUNDED" if cap["refunded"] == cap["amount"] else "PARTIALLY_REFUNDED"
         ref = {
             "id": _id(),
             "capture_id": capture_id,
             "amount": amount,
             "currency": cap["currency"],
+            "status": self.refund_status,
             "note": body.get("note_to_payer"),
             "created": _now(),
         }
         self.refunds[ref["id"]] = ref
+        self._refund_state(cap)
         return 201, self.refund_json(ref)
+
+    def settle_refund(self, refund_id: str, status: str) -> dict[str, Any]:
+        """A PENDING refund completes, fails or is cancelled; a failed or cancelled one is refundable again."""
+        ref = self.refunds[refund_id]
+        if ref["status"] != "PENDING" or status not in ("COMPLETED", "FAILED", "CANCELLED"):
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "REFUND_NOT_PENDING", f"{ref['status']} -> {status}")
+        ref["status"] = status
+        cap = self.captures[ref["capture_id"]]
+        if status != "COMPLETED":
+            cap["refunded"] -= ref["amount"]
+        self._refund_state(cap)
+        return self.refund_json(ref)
+
+    def _refund_state(self, cap: dict[str, Any]) -> None:
+        """The capture's status from its refunds: completed ones, and pending ones if so configured."""
+        counted = {"COMPLETED", "PENDING"} if self.capture_counts_pending_refunds else {"COMPLETED"}
+        refunded = sum(
+            (r["amount"] for r in self.refunds.values() if r["capture_id"] == cap["id"] and r["status"] in counted),
+            Decimal(0),
+        )
+        cap["status"] = (
+            "COMPLETED" if refunded == 0 else "REFUNDED" if refunded == cap["amount"] else "PARTIALLY_REFUNDED"
+        )
 
     def verify(self, body: dict[str, Any], raw: bytes) -> tuple[int, dict[str, Any]]:
         event = raw_member(raw, "webhook_event")
@@ -733,7 +772,19 @@ class Handler(BaseHTTPRequestHandler):
                         state.conflict_in_flight = bool(body["conflict_in_flight"])
                     if "shared_request_ids" in body:
                         state.shared_request_ids = bool(body["shared_request_ids"])
+                    if "refund_status" in body:
+                        state.refund_status = str(body["refund_status"])
+                    if "capture_counts_pending_refunds" in body:
+                        state.capture_counts_pending_refunds = bool(body["capture_counts_pending_refunds"])
                     self._reply(200, {"ok": True})
+                case "POST", ["refunds", refund_id, "settle"]:
+                    if refund_id not in state.refunds:
+                        self._reply(404, {"error": "no such refund"})
+                        return
+                    try:
+                        self._reply(200, state.settle_refund(refund_id, str(body.get("status"))))
+                    except Problem as problem:
+                        self._reply(problem.status, problem.body())
                 case "POST", ["request-ids", "forget"]:
                     # PayPal's retention window has passed: a repeated id is a new request.
                     state.idem.clear()

@@ -18,7 +18,9 @@ operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
   (``CheckoutSession.payment_id``, ``Capture.payment_id``), its single capture is refunded (one
   with several captures is refused: refund each by its id).
 * ``gateway_payment_status`` accepts an order, capture or authorization id. An order that PayPal
-  reports ``COMPLETED`` is ``SUCCEEDED`` only when a capture is ``COMPLETED``.
+  reports ``COMPLETED`` is ``SUCCEEDED`` only when a capture is ``COMPLETED``. ``amount_refunded``
+  sums the order's ``COMPLETED`` and ``PENDING`` refunds of the payment's captures (the core's
+  contract: what is refunded or on its way back), and the state follows it.
 * Done already (``ORDER_ALREADY_CAPTURED``, ``AUTHORIZATION_ALREADY_CAPTURED`` to a capture in
   full, ``ORDER_ALREADY_AUTHORIZED``/``ORDER_COMPLETED_OR_VOIDED``, ``PREVIOUSLY_VOIDED``: perhaps
   by the operation's own lost attempt, retried under another ``PayPal-Request-Id``): what is there
@@ -127,6 +129,13 @@ _REFUND_STATES: Mapping[str, RefundStatus] = {
     "CANCELLED": RefundStatus.CANCELED,
 }
 _CAPTURED = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
+#: The refund statuses ``PaymentStatus.amount_refunded`` counts: refunded or on its way back (the
+#: core's contract), of Payments v2 ``refund_status`` CANCELLED, FAILED, PENDING and COMPLETED.
+#: PayPal books a PENDING refund so too: the recorded sandbox refund (2020, status PENDING,
+#: ``status_details.reason`` ECHECK; tests/paypal_gateway/data/recorded/test_refund_success.yaml)
+#: has ``seller_payable_breakdown.total_refunded_amount`` equal to its own amount. A FAILED or
+#: CANCELLED one refunded nothing and is refundable again.
+_REFUNDED = frozenset({"COMPLETED", "PENDING"})
 
 
 def paypal_request_id(key: str) -> str:
@@ -898,7 +907,7 @@ class PayPalGateway:
         amount = _order_amount(unit, captures, authorizations)
         currency = amount.currency
         captured = _sum(captures, currency, _CAPTURED)
-        refunded = _sum(payments["refunds"], currency, ("COMPLETED",))
+        refunded = _sum(payments["refunds"], currency, _REFUNDED)
         status = order.get("status")
         if captured.is_positive:
             state = _settled_state(captured, refunded)
@@ -944,7 +953,7 @@ class PayPalGateway:
         if order_id is None:
             return Money.zero(currency)
         refunds = _payments(self.client.get_order(order_id))["refunds"]
-        return _sum((r for r in refunds if _up_id(r, "captures") in capture_ids), currency, ("COMPLETED",))
+        return _sum((r for r in refunds if _up_id(r, "captures") in capture_ids), currency, _REFUNDED)
 
     def _capture_status(self, capture: Mapping[str, Any]) -> PaymentStatus:
         amount = from_wire(capture.get("amount"))
@@ -953,7 +962,10 @@ class PayPalGateway:
         order_id = _related_order(capture)
         if status == "REFUNDED":
             refunded = amount
-        elif status == "PARTIALLY_REFUNDED":
+        elif status in ("COMPLETED", "PARTIALLY_REFUNDED"):
+            # A capture names none of its refunds, so they are read from its order. COMPLETED too:
+            # PayPal does not document whether a capture turns PARTIALLY_REFUNDED when a refund is
+            # made PENDING or only once it completes, and a pending refund counts either way.
             refunded = self._refunds_of(order_id, {str(capture["id"])}, amount.currency)
         else:
             refunded = Money.zero(amount.currency)
@@ -986,7 +998,7 @@ class PayPalGateway:
             captured = _sum(captures, amount.currency, _CAPTURED)
             ids = {str(c.get("id")) for c in captures}
             refunded = _sum(
-                (r for r in payments["refunds"] if _up_id(r, "captures") in ids), amount.currency, ("COMPLETED",)
+                (r for r in payments["refunds"] if _up_id(r, "captures") in ids), amount.currency, _REFUNDED
             )
         state = (
             _settled_state(captured, refunded)
