@@ -21,6 +21,7 @@ from paid_events.store import RegistrationRow, Store
 
 import gateway_core.fake
 from gateway_core import (
+    AmountOutOfRange,
     CapabilityNotSupported,
     ConfigurationError,
     EventType,
@@ -28,6 +29,7 @@ from gateway_core import (
     GatewayError,
     InvalidAmount,
     InvalidRequest,
+    Money,
     OperationContext,
     OutcomeUnknown,
     PaymentDeclined,
@@ -324,6 +326,147 @@ def test_partial_refunds_at_the_provider_that_add_up_to_the_price_refund_it(serv
     assert service.event(event_id).seats_taken == 0
     assert service.refund_all(event_id) == []
     assert len(refund_calls(fake_of(service.gateways, "stripe-like"))) == 2  # the two made in the dashboard
+
+
+class NothingRemains(FakeGateway):
+    """A fake that refuses to refund a payment refunded in full as Stripe or PayPal does.
+
+    ``provider_code``: Stripe answers ``charge_already_refunded``, PayPal ``CAPTURE_FULLY_REFUNDED``
+    ("The capture has already been fully refunded", developer.paypal.com/api/payments/v2/errors);
+    their plugins raise ``AmountOutOfRange`` for both (stripe_gateway/errors.py,
+    paypal_gateway/errors.py). ``None`` keeps the fake's own ``InvalidRequest``, the shape the
+    conformance suite asks of every gateway. ``refusals`` are raised first, one a request.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.provider_code: str | None = None
+        self.refusals: list[Exception] = []
+
+    @hookimpl
+    def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        if self.refusals:
+            with self._lock:
+                self.requests.append(("refund", context.idempotency_key))
+            raise self.refusals.pop(0)
+        try:
+            return FakeGateway.gateway_refund(self, request, context)
+        except InvalidRequest as exc:
+            if self.provider_code is None or self.status(request.payment_id).state is not PaymentState.REFUNDED:
+                raise
+            raise AmountOutOfRange(
+                f"fake: {self.provider_code}: nothing remains to refund",
+                gateway=self.name,
+                provider_code=self.provider_code,
+                http_status=400 if self.provider_code == "charge_already_refunded" else 422,  # Stripe's, PayPal's
+            ) from exc
+
+
+def nothing_remains(store: Store, clock: Clock, provider_code: str | None) -> tuple[PaidEvents, NothingRemains]:
+    """paid_events on a ``bank`` of :class:`NothingRemains`, refusing as ``provider_code`` says."""
+    service = _service_on(_OneProvider("fake-nothing-remains", NothingRemains, "refunded is refused"), store, clock)
+    provider = _bank_of(service, NothingRemains)
+    provider.provider_code = provider_code
+    return service, provider
+
+
+def refunded_elsewhere(service: PaidEvents, store: Store, amount: Money | None = None) -> tuple[str, str, str]:
+    """Ann's paid ticket on ``bank``, then refunded (``amount`` of it, or all) in the provider's dashboard.
+
+    The dashboard refund's webhook is lost (no endpoint, or its retries ran out): paid_events
+    knows nothing of it. Returns (event id, registration id, payment id).
+    """
+    event_id = make_event(service, gateways=["bank"])
+    result = service.checkout(event_id, "ann@example.com")
+    pay(service, "bank", result.checkout_id)
+    payment_id = reg(store, result.registration_id).payment_id
+    assert payment_id is not None
+    service.gateways.refund("bank", RefundRequest(payment_id, amount=amount), operation_id="dashboard-1")
+    _bank_of(service, FakeGateway).drain_webhooks()  # lost
+    return event_id, result.registration_id, payment_id
+
+
+@pytest.mark.parametrize(
+    "provider_code", [None, "charge_already_refunded", "CAPTURE_FULLY_REFUNDED"], ids=["fake", "stripe", "paypal"]
+)
+def test_a_payment_refunded_in_full_at_the_provider_is_already_refunded(
+    store: Store, clock: Clock, provider_code: str | None
+) -> None:
+    service, provider = nothing_remains(store, clock, provider_code)
+    mailbox = Mailbox()
+    event_id, registration_id, payment_id = refunded_elsewhere(service, store)
+    outbox.drain(store, mailbox)
+    outcome = service.refund(registration_id)  # refused: nothing remains
+    assert (outcome.state, outcome.amount, outcome.error) == ("already_refunded", eur("20"), None)  # was "failed"
+    row = reg(store, registration_id)
+    assert (row.refund_state, row.status, row.token_hash) == ("refunded", "refunded", None)
+    assert not service.admit(event_id, mailbox.token("ann@example.com"))
+    assert service.event(event_id).seats_taken == 0
+    assert service.refund_all(event_id) == []  # nothing left to ask
+    report = service.reconcile()
+    assert (report.refunds_failed, report.refunds_unknown, report.refunds_pending) == (0, 0, 0)
+    assert service.refund(registration_id).state == "already_refunded"
+    assert len(refund_calls(provider)) == 2  # the dashboard's, and the one refused: never a new key
+    assert provider.refunds_made() == 1
+    assert service.gateways.payment_status("bank", payment_id).amount_refunded == eur("20")
+
+
+def test_a_refusal_of_a_payment_refunded_in_part_at_the_provider_says_so(store: Store, clock: Clock) -> None:
+    service, provider = nothing_remains(store, clock, "CAPTURE_FULLY_REFUNDED")
+    event_id, registration_id, payment_id = refunded_elsewhere(service, store, eur("5"))
+    # PayPal caps the refunds of one capture (MAX_NUMBER_OF_REFUNDS_EXCEEDED, an AmountOutOfRange
+    # in paypal_gateway/errors.py): support made too many partial ones in the dashboard
+    provider.refusals = [
+        AmountOutOfRange("fake: too many refunds of this capture", provider_code="MAX_NUMBER_OF_REFUNDS_EXCEEDED")
+    ]
+    outcome = service.refund(registration_id)
+    assert outcome.state == "failed"  # 15 EUR was never given back: not refunded
+    assert outcome.error is not None
+    assert outcome.error.startswith("AmountOutOfRange: fake: too many refunds")
+    assert "MAX_NUMBER_OF_REFUNDS_EXCEEDED" in outcome.error
+    assert "status shows 5.00 EUR of the 20.00 EUR price refunded (payment partially_refunded)" in outcome.error
+    row = reg(store, registration_id)
+    assert (row.refund_state, row.status) == ("failed", "confirmed")  # the ticket stands
+    # the organizer has PayPal lift the cap and asks again: the rest goes back, under a new key
+    assert [(o.state, o.amount) for o in service.refund_all(event_id)] == [("refunded", eur("15"))]
+    assert service.gateways.payment_status("bank", payment_id).amount_refunded == eur("20")
+    keys = refund_calls(provider)
+    assert len(keys) == len(set(keys)) == 3
+
+
+def test_a_refusal_whose_status_cannot_be_read_is_not_taken_for_a_refund(store: Store, clock: Clock) -> None:
+    service, provider = nothing_remains(store, clock, "charge_already_refunded")
+    event_id, registration_id, payment_id = refunded_elsewhere(service, store)
+    provider.script(Scripted(Outcome.UNAVAILABLE, "status"))  # the provider's status API is down once
+    outcome = service.refund(registration_id)
+    assert outcome.state == "failed"  # never "refunded" on the provider's refusal alone
+    assert outcome.error is not None
+    assert outcome.error.startswith("AmountOutOfRange: fake: charge_already_refunded")
+    assert "status, which tells whether it is refunded already, could not be read (GatewayUnavailable:" in (
+        outcome.error
+    )
+    row = reg(store, registration_id)
+    assert (row.refund_state, row.status) == ("failed", "confirmed")
+    assert service.event(event_id).seats_taken == 1
+    # asked again (the refusal proved the first key refunded nothing): refused again, status read
+    assert [o.state for o in service.refund_all(event_id)] == ["already_refunded"]
+    assert reg(store, registration_id).refund_state == "refunded"
+    assert provider.refunds_made() == 1
+    assert service.gateways.payment_status("bank", payment_id).amount_refunded == eur("20")
+    assert service.refund_all(event_id) == []
+    assert len(refund_calls(provider)) == 3  # the dashboard's and two refused
+
+
+def test_a_re_send_refused_as_nothing_remains_is_refunded(store: Store, clock: Clock) -> None:
+    service, provider = nothing_remains(store, clock, "charge_already_refunded")
+    _, registration_id, _ = refunded_elsewhere(service, store)
+    with store.transaction() as s:  # an earlier refund() died in flight: its outcome is unknown
+        s.execute(sa.update(RegistrationRow).values(refund_state="requested", refund_requested_at=None))
+    provider.script(Scripted(Outcome.UNAVAILABLE, "status"))  # the read before the re-send fails
+    outcome = service.refund(registration_id)  # re-sent under its key, refused, the status read
+    assert (outcome.state, outcome.error) == ("refunded", None)  # was "unknown", until a later read
+    assert reg(store, registration_id).refund_state == "refunded"
+    assert len(refund_calls(provider)) == 2  # the dashboard's and the re-send
 
 
 @pytest.mark.parametrize("expired_first", [False, True], ids=["pending", "hold-expired"])

@@ -266,13 +266,15 @@ class FeeReport:
 class RefundOutcome:
     """One refund's outcome.
 
-    ``state``: ``refunded`` (the provider refunded it), ``already_refunded``, ``pending`` (the
-    provider accepted it and will finish later: a webhook or :meth:`PaidEvents.reconcile` settles
-    it), ``in_progress`` (another caller's request is in flight), ``unknown`` (the provider's answer
-    was lost, or was an error that does not prove the refund was not made, such as a bare
-    :class:`~gateway_core.GatewayError`: a retry first reads the payment's refunded total, then
-    re-sends with the same idempotency key) or ``failed`` (refused before it was made, or failed at
-    the provider; a retry asks again under a new key).
+    ``state``: ``refunded`` (the provider refunded it), ``already_refunded`` (refunded before this
+    request: so recorded here, or refused by the provider as nothing remains to refund while the
+    payment's status shows the price refunded: in its dashboard, or under another key), ``pending``
+    (the provider accepted it and will finish later: a webhook or :meth:`PaidEvents.reconcile`
+    settles it), ``in_progress`` (another caller's request is in flight), ``unknown`` (the
+    provider's answer was lost, or was an error that does not prove the refund was not made, such
+    as a bare :class:`~gateway_core.GatewayError`: a retry first reads the payment's refunded
+    total, then re-sends with the same idempotency key) or ``failed`` (refused before it was made,
+    or failed at the provider; a retry asks again under a new key).
     """
 
     registration_id: str
@@ -1370,8 +1372,14 @@ class PaidEvents:
         covers the price) and otherwise re-sends under the same key, never a new one. Only a refund
         refused before it was made (:class:`~gateway_core.InvalidRequest`, a decline,
         :class:`~gateway_core.CapabilityNotSupported`, :class:`~gateway_core.ConfigurationError`, at
-        the key's first request) or reported failed is asked again under a new key. While one
-        caller's request is in flight, another gets ``in_progress`` and sends nothing.
+        the key's first request) or reported failed is asked again under a new key. A refund
+        refused as an :class:`~gateway_core.InvalidRequest` (an
+        :class:`~gateway_core.AmountOutOfRange` such as Stripe's ``charge_already_refunded`` or
+        PayPal's ``CAPTURE_FULLY_REFUNDED``: nothing remains, refunded in the provider's dashboard or
+        under another key) reads the payment's status: ``already_refunded`` when its refunded total
+        covers the price, with no further request; otherwise the refusal stands, its error saying
+        what the status showed or that it could not be read. While one caller's request is in
+        flight, another gets ``in_progress`` and sends nothing.
         """
         now = self.clock()
         with self.store.transaction() as s:
@@ -1417,6 +1425,17 @@ class PaidEvents:
             # KeyError after the HTTP call), a refusal of a re-send - may follow a refund the
             # provider made: it keeps its key, and the next refund() reads the refunded total first.
             unknown = resend or not _refused(errors)
+            error = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, InvalidRequest):
+                # The provider's "nothing remains to refund" (Stripe's charge_already_refunded,
+                # PayPal's CAPTURE_FULLY_REFUNDED: both AmountOutOfRange; the fake's InvalidRequest):
+                # refunded in the dashboard, or by an earlier request under another key.
+                settled, seen = self._refused_as_refunded(
+                    registration_id, gateway, payment_id, amount, exc, resend=resend
+                )
+                if settled is not None:
+                    return settled
+                error += seen
             with self.store.transaction() as s:
                 s.execute(
                     sa.update(RegistrationRow)
@@ -1430,8 +1449,52 @@ class PaidEvents:
                 error=type(exc).__name__,
             )
             state = "unknown" if unknown else "failed"
-            return RefundOutcome(registration_id, state, amount, error=f"{type(exc).__name__}: {exc}")
+            return RefundOutcome(registration_id, state, amount, error=error)
         return self._record_refund(registration_id, refund, amount)
+
+    def _refused_as_refunded(
+        self,
+        registration_id: str,
+        gateway: str,
+        payment_id: str,
+        amount: Money,
+        refusal: InvalidRequest,
+        *,
+        resend: bool,
+    ) -> tuple[RefundOutcome | None, str]:
+        """A refund the provider refused: was the payment refunded already? (outcome, or what was seen).
+
+        When the payment's refunded total covers the price, it is recorded refunded and no refund
+        is asked again: ``already_refunded`` (made before this refund's key: in the provider's
+        dashboard, or under another key), or ``refunded`` for a re-send, whose first request may be
+        the one that made it. Otherwise the outcome is ``None`` with what the status showed, for
+        the error: the refusal stays what the caller decides (``failed``, or ``unknown`` for a
+        re-send). A status that cannot be read never counts as refunded.
+        """
+        try:
+            status = self.gateways.payment_status(gateway, payment_id)
+        except GatewayError as exc:
+            log.warning(
+                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
+            )
+            return None, (
+                "; the payment's status, which tells whether it is refunded already, could not be read "
+                f"({type(exc).__name__}: {exc})"
+            )
+        if not _refunded_in_full(status, amount):
+            return None, (
+                f"; the provider's status shows {status.amount_refunded} of the {amount} price refunded "
+                f"(payment {status.state.value}): not refunded in full"
+            )
+        with self.store.transaction() as s:
+            self._mark_refunded(s, registration_id, None)
+        log.info(
+            "paid_events.refund.already_refunded",
+            registration_id=registration_id,
+            error=type(refusal).__name__,
+            provider_code=refusal.provider_code,
+        )
+        return RefundOutcome(registration_id, "refunded" if resend else "already_refunded", amount), ""
 
     def _record_refund(self, registration_id: str, refund: Refund, amount: Money) -> RefundOutcome:
         with self.store.transaction() as s:
