@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from paypal_gateway import webhooks
 from paypal_gateway.gateway import PayPalGateway
 from paypal_gateway.webhooks import CertificateStore, check_cert_url, signed_message
 
@@ -593,3 +595,163 @@ def test_certificate_fetch_follows_no_redirect_and_reads_at_most_64_kb(
         client.fetch(f"{standin.base_url}/_standin/blob/{MAX_FETCH_BYTES + 1}")
     with pytest.raises(GatewayError, match="HTTP 302"):
         client.fetch(f"{standin.base_url}/_standin/redirect")
+
+
+# -- refund events: the refund's own status decides ---------------------------------------------
+
+RECORDED = Path(__file__).parent / "data" / "recorded"
+#: ``PayPalGateway.event`` must type events with ``webhooks.event_type`` and fill a refund's
+#: ``failure_code`` with ``webhooks.status_reason``: until gateway.py does, these cases keep the old
+#: name-only mapping (REFUND_SUCCEEDED for any PAYMENT.CAPTURE.REFUNDED). Drop the mark with that change.
+NEEDS_GATEWAY_CALL = pytest.mark.xfail(
+    strict=True, reason="gateway.py does not call webhooks.event_type / webhooks.status_reason yet"
+)
+
+
+def recorded_refund() -> dict[str, Any]:
+    """The refund PayPal's sandbox answered to ``POST /v2/payments/captures/{id}/refund``.
+
+    saleor PR 5577's cassette (``data/recorded/test_refund_success.yaml``, 2020-08-18, see
+    ``data/SOURCES.md``): a Payments v2 Refund, ``PENDING`` with ``status_details.reason`` ``ECHECK``,
+    its ``up`` link naming the capture. A refund event carries this resource.
+    """
+    interactions = yaml.safe_load((RECORDED / "test_refund_success.yaml").read_text())["interactions"]
+    (answer,) = [i["response"] for i in interactions if i["request"]["uri"].endswith("/refund")]
+    refund: dict[str, Any] = json.loads(answer["body"]["string"])
+    assert (refund["status"], refund["status_details"]) == ("PENDING", {"reason": "ECHECK"})
+    return refund
+
+
+def refund_event(event_type: str, resource: Any, resource_type: str = "refund") -> dict[str, Any]:
+    """A refund event in PayPal's documented envelope (developer.paypal.com/api/rest/webhooks/event-names)."""
+    return {
+        **capture_event(event_type),
+        "resource_type": resource_type,
+        "summary": "A EUR 24.24 EUR capture payment was refunded",
+        "resource": resource,
+    }
+
+
+def with_status(**changes: Any) -> dict[str, Any]:
+    """The recorded refund as PayPal would send it in another state (``None`` removes a field)."""
+    refund = {**recorded_refund(), **changes}
+    return {k: v for k, v in refund.items() if v is not None}
+
+
+RECORDED_IDS = {"refund_id": "9NC06711XS952841K", "payment_id": "5DH34141WG814093W", "amount": Money.of("24.24", "EUR")}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "resource", "expected", "failure_code"),
+    [
+        # The recorded refund as it was answered: pending, nothing has gone back to the payer yet.
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(), EventType.REFUND_PENDING, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refunded-pending"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="COMPLETED", status_details=None), EventType.REFUND_SUCCEEDED, None, id="refunded-completed"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="FAILED"), EventType.REFUND_FAILED, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refunded-failed"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="CANCELLED", status_details=None), EventType.REFUND_FAILED, None, marks=NEEDS_GATEWAY_CALL, id="refunded-cancelled"),
+        # Not on PayPal's published list; should PayPal send them, the refund's status decides.
+        pytest.param("PAYMENT.REFUND.PENDING", with_status(), EventType.REFUND_PENDING, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refund-pending"),
+        pytest.param("PAYMENT.REFUND.FAILED", with_status(status="FAILED"), EventType.REFUND_FAILED, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refund-failed"),
+        pytest.param("PAYMENT.REFUND.COMPLETED", with_status(status="COMPLETED", status_details=None), EventType.REFUND_SUCCEEDED, None, marks=NEEDS_GATEWAY_CALL, id="refund-completed"),
+    ],
+)  # fmt: skip
+def test_a_refund_event_is_typed_by_the_refunds_own_status(
+    offline: tuple[GatewayManager, Fetcher],
+    chain: certs.Chain,
+    event_type: str,
+    resource: dict[str, Any],
+    expected: EventType,
+    failure_code: str | None,
+) -> None:
+    manager, _ = offline
+    parsed = manager.parse_webhook(GATEWAY, *deliver(chain, refund_event(event_type, resource)))
+    assert parsed.type is expected
+    assert parsed.provider_type == event_type
+    assert (parsed.refund_id, parsed.payment_id, parsed.amount) == tuple(RECORDED_IDS.values())
+    assert parsed.failure_code == failure_code  # status_details.reason: why it is PENDING or FAILED
+
+
+@pytest.mark.parametrize(
+    ("event_type", "resource", "resource_type"),
+    [
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status=None), "refund", marks=NEEDS_GATEWAY_CALL, id="no-status"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="PARTIALLY_COMPLETED"), "refund", marks=NEEDS_GATEWAY_CALL, id="unknown-status"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status=["COMPLETED"]), "refund", marks=NEEDS_GATEWAY_CALL, id="status-not-a-string"),
+        pytest.param("PAYMENT.REFUND.FAILED", with_status(status=None), "refund", id="failed-by-name-only"),
+        # A capture's COMPLETED is not a refund's: a resource that is not a refund claims no refund.
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", capture_event()["resource"], "capture", marks=NEEDS_GATEWAY_CALL, id="capture-resource"),
+    ],
+)  # fmt: skip
+def test_a_refund_event_without_a_known_refund_status_is_unknown(
+    offline: tuple[GatewayManager, Fetcher],
+    chain: certs.Chain,
+    event_type: str,
+    resource: dict[str, Any],
+    resource_type: str,
+) -> None:
+    manager, _ = offline
+    parsed = manager.parse_webhook(GATEWAY, *deliver(chain, refund_event(event_type, resource, resource_type)))
+    assert parsed.type is EventType.UNKNOWN  # reported, never guessed succeeded (nor failed, from a name)
+    assert parsed.provider_type == event_type
+    if resource_type == "refund":  # what it names is still reported: the host may read the payment's status
+        assert (parsed.refund_id, parsed.payment_id, parsed.amount) == tuple(RECORDED_IDS.values())
+
+
+@pytest.mark.parametrize(
+    ("resource", "fields"),
+    [
+        # Objects where other shapes belong read as absent (the module's rule), never an AttributeError.
+        pytest.param(with_status(status_details="ECHECK"), {"failure_code": None}, id="status-details-not-an-object"),
+        pytest.param(with_status(status_details={"reason": ["ECHECK"]}), {"failure_code": None}, id="reason-not-a-string"),
+        pytest.param(["not", "a", "refund"], {"refund_id": None, "payment_id": None, "amount": None}, id="resource-not-an-object"),
+    ],
+)  # fmt: skip
+@NEEDS_GATEWAY_CALL
+def test_a_misshapen_refund_reads_as_absent(
+    offline: tuple[GatewayManager, Fetcher], chain: certs.Chain, resource: Any, fields: dict[str, Any]
+) -> None:
+    manager, _ = offline
+    parsed = manager.parse_webhook(GATEWAY, *deliver(chain, refund_event("PAYMENT.CAPTURE.REFUNDED", resource)))
+    expected = EventType.REFUND_PENDING if isinstance(resource, dict) else EventType.UNKNOWN
+    assert parsed.type is expected
+    for name, value in fields.items():
+        assert getattr(parsed, name) == value, name
+
+
+def test_a_refund_with_a_malformed_amount_is_refused(
+    offline: tuple[GatewayManager, Fetcher], chain: certs.Chain
+) -> None:
+    manager, _ = offline
+    resource = with_status(amount={"currency_code": "EUR", "value": "24.245"})
+    with pytest.raises(WebhookVerificationFailed, match="malformed amount"):
+        manager.parse_webhook(GATEWAY, *deliver(chain, refund_event("PAYMENT.CAPTURE.REFUNDED", resource)))
+
+
+@NEEDS_GATEWAY_CALL
+def test_a_pending_refund_event_is_believed_only_once_paypal_verifies_it(
+    manager: GatewayManager, standin: StandIn
+) -> None:
+    event = refund_event("PAYMENT.CAPTURE.REFUNDED", with_status())
+    headers, body = api_delivery(event)
+    parsed = manager.parse_webhook(GATEWAY, headers, body)
+    assert parsed.type is EventType.REFUND_PENDING
+    (verify,) = [r for r in standin.requests() if r["path"] == "/v1/notifications/verify-webhook-signature"]
+    assert verify["body"]["webhook_event"] == event
+    # The same body with its status changed is not what PayPal signed.
+    forged = body.replace(b'"status": "PENDING"', b'"status": "COMPLETED"')
+    assert forged != body
+    with pytest.raises(WebhookVerificationFailed):
+        manager.parse_webhook(GATEWAY, headers, forged)
+
+
+def test_event_type_reads_the_refund_not_the_name() -> None:
+    refund = recorded_refund()
+    assert webhooks.event_type("PAYMENT.CAPTURE.REFUNDED", "refund", refund) is EventType.REFUND_PENDING
+    assert webhooks.event_type("PAYMENT.REFUND.FAILED", "refund", refund) is EventType.REFUND_PENDING
+    completed = {**refund, "status": "COMPLETED"}
+    assert webhooks.event_type("PAYMENT.CAPTURE.REFUNDED", "refund", completed) is EventType.REFUND_SUCCEEDED
+    assert webhooks.event_type("PAYMENT.CAPTURE.REFUNDED", "capture", completed) is EventType.UNKNOWN
+    # PAYMENT.CAPTURE.REVERSED ("PayPal reverses a payment capture") carries a refund too: its name decides.
+    assert webhooks.event_type("PAYMENT.CAPTURE.REVERSED", "refund", refund) is EventType.PAYMENT_REVERSED
+    assert webhooks.status_reason(refund) == "ECHECK"
+    assert webhooks.status_reason(completed | {"status_details": "ECHECK"}) is None

@@ -35,9 +35,13 @@ __all__ = [
     "CERT_HOSTS",
     "CERT_SUBJECTS",
     "EVENT_TYPES",
+    "REFUND_EVENTS",
+    "REFUND_STATUS_EVENTS",
     "CertificateStore",
     "check_cert_url",
+    "event_type",
     "signed_message",
+    "status_reason",
 ]
 
 #: PayPal's hosts that serve webhook signing certificates, per environment.
@@ -71,6 +75,56 @@ EVENT_TYPES: Mapping[str, EventType] = {
     # Customer Disputes v1 dispute (dispute_id, disputed_transactions, dispute_amount, reason).
     "CUSTOMER.DISPUTE.CREATED": EventType.DISPUTE_OPENED,
 }
+
+#: Events about one refund, whose type is decided by that refund's own ``status``, never by the
+#: event's name. ``PAYMENT.CAPTURE.REFUNDED`` ("A merchant refunds a payment capture", PayPal's
+#: event-names page, Payments v2) fires when the refund is made, and PayPal makes some refunds
+#: ``PENDING`` (Payments v2 ``refund_status``; ``status_details.reason`` ``ECHECK``: the recorded
+#: sandbox refund, ``tests/paypal_gateway/data/recorded/test_refund_success.yaml``, is one), so
+#: ``refund.succeeded`` for it would claim money back that is not. The ``PAYMENT.REFUND.*`` names
+#: are not on PayPal's published list (its Payments v2 section names seven events, none of them
+#: these); integrations in the wild subscribe to them, so should PayPal send one, the same rule
+#: reads its refund, and the name alone claims nothing.
+REFUND_EVENTS: frozenset[str] = frozenset(
+    {
+        "PAYMENT.CAPTURE.REFUNDED",
+        "PAYMENT.REFUND.PENDING",
+        "PAYMENT.REFUND.COMPLETED",
+        "PAYMENT.REFUND.FAILED",
+        "PAYMENT.REFUND.CANCELLED",
+    }
+)
+#: Payments v2 ``refund_status.status`` -> the core's event. A ``CANCELLED`` refund returned
+#: nothing, as a ``FAILED`` one: the amount is refundable again (``refund.failed``).
+REFUND_STATUS_EVENTS: Mapping[str, EventType] = {
+    "COMPLETED": EventType.REFUND_SUCCEEDED,
+    "PENDING": EventType.REFUND_PENDING,
+    "FAILED": EventType.REFUND_FAILED,
+    "CANCELLED": EventType.REFUND_FAILED,
+}
+
+
+def event_type(provider_type: str, resource_type: Any, resource: Mapping[str, Any]) -> EventType:
+    """The core's event type for a verified PayPal event.
+
+    A refund event (:data:`REFUND_EVENTS`) is typed by its Refund resource's own ``status``
+    (:data:`REFUND_STATUS_EVENTS`); a resource that is not a refund, or a refund with no status
+    or one this plugin does not know, is ``UNKNOWN``: reported, never guessed succeeded. Every
+    other event is typed by its name (:data:`EVENT_TYPES`).
+    """
+    if provider_type not in REFUND_EVENTS:
+        return EVENT_TYPES.get(provider_type, EventType.UNKNOWN)
+    status = resource.get("status") if resource_type == "refund" else None
+    return REFUND_STATUS_EVENTS.get(status, EventType.UNKNOWN) if isinstance(status, str) else EventType.UNKNOWN
+
+
+def status_reason(resource: Mapping[str, Any]) -> str | None:
+    """A resource's ``status_details.reason`` when it is a string (for a refund: why it is
+    ``PENDING`` or ``FAILED``, Payments v2 ``refund_status_details``), else ``None``."""
+    details = resource.get("status_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return reason if isinstance(reason, str) else None
+
 
 HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url")
 
