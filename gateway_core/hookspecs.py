@@ -262,8 +262,16 @@ def gateway_authorize(request: AuthorizeRequest, context: OperationContext) -> A
     """Authorize (hold) ``request.amount`` on ``request.payment_method`` without capturing.
 
     Raise :class:`PaymentDeclined` (with ``decline_code``) on a decline and
-    :class:`AuthenticationRequired` when the payer must authenticate. The same idempotency key
-    must never produce a second authorization.
+    :class:`AuthenticationRequired` when the payer must authenticate, with the payment waiting
+    for it as ``payment_id``. The same idempotency key must never produce a second authorization.
+
+    ``request.return_url`` (optional; the core has checked it is an absolute http(s) URL) is where
+    the provider should send the payer back after authenticating (3-D Secure): pass it on where
+    the provider takes one, and set ``action_url`` to the provider's page the payer must visit,
+    which leads back there. Where the provider offers no such page (or needs its browser SDK
+    instead), ``action_url`` is ``None``. A payment method that needs no authentication is
+    authorized with a ``return_url`` exactly as without (the conformance suite checks it). The URL
+    the provider gives may carry a token: never put it in a log line or an exception's message.
 
     Mutating; firstresult; dispatched to one gateway. Requires ``Feature.AUTHORIZE_CAPTURE``. Since 0.1.
     """

@@ -62,6 +62,7 @@ from gateway_core.models import (
     WebhookEvent,
     WebhookHeaders,
     WebhookRequest,
+    _check_url,
 )
 from gateway_core.money import Money
 from gateway_core.routing import Exclusion, RouteDecision, RouteEntry, Router
@@ -670,6 +671,11 @@ class GatewayManager:
             raise InvalidRequest(
                 f"payment_method must be a non-empty str (the payment method token), not {got}", gateway=gateway
             )
+        if request.return_url is not None:
+            try:  # the check CheckoutRequest makes of success_url; the URL itself is never echoed
+                _check_url("return_url", request.return_url)
+            except InvalidRequest as exc:
+                raise InvalidRequest(exc.message, gateway=gateway) from None
         if request.application_fee is not None:
             self._require_feature(gw, Feature.APPLICATION_FEE, "an application fee")
             self._check_wire(gw, request.application_fee, "application_fee ")

@@ -245,6 +245,13 @@ class AuthorizeRequest:
     ``payment_method`` is required: the manager refuses ``None``, a blank str or anything but a
     str with :class:`~gateway_core.errors.InvalidRequest` before any plugin runs.
 
+    ``return_url`` is where the provider sends the payer back after authenticating (3-D Secure):
+    with one, a plugin whose provider offers a hosted authentication page gives its address as
+    :attr:`AuthenticationRequired.action_url <gateway_core.errors.AuthenticationRequired>`, so a
+    host without the provider's browser SDK can redirect the payer there and take them back.
+    Optional; when given, the manager refuses anything but an absolute http(s) URL, checked as
+    :class:`CheckoutRequest` checks ``success_url``, with ``InvalidRequest`` before any plugin runs.
+
     Its ``repr`` hides ``payment_method`` and ``customer_email`` (their length shows) and
     ``metadata``'s values (its keys show); see the module docstring.
     """
@@ -255,6 +262,8 @@ class AuthorizeRequest:
     customer_email: str | None = attrs.field(default=None, repr=_hidden)
     metadata: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_metadata, repr=_keys_only)
     application_fee: Money | None = None
+    #: Where the provider sends the payer back after authenticating, e.g. 3-D Secure.
+    return_url: str | None = None
 
     def __attrs_post_init__(self) -> None:
         _check_fee(self.application_fee, self.amount, "authorization")

@@ -14,7 +14,11 @@ What it models:
   payment in ``REQUIRES_ACTION`` and raises :class:`~gateway_core.errors.AuthenticationRequired`
   carrying its ``payment_id`` and ``action_url``; the test then plays the payer with
   :meth:`~FakeGateway.complete_3ds` (authorized, ``payment.authorized`` webhook) or
-  :meth:`~FakeGateway.fail_3ds` (failed, ``payment.failed``).
+  :meth:`~FakeGateway.fail_3ds` (failed, ``payment.failed``). The ``action_url`` is the fake's
+  authentication page, ``<checkout_base_url>/3ds/<payment id>``; when the request has a
+  ``return_url`` it carries it (``?return_url=<quoted>``, :meth:`FakeGateway.return_url` reads it
+  back), and :class:`~gateway_core.fake.server.FakeCheckoutServer` serves that page and sends the
+  payer back there once they pass or fail, as a provider's hosted 3-D Secure page does.
 * **Idempotency as Stripe does it**: the same key with the same parameters returns the same
   result (or the same decline, or the same 3-D Secure requirement); the same key with other
   parameters is an :class:`~gateway_core.errors.IdempotencyConflict`. Rate-limit and unavailable
@@ -54,6 +58,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import attrs
 import structlog
@@ -184,6 +189,8 @@ class _Payment:
     capture_method: str  # "automatic" | "manual"
     checkout_id: str | None = None
     reference: str | None = None
+    #: Where the payer goes back after 3-D Secure (``AuthorizeRequest.return_url``).
+    return_url: str | None = None
 
 
 @attrs.define
@@ -406,17 +413,23 @@ class FakeGateway:
                 )
             elif scripted.outcome is Outcome.REQUIRES_3DS:
                 payment_id = None
+                return_url = request.return_url if isinstance(request, AuthorizeRequest) else None
                 if ctx.operation == "authorize":  # the payment exists, waiting for the payer
                     created = perform()
                     assert isinstance(created, Authorization)
-                    self._payments[created.id].state = PaymentState.REQUIRES_ACTION
+                    payment = self._payments[created.id]
+                    payment.state = PaymentState.REQUIRES_ACTION
+                    payment.return_url = return_url
                     payment_id = created.id
+                action_url = f"{self.checkout_base_url}/3ds/{payment_id or uuid.uuid4().hex[:12]}"
+                if return_url is not None:  # the page leads back there, as a provider's hosted one does
+                    action_url += "?" + urlencode({"return_url": return_url})
                 error = AuthenticationRequired(
                     f"fake: payment {payment_id} needs the payer to authenticate"
                     if payment_id
                     else "fake: the payer must authenticate",
                     gateway=self.name,
-                    action_url=f"{self.checkout_base_url}/3ds/{payment_id or uuid.uuid4().hex[:12]}",
+                    action_url=action_url,
                     payment_id=payment_id,
                     provider_code="authentication_required",
                     http_status=402,
@@ -763,6 +776,17 @@ class FakeGateway:
             payment.state = PaymentState.AUTHORIZED
             self._emit(EventType.PAYMENT_AUTHORIZED, payment)
         return self.status(payment_id)
+
+    def return_url(self, payment_id: str) -> str | None:
+        """Where the payer of ``payment_id`` goes back after 3-D Secure: its ``AuthorizeRequest.return_url``.
+
+        What the ``action_url`` carries and :class:`~gateway_core.fake.server.FakeCheckoutServer`
+        redirects to once the payer passes or fails; ``None`` when the request gave none. A test
+        without the server plays the payer with :meth:`complete_3ds` (or :meth:`fail_3ds`) and then
+        requests this URL of its own app, as the payer's browser would.
+        """
+        with self._lock:
+            return self._payment(payment_id).return_url
 
     def fail_3ds(self, payment_id: str, failure_code: str = "authentication_failed") -> PaymentStatus:
         """The payer fails (or abandons) 3-D Secure: the payment fails, ``payment.failed``."""

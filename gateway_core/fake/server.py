@@ -1,7 +1,12 @@
 """A hosted checkout page for the fake gateway, so a person can pay, decline or abandon.
 
 Serves ``GET /c/<checkout id>`` (a page with the amount and three buttons) and
-``POST /c/<checkout id>/{pay,decline,abandon}`` on 127.0.0.1 only, on a free port. Start it with
+``POST /c/<checkout id>/{pay,decline,abandon}`` on 127.0.0.1 only, on a free port. It serves the
+fake's 3-D Secure page too, where an ``AuthenticationRequired.action_url`` leads:
+``GET /3ds/<payment id>`` (two buttons) and ``POST /3ds/<payment id>/{pass,fail}``, which do what
+:meth:`~gateway_core.fake.FakeGateway.complete_3ds` and ``fail_3ds`` do and then send the payer
+(``303 See Other``) to the authorization's ``return_url``, exactly as the host gave it; without
+one, back to the page, which shows the payment's state. Start it with
 :meth:`FakeCheckoutServer.start` (it points the fake's checkout URLs at itself) and stop it with
 :meth:`stop`. Standard library only: it is a test and demo aid, not a production server.
 """
@@ -14,15 +19,18 @@ import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from gateway_core.errors import GatewayError
 from gateway_core.fake.gateway import FakeGateway
-from gateway_core.models import CheckoutStatus
+from gateway_core.models import CheckoutStatus, PaymentState
 
 __all__ = ["FakeCheckoutServer"]
 
 _PAGE_RE = re.compile(r"^/c/(fake_cs_[0-9a-f]+)$")
 _ACTION_RE = re.compile(r"^/c/(fake_cs_[0-9a-f]+)/(pay|decline|abandon)$")
+_3DS_PAGE_RE = re.compile(r"^/3ds/(fake_pi_[0-9a-f]+)$")
+_3DS_ACTION_RE = re.compile(r"^/3ds/(fake_pi_[0-9a-f]+)/(pass|fail)$")
 
 
 class FakeCheckoutServer:
@@ -81,8 +89,19 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _redirect(self, location: str) -> None:
+            self.send_response(HTTPStatus.SEE_OTHER)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
         def do_GET(self) -> None:
-            match = _PAGE_RE.match(self.path)
+            path = urlsplit(self.path).path  # the action_url's ?return_url= is the fake's to keep, not read here
+            three_ds = _3DS_PAGE_RE.match(path)
+            if three_ds is not None:
+                self._3ds_page(three_ds.group(1))
+                return
+            match = _PAGE_RE.match(path)
             if match is None:
                 self._send(HTTPStatus.NOT_FOUND, "<h1>Not found</h1>")
                 return
@@ -105,7 +124,42 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
                 f"<p>Checkout: {html.escape(session.status.value)}; payment: {html.escape(status.value)}</p>{buttons}",
             )
 
+        def _3ds_page(self, payment_id: str) -> None:
+            try:
+                status = fake.status(payment_id)
+            except GatewayError as exc:
+                self._send(HTTPStatus.NOT_FOUND, f"<h1>{html.escape(exc.message)}</h1>")
+                return
+            buttons = ""
+            if status.state is PaymentState.REQUIRES_ACTION:
+                buttons = "".join(
+                    f'<form method="post" action="/3ds/{payment_id}/{action}"><button>{label}</button></form>'
+                    for action, label in (("pass", "Authenticate"), ("fail", "Fail authentication"))
+                )
+            self._send(
+                HTTPStatus.OK,
+                "<!doctype html><title>Fake 3-D Secure</title>"
+                f"<h1>Fake 3-D Secure (not live)</h1><p>Authenticate <b>{html.escape(str(status.amount))}</b></p>"
+                f"<p>Payment: {html.escape(status.state.value)}</p>{buttons}",
+            )
+
+        def _3ds_action(self, payment_id: str, action: str) -> None:
+            try:
+                if action == "pass":
+                    fake.complete_3ds(payment_id)
+                else:
+                    fake.fail_3ds(payment_id)
+                back = fake.return_url(payment_id)
+            except GatewayError as exc:
+                self._send(HTTPStatus.CONFLICT, f"<h1>{html.escape(exc.message)}</h1>")
+                return
+            self._redirect(back or f"/3ds/{payment_id}")
+
         def do_POST(self) -> None:
+            three_ds = _3DS_ACTION_RE.match(self.path)
+            if three_ds is not None:
+                self._3ds_action(*three_ds.groups())
+                return
             match = _ACTION_RE.match(self.path)
             if match is None:
                 self._send(HTTPStatus.NOT_FOUND, "<h1>Not found</h1>")
@@ -121,10 +175,7 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
             except GatewayError as exc:
                 self._send(HTTPStatus.CONFLICT, f"<h1>{html.escape(exc.message)}</h1>")
                 return
-            self.send_response(HTTPStatus.SEE_OTHER)
-            self.send_header("Location", f"/c/{checkout_id}")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self._redirect(f"/c/{checkout_id}")
 
     return Handler
 

@@ -130,6 +130,9 @@ STALE_SECONDS = 24 * 60 * 60
 #: ended: providers stamp events in whole seconds, and the event is made while the test runs.
 OCCURRED_AT_SLACK = 60
 
+#: The ``AuthorizeRequest.return_url`` the suite sends (a host's page; nothing is ever sent to it).
+RETURN_URL = "https://conformance.example/orders/3ds-done"
+
 #: What the suite signs a webhook with to check that a wrong secret is refused.
 WRONG_WEBHOOK_SECRET = "whsec_conformance_wrong_secret_0000"  # noqa: S105 (not a secret: a deliberately wrong one)
 
@@ -838,6 +841,25 @@ class AuthorizeCaptureConformance:
         assert capture.state is PaymentState.SUCCEEDED
         if h.supports(Feature.PAYMENT_STATUS):
             assert h.manager.payment_status(h.gateway, capture.payment_id).amount_captured == amount
+
+    def test_a_return_url_changes_nothing_when_no_authentication_is_needed(
+        self, conformance_harness: ConformanceHarness
+    ) -> None:
+        """``AuthorizeRequest.return_url`` is for a payer who must authenticate; the harness's payment
+        method needs no authentication, so with one it is authorized and captured exactly as without.
+        A plugin that passes the URL on must pass it the way its provider accepts it. (Whether a
+        payer who must authenticate is sent back there is each plugin's own test: no harness seam
+        makes a provider ask for authentication.)"""
+        h = conformance_harness
+        h.require(Feature.AUTHORIZE_CAPTURE)
+        method = need(h.payment_method, "payment_method", Feature.AUTHORIZE_CAPTURE)
+        amount = typical_amount(h.rule())
+        request = AuthorizeRequest(amount, method, return_url=RETURN_URL)
+        auth = h.manager.authorize(h.gateway, request, idempotency_key=new_key())
+        assert auth.state is PaymentState.AUTHORIZED, f"with a return_url the authorization is {auth.state}"
+        assert auth.amount == amount, f"with a return_url {amount} was authorized as {auth.amount}"
+        capture = h.manager.capture(h.gateway, CaptureRequest(auth.id), idempotency_key=new_key())
+        assert capture.amount == amount, f"with a return_url the capture took {capture.amount} of {amount}"
 
     def test_partial_capture_takes_only_the_part(self, conformance_harness: ConformanceHarness) -> None:
         h = conformance_harness

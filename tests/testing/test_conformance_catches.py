@@ -32,6 +32,7 @@ from gateway_core import (
     OperationContext,
     OutcomeUnknown,
     PaymentDeclined,
+    PaymentState,
     PaymentStatus,
     Refund,
     RefundRequest,
@@ -309,6 +310,18 @@ class CapturesEverything(FakeGateway):
         return super().gateway_capture(CaptureRequest(request.payment_id), context)
 
 
+class HoldsWhatHasAReturnUrl(FakeGateway):
+    """Sends every payer who has a return_url to authenticate, and reports the hold as an authorization."""
+
+    @hookimpl
+    def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
+        auth = super().gateway_authorize(request, context)
+        if request.return_url is None:
+            return auth
+        self._payments[auth.id].state = PaymentState.REQUIRES_ACTION
+        return attrs.evolve(auth, state=PaymentState.REQUIRES_ACTION)
+
+
 class LeaksTheSecret(FakeGateway):
     """Puts its webhook secret into an error message."""
 
@@ -495,6 +508,14 @@ def test_a_declared_partial_capture_must_be_honoured() -> None:
     h = harness_for(CapturesEverything)
     with pytest.raises(CAUGHT, match="the plugin captured"):
         conformance.AuthorizeCaptureConformance().test_partial_capture_takes_only_the_part(h)
+
+
+def test_a_return_url_must_not_change_an_authorization_that_needs_no_authentication() -> None:
+    h = harness_for(HoldsWhatHasAReturnUrl)
+    with pytest.raises(CAUGHT, match="with a return_url the authorization is"):
+        conformance.AuthorizeCaptureConformance().test_a_return_url_changes_nothing_when_no_authentication_is_needed(h)
+    # the same gateway passes the suite's ordinary authorization: only the return_url check catches it
+    conformance.AuthorizeCaptureConformance().test_authorize_then_capture_in_full(h)
 
 
 def test_a_secret_in_an_error_message_fails(caplog: pytest.LogCaptureFixture) -> None:
