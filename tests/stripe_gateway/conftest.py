@@ -66,6 +66,11 @@ class StandIn:
     def pay(self, checkout_id: str) -> str:
         return str(self._call("POST", f"/_standin/pay/{checkout_id}")["payment_intent"])
 
+    def authenticate(self, payment_intent_id: str, *, passed: bool = True) -> str:
+        """The payer completes (or fails) 3-D Secure; returns the PaymentIntent's status after it."""
+        result = "pass" if passed else "fail"
+        return str(self._call("POST", f"/_standin/authenticate/{payment_intent_id}?result={result}")["status"])
+
     def fail(self, path: str, status: int = 500, *, should_retry: bool = False) -> None:
         """The next API request to ``path`` answers ``status`` (saved under its key unless retryable)."""
         retry = "true" if should_retry else "false"

@@ -7,6 +7,13 @@ models the parts of Stripe the plugin's contract depends on and that the tests m
   through ``POST /_standin/pay/{id}`` as a payer would;
 * PaymentIntents confirmed at creation with manual capture, partial capture, cancel; a capture or
   cancel the status does not take gets ``payment_intent_unexpected_state`` with the PaymentIntent;
+* 3-D Secure as Stripe answers it for ``pm_card_threeDSecure2Required`` (Stripe's test payment
+  method that "must complete 3DS2 authentication"): the PaymentIntent is ``requires_action``;
+  its ``next_action`` is ``redirect_to_url`` (a ``hooks.stripe.com`` URL carrying the
+  authentication's client secret, and the ``return_url`` sent) when the request carried a
+  ``return_url``, else ``use_stripe_sdk``, for Stripe.js
+  (docs.stripe.com/payments/3d-secure/authentication-flow; the shape of the recorded
+  ``data/recorded/omnipay_PaymentIntents_ConfirmIntent3dsRedirect.txt``);
 * refunds by PaymentIntent or charge, refusing more than remains;
 * idempotency as Stripe does it: the same key and parameters replay the first response (with
   ``Idempotent-Replayed: true``), other parameters give ``idempotency_error``, and a request
@@ -21,6 +28,10 @@ models the parts of Stripe the plugin's contract depends on and that the tests m
 Control endpoints (not counted as API requests):
 
 * ``POST /_standin/pay/{checkout_id}``: the payer completes the session;
+* ``POST /_standin/authenticate/{payment_intent_id}?result=pass`` (or ``fail``): the payer
+  completes (or fails) 3-D Secure: ``requires_capture`` with its charge, or
+  ``requires_payment_method`` with ``payment_intent_authentication_failure`` as its
+  ``last_payment_error``, as Stripe moves it;
 * ``POST /_standin/fail?path=P&status=500&should_retry=false``: the next API request to path
   ``P`` answers Stripe's ``api_error`` envelope with that status and ``Stripe-Should-Retry``;
   with ``false`` the answer is saved under the request's idempotency key and replayed to every
@@ -155,6 +166,89 @@ class State:
         }
         self.intents[pid] = intent
         return intent
+
+    def intent_awaiting_3ds(self, amount: int, currency: str, params: dict[str, Any]) -> dict[str, Any]:
+        """A PaymentIntent whose card needs 3-D Secure: ``requires_action``, no charge yet."""
+        pid = _id("pi")
+        client_secret = f"{pid}_secret_{secrets.token_hex(12)}"
+        source = _id("src")
+        source_secret = f"src_client_secret_{secrets.token_hex(12)}"
+        return_url = params.get("return_url")
+        if return_url is not None:
+            # Stripe's answer to a confirmation with a return_url: a page of its own to redirect to.
+            next_action: dict[str, Any] = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {
+                    "url": f"https://hooks.stripe.com/3d_secure_2/hosted/{source}/{source_secret}",
+                    "return_url": return_url,
+                },
+            }
+        else:
+            # Without one: only Stripe.js can finish it (its stripe_js address, not for a redirect).
+            next_action = {
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": f"https://hooks.stripe.com/redirect/authenticate/{source}?client_secret={source_secret}",
+                    "source": source,
+                },
+            }
+        intent = {
+            "id": pid,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_received": 0,
+            "capture_method": params.get("capture_method", "automatic"),
+            "client_secret": client_secret,
+            "currency": currency,
+            "latest_charge": None,
+            "last_payment_error": None,
+            "livemode": False,
+            "metadata": params.get("metadata") or {},
+            "next_action": next_action,
+            "payment_method": params.get("payment_method"),
+            "status": "requires_action",
+        }
+        self.intents[pid] = intent
+        return intent
+
+    def authenticate(self, intent: dict[str, Any], passed: bool) -> None:
+        """The payer completes (or fails) 3-D Secure on a ``requires_action`` PaymentIntent."""
+        if intent["status"] != "requires_action":
+            raise _Fail(400, "invalid_request_error", f"{intent['id']} is {intent['status']}, not requires_action")
+        intent["next_action"] = None
+        if not passed:
+            intent.update(
+                status="requires_payment_method",
+                last_payment_error={
+                    "type": "card_error",
+                    "code": "payment_intent_authentication_failure",
+                    "message": "The provided PaymentMethod has failed authentication.",
+                },
+            )
+            return
+        manual = intent["capture_method"] == "manual"
+        charge_id = _id("ch")
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": 0 if manual else intent["amount"],
+            "amount_refunded": 0,
+            "captured": not manual,
+            "refunded": False,
+            "currency": intent["currency"],
+            "payment_intent": intent["id"],
+            "livemode": False,
+            "status": "succeeded",
+        }
+        intent.update(
+            latest_charge=charge_id,
+            status="requires_capture" if manual else "succeeded",
+            amount_capturable=intent["amount"] if manual else 0,
+            amount_received=0 if manual else intent["amount"],
+        )
 
     def view_intent(self, intent: dict[str, Any], expand: list[str]) -> dict[str, Any]:
         out = dict(intent)
@@ -359,6 +453,15 @@ class Handler(BaseHTTPRequestHandler):
                 }
                 self._send(200, json.dumps(body).encode())
                 return
+            if path.startswith("/_standin/authenticate/") and method == "POST":
+                intent = state.intents[path.rsplit("/", 1)[1]]
+                try:
+                    state.authenticate(intent, query.get("result", "pass") == "pass")
+                except _Fail as fail:
+                    self._send(fail.status, json.dumps(fail.body).encode())
+                    return
+                self._send(200, json.dumps({"status": intent["status"]}).encode())
+                return
             if path.startswith("/_standin/pay/") and method == "POST":
                 session = state.sessions[path.rsplit("/", 1)[1]]
                 intent = state.intent(
@@ -404,7 +507,7 @@ class Handler(BaseHTTPRequestHandler):
             if len(parts) == 4 and parts[3] == "capture":
                 return self._capture(intent, params)
             if len(parts) == 4 and parts[3] == "cancel":
-                if intent["status"] not in ("requires_capture", "requires_payment_method"):
+                if intent["status"] not in ("requires_capture", "requires_payment_method", "requires_action"):
                     raise _unexpected_state(
                         state.view_intent(intent, []),
                         f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}. Only a "
@@ -440,6 +543,8 @@ class Handler(BaseHTTPRequestHandler):
                 402, "card_error", "Your card has insufficient funds.", "card_declined",
                 decline_code="insufficient_funds",
             )  # fmt: skip
+        if method == "pm_card_threeDSecure2Required":
+            return self.state.view_intent(self.state.intent_awaiting_3ds(amount, params["currency"], params), [])
         if method != "pm_card_visa":
             raise _missing("payment_method", method)
         intent = self.state.intent(
@@ -472,6 +577,10 @@ class Handler(BaseHTTPRequestHandler):
             found = state.intents.get(params["payment_intent"])
             if found is None:
                 raise _missing("payment_intent", params["payment_intent"])
+            if found["latest_charge"] is None:  # awaiting 3-D Secure, or failed it: nothing was charged
+                raise _Fail(
+                    400, "invalid_request_error", "This PaymentIntent does not have a successful charge to refund."
+                )
             intent, charge = found, state.charges[found["latest_charge"]]
         else:
             found = state.charges.get(params.get("charge", ""))

@@ -615,14 +615,21 @@ class StripeGateway:
         fee = self._fee(request.application_fee)
         if fee is not None:
             params["application_fee_amount"] = fee
+        if request.return_url is not None:
+            # With a return_url, a card that needs 3-D Secure gets next_action redirect_to_url (a
+            # Stripe-hosted page that sends the payer back there); without one, use_stripe_sdk,
+            # which only Stripe.js can finish (docs.stripe.com/payments/3d-secure/authentication-flow,
+            # "Redirect to the bank website"; return_url "can only be used with confirm=true").
+            params["return_url"] = request.return_url
         options = self._options(context)
         pi = yield self._call(self.client.v1.payment_intents, "create", params, options, mutating=True)
         state = normalize.intent_state(pi)
         if state is PaymentState.REQUIRES_ACTION:
-            action = (pi.get("next_action") or {}).get("redirect_to_url") or {}
+            # The URL is the host's to redirect to, never a log line or a message: Stripe's carries
+            # the authentication's client secret (.../src_client_secret_...).
             raise AuthenticationRequired(
                 f"stripe: payment {pi['id']} needs the payer to authenticate",
-                action_url=action.get("url"),
+                action_url=_redirect_url(pi),
                 payment_id=pi["id"],
                 gateway=self.name,
                 provider_code="authentication_required",
@@ -1066,6 +1073,21 @@ _ADVISORY_WHY = (
 
 #: Raised while reading an answer Stripe gave: the answer's fault (see StripeGateway._unusable_answer).
 _ANSWER_FAULTS = (normalize.MalformedAnswer, KeyError, IndexError, TypeError)
+
+
+def _redirect_url(pi: Mapping[str, Any]) -> str | None:
+    """Where to send the payer of a ``requires_action`` PaymentIntent: ``next_action.redirect_to_url.url``.
+
+    Only for ``next_action.type == "redirect_to_url"`` (Stripe's answer when the confirmation
+    carried a ``return_url``); ``use_stripe_sdk`` (none was sent) has no page a host can redirect
+    to -- its ``stripe_js`` address is Stripe.js's to open -- so it is ``None``, as for any other type.
+    """
+    action = pi.get("next_action")
+    if not isinstance(action, Mapping) or action.get("type") != "redirect_to_url":
+        return None
+    redirect = action.get("redirect_to_url")
+    url = redirect.get("url") if isinstance(redirect, Mapping) else None
+    return url if isinstance(url, str) and url else None
 
 
 def _sdk_error_class() -> type[stripe.StripeError]:
