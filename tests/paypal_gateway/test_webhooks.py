@@ -600,12 +600,6 @@ def test_certificate_fetch_follows_no_redirect_and_reads_at_most_64_kb(
 # -- refund events: the refund's own status decides ---------------------------------------------
 
 RECORDED = Path(__file__).parent / "data" / "recorded"
-#: ``PayPalGateway.event`` must type events with ``webhooks.event_type`` and fill a refund's
-#: ``failure_code`` with ``webhooks.status_reason``: until gateway.py does, these cases keep the old
-#: name-only mapping (REFUND_SUCCEEDED for any PAYMENT.CAPTURE.REFUNDED). Drop the mark with that change.
-NEEDS_GATEWAY_CALL = pytest.mark.xfail(
-    strict=True, reason="gateway.py does not call webhooks.event_type / webhooks.status_reason yet"
-)
 
 
 def recorded_refund() -> dict[str, Any]:
@@ -645,14 +639,14 @@ RECORDED_IDS = {"refund_id": "9NC06711XS952841K", "payment_id": "5DH34141WG81409
     ("event_type", "resource", "expected", "failure_code"),
     [
         # The recorded refund as it was answered: pending, nothing has gone back to the payer yet.
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(), EventType.REFUND_PENDING, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refunded-pending"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(), EventType.REFUND_PENDING, "ECHECK", id="refunded-pending"),
         pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="COMPLETED", status_details=None), EventType.REFUND_SUCCEEDED, None, id="refunded-completed"),
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="FAILED"), EventType.REFUND_FAILED, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refunded-failed"),
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="CANCELLED", status_details=None), EventType.REFUND_FAILED, None, marks=NEEDS_GATEWAY_CALL, id="refunded-cancelled"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="FAILED"), EventType.REFUND_FAILED, "ECHECK", id="refunded-failed"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="CANCELLED", status_details=None), EventType.REFUND_FAILED, None, id="refunded-cancelled"),
         # Not on PayPal's published list; should PayPal send them, the refund's status decides.
-        pytest.param("PAYMENT.REFUND.PENDING", with_status(), EventType.REFUND_PENDING, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refund-pending"),
-        pytest.param("PAYMENT.REFUND.FAILED", with_status(status="FAILED"), EventType.REFUND_FAILED, "ECHECK", marks=NEEDS_GATEWAY_CALL, id="refund-failed"),
-        pytest.param("PAYMENT.REFUND.COMPLETED", with_status(status="COMPLETED", status_details=None), EventType.REFUND_SUCCEEDED, None, marks=NEEDS_GATEWAY_CALL, id="refund-completed"),
+        pytest.param("PAYMENT.REFUND.PENDING", with_status(), EventType.REFUND_PENDING, "ECHECK", id="refund-pending"),
+        pytest.param("PAYMENT.REFUND.FAILED", with_status(status="FAILED"), EventType.REFUND_FAILED, "ECHECK", id="refund-failed"),
+        pytest.param("PAYMENT.REFUND.COMPLETED", with_status(status="COMPLETED", status_details=None), EventType.REFUND_SUCCEEDED, None, id="refund-completed"),
     ],
 )  # fmt: skip
 def test_a_refund_event_is_typed_by_the_refunds_own_status(
@@ -674,12 +668,12 @@ def test_a_refund_event_is_typed_by_the_refunds_own_status(
 @pytest.mark.parametrize(
     ("event_type", "resource", "resource_type"),
     [
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status=None), "refund", marks=NEEDS_GATEWAY_CALL, id="no-status"),
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="PARTIALLY_COMPLETED"), "refund", marks=NEEDS_GATEWAY_CALL, id="unknown-status"),
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status=["COMPLETED"]), "refund", marks=NEEDS_GATEWAY_CALL, id="status-not-a-string"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status=None), "refund", id="no-status"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status="PARTIALLY_COMPLETED"), "refund", id="unknown-status"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", with_status(status=["COMPLETED"]), "refund", id="status-not-a-string"),
         pytest.param("PAYMENT.REFUND.FAILED", with_status(status=None), "refund", id="failed-by-name-only"),
         # A capture's COMPLETED is not a refund's: a resource that is not a refund claims no refund.
-        pytest.param("PAYMENT.CAPTURE.REFUNDED", capture_event()["resource"], "capture", marks=NEEDS_GATEWAY_CALL, id="capture-resource"),
+        pytest.param("PAYMENT.CAPTURE.REFUNDED", capture_event()["resource"], "capture", id="capture-resource"),
     ],
 )  # fmt: skip
 def test_a_refund_event_without_a_known_refund_status_is_unknown(
@@ -706,7 +700,6 @@ def test_a_refund_event_without_a_known_refund_status_is_unknown(
         pytest.param(["not", "a", "refund"], {"refund_id": None, "payment_id": None, "amount": None}, id="resource-not-an-object"),
     ],
 )  # fmt: skip
-@NEEDS_GATEWAY_CALL
 def test_a_misshapen_refund_reads_as_absent(
     offline: tuple[GatewayManager, Fetcher], chain: certs.Chain, resource: Any, fields: dict[str, Any]
 ) -> None:
@@ -727,7 +720,6 @@ def test_a_refund_with_a_malformed_amount_is_refused(
         manager.parse_webhook(GATEWAY, *deliver(chain, refund_event("PAYMENT.CAPTURE.REFUNDED", resource)))
 
 
-@NEEDS_GATEWAY_CALL
 def test_a_pending_refund_event_is_believed_only_once_paypal_verifies_it(
     manager: GatewayManager, standin: StandIn
 ) -> None:

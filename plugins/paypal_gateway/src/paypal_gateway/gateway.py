@@ -64,7 +64,6 @@ from gateway_core.models import (
     CheckoutSession,
     CheckoutStatus,
     CheckResult,
-    EventType,
     OperationContext,
     PaymentState,
     PaymentStatus,
@@ -1129,6 +1128,7 @@ class PayPalGateway:
                     "payment_id": _up_id(resource, "captures"),
                     "reference": resource.get("custom_id"),
                     "amount": from_wire(resource["amount"]) if "amount" in resource else None,
+                    "failure_code": webhooks.status_reason(resource),
                 }
             elif kind == "dispute":
                 # Customer Disputes v1 "dispute": the merchant-side transaction id is the capture id.
@@ -1145,7 +1145,7 @@ class PayPalGateway:
         return WebhookEvent(
             self.name,
             event_id,
-            webhooks.EVENT_TYPES.get(provider_type, EventType.UNKNOWN),
+            webhooks.event_type(provider_type, kind, resource),
             provider_type,
             occurred_at=_parse_time(payload.get("create_time")),
             live=self.live,

@@ -56,7 +56,8 @@ CERT_SUBJECTS: Mapping[str, str] = {
 }
 CERT_PATH_PREFIX = "/v1/notifications/certs/"
 
-#: PayPal event type -> the core's. Anything else is reported as ``EventType.UNKNOWN``.
+#: PayPal event type -> the core's, where the name alone decides (a refund event's refund decides:
+#: :data:`REFUND_EVENTS`). Anything else is reported as ``EventType.UNKNOWN``.
 EVENT_TYPES: Mapping[str, EventType] = {
     "CHECKOUT.ORDER.APPROVED": EventType.CHECKOUT_COMPLETED,
     "CHECKOUT.ORDER.COMPLETED": EventType.CHECKOUT_COMPLETED,
@@ -69,7 +70,6 @@ EVENT_TYPES: Mapping[str, EventType] = {
     "PAYMENT.CAPTURE.PENDING": EventType.PAYMENT_PENDING,
     "PAYMENT.CAPTURE.DENIED": EventType.PAYMENT_FAILED,
     "PAYMENT.CAPTURE.DECLINED": EventType.PAYMENT_FAILED,
-    "PAYMENT.CAPTURE.REFUNDED": EventType.REFUND_SUCCEEDED,
     "PAYMENT.CAPTURE.REVERSED": EventType.PAYMENT_REVERSED,
     # "A dispute is created" (developer.paypal.com/docs/disputes/webhooks); its resource is a
     # Customer Disputes v1 dispute (dispute_id, disputed_transactions, dispute_amount, reason).
