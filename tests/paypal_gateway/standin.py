@@ -27,6 +27,14 @@ depend on it:
   one (it stays ``COMPLETED`` meanwhile) PayPal does not document: the
   ``capture_counts_pending_refunds`` config chooses (on by default and after every reset).
 
+* 3-D Secure for a vaulted card (a ``vault_id`` starting ``3DS``): the order is
+  ``PAYER_ACTION_REQUIRED`` with a ``payer-action`` link. A card ``experience_context`` must hold
+  both ``return_url`` and ``cancel_url`` (10 to 4000 characters, Orders v2
+  ``card_experience_context``); ``/_standin/orders/{id}/authenticate`` plays the payer on that
+  page (``{"result": "pass"}`` approves the order, ``"cancel"`` leaves it waiting) and answers
+  where PayPal sends them back (``redirect``: that ``return_url`` or ``cancel_url``, ``None``
+  without one) and the ``experience_context`` the order was created with.
+
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
 faults (a 500 or 429, or any error answer a test gives, answered before processing; a dropped
 connection, a body cut off mid-transfer, a delay, an unparseable or undecodable 2xx answer, or the
@@ -308,6 +316,8 @@ class State:
             "source_kind": next((k for k in ("card", "paypal") if k in source), None),
         }
         vault = (source.get("paypal") or source.get("card") or {}).get("vault_id")
+        if "experience_context" in source.get("card", {}):
+            order["card_experience"] = _card_experience(source["card"]["experience_context"])
         self.orders[order["id"]] = order
         if vault is not None:
             if str(vault).startswith("DECLINE"):
@@ -323,6 +333,26 @@ class State:
             else:
                 self._capture_order(order)
         return 201, self.order_json(order)
+
+    def authenticate(self, order_id: str, passed: bool) -> dict[str, Any]:
+        """The payer on a vaulted card's ``payer-action`` page passes (or cancels) 3-D Secure.
+
+        Passed, the order is ``APPROVED`` (``authorize(order id)`` authorizes it); cancelled, it
+        stays ``PAYER_ACTION_REQUIRED``. Either way the payer is sent to the order's
+        ``card.experience_context`` ``return_url`` (passed) or ``cancel_url`` (cancelled), exactly
+        as the request gave it, or nowhere (``None``) when it gave none.
+        """
+        order = self.orders.get(order_id)
+        if order is None or order["status"] != "PAYER_ACTION_REQUIRED" or order["source_kind"] != "card":
+            raise Problem(422, "UNPROCESSABLE_ENTITY", "ORDER_NOT_AWAITING_3DS", f"{order_id} awaits no 3-D Secure")
+        if passed:
+            order["status"] = "APPROVED"
+        experience = order.get("card_experience") or {}
+        return {
+            "status": order["status"],
+            "redirect": experience.get("return_url" if passed else "cancel_url"),
+            "experience_context": experience,
+        }
 
     def _authorize(self, order: dict[str, Any]) -> None:
         auth = {
@@ -505,6 +535,23 @@ class State:
         )
         ok = body.get("webhook_id") == self.webhook_id and body.get("transmission_sig") == expected
         return 200, {"verification_status": "SUCCESS" if ok else "FAILURE"}
+
+
+def _card_experience(context: Any) -> dict[str, str]:
+    """A card's ``experience_context`` as Orders v2 ``card_experience_context`` takes it, or 400.
+
+    ``return_url`` and ``cancel_url`` only, each an absolute http(s) URL of 10 to 4000 characters;
+    PayPal's 3-D Secure guide wants both in every 3DS request (docs.paypal.ai/payments/methods/cards/3ds),
+    so one without the other is refused too (stricter than the spec, which requires neither).
+    """
+    if not isinstance(context, dict) or set(context) != {"return_url", "cancel_url"}:
+        raise Problem(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "payment_source/card/experience_context")
+    for name, url in context.items():
+        if not isinstance(url, str) or not 10 <= len(url) <= 4000 or not url.startswith(("https://", "http://")):
+            raise Problem(
+                400, "INVALID_REQUEST", "INVALID_PARAMETER_SYNTAX", f"payment_source/card/experience_context/{name}"
+            )
+    return dict(context)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -762,6 +809,11 @@ class Handler(BaseHTTPRequestHandler):
                     order["status"] = "APPROVED"
                     order["capture_outcome"] = body.get("capture_outcome", "COMPLETED")
                     self._reply(200, state.order_json(order))
+                case "POST", ["orders", order_id, "authenticate"]:
+                    try:
+                        self._reply(200, state.authenticate(order_id, body.get("result", "pass") == "pass"))
+                    except Problem as problem:
+                        self._reply(problem.status, problem.body())
                 case "POST", ["faults"]:
                     state.faults.append({**body, "remaining": int(body.get("count", 1))})
                     self._reply(200, {"ok": True})

@@ -101,6 +101,8 @@ _DEFAULT_REFERENCE = "default"
 _MAX_NAME = 127
 _MAX_ID = 127
 _MAX_NOTE = 255
+#: card_experience_context.return_url / cancel_url: 10 to 4000 characters (Orders v2 spec).
+_MIN_URL, _MAX_URL = 10, 4000
 # PayPal's experience_context.locale pattern (Orders v2 spec, schema "language").
 _LOCALE_RE = re.compile(r"[a-z]{2}(?:-[A-Z][a-z]{3})?(?:-(?:[A-Z]{2}|[0-9]{3}))?")
 
@@ -429,6 +431,8 @@ class PayPalGateway:
         ``payment_method`` is either ``card:VAULT_ID`` / ``paypal:VAULT_ID`` (a saved payment
         method: an order with intent AUTHORIZE and that ``vault_id`` is created and authorized in
         one request) or the id of an approved authorize-only checkout (the order is authorized).
+        A vaulted card's order carries ``request.return_url`` (when given) as its experience
+        context, where PayPal sends the payer back from the ``payer-action`` page (3-D Secure).
         """
         key = self._key(context)
         kind, _, vault_id = request.payment_method.partition(":")
@@ -438,7 +442,10 @@ class PayPalGateway:
                 if len(request.reference) > _MAX_ID:
                     raise InvalidRequest(f"PayPal reference must be at most {_MAX_ID} characters", gateway=self.name)
                 unit.update({"reference_id": request.reference, "custom_id": request.reference})
-            body = {"intent": "AUTHORIZE", "purchase_units": [unit], "payment_source": {kind: {"vault_id": vault_id}}}
+            source: dict[str, Any] = {"vault_id": vault_id}
+            if kind == "card" and request.return_url is not None:
+                source["experience_context"] = self._card_experience(request.return_url)
+            body = {"intent": "AUTHORIZE", "purchase_units": [unit], "payment_source": {kind: source}}
             order = self.client.create_order(body, key)
         else:
             order = self.client.get_order(request.payment_method)
@@ -492,6 +499,23 @@ class PayPalGateway:
         return Authorization(
             self.name, str(auth["id"]), from_wire(auth.get("amount")), state, live=self.live, raw=order
         )
+
+    def _card_experience(self, return_url: str) -> dict[str, str]:
+        """``payment_source.card.experience_context`` for ``AuthorizeRequest.return_url``.
+
+        Where PayPal sends the payer after 3-D Secure (Orders v2 ``card_experience_context``:
+        ``return_url`` "upon successfully completing the 3DS challenge", ``cancel_url`` "upon
+        cancelling" it; 10 to 4000 characters each). The spec requires neither, but PayPal's 3-D
+        Secure guide says to "include both the return_url and cancel_url in all 3DS requests"
+        (docs.paypal.ai/payments/methods/cards/3ds): the core has one URL, so both are it, and the
+        page it names asks ``payment_status`` how the check ended. No
+        ``attributes.verification.method`` is sent, as before: PayPal's default is
+        ``SCA_WHEN_REQUIRED`` (developer.paypal.com/docs/checkout/advanced/customize/3d-secure/api),
+        and the 2024-02 Orders spec (``card_attributes``) lists no ``verification``.
+        """
+        if not _MIN_URL <= len(return_url) <= _MAX_URL:
+            raise InvalidRequest(f"PayPal takes a return_url of {_MIN_URL} to {_MAX_URL} characters", gateway=self.name)
+        return {"return_url": return_url, "cancel_url": return_url}
 
     @hookimpl
     @_reads_answers("capture")
