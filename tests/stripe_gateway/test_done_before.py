@@ -200,6 +200,25 @@ def test_a_refund_in_full_retried_with_a_new_key_says_an_earlier_attempt_may_hav
     assert manager.payment_status(GW, payment_id).amount_refunded == eur("30.00")
 
 
+def test_a_partial_refund_retried_with_a_new_key_says_an_earlier_attempt_may_have_refunded_it(
+    client: CheckedClient, manager: GatewayManager, standin: StandIn
+) -> None:
+    """The lost first attempt refunded 20 of 30: 20 again is more than remains, and the message says why it may be."""
+    payment_id = authorized(manager)
+    manager.capture(GW, CaptureRequest(payment_id), idempotency_key=key("capture"))
+    before = standin.stats()["refunds"]
+    lose_every_attempt(client, "/v1/refunds")
+    with pytest.raises(OutcomeUnknown):
+        manager.refund(GW, RefundRequest(payment_id, eur("20.00")), idempotency_key=key("refund"))
+    with pytest.raises(AmountOutOfRange) as info:
+        manager.refund(GW, RefundRequest(payment_id, eur("20.00")), idempotency_key=key("refund-again"))
+    assert info.value.provider_code == "amount_too_large"
+    assert "earlier attempt of this refund" in info.value.message
+    assert "payment_status" in info.value.message
+    assert standin.stats()["refunds"] == before + 1
+    assert manager.payment_status(GW, payment_id).amount_refunded == eur("20.00")
+
+
 def test_the_async_driver_finds_the_capture_and_the_void_too(client: CheckedClient, standin: StandIn) -> None:
     async def scenario() -> None:
         async with AsyncGatewayManager(make_manager(client, standin.url)) as manager:

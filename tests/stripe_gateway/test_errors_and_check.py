@@ -123,6 +123,26 @@ def test_a_charge_already_refunded_is_out_of_range_saying_an_earlier_attempt_may
     assert "payment_status" in mapped.message
 
 
+def test_a_refund_beyond_what_remains_is_out_of_range_saying_an_earlier_attempt_may_have_refunded_it() -> None:
+    """Stripe's answer to a refund of more than remains: perhaps this refund's lost first attempt shrank it."""
+    text = "Refund amount (€20.00) is greater than unrefunded amount on charge (€10.00)"
+    for code in ("amount_too_large", "refund_exceeds_charge"):
+        err = stripe.InvalidRequestError(text, "amount", code, http_status=400)
+        mapped = translate(err, GW, mutating=True, operation="refund")
+        assert type(mapped) is AmountOutOfRange  # the conformance suite's over-refund type, kept
+        assert (mapped.provider_code, mapped.http_status, mapped.retryable) == (code, 400, False)
+        assert mapped.message.startswith(f"stripe: {text} (")
+        assert "earlier attempt of this refund" in mapped.message
+        assert "payment_status" in mapped.message
+    # The same code on anything but a refund implies no earlier attempt: the plain message.
+    too_large = stripe.InvalidRequestError("Amount must be no more than €999,999.99", "amount", "amount_too_large",
+                                           http_status=400)  # fmt: skip
+    for operation in ("checkout", "authorize", "capture", None):
+        mapped = translate(too_large, GW, mutating=True, operation=operation)
+        assert type(mapped) is AmountOutOfRange
+        assert mapped.message == "stripe: Amount must be no more than €999,999.99"
+
+
 def test_connection_errors_and_5xx_on_a_mutation_are_outcome_unknown() -> None:
     dropped = translate(stripe.APIConnectionError("reset"), GW, mutating=True)
     assert type(dropped) is OutcomeUnknown

@@ -19,8 +19,9 @@ InvalidRequestError 404/``resource_missing``  NotFound
 ``payment_intent_unexpected_state``         OutcomeUnknown, ``retryable=False``: done before,
                                             perhaps by this operation's lost attempt; read the
                                             payment's status (see below)
-InvalidRequestError amount codes            AmountOutOfRange (``charge_already_refunded``: read
-                                            the payment's status before refunding again)
+InvalidRequestError amount codes            AmountOutOfRange (``charge_already_refunded``, and on a
+                                            refund ``amount_too_large``: read the payment's
+                                            status before refunding again)
 InvalidRequestError ``rate_limit``          RateLimited
 InvalidRequestError                         InvalidRequest
 AuthenticationError                         AuthenticationFailed
@@ -70,7 +71,12 @@ could make a host mark a payment failed whose money was taken, but :class:`Outco
 at that PaymentIntent and answers what it shows when that is exactly what was asked
 (``gateway.py``: ``_captured_before``, ``_cancel``). ``charge_already_refunded`` stays
 :class:`AmountOutOfRange` (nothing remains to refund; the conformance suite wants an
-``InvalidRequest``), its message saying an earlier attempt may have refunded it.
+``InvalidRequest``), its message saying an earlier attempt may have refunded it. So does a
+refund's ``amount_too_large`` ("greater than unrefunded amount on charge",
+:data:`REFUND_EXCEEDS_CODES`): a partial refund whose answer was lost, sent again under a new or a
+pruned key, finds less remaining because that first attempt refunded it. Only on a refund
+(``operation="refund"``): ``amount_too_large`` on a checkout, authorization or capture implies no
+earlier attempt and keeps the plain message.
 
 ``decline_code`` is Stripe's ``decline_code`` when the error has one (``insufficient_funds``);
 when Stripe gives only ``code`` (older API versions, some ``card_declined`` answers) it is that
@@ -107,6 +113,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AMOUNT_ERROR_CODES",
     "PERMISSION_NAMES",
+    "REFUND_EXCEEDS_CODES",
     "UNEXPECTED_STATE",
     "error_intent",
     "find_out",
@@ -128,6 +135,12 @@ AMOUNT_ERROR_CODES: frozenset[str] = frozenset(
         "refund_exceeds_charge",
     }
 )
+
+#: Codes Stripe gives a refund of more than remains to refund (``amount_too_large``: "Refund amount
+#: ($25.00) is greater than unrefunded amount on charge ($21.45)", reactioncommerce/reaction#3704,
+#: HealthByRo/aa-stripe#77). On a refund, unlike a charge or checkout, that may be this refund's own
+#: earlier attempt having shrunk what remains (see the module docstring).
+REFUND_EXCEEDS_CODES: frozenset[str] = frozenset({"amount_too_large", "refund_exceeds_charge"})
 
 #: Stripe's code for a capture or cancel the PaymentIntent's status does not take (see the module docstring).
 UNEXPECTED_STATE = "payment_intent_unexpected_state"
@@ -322,6 +335,13 @@ def _translate(err: stripe.StripeError, gateway: str, *, mutating: bool, operati
                 _message(err, "the charge is refunded already")
                 + " (nothing remains to refund, perhaps because an earlier attempt of this refund whose answer was "
                 "lost refunded it: read the payment's status, payment_status, before refunding again)",
+                **fields,
+            )
+        if err.code in REFUND_EXCEEDS_CODES and operation == "refund":
+            return AmountOutOfRange(
+                _message(err, "the refund is more than remains to refund").rstrip(".")
+                + " (perhaps because an earlier attempt of this refund whose answer was lost refunded it, and what "
+                "remains is less now: read the payment's status, payment_status, before refunding again)",
                 **fields,
             )
         if err.code in AMOUNT_ERROR_CODES:
