@@ -747,3 +747,69 @@ def test_event_type_reads_the_refund_not_the_name() -> None:
     assert webhooks.event_type("PAYMENT.CAPTURE.REVERSED", "refund", refund) is EventType.PAYMENT_REVERSED
     assert webhooks.status_reason(refund) == "ECHECK"
     assert webhooks.status_reason(completed | {"status_details": "ECHECK"}) is None
+
+
+# -- a capture's status_details.reason: read by shape, as a refund's ---------------------------
+
+#: ``PayPalGateway.event`` (gateway.py) reads a capture's or authorization's ``failure_code`` as
+#: ``_object(resource.get("status_details")).get("reason")``, unchecked; these cases pass once it
+#: reads ``webhooks.status_reason(resource)`` as the refund branch does. Drop the mark with that change.
+NEEDS_CHECKED_REASON = pytest.mark.xfail(
+    strict=True, reason="gateway.py reads a capture's status_details.reason unchecked, not via webhooks.status_reason"
+)
+LONGEST_REASON = "R" * 64  # Payments v2 capture_status_details.reason: maxLength 64, pattern ^[A-Z_]+$
+
+
+@pytest.mark.parametrize(
+    ("event_type", "status", "reason", "failure_code"),
+    [
+        # Shaped as PayPal documents it (capture_status_details.reason): passed on.
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", "BUYER_COMPLAINT", "BUYER_COMPLAINT", id="denied"),
+        pytest.param("PAYMENT.CAPTURE.PENDING", "PENDING", "PENDING_REVIEW", "PENDING_REVIEW", id="pending"),
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", LONGEST_REASON, LONGEST_REASON, id="longest"),
+        # Misshapen: absent, never passed through to the host as a code.
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", 5, None, id="number", marks=NEEDS_CHECKED_REASON),
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", ["OTHER"], None, id="list", marks=NEEDS_CHECKED_REASON),
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", {"code": "OTHER"}, None, id="object", marks=NEEDS_CHECKED_REASON),
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", LONGEST_REASON + "R", None, id="oversized", marks=NEEDS_CHECKED_REASON),
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", "", None, id="empty", marks=NEEDS_CHECKED_REASON),
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", "OTHER\nlevel=critical", None, id="free-text", marks=NEEDS_CHECKED_REASON),
+    ],
+)  # fmt: skip
+def test_a_capture_events_reason_is_read_by_shape(
+    offline: tuple[GatewayManager, Fetcher],
+    chain: certs.Chain,
+    event_type: str,
+    status: str,
+    reason: Any,
+    failure_code: str | None,
+) -> None:
+    manager, _ = offline
+    event = capture_event(event_type, status=status, status_details={"reason": reason})
+    parsed = manager.parse_webhook(GATEWAY, *deliver(chain, event))
+    assert parsed.type is webhooks.EVENT_TYPES[event_type]  # the event is still reported, by its name
+    assert parsed.payment_id == "42311647XV020574X"
+    assert parsed.failure_code == failure_code
+
+
+def test_a_refund_events_oversized_or_free_text_reason_is_absent(
+    offline: tuple[GatewayManager, Fetcher], chain: certs.Chain
+) -> None:
+    manager, _ = offline
+    for reason in ("E" * 65, "ECHECK; see https://example.invalid", ""):
+        resource = with_status(status_details={"reason": reason})
+        parsed = manager.parse_webhook(GATEWAY, *deliver(chain, refund_event("PAYMENT.CAPTURE.REFUNDED", resource)))
+        assert parsed.type is EventType.REFUND_PENDING  # the refund's status still decides
+        assert parsed.failure_code is None, reason
+
+
+def test_status_reason_takes_only_paypals_documented_shape() -> None:
+    def capture(reason: Any) -> dict[str, Any]:
+        return {"id": "42311647XV020574X", "status": "DECLINED", "status_details": {"reason": reason}}
+
+    assert webhooks.status_reason(capture("BUYER_COMPLAINT")) == "BUYER_COMPLAINT"
+    assert webhooks.status_reason(capture(LONGEST_REASON)) == LONGEST_REASON
+    for misshapen in (None, 5, 1.5, True, ["OTHER"], {"reason": "OTHER"}, "", LONGEST_REASON + "R", "other", "OTHER\n"):
+        assert webhooks.status_reason(capture(misshapen)) is None, misshapen
+    assert webhooks.status_reason({"status_details": ["OTHER"]}) is None
+    assert webhooks.status_reason({}) is None

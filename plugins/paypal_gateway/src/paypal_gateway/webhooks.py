@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import threading
 import zlib
 from collections import OrderedDict, deque
@@ -37,6 +38,7 @@ __all__ = [
     "EVENT_TYPES",
     "REFUND_EVENTS",
     "REFUND_STATUS_EVENTS",
+    "STATUS_REASON",
     "CertificateStore",
     "check_cert_url",
     "event_type",
@@ -118,12 +120,23 @@ def event_type(provider_type: str, resource_type: Any, resource: Mapping[str, An
     return REFUND_STATUS_EVENTS.get(status, EventType.UNKNOWN) if isinstance(status, str) else EventType.UNKNOWN
 
 
+#: The shape of a Payments v2 ``status_details.reason`` (``capture_status_details``: 1 to 64
+#: characters, pattern ``^[A-Z_]+$``; ``authorization_status_details``: at most 24, the same
+#: pattern; ``refund_status_details``: the enum ``ECHECK``; shared/specs/paypal/payments_payment_v2.json).
+STATUS_REASON = re.compile(r"[A-Z_]{1,64}")
+
+
 def status_reason(resource: Mapping[str, Any]) -> str | None:
-    """A resource's ``status_details.reason`` when it is a string (for a refund: why it is
-    ``PENDING`` or ``FAILED``, Payments v2 ``refund_status_details``), else ``None``."""
+    """A capture's, authorization's or refund's ``status_details.reason``, or ``None``.
+
+    Why a capture is ``PENDING``/``DENIED``, an authorization ``PENDING``, a refund ``PENDING`` or
+    ``FAILED`` (Payments v2 ``*_status_details``). Read by shape, as the rest of an event: anything
+    but a string of PayPal's documented shape (:data:`STATUS_REASON`) -- a number, a list, an
+    object, an oversized or free-text string -- is absent, never passed on to the host as a code.
+    """
     details = resource.get("status_details")
     reason = details.get("reason") if isinstance(details, dict) else None
-    return reason if isinstance(reason, str) else None
+    return reason if isinstance(reason, str) and STATUS_REASON.fullmatch(reason) else None
 
 
 HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url")
