@@ -1269,8 +1269,9 @@ class PaidEvents:
                 self._check_no_other_live(s, reg)
                 if not self._take_seat(s, event.id):
                     raise SoldOut(f"event {event.id} has no seat left for registration {registration_id}")
-                if reg.promo_id is not None:
-                    self._take_promo_use(s, reg.promo_id, None)
+                if reg.promo_id is not None and not self._take_promo_use(s, reg.promo_id, None):
+                    # Its use came back when it was released and was taken since (the seat rolls back).
+                    raise PromoCodeExhausted(f"the promo code of registration {registration_id} has no uses left")
             self._confirm(s, event, reg, self.clock())
         log.info("paid_events.registration.confirmed", registration_id=registration_id, manual=True)
 
@@ -1676,14 +1677,22 @@ class PaidEvents:
                 # The participant opened a fresh checkout meanwhile: the paid one wins, the fresh one closes.
                 self._release_in(s, other.id, "expired")
                 other = None
-            if other is None and self._take_seat(s, event.id):
-                if reg.promo_id is not None:
-                    self._take_promo_use(s, reg.promo_id, None)
+            seat = other is None and self._take_seat(s, event.id)
+            if seat and (reg.promo_id is None or self._take_promo_use(s, reg.promo_id, None)):
                 self._confirm(s, event, reg, self.clock())
                 log.info("paid_events.registration.confirmed", registration_id=reg.id, late=True)
             else:
+                # No seat, or the code's use it gave back was taken since (its limit holds): no
+                # ticket, the organizer refunds it.
+                if seat:
+                    self._give_back_seat(s, event.id)
                 reg.status = "paid_no_seat"
-                log.error("paid_events.registration.paid_no_seat", registration_id=reg.id, event_id=reg.event_id)
+                log.error(
+                    "paid_events.registration.paid_no_seat",
+                    registration_id=reg.id,
+                    event_id=reg.event_id,
+                    reason="promo_code_exhausted" if seat else "sold_out",
+                )
             return True
         if newly_paid:
             # Paid although rejected or cancelled meanwhile (the checkout could not be closed in time).
