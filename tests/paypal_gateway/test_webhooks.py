@@ -751,12 +751,6 @@ def test_event_type_reads_the_refund_not_the_name() -> None:
 
 # -- a capture's status_details.reason: read by shape, as a refund's ---------------------------
 
-#: ``PayPalGateway.event`` (gateway.py) reads a capture's or authorization's ``failure_code`` as
-#: ``_object(resource.get("status_details")).get("reason")``, unchecked; these cases pass once it
-#: reads ``webhooks.status_reason(resource)`` as the refund branch does. Drop the mark with that change.
-NEEDS_CHECKED_REASON = pytest.mark.xfail(
-    strict=True, reason="gateway.py reads a capture's status_details.reason unchecked, not via webhooks.status_reason"
-)
 LONGEST_REASON = "R" * 64  # Payments v2 capture_status_details.reason: maxLength 64, pattern ^[A-Z_]+$
 
 
@@ -768,12 +762,12 @@ LONGEST_REASON = "R" * 64  # Payments v2 capture_status_details.reason: maxLengt
         pytest.param("PAYMENT.CAPTURE.PENDING", "PENDING", "PENDING_REVIEW", "PENDING_REVIEW", id="pending"),
         pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", LONGEST_REASON, LONGEST_REASON, id="longest"),
         # Misshapen: absent, never passed through to the host as a code.
-        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", 5, None, id="number", marks=NEEDS_CHECKED_REASON),
-        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", ["OTHER"], None, id="list", marks=NEEDS_CHECKED_REASON),
-        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", {"code": "OTHER"}, None, id="object", marks=NEEDS_CHECKED_REASON),
-        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", LONGEST_REASON + "R", None, id="oversized", marks=NEEDS_CHECKED_REASON),
-        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", "", None, id="empty", marks=NEEDS_CHECKED_REASON),
-        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", "OTHER\nlevel=critical", None, id="free-text", marks=NEEDS_CHECKED_REASON),
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", 5, None, id="number"),
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", ["OTHER"], None, id="list"),
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", {"code": "OTHER"}, None, id="object"),
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", LONGEST_REASON + "R", None, id="oversized"),
+        pytest.param("PAYMENT.CAPTURE.DECLINED", "DECLINED", "", None, id="empty"),
+        pytest.param("PAYMENT.CAPTURE.DENIED", "DECLINED", "OTHER\nlevel=critical", None, id="free-text"),
     ],
 )  # fmt: skip
 def test_a_capture_events_reason_is_read_by_shape(

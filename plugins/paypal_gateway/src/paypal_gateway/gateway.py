@@ -1144,7 +1144,7 @@ class PayPalGateway:
                     "checkout_id": _related_order(resource),
                     "reference": resource.get("custom_id"),
                     "amount": from_wire(resource["amount"]) if "amount" in resource else None,
-                    "failure_code": _object(resource.get("status_details")).get("reason"),
+                    "failure_code": webhooks.status_reason(resource),
                 }
             elif kind == "refund":
                 fields = {
