@@ -11,7 +11,7 @@ from paid_events.service import PaidEvents
 from paid_events.store import Store
 
 from .conftest import Clock
-from .helpers import STARTS_IN, Mailbox, make_event, pay, snapshot
+from .helpers import STARTS_IN, Mailbox, deliver, fake_of, make_event, pay, snapshot
 
 # -- one-off events ----------------------------------------------------------------------------
 
@@ -150,3 +150,42 @@ def test_bad_session_input_is_refused_and_changes_nothing(service: PaidEvents, s
     with pytest.raises(InvalidDate):
         make_event(service, kind="permanent", sessions=[timedelta(days=-1)])
     assert snapshot(store) == before
+
+
+def test_a_participant_who_has_not_paid_is_told_of_changes_without_being_promised_a_ticket(
+    service: PaidEvents, store: Store, clock: Clock
+) -> None:
+    one_off = make_event(service)
+    series = make_event(service, kind="permanent", sessions=[timedelta(days=2)])
+    for event_id in (one_off, series):
+        ann = service.checkout(event_id, "ann@example.com")
+        pay(service, "stripe-like", ann.checkout_id)
+        service.checkout(event_id, "bob@example.com")  # holds a seat, has not paid
+        gone = service.checkout(event_id, "cat@example.com")
+        fake_of(service.gateways, "stripe-like").abandon_checkout(gone.checkout_id or "")
+        deliver(service, "stripe-like")  # cat's checkout expired: nothing held, nothing to tell
+    outbox.drain(store, Mailbox())
+    assert service.change_date(one_off, clock.now + STARTS_IN + timedelta(days=1)) == 2
+    added = service.add_session(series, clock.now + timedelta(days=9))
+    assert service.change_date(series, clock.now + timedelta(days=10), session_id=added.id) == 2
+    service.cancel_event(one_off)
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    by_recipient = {
+        who: [(m.kind, m.body) for m in mailbox.messages if m.recipient == f"{who}@example.com"]
+        for who in ("ann", "bob", "cat")
+    }
+    kinds = ["date_change", "session_added", "date_change", "cancellation"]
+    assert [kind for kind, _ in by_recipient["ann"]] == kinds
+    assert [kind for kind, _ in by_recipient["bob"]] == kinds
+    assert by_recipient["cat"] == []
+    assert "Your ticket stays valid." in by_recipient["ann"][0][1]
+    assert "Your access token admits you to it." in by_recipient["ann"][1][1]
+    assert "Your access token stays valid" in by_recipient["ann"][2][1]
+    for kind, body in by_recipient["bob"]:
+        assert "valid" not in body, (kind, body)  # was "Your ticket stays valid." to a payer who never paid
+        assert "access token" not in body, (kind, body)  # bob has none
+    assert "once your payment is confirmed" in by_recipient["bob"][0][1]
+    assert "once your payment is confirmed" in by_recipient["bob"][1][1]
+    assert "once your payment is confirmed" in by_recipient["bob"][2][1]
+    assert "If you paid, the organizer will refund you." in by_recipient["bob"][3][1]

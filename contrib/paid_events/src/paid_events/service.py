@@ -486,6 +486,9 @@ class PaidEvents:
         """Move the event (or, for a permanent event, one of its sessions); everyone holding or having
         a ticket is notified. Returns how many.
 
+        Only a confirmed ticket is told it stays valid; a pending registration (a held seat, not
+        paid yet) is told the ticket it gets once paid is for the new date.
+
         The new date must be in the future (:class:`InvalidDate`); an on-demand event has no date.
         """
         self._check_aware("starts_at", starts_at)
@@ -507,19 +510,22 @@ class PaidEvents:
                 old = session.starts_at
                 session.starts_at = starts_at
                 subject = f"New date for a session of {row.title}"
-                body = (
-                    f"The session of {row.title} on {_when(old)} now takes place on {_when(starts_at)}. "
-                    "Your access token stays valid for every session."
-                )
+                body = f"The session of {row.title} on {_when(old)} now takes place on {_when(starts_at)}."
+                held = "Your access token stays valid for every session."
+                unpaid = "The ticket you get once your payment is confirmed admits you to every session."
             else:
                 if session_id is not None:
                     raise InvalidDate("only a permanent event has sessions")
                 row.starts_at = starts_at
                 subject = f"New date for {row.title}"
-                body = f"{row.title} now starts at {_when(starts_at)}. Your ticket stays valid."
+                body = f"{row.title} now starts at {_when(starts_at)}."
+                held = "Your ticket stays valid."
+                unpaid = "The ticket you get once your payment is confirmed is for the new date."
             count = 0
             for reg in self._live_registrations(s, event_id):
-                self._message(s, "date_change", row, reg, subject, body)
+                # A pending registration holds a seat but has no ticket (nor token) yet: told, not promised.
+                tail = held if reg.status == "confirmed" else unpaid
+                self._message(s, "date_change", row, reg, subject, f"{body} {tail}")
                 count += 1
         log.info("paid_events.event.date_changed", event_id=event_id, session_id=session_id, notified=count)
         return count
@@ -541,13 +547,18 @@ class PaidEvents:
             s.add(session)
             notified = 0
             for reg in self._live_registrations(s, event_id):
+                tail = (
+                    "Your access token admits you to it."
+                    if reg.status == "confirmed"
+                    else "The ticket you get once your payment is confirmed admits you to it."
+                )
                 self._message(
                     s,
                     "session_added",
                     row,
                     reg,
                     f"A new session of {row.title}",
-                    f"{row.title} has a new session on {_when(starts_at)}. Your access token admits you to it.",
+                    f"{row.title} has a new session on {_when(starts_at)}. {tail}",
                 )
                 notified += 1
         log.info("paid_events.session.added", event_id=event_id, session_id=session.id, notified=notified)
