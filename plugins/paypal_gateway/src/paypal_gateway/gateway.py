@@ -225,6 +225,11 @@ def _sum(items: Iterable[Mapping[str, Any]], currency: str, statuses: Iterable[s
     return total
 
 
+def _refunded_of(refunds: Iterable[Mapping[str, Any]], capture_ids: set[str], currency: str) -> Money:
+    """What ``refunds`` (an order's) refunded of the captures ``capture_ids``: the ones :data:`_REFUNDED` counts."""
+    return _sum((r for r in refunds if _up_id(r, "captures") in capture_ids), currency, _REFUNDED)
+
+
 def _settled_state(captured: Money, refunded: Money) -> PaymentState:
     if refunded >= captured:
         return PaymentState.REFUNDED
@@ -976,7 +981,7 @@ class PayPalGateway:
         if order_id is None:
             return Money.zero(currency)
         refunds = _payments(self.client.get_order(order_id))["refunds"]
-        return _sum((r for r in refunds if _up_id(r, "captures") in capture_ids), currency, _REFUNDED)
+        return _refunded_of(refunds, capture_ids, currency)
 
     def _capture_status(self, capture: Mapping[str, Any]) -> PaymentStatus:
         amount = from_wire(capture.get("amount"))
@@ -1020,9 +1025,7 @@ class PayPalGateway:
             captures = [c for c in payments["captures"] if _up_id(c, "authorizations") in (None, auth.get("id"))]
             captured = _sum(captures, amount.currency, _CAPTURED)
             ids = {str(c.get("id")) for c in captures}
-            refunded = _sum(
-                (r for r in payments["refunds"] if _up_id(r, "captures") in ids), amount.currency, _REFUNDED
-            )
+            refunded = _refunded_of(payments["refunds"], ids, amount.currency)
         state = (
             _settled_state(captured, refunded)
             if captured.is_positive
