@@ -1483,15 +1483,11 @@ class PaidEvents:
         the error: the refusal stays what the caller decides (``failed``, or ``unknown`` for a
         re-send). A status that cannot be read never counts as refunded.
         """
-        try:
-            status = self.gateways.payment_status(gateway, payment_id)
-        except GatewayError as exc:
-            log.warning(
-                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
-            )
+        status = self._refund_status(registration_id, gateway, payment_id)
+        if isinstance(status, GatewayError):
             return None, (
                 "; the payment's status, which tells whether it is refunded already, could not be read "
-                f"({type(exc).__name__}: {exc})"
+                f"({type(status).__name__}: {status})"
             )
         if not _refunded_in_full(status, amount):
             return None, (
@@ -1530,6 +1526,17 @@ class PaidEvents:
         error = None if state != "failed" else f"the provider reports the refund {refund.status.value}"
         return RefundOutcome(registration_id, state, amount, refund.id, error)
 
+    def _refund_status(self, registration_id: str, gateway: str, payment_id: str) -> PaymentStatus | GatewayError:
+        """The refunded payment's status, or the error reading it (logged ``status_unavailable``): each caller
+        decides what an unreadable status means for its refund."""
+        try:
+            return self.gateways.payment_status(gateway, payment_id)
+        except GatewayError as exc:
+            log.warning(
+                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
+            )
+            return exc
+
     def _refunded_meanwhile(
         self, registration_id: str, gateway: str, payment_id: str, amount: Money
     ) -> RefundOutcome | None:
@@ -1538,12 +1545,8 @@ class PaidEvents:
         The payment's refunded total decides. When the status cannot be read, the refund is
         re-sent with its own key, which is safe: that key never refunds twice.
         """
-        try:
-            status = self.gateways.payment_status(gateway, payment_id)
-        except GatewayError as exc:
-            log.warning(
-                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
-            )
+        status = self._refund_status(registration_id, gateway, payment_id)
+        if isinstance(status, GatewayError):
             return None
         if not _refunded_in_full(status, amount):
             return None
@@ -1560,13 +1563,11 @@ class PaidEvents:
         When the status cannot be read the refund stays pending (the outcome says why): one
         provider outage must not stop a bulk refund half-way.
         """
-        try:
-            status = self.gateways.payment_status(gateway, payment_id)
-        except GatewayError as exc:
-            log.warning(
-                "paid_events.refund.status_unavailable", registration_id=registration_id, error=type(exc).__name__
+        status = self._refund_status(registration_id, gateway, payment_id)
+        if isinstance(status, GatewayError):
+            return RefundOutcome(
+                registration_id, "pending", amount, refund_id, error=f"{type(status).__name__}: {status}"
             )
-            return RefundOutcome(registration_id, "pending", amount, refund_id, error=f"{type(exc).__name__}: {exc}")
         if status.amount_refunded >= amount or status.state is PaymentState.REFUNDED:
             with self.store.transaction() as s:
                 self._mark_refunded(s, registration_id, refund_id)
