@@ -494,11 +494,11 @@ class PayPalGateway:
         auth = authorizations[-1]
         state = _AUTH_STATES.get(str(auth.get("status")), PaymentState.PENDING)
         if state is PaymentState.FAILED:
-            reason = _object(auth.get("status_details")).get("reason")
+            # status_details.reason read by shape (webhooks.status_reason): a malformed one is absent.
             raise PaymentDeclined(
                 "PayPal denied the authorization",
                 gateway=self.name,
-                decline_code=reason or "DENIED",
+                decline_code=webhooks.status_reason(auth) or "DENIED",
                 provider_code=str(auth.get("status")),
             )
         return Authorization(
@@ -749,11 +749,11 @@ class PayPalGateway:
         status = str(capture.get("status"))
         state = _CAPTURE_STATES.get(status, PaymentState.PENDING)
         if state is PaymentState.FAILED:
-            reason = _object(capture.get("status_details")).get("reason")
+            # status_details.reason read by shape (webhooks.status_reason): a malformed one is absent.
             raise PaymentDeclined(
                 f"PayPal capture {capture.get('id')} was {status.lower()}",
                 gateway=self.name,
-                decline_code=reason or status,
+                decline_code=webhooks.status_reason(capture) or status,
                 provider_code=status,
             )
         return Capture(
