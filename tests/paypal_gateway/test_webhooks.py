@@ -473,6 +473,41 @@ def test_event_types_map_onto_the_core(
         assert getattr(parsed, name) == value, name
 
 
+#: Verified events whose ids, references and codes are not strings (PayPal's shape changed, or a
+#: relay rewrote the body): each such field reads as absent, never as a number or an object.
+MISTYPED = [
+    ("PAYMENT.CAPTURE.DENIED", "capture", {"id": 42311647, "custom_id": {"order": 7}, "status": "DENIED"}),
+    ("PAYMENT.CAPTURE.REFUNDED", "refund", {**REFUND, "id": ["1JU08902781691411"], "custom_id": 7}),
+    ("CHECKOUT.ORDER.APPROVED", "checkout-order", {**ORDER, "id": 5190127}),
+    (
+        "CUSTOMER.DISPUTE.CREATED",
+        "dispute",
+        {**DISPUTE, "reason": {"code": "UNAUTHORISED"}, "disputed_transactions": [{"seller_transaction_id": 4231}]},
+    ),
+    ("CUSTOMER.DISPUTE.CREATED", "dispute", {**DISPUTE, "reason": "not a\ncode"}),
+]
+
+
+@pytest.mark.parametrize(("event_type", "resource_type", "resource"), MISTYPED)
+def test_mistyped_fields_of_a_verified_event_read_as_absent(
+    offline: tuple[GatewayManager, Fetcher],
+    chain: certs.Chain,
+    event_type: str,
+    resource_type: str,
+    resource: dict[str, Any],
+) -> None:
+    manager, _ = offline
+    event = capture_event(event_type)
+    event["resource"] = resource
+    event["resource_type"] = resource_type
+    parsed = manager.parse_webhook(GATEWAY, *deliver(chain, event))
+    for name in ("payment_id", "checkout_id", "refund_id", "reference", "failure_code"):
+        value = getattr(parsed, name)
+        assert value is None or isinstance(value, str), name
+        assert value is None or value.isprintable(), name
+    assert parsed.type is not EventType.UNKNOWN  # the event itself still reads: only the bad fields drop
+
+
 @pytest.mark.parametrize(
     ("chain_kwargs", "reason"),
     [

@@ -1163,12 +1163,15 @@ class PayPalGateway:
                 fields = {
                     "payment_id": disputed[0].get("seller_transaction_id") if disputed else None,
                     "amount": from_wire(resource["dispute_amount"]) if "dispute_amount" in resource else None,
-                    "failure_code": resource.get("reason"),
+                    "failure_code": webhooks.reason_code(resource.get("reason")),
                 }
         except GatewayError as exc:
             raise WebhookVerificationFailed(
                 f"verified PayPal webhook {provider_type} has a malformed amount", gateway=self.name
             ) from exc
+        # Read by shape: an id or reference that is not a string (a number, an object) is absent,
+        # never passed on where the core's contract promises ``str | None``.
+        kept: dict[str, Any] = {k: v for k, v in fields.items() if isinstance(v, Money if k == "amount" else str)}
         return WebhookEvent(
             self.name,
             event_id,
@@ -1177,7 +1180,7 @@ class PayPalGateway:
             occurred_at=_parse_time(payload.get("create_time")),
             live=self.live,
             raw=payload,
-            **{k: v for k, v in fields.items() if v is not None},
+            **kept,
         )
 
     # -- configuration check --------------------------------------------------------------

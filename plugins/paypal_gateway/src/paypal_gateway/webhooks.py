@@ -135,8 +135,16 @@ def status_reason(resource: Mapping[str, Any]) -> str | None:
     object, an oversized or free-text string -- is absent, never passed on to the host as a code.
     """
     details = resource.get("status_details")
-    reason = details.get("reason") if isinstance(details, dict) else None
-    return reason if isinstance(reason, str) and STATUS_REASON.fullmatch(reason) else None
+    return reason_code(details.get("reason") if isinstance(details, dict) else None)
+
+
+def reason_code(value: Any) -> str | None:
+    """``value`` if it is a reason code of PayPal's shape (:data:`STATUS_REASON`), else ``None``.
+
+    Also a dispute's ``reason`` (Customer Disputes v1: ``MERCHANDISE_OR_SERVICE_NOT_RECEIVED``,
+    ``UNAUTHORISED``, ... -- upper-case words joined by ``_``).
+    """
+    return value if isinstance(value, str) and STATUS_REASON.fullmatch(value) else None
 
 
 HEADERS = ("paypal-transmission-id", "paypal-transmission-time", "paypal-transmission-sig", "paypal-cert-url")
