@@ -503,9 +503,7 @@ class EventType(enum.StrEnum):
     PAYMENT_AUTHORIZED = "payment.authorized"
     PAYMENT_SUCCEEDED = "payment.succeeded"
     PAYMENT_PENDING = "payment.pending"
-    # An attempt failed; not always the payment's end (a Stripe Checkout Session still open takes
-    # another card): read payment_status before releasing what the payment held.
-    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_FAILED = "payment.failed"  # an attempt failed, not always the payment: read its status
     PAYMENT_CANCELED = "payment.canceled"
     REFUND_SUCCEEDED = "refund.succeeded"
     REFUND_PENDING = "refund.pending"  # the provider is still processing it; succeeded or failed follows
