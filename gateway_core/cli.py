@@ -227,7 +227,7 @@ def _decision_json(decision: RouteDecision, basis: str) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def route(ctx: click.Context, amount: str, currency: str, features: tuple[str, ...], as_json: bool) -> None:
-    """Which gateways can take AMOUNT CURRENCY, in order, and why the others cannot.
+    """Which gateways can take --amount in --currency, in order, and why the others cannot.
 
     Exits 3 when no gateway is eligible.
     """
