@@ -385,6 +385,32 @@ def test_signature_from_a_rolled_secret_is_accepted_among_several() -> None:
     assert parse(gateway(), body, {"Stripe-Signature": both}).type is EventType.CHECKOUT_EXPIRED
 
 
+@pytest.mark.parametrize(
+    ("provider_type", "obj"),
+    [
+        ("checkout.session.completed", {**SESSION, "client_reference_id": 5, "payment_status": "unpaid"}),
+        ("payment_intent.payment_failed",
+         {"object": "payment_intent", "id": "pi_test_1", "amount": 2500, "currency": "eur", "metadata": ["reference"],
+          "last_payment_error": {"code": {"type": "card_error"}, "decline_code": 51}}),
+        ("payment_intent.payment_failed",
+         {"object": "payment_intent", "id": "pi_test_1", "amount": 2500, "currency": "eur",
+          "metadata": {"reference": {"order": 5}}, "last_payment_error": {"decline_code": ""}}),
+        ("refund.failed", {"object": "refund", "id": "re_1", "amount": 600, "currency": "eur",
+                           "payment_intent": "pi_test_1", "status": "failed", "failure_reason": ["lost_or_stolen_card"]}),
+    ],
+)  # fmt: skip
+def test_mistyped_references_and_codes_of_a_verified_event_read_as_absent(
+    provider_type: str, obj: dict[str, Any]
+) -> None:
+    # Signed by Stripe, so believed, but read by shape: a number or an object where Stripe sends a
+    # string reaches the host as no value, never as "5" or "{'type': 'card_error'}".
+    event = parse(gateway(), event_body(provider_type, obj))
+    assert event.type is not EventType.UNKNOWN
+    assert event.reference is None
+    assert event.failure_code is None
+    assert event.payment_id == "pi_test_1"
+
+
 def test_verified_but_malformed_payload_is_refused() -> None:
     for body in (b"[]", b'{"id": "evt_1", "type": "x"}'):
         with pytest.raises(WebhookVerificationFailed):

@@ -206,7 +206,7 @@ def checkout_session(
         session_status(session),
         _ts(session.get("expires_at")),
         payment_id=_id(session.get("payment_intent")),
-        reference=session.get("client_reference_id"),
+        reference=_text(session.get("client_reference_id")),
         live=bool(session.get("livemode", False)),
         raw=session,  # the response's own parsed JSON, not shared with anything else: no copy
     )
@@ -230,7 +230,7 @@ def payment_status(
         if state is PaymentState.FAILED and session is not None and session.get("status") == "open":
             state = PaymentState.PENDING  # awaiting the payer: the session still takes a payment
         payment_id = str(pi["id"])
-        reference = (pi.get("metadata") or {}).get("reference")
+        reference = _reference(pi)
         live = bool(pi.get("livemode", False))
     elif session is not None:
         currency_code = str(session.get("currency") or "")
@@ -250,7 +250,7 @@ def payment_status(
     else:
         raise GatewayError("stripe: nothing to report a status from", gateway=gateway)
     if session is not None:
-        reference = session.get("client_reference_id") or reference
+        reference = _text(session.get("client_reference_id")) or reference
     return PaymentStatus(
         gateway,
         payment_id,
@@ -382,12 +382,22 @@ def _event_amount(provider_type: str, obj: Mapping[str, Any], wire: Wire) -> Mon
 def _failure_code(obj: Mapping[str, Any]) -> str | None:
     error = _expanded(obj.get("last_payment_error"))
     if error is not None:
-        code = error.get("decline_code") or error.get("code")
-        return str(code) if code else None
+        return _text(error.get("decline_code")) or _text(error.get("code"))
     for key in ("failure_reason", "failure_code"):
-        if obj.get(key):
-            return str(obj[key])
+        if code := _text(obj.get(key)):
+            return code
     return None
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string field, else ``None``: read by shape, never ``str()`` of an object or number."""
+    return value if isinstance(value, str) and value else None
+
+
+def _reference(obj: Mapping[str, Any]) -> str | None:
+    """The host's reference in an object's ``metadata`` (a mapping of strings), if it holds one."""
+    metadata = _expanded(obj.get("metadata"))
+    return _text(metadata.get("reference")) if metadata is not None else None
 
 
 def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
@@ -406,10 +416,10 @@ def event(payload: Mapping[str, Any], wire: Wire, gateway: str) -> WebhookEvent:
     if kind == "checkout.session":
         checkout_id = _id(obj.get("id"))
         payment_id = _id(obj.get("payment_intent"))
-        reference = obj.get("client_reference_id")
+        reference = _text(obj.get("client_reference_id"))
     elif kind == "payment_intent":
         payment_id = _id(obj.get("id"))
-        reference = (obj.get("metadata") or {}).get("reference")
+        reference = _reference(obj)
     elif kind == "refund":
         refund_id = _id(obj.get("id"))
         payment_id = _id(obj.get("payment_intent")) or _id(obj.get("charge"))
