@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from paid_events import config as pe_config
+from paid_events import outbox
 from paid_events.errors import PromoCodeExhausted
 from paid_events.service import PaidEvents
 from paid_events.store import RegistrationRow, Store
@@ -20,7 +21,7 @@ from gateway_core import CheckoutExpiry, Feature
 from gateway_core.fake import default_capabilities
 
 from .conftest import Clock
-from .helpers import deliver, eur, fake_of, make_event, manager_with, pay, snapshot
+from .helpers import Mailbox, deliver, eur, fake_of, make_event, manager_with, pay, snapshot
 
 
 def no_void_service(store: Store, clock: Clock) -> PaidEvents:
@@ -78,6 +79,16 @@ def test_a_late_payment_whose_code_was_used_up_meanwhile_gets_no_ticket_and_is_r
     assert (refund.state, refund.amount) == ("refunded", eur("10"))
     deliver(service, "novoid")
     assert service.promo_code(event_id, "ONCE").uses == 1  # bob still holds the one use
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    [notice] = [m for m in mailbox.messages if m.recipient == "ann@example.com"]
+    assert (notice.kind, notice.body) == (  # was never sent: ann paid and heard nothing
+        "paid_no_seat",
+        "Your payment of 10.00 EUR for Pricing webinar arrived after the seat held for you was released, and "
+        "the promo code you used has been used up since, so there is no seat for this payment. "
+        "The organizer will refund your payment.",
+    )
+    assert "ONCE" not in notice.body
 
 
 def test_confirming_a_released_registration_by_hand_when_its_code_is_used_up_is_refused_and_changes_nothing(

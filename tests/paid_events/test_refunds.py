@@ -483,12 +483,22 @@ def test_a_payment_that_lands_after_cancellation_gets_no_ticket_and_is_refundabl
             s.execute(sa.update(RegistrationRow).values(status="expired"))
             s.execute(sa.text("UPDATE pe_events SET seats_taken = 0"))
     service.cancel_event(event_id)  # too late to close the checkout: it is paid
-    deliver(service, "stripe-like")
+    # reported by both its webhooks, each delivered twice, then by a status check and a sweep
+    for delivery in fake.drain_webhooks(duplicate=True):
+        service.handle_webhook("stripe-like", delivery.headers, delivery.body)
+    assert service.check_payment(result.registration_id) == "paid_no_seat"
+    service.reconcile()
     row = reg(store, result.registration_id)
     assert (row.status, row.paid_at is not None, row.token_hash) == ("paid_no_seat", True, None)
     mailbox = Mailbox()
     outbox.drain(store, mailbox)
-    assert [m.kind for m in mailbox.messages] == ([] if expired_first else ["cancellation"])  # no ticket
+    # no ticket; the payer is told once (was not told at all: nor was an expired one of the cancellation)
+    assert [m.kind for m in mailbox.messages] == ([] if expired_first else ["cancellation"]) + ["paid_no_seat"]
+    assert (mailbox.messages[-1].subject, mailbox.messages[-1].body) == (
+        "Your payment for Pricing webinar will be refunded",
+        "Your payment of 20.00 EUR for Pricing webinar arrived after the organizer cancelled the event, "
+        "so there is no seat for this payment. The organizer will refund your payment.",
+    )
     assert service.event(event_id).seats_taken == 0
     assert [(o.state, o.amount) for o in service.refund_all(event_id)] == [("refunded", eur("20"))]
     deliver(service, "stripe-like")

@@ -1107,8 +1107,11 @@ class PaidEvents:
         stored expiry), release one whose hold lapsed before any checkout was made, ask the
         provider for the payment's status, confirm a paid one, release the seat of a cancelled or
         expired one, and expire (void) a checkout whose hold ran out or whose event is cancelled
-        (none is opened for a cancelled event). Then settle refunds: re-send
-        a refund whose answer was lost (same key) and poll pending ones.
+        (none is opened for a cancelled event). A payment reported paid when there is no seat for
+        it (its event cancelled, or its hold lapsed and the event sold out, its promo code used up
+        or its participant holding another ticket) is ``paid_no_seat`` and its payer is told the
+        organizer refunds it. Then settle refunds: re-send a refund whose answer was lost (same
+        key) and poll pending ones.
         A provider error on one registration leaves it pending and the sweep goes on.
         """
         with self.store.transaction() as s:
@@ -1666,8 +1669,7 @@ class PaidEvents:
                 # and no confirmation after the cancellation; the organizer refunds it.
                 if reg.status == "pending":
                     self._free_hold(s, reg)
-                reg.status = "paid_no_seat"
-                log.error("paid_events.registration.paid_after_cancel", registration_id=reg.id, event_id=reg.event_id)
+                self._no_seat(s, event, reg, "event_cancelled")
                 return True
         if reg.status == "pending":
             # Lock the event row: a concurrent change_price waits, so no price changes under a confirmation.
@@ -1694,22 +1696,45 @@ class PaidEvents:
                 self._confirm(s, event, reg, self.clock())
                 log.info("paid_events.registration.confirmed", registration_id=reg.id, late=True)
             else:
-                # No seat, or the code's use it gave back was taken since (its limit holds): no
-                # ticket, the organizer refunds it.
+                # No seat, or the code's use it gave back was taken since (its limit holds), or the
+                # participant has a ticket from another registration: no ticket, the organizer refunds it.
                 if seat:
                     self._give_back_seat(s, event.id)
-                reg.status = "paid_no_seat"
-                log.error(
-                    "paid_events.registration.paid_no_seat",
-                    registration_id=reg.id,
-                    event_id=reg.event_id,
-                    reason="promo_code_exhausted" if seat else "sold_out",
-                )
+                reason = "already_registered" if other is not None else "promo_code_exhausted" if seat else "sold_out"
+                self._no_seat(s, event, reg, reason)
             return True
         if newly_paid:
             # Paid although rejected or cancelled meanwhile (the checkout could not be closed in time).
             log.error("paid_events.registration.paid_after_close", registration_id=reg.id, status=reg.status)
         return newly_paid
+
+    def _no_seat(self, s: Session, event: EventRow, reg: RegistrationRow, reason: str) -> None:
+        """Paid, but no seat: ``paid_no_seat``, and the payer is told the organizer refunds it.
+
+        Told once: only a registration still ``pending``, ``expired`` or ``failed`` comes here
+        (under its row lock), and none ever leaves ``paid_no_seat`` for one of those, so the
+        payment reported again (a webhook's redelivery or its sibling, reconcile, check_payment)
+        finds it settled. The message says why without naming the promo code.
+        """
+        reg.status = "paid_no_seat"
+        released = "arrived after the seat held for you was released, and"
+        why = {
+            "event_cancelled": "arrived after the organizer cancelled the event",
+            "sold_out": f"{released} the event has sold out since",
+            "promo_code_exhausted": f"{released} the promo code you used has been used up since",
+            "already_registered": f"{released} you hold a ticket from another registration for it",
+        }[reason]
+        amount = Money.from_minor(reg.price_minor, reg.currency)
+        self._message(
+            s,
+            "paid_no_seat",
+            event,
+            reg,
+            f"Your payment for {event.title} will be refunded",
+            f"Your payment of {amount} for {event.title} {why}, so there is no seat for this payment. "
+            "The organizer will refund your payment.",
+        )
+        log.error("paid_events.registration.paid_no_seat", registration_id=reg.id, event_id=reg.event_id, reason=reason)
 
     def _confirm(self, s: Session, event: EventRow, reg: RegistrationRow, now: datetime) -> None:
         reg.status = "confirmed"
