@@ -1,20 +1,43 @@
-"""What a payer is told when a payment ends without a ticket.
+"""What a payer is told when a payment ends without a ticket, and what ``payment.failed`` does.
 
 * A payment that lands with no seat for it (``paid_no_seat``: the event cancelled, or the hold
   lapsed and the event sold out, the promo code was used up or the participant holds another
   ticket) tells its payer once that the organizer refunds it, however often it is reported.
+* ``payment.failed`` is not believed on its own: the provider is asked about the registration's
+  checkout. A final failure (a bank debit that bounced after the checkout completed) releases
+  the seat and tells the payer once; a declined card on a checkout still open for another
+  attempt keeps the seat (Stripe: ``payment_intent.payment_failed`` while its session is open).
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Generator
+
+import attrs
+import pytest
 import sqlalchemy as sa
+from paid_events import config as pe_config
 from paid_events import outbox
 from paid_events.service import PaidEvents, WebhookOutcome
 from paid_events.store import EventRow, OutboxRow, RegistrationRow, Store
 
-from gateway_core.fake import WebhookDelivery
+import gateway_core.fake
+from gateway_core import (
+    CheckoutStatus,
+    GatewayManager,
+    GatewayUnavailable,
+    InvalidRequest,
+    OperationContext,
+    PaymentState,
+    PaymentStatus,
+    StatusRequest,
+    hookimpl,
+)
+from gateway_core.fake import FakeGateway, Outcome, Scripted, WebhookDelivery
 
-from .helpers import Mailbox, eur, fake_of, make_event, pay
+from .conftest import Clock, on_clock
+from .helpers import Mailbox, deliver, eur, fake_of, make_event, pay, snapshot
 
 TITLE = "Pricing webinar"
 
@@ -121,3 +144,185 @@ def test_a_late_payment_of_a_participant_who_registered_again_says_so_not_sold_o
     ]  # the event has 49 seats left: "sold out" would not be true
     assert service.refund(first.registration_id).state == "refunded"
     assert row(store, again.registration_id).status == "confirmed"
+
+
+# -- payment.failed ---------------------------------------------------------------------------
+
+
+def test_a_bank_debit_that_fails_after_the_checkout_releases_the_seat_and_tells_the_payer_once(
+    service: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(service, capacity=1)
+    service.add_promo_code(event_id, "ONCE", percent="10", max_uses=1)
+    ann = service.checkout(event_id, "ann@example.com", "ONCE", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(ann.checkout_id or "", settle=False)  # a bank debit: paid later
+    assert deliver(service, "stripe-like") == [WebhookOutcome.IGNORED, WebhookOutcome.IGNORED]
+    fake.fail_payment(status.payment_id, "debit_returned")  # ... or not: the debit bounced
+    failed = fake.drain_webhooks(duplicate=True)
+    assert handle(service, "stripe-like", failed) == [WebhookOutcome.PROCESSED, WebhookOutcome.DUPLICATE]
+    assert row(store, ann.registration_id).status == "failed"  # was pending until a reconcile after the hold
+    assert service.event(event_id).seats_taken == 0
+    assert service.promo_code(event_id, "ONCE").uses == 0
+    # Stripe sends payment_intent.payment_failed and checkout.session.async_payment_failed for one
+    # failure: another event about the same payment tells nobody again
+    assert handle(service, "stripe-like", [payment_only(fake, failed[0], "fake_evt_pi_failed")]) == [
+        WebhookOutcome.IGNORED
+    ]
+    service.reconcile()
+    [notice] = drained(store)
+    assert (notice.kind, notice.recipient, notice.subject, notice.body) == (
+        "payment_failed",
+        "ann@example.com",
+        f"Your payment for {TITLE} failed",
+        f"Your payment of 18.00 EUR for {TITLE} failed, so you have no ticket and the seat held for you was "
+        "released. You can register again while seats are left.",
+    )
+    assert "debit_returned" not in notice.body  # the provider's reason is not the payer's business here
+    bob = service.checkout(event_id, "bob@example.com", "ONCE")  # the seat and the code's use are free again
+    assert bob.status == "pending"
+
+
+def test_a_payment_failed_whose_status_cannot_be_read_changes_nothing_and_its_redelivery_is_processed(
+    service: PaidEvents, store: Store
+) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(ann.checkout_id or "", settle=False)
+    deliver(service, "stripe-like")
+    fake.fail_payment(status.payment_id)
+    [failed] = fake.drain_webhooks()
+    before = snapshot(store)
+    fake.script(Scripted(Outcome.UNAVAILABLE, "status"))  # the provider's status API is down once
+    with pytest.raises(GatewayUnavailable):
+        service.handle_webhook("stripe-like", failed.headers, failed.body)
+    assert snapshot(store) == before  # no processed-webhook row: the redelivery is not a duplicate
+    assert service.handle_webhook("stripe-like", failed.headers, failed.body) == WebhookOutcome.PROCESSED
+    assert row(store, ann.registration_id).status == "failed"
+    assert queued(store, "payment_failed") == 1
+
+
+def test_a_payment_failed_that_overtook_the_payment_confirms_it(service: PaidEvents, store: Store) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.decline_checkout(ann.checkout_id or "")  # the first card is declined ...
+    fake.complete_checkout(ann.checkout_id or "")  # ... the second pays
+    # the decline's webhook arrives first; the payment's own ones are late
+    early = fake.drain_webhooks(hold={"checkout.completed", "payment.succeeded"})
+    assert handle(service, "stripe-like", early) == [WebhookOutcome.PROCESSED]
+    assert row(store, ann.registration_id).status == "confirmed"  # was pending: the failure did nothing
+    assert deliver(service, "stripe-like") == [WebhookOutcome.IGNORED, WebhookOutcome.IGNORED]
+    assert [m.kind for m in drained(store)] == ["confirmation"]
+
+
+def test_a_declined_card_the_fake_reports_failed_releases_the_seat_only_with_its_checkout_closed(
+    service: PaidEvents, store: Store
+) -> None:
+    """The fake keeps a checkout open after a declined card and reports it FAILED (Stripe says PENDING).
+
+    The service closes the checkout before it gives the seat away, so nobody pays for a released seat.
+    """
+    event_id = make_event(service, capacity=1)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.decline_checkout(ann.checkout_id or "")
+    assert deliver(service, "stripe-like") == [WebhookOutcome.PROCESSED]
+    assert row(store, ann.registration_id).status == "failed"
+    assert service.event(event_id).seats_taken == 0
+    assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.EXPIRED
+    with pytest.raises(InvalidRequest, match="expired"):
+        fake.complete_checkout(ann.checkout_id or "")  # the payer cannot pay for the released seat
+    assert deliver(service, "stripe-like") == [WebhookOutcome.IGNORED]  # the checkout's expiry
+    assert [m.kind for m in drained(store)] == ["payment_failed"]
+
+
+# -- Stripe's two payment.failed cases -----------------------------------------------------------
+
+
+class StripeStatuses:
+    """Stripe's status rule over the fake: a declined attempt on a session still open is ``PENDING``.
+
+    As stripe_gateway/normalize.py ``payment_status`` does and docs/stripe.md says: while a Checkout
+    Session is ``open`` a declined card is not the end (its PaymentIntent is back in
+    ``requires_payment_method`` with a ``last_payment_error``, and the payer can try another card
+    on the same session), so asked by the session's id the status is ``PENDING``. Asked by the
+    PaymentIntent's id (``pi_``) the plugin does not see the session: ``FAILED``.
+    """
+
+    def __init__(self) -> None:
+        self.manager: GatewayManager | None = None
+
+    @hookimpl(wrapper=True)
+    def gateway_payment_status(
+        self, request: StatusRequest, context: OperationContext
+    ) -> Generator[None, PaymentStatus, PaymentStatus]:
+        status = yield
+        assert self.manager is not None
+        fake = fake_of(self.manager, context.gateway)
+        if (
+            status.state is PaymentState.FAILED
+            and request.payment_id == status.checkout_id
+            and fake.checkout(request.payment_id).status is CheckoutStatus.OPEN
+        ):
+            return attrs.evolve(status, state=PaymentState.PENDING)
+        return status
+
+
+@pytest.fixture
+def stripe_like(store: Store, clock: Clock) -> PaidEvents:
+    statuses = StripeStatuses()
+    base, deployment = pe_config.load()
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake, statuses], load_entry_points=False)
+    statuses.manager = on_clock(manager, clock)
+    return PaidEvents(store, manager, base, clock=clock)
+
+
+def payment_only(fake: FakeGateway, delivery: WebhookDelivery, event_id: str) -> WebhookDelivery:
+    """``delivery`` as Stripe's ``payment_intent.payment_failed`` has it: about the PaymentIntent only.
+
+    Its object is the PaymentIntent, so it names no Checkout Session (stripe_gateway/normalize.py ``event``).
+    """
+    payload = json.loads(delivery.body)
+    payload["id"] = event_id
+    del payload["data"]["checkout_id"]
+    body = json.dumps(payload, sort_keys=True).encode()
+    return WebhookDelivery(event_id, delivery.type, {"Fake-Signature": fake.sign(body)}, body)
+
+
+def test_stripe_a_declined_card_on_an_open_session_keeps_the_seat(stripe_like: PaidEvents, store: Store) -> None:
+    service = stripe_like
+    event_id = make_event(service, capacity=1)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.decline_checkout(ann.checkout_id or "")  # payment_intent.payment_failed: the session stays open
+    [declined] = fake.drain_webhooks()
+    assert handle(service, "stripe-like", [payment_only(fake, declined, "fake_evt_pi_declined")]) == [
+        WebhookOutcome.IGNORED
+    ]
+    assert row(store, ann.registration_id).status == "pending"  # asked by the pi_ id, it was released
+    assert service.event(event_id).seats_taken == 1
+    assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.OPEN
+    assert queued(store, "payment_failed") == 0
+    pay(service, "stripe-like", ann.checkout_id)  # the payer tries another card on the same session
+    assert row(store, ann.registration_id).status == "confirmed"
+    assert [m.kind for m in drained(store)] == ["confirmation"]
+
+
+def test_stripe_an_async_payment_failure_after_the_session_completed_releases_the_seat(
+    stripe_like: PaidEvents, store: Store
+) -> None:
+    service = stripe_like
+    event_id = make_event(service, capacity=1)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(ann.checkout_id or "", settle=False)  # a bank debit
+    deliver(service, "stripe-like")
+    fake.fail_payment(status.payment_id)  # checkout.session.async_payment_failed, and payment_intent.payment_failed
+    [session_failed] = fake.drain_webhooks()
+    both = [session_failed, payment_only(fake, session_failed, "fake_evt_pi_failed")]
+    assert handle(service, "stripe-like", both) == [WebhookOutcome.PROCESSED, WebhookOutcome.IGNORED]
+    assert row(store, ann.registration_id).status == "failed"
+    assert service.event(event_id).seats_taken == 0
+    assert [m.kind for m in drained(store)] == ["payment_failed"]

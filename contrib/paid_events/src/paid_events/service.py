@@ -996,8 +996,21 @@ class PaidEvents:
     def handle_webhook(self, gateway: str, headers: Mapping[str, str], body: bytes) -> WebhookOutcome:
         """Verify, then process a webhook once however often it arrives.
 
+        A payment that succeeded (``payment.succeeded`` with the registration's amount, or
+        ``checkout.completed`` and a status check that says paid) confirms its registration; an
+        expired or cancelled checkout gives its seat back. ``payment.failed`` is not believed on
+        its own: an attempt may fail while the checkout still takes another (Stripe sends
+        ``payment_intent.payment_failed`` for each declined card on an open Checkout Session), so
+        the provider is asked about the registration's checkout, and only a final failure
+        (``FAILED`` or ``CANCELED``) releases the seat (``failed``, the payer told once); a paid
+        status confirms (the webhooks overtook each other); anything else keeps the seat. Before
+        releasing on ``FAILED``, the checkout is expired, so that none a provider still keeps open
+        can be paid for a released seat.
+
         Raises the gateway's :class:`~gateway_core.WebhookVerificationFailed` for a forged one and
         :class:`UnknownPayment` for one about a payment we never started; neither changes anything.
+        A provider error while asking for a payment's status (a :class:`~gateway_core.GatewayError`)
+        is raised too, before anything is recorded, so the provider's redelivery is processed.
         """
         event = self.gateways.parse_webhook(gateway, headers, body)
         relevant = {
@@ -1009,13 +1022,7 @@ class PaidEvents:
             EventType.REFUND_SUCCEEDED,
             EventType.REFUND_FAILED,
         }
-        claimed: Money | None = None
-        if event.type in (EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED):
-            if event.type is EventType.PAYMENT_SUCCEEDED and event.amount is not None:
-                claimed = event.amount
-            elif event.checkout_id or event.payment_id:  # "completed" may still be pending: ask the provider
-                status = self.gateways.payment_status(gateway, event.checkout_id or event.payment_id or "")
-                claimed = status.amount if status.is_paid else None
+        claimed, paid_id, failed_for_good = self._payment_outcome(gateway, event)
         fully_refunded = event.type is EventType.REFUND_SUCCEEDED and self._fully_refunded(gateway, event)
         try:
             with self.store.transaction() as s:
@@ -1043,9 +1050,11 @@ class PaidEvents:
                 )
                 changed = False
                 if claimed is not None and self._amount_matches(reg, claimed):
-                    changed = self._confirm_paid(s, reg.id, event.payment_id)
+                    changed = self._confirm_paid(s, reg.id, paid_id)
                 elif event.type in (EventType.CHECKOUT_EXPIRED, EventType.PAYMENT_CANCELED):
                     changed = self._release_in(s, reg.id, "expired")
+                elif failed_for_good:
+                    changed = self._payment_failed(s, reg)
                 elif fully_refunded:
                     changed = self._mark_refunded(s, reg.id, event.refund_id)
                 elif event.type is EventType.REFUND_SUCCEEDED:
@@ -1070,6 +1079,74 @@ class PaidEvents:
             changed=changed,
         )
         return WebhookOutcome.PROCESSED if changed else WebhookOutcome.IGNORED
+
+    def _payment_outcome(self, gateway: str, event: WebhookEvent) -> tuple[Money | None, str | None, bool]:
+        """What a payment event says, asked outside any transaction: the amount paid (``None``: not
+        paid), the payment id to record, and whether the payment failed for good."""
+        if event.type in (EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED):
+            if event.type is EventType.PAYMENT_SUCCEEDED and event.amount is not None:
+                return event.amount, event.payment_id, False
+            if event.checkout_id or event.payment_id:  # "completed" may still be pending: ask the provider
+                status = self.gateways.payment_status(gateway, event.checkout_id or event.payment_id or "")
+                return status.amount if status.is_paid else None, event.payment_id, False
+        elif event.type is EventType.PAYMENT_FAILED and (failure := self._failure_status(gateway, event)) is not None:
+            final = failure.state in (PaymentState.FAILED, PaymentState.CANCELED)
+            return failure.amount if failure.is_paid else None, event.payment_id or failure.payment_id, final
+        return None, event.payment_id, False
+
+    def _failure_status(self, gateway: str, event: WebhookEvent) -> PaymentStatus | None:
+        """Where a payment reported failed is now, as the provider says (``None``: no registration).
+
+        Asked about the registration's checkout, not the event's ids: Stripe's
+        ``payment_intent.payment_failed`` names only the PaymentIntent, which reads ``FAILED`` after
+        a declined card even while its Checkout Session is still open for another one; the session
+        (``cs_``) reads ``PENDING`` then, and ``FAILED`` once a delayed method such as a bank debit
+        failed after the checkout completed (``checkout.session.async_payment_failed``: "a payment
+        intent using a delayed payment method fails"; docs/stripe.md, stripe_gateway/normalize.py).
+        A ``FAILED`` pending registration's checkout is expired first and, unless the provider says
+        it was no longer open, the status read again: a provider that keeps a checkout open after
+        a declined attempt and reports it ``FAILED`` (the fake does) then reads ``CANCELED``, and
+        one paid meanwhile reads paid. A provider error reading the status is raised: the caller
+        records nothing and the webhook is delivered again.
+        """
+        with self.store.transaction() as s:
+            reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
+        if reg is None:
+            return None  # the processing transaction reports the unknown payment
+        asked = reg.checkout_id or reg.payment_id or event.checkout_id or event.payment_id
+        if asked is None:
+            return None
+        status = self.gateways.payment_status(gateway, asked)
+        if (
+            status.state is PaymentState.FAILED
+            and reg.status == "pending"
+            and reg.checkout_id is not None
+            and self._void(reg.id, gateway, reg.checkout_id)
+        ):
+            status = self.gateways.payment_status(gateway, asked)
+        return status
+
+    def _payment_failed(self, s: Session, reg: RegistrationRow) -> bool:
+        """A pending registration's payment failed for good: release its seat and tell the payer, once.
+
+        Only the move from ``pending`` (a conditional update) sends the message, so a second
+        ``payment.failed`` (Stripe sends one for the PaymentIntent and one for the session) or a
+        redelivery sends none.
+        """
+        if not self._release_in(s, reg.id, "failed"):
+            return False
+        event = self._event(s, reg.event_id)
+        amount = Money.from_minor(reg.price_minor, reg.currency)
+        text = f"Your payment of {amount} for {event.title} failed, so you have no ticket"
+        if event.status != "active":
+            text += f" and there is nothing to refund (the organizer cancelled {event.title})."
+        else:
+            text += " and the seat held for you was released."
+            if self._registration_open(event):
+                text += " You can register again while seats are left."
+        self._message(s, "payment_failed", event, reg, f"Your payment for {event.title} failed", text)
+        log.info("paid_events.payment.failed", registration_id=reg.id, event_id=reg.event_id)
+        return True
 
     def _fully_refunded(self, gateway: str, event: WebhookEvent) -> bool:
         """Whether a ``refund.succeeded`` leaves the whole payment refunded, as the provider says now.
@@ -1107,11 +1184,14 @@ class PaidEvents:
         stored expiry), release one whose hold lapsed before any checkout was made, ask the
         provider for the payment's status, confirm a paid one, release the seat of a cancelled or
         expired one, and expire (void) a checkout whose hold ran out or whose event is cancelled
-        (none is opened for a cancelled event). A payment reported paid when there is no seat for
-        it (its event cancelled, or its hold lapsed and the event sold out, its promo code used up
-        or its participant holding another ticket) is ``paid_no_seat`` and its payer is told the
-        organizer refunds it. Then settle refunds: re-send a refund whose answer was lost (same
-        key) and poll pending ones.
+        (none is opened for a cancelled event). A payment the status shows failed is released
+        only then, once its hold lapsed or its event is cancelled (``expired``, with no message):
+        its checkout may still take another attempt; the ``payment.failed`` webhook
+        (:meth:`handle_webhook`) is what releases a final failure at once and tells the payer. A
+        payment reported paid when there is no seat for it (its event cancelled, or its hold lapsed
+        and the event sold out, its promo code used up or its participant holding another ticket)
+        is ``paid_no_seat`` and its payer is told the organizer refunds it. Then settle refunds:
+        re-send a refund whose answer was lost (same key) and poll pending ones.
         A provider error on one registration leaves it pending and the sweep goes on.
         """
         with self.store.transaction() as s:
@@ -2185,6 +2265,14 @@ class PaidEvents:
     def _require_active(event: EventRow) -> None:
         if event.status != "active":
             raise EventClosed(f"event {event.id} is cancelled")
+
+    def _registration_open(self, event: EventRow) -> bool:
+        """Whether the event takes registrations now (see :meth:`_require_open`)."""
+        try:
+            self._require_open(event, self.clock())
+        except PaidEventsError:
+            return False
+        return True
 
     def _require_open(self, event: EventRow, now: datetime) -> None:
         """Registration is open: the event is active and, for a one-off, not past its late-join window."""
