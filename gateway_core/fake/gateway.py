@@ -25,6 +25,8 @@ What it models:
   errors are not stored, because nothing happened.
 * **A hosted checkout** that a test (or a person, through :mod:`gateway_core.fake.server`) pays,
   declines or abandons: :meth:`complete_checkout`, :meth:`decline_checkout`, :meth:`abandon_checkout`.
+  A declined card is one attempt, as on Stripe: ``payment.failed`` with its code, and the
+  checkout stays open with its payment ``PENDING`` (awaiting the payer), who may pay or abandon it.
   ``complete_checkout(id, settle=False)`` is a payer who finished with a payment method that
   settles later (a bank debit): the checkout is complete, the payment ``PENDING``
   (``checkout.completed`` and ``payment.pending`` webhooks) until :meth:`settle_payment`
@@ -857,11 +859,22 @@ class FakeGateway:
             return dispute_id
 
     def decline_checkout(self, checkout_id: str, decline_code: str = "card_declined") -> PaymentStatus:
-        """The payer's card is declined; the checkout stays open for another attempt."""
+        """The payer's card is declined; the checkout stays open for another attempt.
+
+        Emits ``payment.failed`` with ``decline_code`` for the attempt, and the payment stays
+        ``PENDING`` (awaiting the payer), not ``FAILED``: the payer may try another card, so
+        :meth:`complete_checkout` still pays it and :meth:`abandon_checkout` expires it. As on
+        Stripe, where a declined attempt sends ``payment_intent.payment_failed`` and the
+        PaymentIntent "returns to requires_payment_method so that the payment can be retried"
+        (stripe.com/docs/payments/paymentintents/lifecycle) while its Checkout Session stays open
+        (stripe_gateway ``normalize.payment_status``: ``PENDING``); and as on PayPal, where an
+        ``INSTRUMENT_DECLINED`` has the payer "select a different payment option" (PayPal
+        Checkout, "Handle funding failures") and the order stays uncaptured (``PENDING``).
+        """
         with self._lock:
             checkout = self._open_checkout(checkout_id)
             payment = self._payments[checkout.payment_id]
-            payment.state = PaymentState.FAILED
+            payment.state = PaymentState.PENDING  # awaiting the payer: the checkout takes another attempt
             self._emit(EventType.PAYMENT_FAILED, payment, failure_code=decline_code)
         return self.status(checkout_id)
 

@@ -1,7 +1,9 @@
 """A hosted checkout page for the fake gateway, so a person can pay, decline or abandon.
 
 Serves ``GET /c/<checkout id>`` (a page with the amount and three buttons) and
-``POST /c/<checkout id>/{pay,decline,abandon}`` on 127.0.0.1 only, on a free port. It serves the
+``POST /c/<checkout id>/{pay,decline,abandon}`` on 127.0.0.1 only, on a free port. A declined card
+leaves the checkout open, as a provider's hosted page does: the payer is sent back to the page,
+which says the card was declined and still offers to pay. It serves the
 fake's 3-D Secure page too, where an ``AuthenticationRequired.action_url`` leads:
 ``GET /3ds/<payment id>`` (two buttons) and ``POST /3ds/<payment id>/{pass,fail}``, which do what
 :meth:`~gateway_core.fake.FakeGateway.complete_3ds` and ``fail_3ds`` do and then send the payer
@@ -31,6 +33,8 @@ _PAGE_RE = re.compile(r"^/c/(fake_cs_[0-9a-f]+)$")
 _ACTION_RE = re.compile(r"^/c/(fake_cs_[0-9a-f]+)/(pay|decline|abandon)$")
 _3DS_PAGE_RE = re.compile(r"^/3ds/(fake_pi_[0-9a-f]+)$")
 _3DS_ACTION_RE = re.compile(r"^/3ds/(fake_pi_[0-9a-f]+)/(pass|fail)$")
+#: The query the page is redirected back with after a declined card (a fixed flag: nothing is echoed).
+_DECLINED = "declined=1"
 
 
 class FakeCheckoutServer:
@@ -96,7 +100,8 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path  # the action_url's ?return_url= is the fake's to keep, not read here
+            parts = urlsplit(self.path)
+            path = parts.path  # the action_url's ?return_url= is the fake's to keep, not read here
             three_ds = _3DS_PAGE_RE.match(path)
             if three_ds is not None:
                 self._3ds_page(three_ds.group(1))
@@ -111,16 +116,18 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
                 self._send(HTTPStatus.NOT_FOUND, f"<h1>{html.escape(exc.message)}</h1>")
                 return
             status = fake.status(session.id).state
-            buttons = ""
+            buttons = notice = ""
             if session.status is CheckoutStatus.OPEN:
                 buttons = "".join(
                     f'<form method="post" action="/c/{session.id}/{action}"><button>{label}</button></form>'
                     for action, label in (("pay", "Pay"), ("decline", "Decline card"), ("abandon", "Abandon"))
                 )
+                if parts.query == _DECLINED:  # back from a declined card: the checkout takes another
+                    notice = "<p><b>Your card was declined.</b> Try another card, or abandon.</p>"
             self._send(
                 HTTPStatus.OK,
                 "<!doctype html><title>Fake checkout</title>"
-                f"<h1>Fake checkout (not live)</h1><p>Pay <b>{html.escape(str(session.amount))}</b></p>"
+                f"<h1>Fake checkout (not live)</h1><p>Pay <b>{html.escape(str(session.amount))}</b></p>{notice}"
                 f"<p>Checkout: {html.escape(session.status.value)}; payment: {html.escape(status.value)}</p>{buttons}",
             )
 
@@ -169,13 +176,14 @@ def _handler_for(fake: FakeGateway) -> type[BaseHTTPRequestHandler]:
                 if action == "pay":
                     fake.complete_checkout(checkout_id)
                 elif action == "decline":
-                    fake.decline_checkout(checkout_id)
+                    fake.decline_checkout(checkout_id)  # the checkout stays open, its payment PENDING
                 else:
                     fake.abandon_checkout(checkout_id)
             except GatewayError as exc:
                 self._send(HTTPStatus.CONFLICT, f"<h1>{html.escape(exc.message)}</h1>")
                 return
-            self._redirect(f"/c/{checkout_id}")
+            # back to the same page, which still takes a payment after a declined card, and says so
+            self._redirect(f"/c/{checkout_id}?{_DECLINED}" if action == "decline" else f"/c/{checkout_id}")
 
     return Handler
 

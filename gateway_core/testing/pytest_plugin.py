@@ -23,7 +23,9 @@ Fixtures:
     Play the payer on a hosted checkout: ``complete_checkout(session)`` pays it
     (``settle=False``: with a method that settles later, so the payment stays ``PENDING`` until
     ``fake_gateway.settle_payment`` or ``fail_payment``), ``decline_checkout(session,
-    "insufficient_funds")`` declines the card, ``abandon_checkout`` lets it expire. Each takes the
+    "insufficient_funds")`` declines the card (a ``payment.failed`` webhook for the attempt; the
+    checkout stays open and its payment ``PENDING``, as on Stripe, so the payer may still pay
+    it), ``abandon_checkout`` lets it expire. Each takes the
     :class:`~gateway_core.models.CheckoutSession` (or its id) and returns the fake's
     :class:`~gateway_core.models.PaymentStatus`; with several fake gateways an id is looked up in
     each.
@@ -212,7 +214,10 @@ def complete_checkout(gateway_manager: GatewayManager) -> CompleteAction:
 
 @pytest.fixture
 def decline_checkout(gateway_manager: GatewayManager) -> DeclineAction:
-    """``decline_checkout(session, decline_code="card_declined")``: the payer's card is declined."""
+    """``decline_checkout(session, decline_code="card_declined")``: the payer's card is declined.
+
+    ``payment.failed`` with ``decline_code``; the checkout stays open and its payment ``PENDING``.
+    """
 
     def decline(session: CheckoutSession | str, decline_code: str = "card_declined") -> PaymentStatus:
         fake, checkout_id = _owner(gateway_manager, session)

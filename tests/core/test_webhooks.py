@@ -233,21 +233,55 @@ def test_checkout_authorize_only_completes_as_authorized(two_fakes: GatewayManag
     assert events_of(two_fakes) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_AUTHORIZED]
 
 
-def test_checkout_decline_leaves_the_checkout_open_for_another_try(two_fakes: GatewayManager) -> None:
+def test_checkout_decline_leaves_the_checkout_open_and_its_payment_pending(two_fakes: GatewayManager) -> None:
+    """A declined card on an open checkout is an attempt, not the payment's end: ``PENDING``, as Stripe says.
+
+    Stripe: the PaymentIntent "returns to requires_payment_method so that the payment can be
+    retried", and ``payment_intent.payment_failed`` is sent for the attempt (stripe_gateway/normalize.py
+    ``payment_status``: ``PENDING`` while the session is open). ``FAILED`` would tell a host to let
+    go of an order the payer is still paying for.
+    """
     f = fake(two_fakes, "alpha")
     session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
-    f.decline_checkout(session.id, "insufficient_funds")
-    status = two_fakes.payment_status("alpha", session.id)
-    assert status.state is PaymentState.FAILED
-    assert not status.is_paid
+    declined = f.decline_checkout(session.id, "insufficient_funds")
+    assert declined.state is PaymentState.PENDING  # awaiting the payer, who may try another card
+    for asked in (session.id, declined.payment_id):  # by the checkout's id or the payment's
+        status = two_fakes.payment_status("alpha", asked)
+        assert (status.state, status.is_paid) == (PaymentState.PENDING, False)
+        assert status.amount_captured == Money.zero("EUR")
     assert f.checkout(session.id).status is CheckoutStatus.OPEN
-    [delivery] = f.drain_webhooks()
+    [delivery] = f.drain_webhooks()  # the attempt's failure is still reported, with its code
     event = two_fakes.parse_webhook("alpha", delivery.headers, delivery.body)
     assert event.type is EventType.PAYMENT_FAILED
     assert event.failure_code == "insufficient_funds"
+    assert event.checkout_id == session.id
 
     f.complete_checkout(session.id)  # the payer tries another card
-    assert two_fakes.payment_status("alpha", session.id).is_paid
+    assert two_fakes.payment_status("alpha", session.id).state is PaymentState.SUCCEEDED
+    assert events_of(two_fakes) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED]
+
+
+def test_each_declined_attempt_is_reported_and_the_payment_stays_pending(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.decline_checkout(session.id, "card_declined")
+    f.decline_checkout(session.id, "expired_card")  # Stripe sends payment_intent.payment_failed for each
+    codes = [two_fakes.parse_webhook("alpha", d.headers, d.body).failure_code for d in f.drain_webhooks()]
+    assert codes == ["card_declined", "expired_card"]
+    assert two_fakes.payment_status("alpha", session.id).state is PaymentState.PENDING
+    assert f.complete_checkout(session.id, settle=False).state is PaymentState.PENDING  # a bank debit now
+    assert f.settle_payment(session.id).state is PaymentState.SUCCEEDED
+
+
+def test_a_declined_checkout_then_abandoned_is_canceled(two_fakes: GatewayManager) -> None:
+    f = fake(two_fakes, "alpha")
+    session = two_fakes.create_checkout("alpha", checkout(), idempotency_key="k")
+    f.decline_checkout(session.id)
+    assert f.abandon_checkout(session.id).state is PaymentState.CANCELED  # the payer gave up: expired
+    assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
+    assert events_of(two_fakes) == [EventType.PAYMENT_FAILED, EventType.CHECKOUT_EXPIRED]
+    with pytest.raises(InvalidRequest, match="is expired"):
+        f.decline_checkout(session.id)  # a closed checkout takes no attempt
 
 
 def test_checkout_abandon_expires_and_cancels(two_fakes: GatewayManager) -> None:

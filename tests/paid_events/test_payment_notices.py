@@ -6,7 +6,9 @@
 * ``payment.failed`` is not believed on its own: the provider is asked about the registration's
   checkout. A final failure (a bank debit that bounced after the checkout completed) releases
   the seat and tells the payer once; a declined card on a checkout still open for another
-  attempt keeps the seat (Stripe: ``payment_intent.payment_failed`` while its session is open).
+  attempt keeps the seat (Stripe: ``payment_intent.payment_failed`` while its session is open;
+  the fake: ``decline_checkout``, the payment ``PENDING``). A provider that reported such a
+  checkout ``FAILED`` would have it expired before the seat is released.
 """
 
 from __future__ import annotations
@@ -217,21 +219,115 @@ def test_a_payment_failed_that_overtook_the_payment_confirms_it(service: PaidEve
     assert [m.kind for m in drained(store)] == ["confirmation"]
 
 
-def test_a_declined_card_the_fake_reports_failed_releases_the_seat_only_with_its_checkout_closed(
+def test_a_declined_card_keeps_the_seat_and_the_payer_pays_on_the_same_checkout(
     service: PaidEvents, store: Store
 ) -> None:
-    """The fake keeps a checkout open after a declined card and reports it FAILED (Stripe says PENDING).
+    """The fake does what Stripe does with a declined card: the checkout stays open, the payment ``PENDING``.
 
-    The service closes the checkout before it gives the seat away, so nobody pays for a released seat.
+    Its ``payment.failed`` reports the attempt; asked, the provider says the payment still awaits
+    the payer, so the seat is kept, nobody is told the payment failed, and the payer pays.
     """
     event_id = make_event(service, capacity=1)
     ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
     fake = fake_of(service.gateways, "stripe-like")
-    fake.decline_checkout(ann.checkout_id or "")
+    fake.decline_checkout(ann.checkout_id or "", "insufficient_funds")
+    assert deliver(service, "stripe-like") == [WebhookOutcome.IGNORED]  # was PROCESSED: the seat released
+    assert row(store, ann.registration_id).status == "pending"
+    assert service.event(event_id).seats_taken == 1
+    assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.OPEN
+    assert queued(store, "payment_failed") == 0
+    pay(service, "stripe-like", ann.checkout_id)  # another card, on the same checkout
+    assert row(store, ann.registration_id).status == "confirmed"
+    assert [m.kind for m in drained(store)] == ["confirmation"]
+
+
+# -- providers' status rules over the fake -------------------------------------------------------
+
+
+class DeclinedAttempts:
+    """A provider's status rule over the fake, for what the fake does not say itself after a declined card.
+
+    The fake reports a checkout still open after a declined card ``PENDING`` by either id (its
+    ``decline_checkout``), as Stripe does asked about the session. A test declines through
+    :meth:`decline`, so the rule knows which payments had a declined attempt; :meth:`reads` says
+    what this provider reports for one of them while the fake says ``PENDING``.
+    """
+
+    def __init__(self) -> None:
+        self.manager: GatewayManager | None = None
+        self.declined: set[str] = set()  # payment ids with a declined attempt
+
+    def decline(self, gateway: str, checkout_id: str | None) -> None:
+        assert self.manager is not None
+        status = fake_of(self.manager, gateway).decline_checkout(checkout_id or "")
+        self.declined.add(status.payment_id)
+
+    def reads(self, request: StatusRequest, status: PaymentStatus) -> PaymentState:
+        raise NotImplementedError
+
+    @hookimpl(wrapper=True)
+    def gateway_payment_status(
+        self, request: StatusRequest, context: OperationContext
+    ) -> Generator[None, PaymentStatus, PaymentStatus]:
+        status = yield
+        if status.state is PaymentState.PENDING and status.payment_id in self.declined:
+            return attrs.evolve(status, state=self.reads(request, status))
+        return status
+
+
+class StripeStatuses(DeclinedAttempts):
+    """Stripe's rule: a declined attempt on an open session reads ``PENDING`` by the session, ``FAILED`` by its pi_.
+
+    As stripe_gateway/normalize.py ``payment_status`` does and docs/stripe.md says: while a Checkout
+    Session is ``open`` a declined card is not the end (its PaymentIntent is back in
+    ``requires_payment_method`` with a ``last_payment_error``, and the payer can try another card
+    on the same session), so asked by the session's id the status is ``PENDING``. Asked by the
+    PaymentIntent's id (``pi_``) the plugin does not see the session: ``FAILED``.
+    """
+
+    def reads(self, request: StatusRequest, status: PaymentStatus) -> PaymentState:
+        return PaymentState.PENDING if request.payment_id == status.checkout_id else PaymentState.FAILED
+
+
+class OpenCheckoutsFailed(DeclinedAttempts):
+    """A provider that reports a checkout still open after a declined card ``FAILED``, by either id.
+
+    None that gateway-core has does (Stripe says ``PENDING`` by the session, PayPal keeps the order
+    as it was); the service must still not give a seat away while its checkout can be paid.
+    """
+
+    def reads(self, request: StatusRequest, status: PaymentStatus) -> PaymentState:
+        assert self.manager is not None
+        checkout = fake_of(self.manager, status.gateway).checkout(status.checkout_id or "")
+        return PaymentState.FAILED if checkout.status is CheckoutStatus.OPEN else status.state
+
+
+def over(store: Store, clock: Clock, rule: DeclinedAttempts) -> PaidEvents:
+    """The service on the example's two fake gateways, their statuses read through ``rule``."""
+    base, deployment = pe_config.load()
+    manager = GatewayManager(deployment, plugins=[gateway_core.fake, rule], load_entry_points=False)
+    rule.manager = on_clock(manager, clock)
+    return PaidEvents(store, manager, base, clock=clock)
+
+
+def test_a_provider_reporting_an_open_checkout_failed_has_it_closed_before_the_seat_is_released(
+    store: Store, clock: Clock
+) -> None:
+    """The service expires a ``FAILED`` pending registration's checkout before it gives the seat away.
+
+    So nobody pays for a released seat, whatever a provider says about a checkout it keeps open.
+    """
+    rule = OpenCheckoutsFailed()
+    service = over(store, clock, rule)
+    event_id = make_event(service, capacity=1)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    rule.decline("stripe-like", ann.checkout_id)
+    assert service.gateways.payment_status("stripe-like", ann.checkout_id or "").state is PaymentState.FAILED
     assert deliver(service, "stripe-like") == [WebhookOutcome.PROCESSED]
     assert row(store, ann.registration_id).status == "failed"
     assert service.event(event_id).seats_taken == 0
-    assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.EXPIRED
+    assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.EXPIRED  # closed first
     with pytest.raises(InvalidRequest, match="expired"):
         fake.complete_checkout(ann.checkout_id or "")  # the payer cannot pay for the released seat
     assert deliver(service, "stripe-like") == [WebhookOutcome.IGNORED]  # the checkout's expiry
@@ -241,42 +337,14 @@ def test_a_declined_card_the_fake_reports_failed_releases_the_seat_only_with_its
 # -- Stripe's two payment.failed cases -----------------------------------------------------------
 
 
-class StripeStatuses:
-    """Stripe's status rule over the fake: a declined attempt on a session still open is ``PENDING``.
-
-    As stripe_gateway/normalize.py ``payment_status`` does and docs/stripe.md says: while a Checkout
-    Session is ``open`` a declined card is not the end (its PaymentIntent is back in
-    ``requires_payment_method`` with a ``last_payment_error``, and the payer can try another card
-    on the same session), so asked by the session's id the status is ``PENDING``. Asked by the
-    PaymentIntent's id (``pi_``) the plugin does not see the session: ``FAILED``.
-    """
-
-    def __init__(self) -> None:
-        self.manager: GatewayManager | None = None
-
-    @hookimpl(wrapper=True)
-    def gateway_payment_status(
-        self, request: StatusRequest, context: OperationContext
-    ) -> Generator[None, PaymentStatus, PaymentStatus]:
-        status = yield
-        assert self.manager is not None
-        fake = fake_of(self.manager, context.gateway)
-        if (
-            status.state is PaymentState.FAILED
-            and request.payment_id == status.checkout_id
-            and fake.checkout(request.payment_id).status is CheckoutStatus.OPEN
-        ):
-            return attrs.evolve(status, state=PaymentState.PENDING)
-        return status
+@pytest.fixture
+def stripe_statuses() -> StripeStatuses:
+    return StripeStatuses()
 
 
 @pytest.fixture
-def stripe_like(store: Store, clock: Clock) -> PaidEvents:
-    statuses = StripeStatuses()
-    base, deployment = pe_config.load()
-    manager = GatewayManager(deployment, plugins=[gateway_core.fake, statuses], load_entry_points=False)
-    statuses.manager = on_clock(manager, clock)
-    return PaidEvents(store, manager, base, clock=clock)
+def stripe_like(store: Store, clock: Clock, stripe_statuses: StripeStatuses) -> PaidEvents:
+    return over(store, clock, stripe_statuses)
 
 
 def payment_only(fake: FakeGateway, delivery: WebhookDelivery, event_id: str) -> WebhookDelivery:
@@ -291,13 +359,17 @@ def payment_only(fake: FakeGateway, delivery: WebhookDelivery, event_id: str) ->
     return WebhookDelivery(event_id, delivery.type, {"Fake-Signature": fake.sign(body)}, body)
 
 
-def test_stripe_a_declined_card_on_an_open_session_keeps_the_seat(stripe_like: PaidEvents, store: Store) -> None:
+def test_stripe_a_declined_card_on_an_open_session_keeps_the_seat(
+    stripe_like: PaidEvents, stripe_statuses: StripeStatuses, store: Store
+) -> None:
     service = stripe_like
     event_id = make_event(service, capacity=1)
     ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
     fake = fake_of(service.gateways, "stripe-like")
-    fake.decline_checkout(ann.checkout_id or "")  # payment_intent.payment_failed: the session stays open
+    stripe_statuses.decline("stripe-like", ann.checkout_id)  # payment_intent.payment_failed: the session stays open
     [declined] = fake.drain_webhooks()
+    payment_id = fake.status(ann.checkout_id or "").payment_id
+    assert service.gateways.payment_status("stripe-like", payment_id).state is PaymentState.FAILED  # by its pi_
     assert handle(service, "stripe-like", [payment_only(fake, declined, "fake_evt_pi_declined")]) == [
         WebhookOutcome.IGNORED
     ]

@@ -45,12 +45,15 @@ def test_paid_checkout_reaches_the_host_webhook(gateway_manager, complete_checko
     assert len(ids) == 4 and len(set(ids)) == 2  # each event twice; the host dedupes on the id
 
 
-def test_declined_checkout_is_not_paid(gateway_manager, decline_checkout, deliver_webhooks):
+def test_declined_checkout_is_not_paid_and_the_payer_may_try_again(
+    gateway_manager, decline_checkout, complete_checkout, deliver_webhooks
+):
     session = order_checkout(gateway_manager, "o-2")
     status = decline_checkout(session, "insufficient_funds")
-    assert status.state is PaymentState.FAILED
+    assert (status.state, status.is_paid) == (PaymentState.PENDING, False)  # awaiting the payer, not failed
     events = deliver_webhooks(lambda h, b: gateway_manager.parse_webhook("fake", h, b))
     assert [(e.type, e.failure_code) for e in events] == [(EventType.PAYMENT_FAILED, "insufficient_funds")]
+    assert complete_checkout(session).state is PaymentState.SUCCEEDED  # another card, the same checkout
 
 
 def test_abandoned_checkout_is_canceled(gateway_manager, abandon_checkout):
