@@ -319,6 +319,14 @@ def gateway_payment_status(request: StatusRequest, context: OperationContext) ->
     Report ``SUCCEEDED`` only when the money is captured: a checkout completed with a pending or
     declined payment is not paid. Raise :class:`NotFound` for an unknown id.
 
+    ``FAILED`` is final for that payment: nothing more will be paid on it, so a host may let go
+    of what it was for. A hosted checkout still open for another attempt after the payer's card
+    was declined is ``PENDING`` (awaiting the payer), not ``FAILED``, even though the provider
+    reports the declined attempt (``payment.failed``): the payer may still pay on it, as on
+    Stripe, where the PaymentIntent goes back to ``requires_payment_method`` while its Checkout
+    Session stays open. Such a checkout's payment ends ``SUCCEEDED`` (``AUTHORIZED`` for an
+    authorize-only one) once paid, or ``CANCELED`` once the checkout expires.
+
     ``amount_refunded`` counts every refund that succeeded *or is still pending*, and none that
     failed or was canceled: it is the amount no longer refundable, and a refund counts from the
     moment the provider accepts it, not once it settles. ``state`` follows it

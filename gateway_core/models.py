@@ -367,11 +367,11 @@ class CheckoutStatus(enum.StrEnum):
 class PaymentState(enum.StrEnum):
     """A payment's normalized state. Only ``SUCCEEDED`` means the money is ours."""
 
-    PENDING = "pending"  # created, awaiting payer or asynchronous settlement
+    PENDING = "pending"  # awaiting the payer or settlement; so is a checkout still open after a declined card
     REQUIRES_ACTION = "requires_action"  # payer must authenticate
     AUTHORIZED = "authorized"  # held, awaiting capture
     SUCCEEDED = "succeeded"  # captured / paid
-    FAILED = "failed"  # declined or failed
+    FAILED = "failed"  # declined or failed, final for this payment; a checkout still open for another card is PENDING
     CANCELED = "canceled"  # voided, or checkout expired unpaid
     REFUNDED = "refunded"  # fully refunded
     PARTIALLY_REFUNDED = "partially_refunded"
