@@ -128,11 +128,13 @@ def run_demo(
 
     if interactive:
         with FakeCheckoutServer(fake) as server:
-            (tell or report.detail)(f"Open {server.url}/c/{session.id} in a browser and pay, decline or abandon.")
+            (tell or report.detail)(
+                f"Open {server.url}/c/{session.id} in a browser and pay or abandon "
+                "(a declined card leaves the checkout open for another try)."
+            )
             deadline = time.monotonic() + timeout
+            # A declined card leaves the checkout open for another attempt: wait for pay or abandon.
             while fake.checkout(session.id).status is CheckoutStatus.OPEN and time.monotonic() < deadline:
-                if manager.payment_status(gateway, session.id).state.value == "failed":
-                    break
                 time.sleep(0.2)
     else:
         fake.complete_checkout(session.id)

@@ -57,7 +57,7 @@ def test_server_binds_loopback_and_checkout_urls_point_at_it(
 
 @pytest.mark.parametrize(
     ("action", "state"),
-    [("pay", PaymentState.SUCCEEDED), ("decline", PaymentState.FAILED), ("abandon", PaymentState.CANCELED)],
+    [("pay", PaymentState.SUCCEEDED), ("decline", PaymentState.PENDING), ("abandon", PaymentState.CANCELED)],
 )
 def test_a_person_pays_declines_or_abandons(
     manager: GatewayManager, server: FakeCheckoutServer, action: str, state: PaymentState

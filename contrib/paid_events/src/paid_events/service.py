@@ -1097,17 +1097,18 @@ class PaidEvents:
     def _failure_status(self, gateway: str, event: WebhookEvent) -> PaymentStatus | None:
         """Where a payment reported failed is now, as the provider says (``None``: no registration).
 
-        Asked about the registration's checkout, not the event's ids: Stripe's
-        ``payment_intent.payment_failed`` names only the PaymentIntent, which reads ``FAILED`` after
-        a declined card even while its Checkout Session is still open for another one; the session
-        (``cs_``) reads ``PENDING`` then, and ``FAILED`` once a delayed method such as a bank debit
+        Asked about the registration's checkout, not the event's ids: the checkout is what the
+        payer pays on. Stripe's ``payment_intent.payment_failed`` names only the PaymentIntent, and
+        is sent for a declined card while the Checkout Session is still open for another one; the
+        session (``cs_``) reads ``PENDING`` then, as the core's contract says of a checkout still
+        open after a declined card, and ``FAILED`` once a delayed method such as a bank debit
         failed after the checkout completed (``checkout.session.async_payment_failed``: "a payment
         intent using a delayed payment method fails"; docs/stripe.md, stripe_gateway/normalize.py).
         A ``FAILED`` pending registration's checkout is expired first and, unless the provider says
-        it was no longer open, the status read again: a provider that keeps a checkout open after
-        a declined attempt and reports it ``FAILED`` (the fake does) then reads ``CANCELED``, and
-        one paid meanwhile reads paid. A provider error reading the status is raised: the caller
-        records nothing and the webhook is delivered again.
+        it was no longer open, the status read again: a plugin that reports a checkout still open
+        after a declined attempt ``FAILED`` (against the contract) then reads ``CANCELED``, so no
+        one pays for a released seat, and one paid meanwhile reads paid. A provider error reading
+        the status is raised: the caller records nothing and the webhook is delivered again.
         """
         with self.store.transaction() as s:
             reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
