@@ -66,6 +66,10 @@ class StandIn:
     def pay(self, checkout_id: str) -> str:
         return str(self._call("POST", f"/_standin/pay/{checkout_id}")["payment_intent"])
 
+    def decline(self, checkout_id: str, decline_code: str = "generic_decline") -> str:
+        """The payer's card is declined on the hosted page (the session stays open); returns its PaymentIntent."""
+        return str(self._call("POST", f"/_standin/decline/{checkout_id}?decline_code={decline_code}")["payment_intent"])
+
     def authenticate(self, payment_intent_id: str, *, passed: bool = True) -> str:
         """The payer completes (or fails) 3-D Secure; returns the PaymentIntent's status after it."""
         result = "pass" if passed else "fail"

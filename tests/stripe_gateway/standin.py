@@ -3,8 +3,8 @@
 localstripe covers PaymentIntents but not Checkout, and ignores idempotency keys; this stand-in
 models the parts of Stripe the plugin's contract depends on and that the tests must observe:
 
-* Checkout Sessions (create with inline ``price_data``, retrieve with ``expand``, expire), paid
-  through ``POST /_standin/pay/{id}`` as a payer would;
+* Checkout Sessions (create with inline ``price_data``, retrieve with ``expand``, expire, list by
+  ``payment_intent``), paid through ``POST /_standin/pay/{id}`` as a payer would;
 * PaymentIntents confirmed at creation with manual capture, partial capture, cancel; a capture or
   cancel the status does not take gets ``payment_intent_unexpected_state`` with the PaymentIntent;
 * 3-D Secure as Stripe answers it for ``pm_card_threeDSecure2Required`` (Stripe's test payment
@@ -27,7 +27,12 @@ models the parts of Stripe the plugin's contract depends on and that the tests m
 
 Control endpoints (not counted as API requests):
 
-* ``POST /_standin/pay/{checkout_id}``: the payer completes the session;
+* ``POST /_standin/pay/{checkout_id}``: the payer completes the session (after a declined card,
+  with the session's PaymentIntent: another card on the same session);
+* ``POST /_standin/decline/{checkout_id}?decline_code=generic_decline``: the payer's card is
+  declined on the hosted page, as Stripe leaves it: the session stays ``open`` and names its
+  PaymentIntent, which is back in ``requires_payment_method`` with a ``last_payment_error``
+  (``card_declined`` and the decline code) and a failed charge as its ``latest_charge``;
 * ``POST /_standin/authenticate/{payment_intent_id}?result=pass`` (or ``fail``): the payer
   completes (or fails) 3-D Secure: ``requires_capture`` with its charge, or
   ``requires_payment_method`` with ``payment_intent_authentication_failure`` as its
@@ -228,6 +233,10 @@ class State:
                 },
             )
             return
+        self.settle(intent)
+
+    def settle(self, intent: dict[str, Any]) -> None:
+        """The payer's payment method goes through: a charge, then ``requires_capture`` or ``succeeded``."""
         manual = intent["capture_method"] == "manual"
         charge_id = _id("ch")
         self.charges[charge_id] = {
@@ -245,10 +254,61 @@ class State:
         }
         intent.update(
             latest_charge=charge_id,
+            last_payment_error=None,  # spec3: "cleared if the PaymentIntent is later updated for any reason"
             status="requires_capture" if manual else "succeeded",
             amount_capturable=intent["amount"] if manual else 0,
             amount_received=0 if manual else intent["amount"],
         )
+
+    def decline(self, session: dict[str, Any], decline_code: str) -> dict[str, Any]:
+        """The payer's card is declined on ``session``'s hosted page; the session stays open for another card."""
+        if session["status"] != "open":
+            raise _Fail(400, "invalid_request_error", f"{session['id']} is {session['status']}, not open")
+        intent = self.intents.get(session["payment_intent"] or "")
+        if intent is None:
+            intent = {
+                "id": _id("pi"),
+                "object": "payment_intent",
+                "amount": session["amount_total"],
+                "amount_capturable": 0,
+                "amount_received": 0,
+                "capture_method": session["_capture_method"],
+                "currency": session["currency"],
+                "latest_charge": None,
+                "last_payment_error": None,
+                "livemode": False,
+                "metadata": session["_intent_metadata"],
+                "next_action": None,
+                "status": "requires_payment_method",
+            }
+            self.intents[intent["id"]] = intent
+            session["payment_intent"] = intent["id"]
+        charge_id = _id("ch")
+        self.charges[charge_id] = {
+            "id": charge_id,
+            "object": "charge",
+            "amount": intent["amount"],
+            "amount_captured": 0,
+            "amount_refunded": 0,
+            "captured": False,
+            "refunded": False,
+            "currency": intent["currency"],
+            "failure_code": "card_declined",
+            "payment_intent": intent["id"],
+            "livemode": False,
+            "status": "failed",
+        }
+        intent.update(
+            status="requires_payment_method",
+            latest_charge=charge_id,
+            last_payment_error={
+                "type": "card_error",
+                "code": "card_declined",
+                "decline_code": decline_code,
+                "message": "Your card was declined.",
+            },
+        )
+        return intent
 
     def view_intent(self, intent: dict[str, Any], expand: list[str]) -> dict[str, Any]:
         out = dict(intent)
@@ -462,14 +522,28 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 self._send(200, json.dumps({"status": intent["status"]}).encode())
                 return
+            if path.startswith("/_standin/decline/") and method == "POST":
+                session = state.sessions[path.rsplit("/", 1)[1]]
+                try:
+                    intent = state.decline(session, query.get("decline_code", "generic_decline"))
+                except _Fail as fail:
+                    self._send(fail.status, json.dumps(fail.body).encode())
+                    return
+                self._send(200, json.dumps({"payment_intent": intent["id"]}).encode())
+                return
             if path.startswith("/_standin/pay/") and method == "POST":
                 session = state.sessions[path.rsplit("/", 1)[1]]
-                intent = state.intent(
-                    session["amount_total"],
-                    session["currency"],
-                    session["_capture_method"],
-                    session["_intent_metadata"],
-                )
+                declined = state.intents.get(session["payment_intent"] or "")
+                if declined is not None:  # another card on the session whose first one was declined
+                    state.settle(declined)
+                    intent = declined
+                else:
+                    intent = state.intent(
+                        session["amount_total"],
+                        session["currency"],
+                        session["_capture_method"],
+                        session["_intent_metadata"],
+                    )
                 session.update(
                     status="complete",
                     payment_intent=intent["id"],
@@ -487,7 +561,13 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/v1/checkout/sessions" and method == "POST":
             return state.view_session(state.session(params, self.port), [])
         if path == "/v1/checkout/sessions" and method == "GET":
-            return {"object": "list", "data": [], "has_more": False, "url": path}
+            # Stripe's list object (docs.stripe.com/api/checkout/sessions/list). Filtered by
+            # payment_intent: "the Checkout Session for the PaymentIntent specified" (spec3.yaml,
+            # GetCheckoutSessions), none for a PaymentIntent no session made. Unfiltered: empty.
+            wanted = params.get("payment_intent")
+            listed = [s for s in state.sessions.values() if wanted is not None and s["payment_intent"] == wanted]
+            data = [state.view_session(s, expand) for s in listed]
+            return {"object": "list", "data": data, "has_more": False, "url": path}
         if parts[:3] == ["v1", "checkout", "sessions"] and len(parts) >= 4:
             session = state.sessions.get(parts[3])
             if session is None:

@@ -78,6 +78,17 @@ def serve_json(replay: ReplayClient, obj: dict[str, Any], status: int = 200) -> 
     replay.respond(status, {"Content-Type": "application/json", "Request-Id": "req_fixture"}, json.dumps(obj).encode())
 
 
+def serve_sessions(replay: ReplayClient, *sessions: dict[str, Any]) -> None:
+    """Answer a List Checkout Sessions request (``?payment_intent=``) with ``sessions``.
+
+    Built here, not recorded: none of the recordings holds a list of Checkout Sessions. The envelope
+    is Stripe's list object as docs.stripe.com/api/checkout/sessions/list shows it (``object``,
+    ``url``, ``has_more``, ``data``). The plugin asks for it after a PaymentIntent that reads
+    ``FAILED``, to learn whether a Checkout Session still open takes another card.
+    """
+    serve_json(replay, {"object": "list", "url": "/v1/checkout/sessions", "has_more": False, "data": list(sessions)})
+
+
 def cassette(name: str) -> list[dict[str, Any]]:
     """The interactions of one of Saleor's real Stripe cassettes (data/recorded/saleor_*.yaml)."""
     interactions: list[dict[str, Any]] = yaml.safe_load((RECORDED / name).read_text())["interactions"]
@@ -133,19 +144,36 @@ def test_fixture_session_with_total_reports_the_total_in_stripe_units() -> None:
     assert result.amount == Money.of("1500", "ISK")  # Stripe sends ISK with two decimals
 
 
-def test_fixture_payment_intent_after_a_failed_attempt_is_failed(replay: ReplayClient, mgr: GatewayManager) -> None:
+def test_fixture_payment_intent_after_a_failed_attempt_is_failed_unless_its_session_is_open(
+    replay: ReplayClient, mgr: GatewayManager
+) -> None:
     sample = fixture("payment_intent")
     assert sample["status"] == "requires_payment_method"
     assert sample["last_payment_error"]
     serve_json(replay, sample)
+    serve_sessions(replay)  # no Checkout Session made it (a built answer: see serve_sessions)
     status = mgr.payment_status(GW, "pi_1PgafyB7WZ01zgkWSjxsAJo3")
     assert status.state is PaymentState.FAILED
     assert status.amount == Money.of("10.99", "USD")
     assert status.amount_captured == Money.zero("USD")
     assert not status.is_paid
+    assert status.checkout_id is None
     assert replay.sent[0].params == {"expand": ["latest_charge"]}
-    serve_json(replay, {**sample, "last_payment_error": None})
+    assert (replay.sent[1].path, replay.sent[1].params) == (
+        "/v1/checkout/sessions",
+        {"payment_intent": "pi_1PgafyB7WZ01zgkWSjxsAJo3"},
+    )
+    # stripe-mock's sample session names this very PaymentIntent and is open: the payer may pay on it.
+    session = fixture("checkout.session")
+    assert (session["payment_intent"], session["status"]) == ("pi_1PgafyB7WZ01zgkWSjxsAJo3", "open")
+    serve_json(replay, sample)
+    serve_sessions(replay, session)
+    status = mgr.payment_status(GW, "pi_1PgafyB7WZ01zgkWSjxsAJo3")
+    assert (status.state, status.checkout_id) == (PaymentState.PENDING, session["id"])
+    serve_json(replay, {**sample, "last_payment_error": None})  # no failed attempt: one request, no list
     assert mgr.payment_status(GW, "pi_1PgafyB7WZ01zgkWSjxsAJo3").state is PaymentState.PENDING
+    assert len(replay.sent) == 5
+    assert not replay.responses
 
 
 def test_fixture_refund_parses() -> None:
@@ -492,9 +520,13 @@ def test_real_3ds_redirect_requires_authentication(replay: ReplayClient, mgr: Ga
 
 def test_real_authentication_failure_reads_as_failed(replay: ReplayClient, mgr: GatewayManager) -> None:
     serve_file(replay, "omnipay_PaymentIntents_FetchIntentPaymentMethodRequired.txt")
+    # omnipay confirms PaymentIntents itself, no Checkout: no session (a built answer, not recorded).
+    serve_sessions(replay)
     status = mgr.payment_status(GW, "pi_123")
     assert status.state is PaymentState.FAILED
     assert not status.is_paid
+    assert [s.path for s in replay.sent] == ["/v1/payment_intents/pi_123", "/v1/checkout/sessions"]
+    assert not replay.responses
 
 
 def test_stripe_dotnet_decline_fixture_carries_the_decline_code(replay: ReplayClient, mgr: GatewayManager) -> None:

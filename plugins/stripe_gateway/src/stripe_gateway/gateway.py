@@ -88,6 +88,7 @@ if TYPE_CHECKING:
     from stripe.params.checkout import (
         SessionCreateParams,
         SessionCreateParamsPaymentIntentData,
+        SessionListParams,
         SessionRetrieveParams,
     )
 
@@ -920,7 +921,34 @@ class StripeGateway:
                 pi if isinstance(pi, Mapping) else None, self._wire, self.name, session=session
             )
         intent = yield from self._retrieve_intent(request.payment_id)
-        return normalize.payment_status(intent, self._wire, self.name)
+        status = normalize.payment_status(intent, self._wire, self.name)
+        if status.state is not PaymentState.FAILED:
+            return status  # paid, pending, authorized, canceled...: the PaymentIntent alone decides
+        # A declined attempt: final only if no open Checkout Session still takes another card. A
+        # host has the pi_ from payment_intent.payment_failed (its event carries only the
+        # PaymentIntent), so the session is found by it and decides as for a cs_ lookup.
+        made_by = yield from self._intent_session(status.payment_id)
+        if made_by is None:
+            return status  # made by authorize (or outside Checkout): nothing else takes a payment
+        return normalize.payment_status(intent, self._wire, self.name, session=made_by)
+
+    def _intent_session(self, intent_id: str) -> _Operation[dict[str, Any] | None]:
+        """The Checkout Session that made PaymentIntent ``intent_id``, or ``None`` if none did.
+
+        ``GET /v1/checkout/sessions?payment_intent=...``: Stripe's List Checkout Sessions, whose
+        ``payment_intent`` filter "Only return[s] the Checkout Session for the PaymentIntent
+        specified" (stripe/openapi spec3.yaml, GetCheckoutSessions; docs.stripe.com/api/checkout/
+        sessions/list). Only a session that names ``intent_id`` counts: an answer that ignored the
+        filter never lends another payment's session to this one.
+        """
+        params: SessionListParams = {"payment_intent": intent_id}
+        listed = yield self._call(self.client.v1.checkout.sessions, "list", params, mutating=False)
+        data = listed.get("data")
+        if not isinstance(data, list):
+            raise normalize.MalformedAnswer("stripe: the list of checkout sessions has no data", gateway=self.name)
+        return next(
+            (s for s in data if isinstance(s, dict) and normalize._id(s.get("payment_intent")) == intent_id), None
+        )
 
     @hookimpl
     def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
