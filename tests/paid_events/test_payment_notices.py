@@ -276,13 +276,14 @@ class DeclinedAttempts:
 
 
 class StripeStatuses(DeclinedAttempts):
-    """Stripe's rule: a declined attempt on an open session reads ``PENDING`` by the session, ``FAILED`` by its pi_.
+    """A declined attempt on an open session reads ``PENDING`` by the session, ``FAILED`` by its pi_.
 
-    As stripe_gateway/normalize.py ``payment_status`` does and docs/stripe.md says: while a Checkout
-    Session is ``open`` a declined card is not the end (its PaymentIntent is back in
-    ``requires_payment_method`` with a ``last_payment_error``, and the payer can try another card
-    on the same session), so asked by the session's id the status is ``PENDING``. Asked by the
-    PaymentIntent's id (``pi_``) the plugin does not see the session: ``FAILED``.
+    Stripe's Checkout, as the Stripe plugin read it before it looked the session up by
+    PaymentIntent (4dd5bde): while a Checkout Session is ``open`` a declined card is not the end
+    (its PaymentIntent is back in ``requires_payment_method`` with a ``last_payment_error``, and
+    the payer can try another card on the same session), so asked by the session's id the status
+    is ``PENDING``; asked by the PaymentIntent's id it was ``FAILED``. Any plugin may read its
+    payment ids that way: the service asks by the registration's checkout, so it keeps the seat.
     """
 
     def reads(self, request: StatusRequest, status: PaymentStatus) -> PaymentState:
@@ -369,11 +370,11 @@ def test_stripe_a_declined_card_on_an_open_session_keeps_the_seat(
     stripe_statuses.decline("stripe-like", ann.checkout_id)  # payment_intent.payment_failed: the session stays open
     [declined] = fake.drain_webhooks()
     payment_id = fake.status(ann.checkout_id or "").payment_id
-    assert service.gateways.payment_status("stripe-like", payment_id).state is PaymentState.FAILED  # by its pi_
+    assert service.gateways.payment_status("stripe-like", payment_id).state is PaymentState.FAILED  # by its payment id
     assert handle(service, "stripe-like", [payment_only(fake, declined, "fake_evt_pi_declined")]) == [
         WebhookOutcome.IGNORED
     ]
-    assert row(store, ann.registration_id).status == "pending"  # asked by the pi_ id, it was released
+    assert row(store, ann.registration_id).status == "pending"  # asked by the payment id, it would have been released
     assert service.event(event_id).seats_taken == 1
     assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.OPEN
     assert queued(store, "payment_failed") == 0
