@@ -80,18 +80,18 @@ def test_after_another_card_pays_the_session_its_payment_intent_reads_succeeded_
 def test_after_the_session_expired_its_declined_payment_intent_reads_as_the_session_does(
     manager: GatewayManager, client: CheckedClient, standin: StandIn
 ) -> None:
-    """Final once the session cannot take a payment: as normalize.payment_status rules for a cs_ lookup.
+    """Final once the session cannot take a payment: ``CANCELED``, as the core's contract says of
+    a checkout that expired unpaid, by either id.
 
     The stand-in leaves the PaymentIntent as the decline left it (requires_payment_method with its
-    error) when the session expires, which that rule reads ``FAILED``; a PaymentIntent Stripe
-    canceled would read ``CANCELED`` without the session's help.
+    error) when the session expires; the expired session decides: nothing more can be paid on it.
     """
     checkout_id = open_checkout(manager, "pi-expired")
     payment_id = standin.decline(checkout_id)
     assert manager.void(GW, VoidRequest(checkout_id), idempotency_key="pi-expired-void").state is PaymentState.CANCELED
     client.sent.clear()
     status = manager.payment_status(GW, payment_id)
-    assert status.state is PaymentState.FAILED
+    assert status.state is PaymentState.CANCELED
     assert status.checkout_id == checkout_id
     assert status.raw["checkout_session"]["status"] == "expired"
     assert [t for _, t, _ in reads(client)] == [PI, LIST]

@@ -189,6 +189,10 @@ def session_status(session: Mapping[str, Any]) -> CheckoutStatus:
     )
 
 
+#: A PaymentIntent's states that hold no money: an expired session with one of these is ``CANCELED``.
+_UNPAID = frozenset({PaymentState.FAILED, PaymentState.PENDING, PaymentState.REQUIRES_ACTION})
+
+
 def checkout_session(
     session: Mapping[str, Any], wire: Wire, gateway: str, *, amount: Money | None = None
 ) -> CheckoutSession:
@@ -229,6 +233,11 @@ def payment_status(
         state = intent_state(pi)
         if state is PaymentState.FAILED and session is not None and session.get("status") == "open":
             state = PaymentState.PENDING  # awaiting the payer: the session still takes a payment
+        elif state in _UNPAID and session is not None and session.get("status") == "expired":
+            # "After it expires, a customer can't complete a Checkout Session" (Expire a Checkout
+            # Session, docs.stripe.com/api/checkout/sessions/expire): nothing more will be paid on
+            # it, whatever its PaymentIntent still says (a declined attempt's requires_payment_method).
+            state = PaymentState.CANCELED
         payment_id = str(pi["id"])
         reference = _reference(pi)
         live = bool(pi.get("livemode", False))
