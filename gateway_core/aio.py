@@ -17,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import time
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import NoReturn, TypeVar
 
 from gateway_core.errors import InvalidRequest
-from gateway_core.manager import GatewayManager, _check_results, _logs_refusal, _Prepared
+from gateway_core.manager import GatewayManager, _check_results, _log_fields, _logs_refusal, _Prepared, log
 from gateway_core.models import (
     Authorization,
     AuthorizeRequest,
@@ -91,7 +92,22 @@ class AsyncGatewayManager:
                 done.set_result(None)
         ctx = contextvars.copy_context()
         call = functools.partial(ctx.run, self.manager._run, prepared)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        started = time.perf_counter()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        except asyncio.CancelledError:
+            # The awaiting task was cancelled (a timeout, a TaskGroup, a client gone); the worker
+            # thread cannot be, so the operation goes on and its own line (created, failed) follows
+            # when it ends, a result nobody receives. The caller's side gets its line now, as on the
+            # event loop (GatewayManager._arun), with the key that a retry learns the outcome by.
+            log.warning(
+                f"gateway.{prepared.ctx.operation}.cancelled",
+                **_log_fields(prepared),
+                error="CancelledError",
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                continues=True,
+            )
+            raise
 
     async def create_checkout(
         self,

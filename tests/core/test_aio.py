@@ -124,6 +124,40 @@ def test_the_event_loop_stays_responsive_while_a_hook_blocks() -> None:
     assert progress == ["loop ran while the hook was blocked"]
 
 
+def test_a_thread_run_operation_whose_caller_is_cancelled_is_logged_with_its_key() -> None:
+    """As for an asyncio-native one: the caller gave up, the operation may still reach the provider.
+
+    The worker thread cannot be cancelled, so the line says the operation continues; its own
+    line follows when it ends.
+    """
+    manager, obj = blocking_manager()
+
+    async def main() -> None:
+        async with AsyncGatewayManager(manager) as amanager:
+            task = asyncio.ensure_future(amanager.create_checkout("slow", checkout("12.50"), idempotency_key="gone"))
+            while not obj.started.is_set():
+                await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            obj.release.set()  # aclose() waits for the worker, which then finishes
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(main())
+    events = [line["event"] for line in logs]
+    assert events == ["gateway.checkout.cancelled", "gateway.checkout.created"]
+    line = logs[0]
+    assert line["log_level"] == "warning"
+    assert (line["gateway"], line["idempotency_key"], line["amount"], line["currency"]) == (
+        "slow",
+        "gone",
+        "12.50",
+        "EUR",
+    )
+    assert (line["error"], line["continues"]) == ("CancelledError", True)
+    assert line["duration_ms"] >= 0
+
+
 def test_contextvars_follow_the_call_onto_the_worker_thread() -> None:
     manager, obj = blocking_manager()
     obj.release.set()
