@@ -30,7 +30,7 @@ from gateway_core.models import (
     VoidRequest,
 )
 from gateway_core.money import Money
-from tests.stripe_gateway.conftest import API_KEY, ROOT, StandIn, make_manager
+from tests.stripe_gateway.conftest import API_KEY, ROOT, WEBHOOK_SECRET, StandIn, make_manager
 from tests.stripe_gateway.transport import CheckedClient
 
 GW = "stripe_test"
@@ -278,3 +278,77 @@ def test_the_first_async_operation_imports_the_sdk_off_the_event_loop(standin: S
     assert set(threads) == {"loop", "stripe", "httpcore", "anyio._backends._asyncio"}
     on_the_loop = [name for name, thread in threads.items() if name != "loop" and thread == threads["loop"]]
     assert on_the_loop == [], f"imported on the event loop: {on_the_loop}"
+
+
+#: Run in a fresh interpreter: which threads import the SDK's modules (``stripe`` and every
+#: ``stripe.*``) while the first webhook is parsed through the asyncio API, and the loop's thread.
+#: The delivery is signed by hand (HMAC-SHA256 of ``"{t}.{body}"``, as the SDK's helper signs it),
+#: so that nothing imports the SDK before the webhook does.
+FIRST_WEBHOOK = """
+import asyncio, hashlib, hmac, json, sys, threading, time
+
+importers = {}
+
+
+class Spy:
+    def find_spec(self, name, path=None, target=None):
+        if name == "stripe" or name.startswith("stripe."):
+            importers.setdefault(threading.get_ident(), []).append(name)
+
+
+sys.meta_path.insert(0, Spy())
+import stripe_gateway
+from gateway_core import AsyncGatewayManager, DeploymentConfig, GatewayManager, GatewaySettings
+from gateway_core.config import Secret
+
+secret = sys.argv[2]
+settings = {"api_key": Secret(sys.argv[1], source="test"), "webhook_secret": Secret(secret, source="test")}
+config = DeploymentConfig([GatewaySettings("s", "stripe", settings)])
+manager = GatewayManager(config, plugins=[stripe_gateway], load_entry_points=False)
+assert importers == {}, importers
+body = json.dumps({"id": "evt_first_async", "object": "event", "type": "customer.created", "created": 1,
+                   "livemode": False, "data": {"object": {"object": "customer", "id": "cus_1"}}}).encode()
+t = int(time.time())
+signature = hmac.new(secret.encode(), b"%d." % t + body, hashlib.sha256).hexdigest()
+headers = {"Stripe-Signature": f"t={t},v1={signature}"}
+
+
+async def main():
+    ticks = 0
+
+    async def ticker():  # another task of the application, running while the webhook is parsed
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.005)
+
+    async with AsyncGatewayManager(manager) as amanager:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        first = await amanager.parse_webhook("s", headers, body)
+        task.cancel()
+    return threading.get_ident(), first.id
+
+
+loop, event_id = asyncio.run(main())
+print(json.dumps({"loop": loop, "event": event_id, "importers": {str(k): v for k, v in importers.items()}}))
+"""
+
+
+def test_the_first_async_webhook_imports_the_sdk_off_the_event_loop() -> None:
+    """A process that only receives webhooks imports the SDK (half a second) on its first: not on the loop."""
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_WEBHOOK, API_KEY, WEBHOOK_SECRET],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["event"] == "evt_first_async"
+    importers = seen["importers"]
+    assert any("stripe" in names for names in importers.values())  # the SDK was imported, by some thread
+    on_the_loop = importers.get(str(seen["loop"]), [])
+    assert on_the_loop == [], f"imported on the event loop: {on_the_loop[:5]}"

@@ -323,7 +323,7 @@ def signed_charge_refunded(charge: dict[str, Any]) -> WebhookEvent:
     """``charge.refunded`` around ``charge``, signed with the SDK's helper and parsed by the gateway."""
     gw = StripeGateway(GW, api_key=Secret("sk_test_recorded"), webhook_secret=Secret(WEBHOOK_SECRET))
     body = event_body("charge.refunded", charge, "evt_recorded_refund")
-    return gw.gateway_parse_webhook(WebhookRequest(dict(sign(body, WEBHOOK_SECRET).headers), body))
+    return gw.parse_webhook(WebhookRequest(dict(sign(body, WEBHOOK_SECRET).headers), body))
 
 
 def with_refund_status(charge: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -562,7 +562,7 @@ def test_localstripe_signed_webhooks_verify_and_map(client: Any, spec: Spec) -> 
 
         secret = Secret("whsec_test")  # the test-only secret the deliveries were signed with (SOURCES.md)
         gateway = StripeGateway(GW, api_key=Secret("sk_test_x"), webhook_secret=secret, clock=clock)
-        event = gateway.gateway_parse_webhook(WebhookRequest(delivery["headers"], delivery["raw_body"].encode()))
+        event = gateway.parse_webhook(WebhookRequest(delivery["headers"], delivery["raw_body"].encode()))
         assert event.type is expected
         assert event.amount == Money.of(amount, "EUR")
         assert event.payment_id is not None

@@ -29,7 +29,7 @@ def gateway(**kwargs: Any) -> StripeGateway:
 
 def parse(gw: StripeGateway, body: bytes, headers: dict[str, str] | None = None) -> Any:
     delivered = headers if headers is not None else dict(sign(body, WEBHOOK_SECRET).headers)
-    return gw.gateway_parse_webhook(WebhookRequest(delivered, body))
+    return gw.parse_webhook(WebhookRequest(delivered, body))
 
 
 SESSION = {"object": "checkout.session", "id": "cs_test_1", "amount_total": 2500, "currency": "eur",

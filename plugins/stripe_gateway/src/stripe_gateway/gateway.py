@@ -951,7 +951,25 @@ class StripeGateway:
         )
 
     @hookimpl
-    def gateway_parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+    def gateway_parse_webhook(
+        self, request: WebhookRequest, context: OperationContext
+    ) -> WebhookEvent | Awaitable[WebhookEvent]:
+        """Verify and normalize a delivery; under asyncio, the first one loads the SDK off the loop.
+
+        Verifying is CPU-only and short, so it runs inline, on the loop under asyncio; but the first
+        delivery a process verifies imports the SDK (half a second), and a process that only receives
+        webhooks never builds the client (:meth:`_drive_async`), which imports it on a thread.
+        """
+        if context.asynchronous and not _webhook_sdk_loaded:
+            return self._parse_webhook_async(request)
+        return self.parse_webhook(request)
+
+    async def _parse_webhook_async(self, request: WebhookRequest) -> WebhookEvent:
+        await asyncio.to_thread(_load_webhook_sdk)
+        return self.parse_webhook(request)
+
+    def parse_webhook(self, request: WebhookRequest) -> WebhookEvent:
+        """The hook's work, synchronously: :meth:`verify_webhook`, then the event it holds, normalized."""
         payload = self.verify_webhook(request.header(SIGNATURE_HEADER), request.body)
         account = payload.get("account")
         if account != self.connected_account:
@@ -1116,6 +1134,24 @@ def _redirect_url(pi: Mapping[str, Any]) -> str | None:
     redirect = action.get("redirect_to_url")
     url = redirect.get("url") if isinstance(redirect, Mapping) else None
     return url if isinstance(url, str) and url else None
+
+
+#: Whether :func:`_load_webhook_sdk` has run in this process (set once, never unset).
+_webhook_sdk_loaded = False
+
+
+def _load_webhook_sdk() -> None:
+    """Import what verifying a webhook uses: the SDK, its signature helper and its error classes.
+
+    The SDK's module ``__getattr__`` imports ``stripe._webhook`` and ``stripe._error`` on the first
+    read of ``WebhookSignature`` and ``StripeError``, so reading them here imports them here too.
+    """
+    global _webhook_sdk_loaded  # noqa: PLW0603  (a once-per-process flag; a race only repeats the imports)
+    import stripe  # noqa: PLC0415  (the SDK loads only when an operation needs it)
+
+    stripe.WebhookSignature  # noqa: B018  (imports stripe._webhook)
+    stripe.StripeError  # noqa: B018  (imports stripe._error)
+    _webhook_sdk_loaded = True
 
 
 def _sdk_error_class() -> type[stripe.StripeError]:
