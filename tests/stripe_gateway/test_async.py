@@ -11,6 +11,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -352,3 +353,91 @@ def test_the_first_async_webhook_imports_the_sdk_off_the_event_loop() -> None:
     assert any("stripe" in names for names in importers.values())  # the SDK was imported, by some thread
     on_the_loop = importers.get(str(seen["loop"]), [])
     assert on_the_loop == [], f"imported on the event loop: {on_the_loop[:5]}"
+
+
+def test_a_second_first_request_waits_for_the_preparation_off_the_loop(
+    standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first requests at once: the second must not build its httpx client on the loop mid-preparation.
+
+    The preparation builds a throwaway ``httpx.AsyncHTTPTransport`` (importing httpcore: the slow
+    part) on a worker thread; here that build waits for the test's go-ahead, so the second request
+    starts while the first one's preparation is under way. It must wait for that preparation
+    (without blocking the loop) instead of building its ``AsyncClient``, and the transport it
+    imports with, on the loop while the preparation is still under way.
+    """
+    import httpx
+
+    started, release = threading.Event(), threading.Event()
+    prepared = threading.Event()
+    built_before_prepared: list[str] = []
+    loop_thread = threading.get_ident()
+    real_transport_init = httpx.AsyncHTTPTransport.__init__
+    real_client_init = httpx.AsyncClient.__init__
+
+    def transport_init(self: httpx.AsyncHTTPTransport, *args: Any, **kwargs: Any) -> None:
+        if threading.get_ident() != loop_thread and not prepared.is_set():  # the preparation's
+            started.set()
+            release.wait(30)
+            real_transport_init(self, *args, **kwargs)
+            prepared.set()
+            return
+        if not prepared.is_set():
+            built_before_prepared.append("transport")
+        real_transport_init(self, *args, **kwargs)
+
+    def client_init(self: httpx.AsyncClient, *args: Any, **kwargs: Any) -> None:
+        if not prepared.is_set():
+            built_before_prepared.append("client")
+        real_client_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncHTTPTransport, "__init__", transport_init)
+    monkeypatch.setattr(httpx.AsyncClient, "__init__", client_init)
+    http = AsyncHTTPClient(timeout=10)
+    url = f"{standin.url}/v1/payment_intents/pi_missing_race"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    async def main() -> list[int]:
+        first = asyncio.create_task(http.request_async("get", url, headers))
+        assert await asyncio.to_thread(started.wait, 30)  # the first request's preparation is under way
+        second = asyncio.create_task(http.request_async("get", url, headers))
+        await asyncio.sleep(0)  # the second request runs up to its first real suspension
+        await asyncio.sleep(0)
+        release.set()
+        return [status for _, status, _ in await asyncio.gather(first, second)]
+
+    try:
+        statuses = asyncio.run(main())
+    finally:
+        release.set()
+    assert statuses == [404, 404]
+    assert built_before_prepared == []
+
+
+def test_closing_the_async_http_client_never_raises(standin: StandIn, httpx_clients: list[Any]) -> None:
+    """It keeps no pooled client (the SDK's ``close_async`` would close one it never built): nothing to close.
+
+    ``RequestsClient.close_async`` (every gateway's default client) delegates to it.
+    """
+    import stripe
+
+    url = f"{standin.url}/v1/payment_intents/pi_missing_close"
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+
+    async def main() -> int:
+        unused = AsyncHTTPClient(timeout=5)
+        unused.close()
+        await unused.close_async()
+        default = stripe.RequestsClient(async_fallback_client=AsyncHTTPClient(timeout=5))
+        await default.close_async()  # type: ignore[no-untyped-call]
+        used = AsyncHTTPClient(timeout=5)
+        _, status, _ = await used.request_async("get", url, headers)
+        await used.close_async()
+        used.close()
+        _, again, _ = await used.request_async("get", url, headers)  # closing ended nothing it still needs
+        assert again == status
+        return status
+
+    assert asyncio.run(main()) == 404
+    assert len(httpx_clients) == 2
+    assert all(c.is_closed for c in httpx_clients)

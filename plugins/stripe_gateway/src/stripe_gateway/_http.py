@@ -41,6 +41,10 @@ class AsyncHTTPClient(stripe.HTTPXClient):
         self._client = None
         self._ssl: ssl.SSLContext | None = None
         self._ssl_lock = threading.Lock()
+        # Set once _prepare has finished, not when it starts (_ssl is set early in it): a request
+        # that finds it unset waits for the one preparation on a worker thread (_prepare_once).
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
 
     def _tls(self) -> ssl.SSLContext:
         context = self._ssl
@@ -50,6 +54,15 @@ class AsyncHTTPClient(stripe.HTTPXClient):
                 if context is None:
                     context = self._ssl = ssl.create_default_context(cafile=stripe.ca_bundle_path)
         return context
+
+    def close(self) -> None:
+        """Nothing to close: no client outlives the request that opened it."""
+
+    async def close_async(self) -> None:
+        """Nothing to close (as :meth:`close`); the SDK's would close the ``AsyncClient`` never built here.
+
+        ``RequestsClient.close_async``, the default client's, delegates to this one.
+        """
 
     async def sleep_async(self, secs: float) -> None:
         import anyio  # noqa: PLC0415  (installed with stripe[async]; only async retries sleep here)
@@ -68,13 +81,20 @@ class AsyncHTTPClient(stripe.HTTPXClient):
             httpx.AsyncHTTPTransport(verify=self._tls())  # imports httpcore; opens no connection
             anyio.run(anyio.sleep, 0, backend="asyncio")  # a throwaway loop on this thread loads the backend
 
+    def _prepare_once(self) -> None:
+        """Run :meth:`_prepare` once; concurrent first requests wait here, each on its worker thread."""
+        with self._prepare_lock:
+            if not self._prepared:
+                self._prepare()
+                self._prepared = True
+
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         import httpx  # noqa: PLC0415  (installed with stripe[async]; only async calls need it)
 
-        if self._ssl is None:  # the first request: set up off the event loop (see the class docstring)
-            await asyncio.to_thread(self._prepare)
+        if not self._prepared:  # the first requests: set up off the event loop (see the class docstring)
+            await asyncio.to_thread(self._prepare_once)
         args, kwargs = self._get_request_args_kwargs(method, url, headers, post_data)
         data = kwargs.pop("data", None)
         if data:  # the SDK's form-encoded body; httpx wants raw bytes as content=, not data=
