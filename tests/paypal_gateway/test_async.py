@@ -119,8 +119,9 @@ def test_a_cancelled_refund_runs_to_its_end_on_its_thread_is_logged_and_a_retry_
 ) -> None:
     """What the host guide says of a thread-run provider: the awaiting task is cancelled, not the refund.
 
-    The refund goes on in its worker thread; its line comes when it ends, ``aclose()`` waits for
-    it, and a retry with the same ``operation_id`` gets that refund.
+    The cancellation is logged at once (``continues=True``); the refund goes on in its worker
+    thread, its own line comes when it ends, ``aclose()`` waits for it, and a retry with the same
+    ``operation_id`` gets that refund.
     """
     capture_id = paid_capture(manager, standin, Money.of("40.00", "EUR"))
     standin.fault("POST", "/refund", "delay_after", seconds=1.0)
@@ -136,8 +137,9 @@ def test_a_cancelled_refund_runs_to_its_end_on_its_thread_is_logged_and_a_retry_
 
     with structlog.testing.capture_logs() as logs:
         at_cancel, retried_id = asyncio.run(main())
-    assert at_cancel == []  # the refund was still running when the task gave up on it
-    refunds = [line for line in logs if line["event"].startswith("gateway.refund.")]
+    assert at_cancel == ["gateway.refund.cancelled"]  # logged when the task gave up; the refund still ran
+    cancelled, *refunds = [line for line in logs if line["event"].startswith("gateway.refund.")]
+    assert (cancelled["continues"], cancelled["idempotency_key"]) == (True, refunds[0]["idempotency_key"])
     assert [line["event"] for line in refunds] == ["gateway.refund.created", "gateway.refund.created"]
     assert refunds[0]["result_id"] == refunds[1]["result_id"] == retried_id
     assert refunds[0]["duration_ms"] >= 1000  # the first line is the cancelled call's, logged when it ended
