@@ -31,6 +31,16 @@ What it models:
   settles later (a bank debit): the checkout is complete, the payment ``PENDING``
   (``checkout.completed`` and ``payment.pending`` webhooks) until :meth:`settle_payment`
   (``payment.succeeded``) or :meth:`fail_payment` (``payment.failed``).
+* **A checkout's id where a payment's is asked for**, as Stripe (``cs_``) and PayPal (an order id):
+  ``capture`` and ``refund`` take either, and one idempotency key stays bound to the payment
+  whichever id names it; an open checkout has nothing to capture or refund yet
+  (:class:`~gateway_core.errors.InvalidRequest`). ``void`` by a checkout's id does what the
+  checkout has become: an open one expires, a completed authorize-only one has its authorization
+  canceled, an expired one changes nothing and reports ``CANCELED``, a paid or settling one is
+  refused.
+* **Webhook amounts as the providers send them**: ``payment.succeeded`` carries what was captured
+  (after a partial capture, less than authorized), a refund event the refund's amount, a dispute
+  the disputed amount; other events what the payment is for.
 * **After the payment**: :meth:`fail_refund` (a refund the bank returns: ``refund.failed``, the
   amount counts as not refunded again) and :meth:`open_dispute` (``dispute.opened``).
 * **A refund that settles later**, as Stripe's and PayPal's often do: with
@@ -513,8 +523,18 @@ class FakeGateway:
 
     @hookimpl
     def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
+        """Capture an authorization by the payment's id or its checkout's, as Stripe (``cs_``) and PayPal (order id).
+
+        The key is bound to the payment, whichever id named it: a retry with the same key by the
+        other id replays the capture, as Stripe's key on ``POST /v1/payment_intents/{pi}/capture``
+        (where the Stripe plugin sends a ``cs_`` id's capture) replays it.
+        """
+        with self._lock:
+            request = attrs.evolve(request, payment_id=self._resolved(request.payment_id))
+
         def perform() -> Capture:
             payment = self._payment(request.payment_id)
+            self._refuse_unpaid_checkout(payment, "capture")
             if payment.state is not PaymentState.AUTHORIZED:
                 raise InvalidRequest(
                     f"fake: payment is {payment.state}, not authorized", gateway=self.name, provider_code="state"
@@ -528,20 +548,53 @@ class FakeGateway:
                 )
             payment.captured = amount
             payment.state = PaymentState.SUCCEEDED
-            self._emit(EventType.PAYMENT_SUCCEEDED, payment)
+            # What was captured, not what was authorized: Stripe's payment_intent.succeeded carries
+            # amount_received, the "Amount that was collected by this PaymentIntent" (Stripe API,
+            # PaymentIntent; stripe_gateway normalize._event_amount reads it), and PayPal's
+            # PAYMENT.CAPTURE.COMPLETED has the capture as its resource, with the capture's amount.
+            self._emit(EventType.PAYMENT_SUCCEEDED, payment, amount=amount)
             return Capture(self.name, _new_id("ch"), payment.id, amount, payment.state, live=False, raw=_raw(payment))
 
         return self._request(context, request, perform)  # type: ignore[no-any-return]
 
     @hookimpl
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
+        """Cancel an authorization, or close a checkout by what it has become, as the Stripe plugin does.
+
+        By checkout id (stripe docs/stripe.md, ``void``): an open checkout expires
+        (``checkout.expired``); a completed authorize-only one has its authorization canceled
+        (``payment.canceled``), since only an open checkout can be expired; an expired one (or one
+        whose payment is canceled already) changes nothing, sends nothing and reports
+        ``CANCELED``; one whose payment was captured or is still settling is refused.
+        """
+
         def perform() -> Void:
             checkout = self._checkouts.get(request.payment_id)
             if checkout is not None:
-                if checkout.status is not CheckoutStatus.OPEN:
-                    raise InvalidRequest(f"fake: checkout is {checkout.status}", gateway=self.name)
-                self._expire(checkout)
+                self._expire_if_due(checkout)
                 payment = self._payments[checkout.payment_id]
+                if checkout.status is CheckoutStatus.OPEN:
+                    self._expire(checkout)
+                elif checkout.status is CheckoutStatus.EXPIRED or payment.state is PaymentState.CANCELED:
+                    pass  # nothing left to void: what a void asks is so already
+                elif payment.state is PaymentState.AUTHORIZED:
+                    payment.state = PaymentState.CANCELED
+                    self._emit(EventType.PAYMENT_CANCELED, payment)
+                elif _is_paid(payment):
+                    raise InvalidRequest(
+                        f"fake: payment {payment.id} of checkout {checkout.id} was captured; refund it instead",
+                        gateway=self.name,
+                    )
+                elif payment.state is PaymentState.PENDING:
+                    raise InvalidRequest(
+                        f"fake: payment {payment.id} of checkout {checkout.id} is still processing; wait for its "
+                        "outcome, then refund it if it succeeds",
+                        gateway=self.name,
+                    )
+                else:
+                    raise InvalidRequest(
+                        f"fake: cannot void checkout {checkout.id}: its payment is {payment.state}", gateway=self.name
+                    )
             else:
                 payment = self._payment(request.payment_id)
                 if payment.state is not PaymentState.AUTHORIZED:
@@ -554,8 +607,17 @@ class FakeGateway:
 
     @hookimpl
     def gateway_refund(self, request: RefundRequest, context: OperationContext) -> Refund:
+        """Refund by the payment's id or its checkout's, as Stripe (``cs_``) and PayPal (order id).
+
+        The key is bound to the payment, whichever id named it (see :meth:`gateway_capture`), so
+        the same key never refunds twice.
+        """
+        with self._lock:
+            request = attrs.evolve(request, payment_id=self._resolved(request.payment_id))
+
         def perform(status: RefundStatus = RefundStatus.SUCCEEDED) -> Refund:
             payment = self._payment(request.payment_id)
+            self._refuse_unpaid_checkout(payment, "refund")
             if payment.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
                 raise InvalidRequest(f"fake: cannot refund a payment that is {payment.state}", gateway=self.name)
             remaining = payment.captured - payment.refunded
@@ -678,7 +740,10 @@ class FakeGateway:
         return sign(body, self._secret, int(self.clock()) if timestamp is None else timestamp)
 
     def _emit(self, event_type: EventType, payment: _Payment, **extra: Any) -> None:
-        amount: Money = extra.pop("amount", None) or payment.amount
+        # An event about money moved names that money (a capture's, a refund's, a dispute's);
+        # any other, what the payment is for.
+        given: Money | None = extra.pop("amount", None)
+        amount = payment.amount if given is None else given
         event_id = _new_id("evt")
         payload = {
             "id": event_id,
@@ -907,10 +972,31 @@ class FakeGateway:
         if payment.capture_method == "automatic":
             payment.state = PaymentState.SUCCEEDED
             payment.captured = payment.amount
-            self._emit(EventType.PAYMENT_SUCCEEDED, payment)
+            self._emit(EventType.PAYMENT_SUCCEEDED, payment, amount=payment.captured)
         else:
             payment.state = PaymentState.AUTHORIZED
             self._emit(EventType.PAYMENT_AUTHORIZED, payment)
+
+    def _resolved(self, object_id: str) -> str:
+        """The payment id behind ``object_id``: a checkout's payment, else ``object_id`` itself."""
+        checkout = self._checkouts.get(object_id)
+        return checkout.payment_id if checkout is not None else object_id
+
+    def _refuse_unpaid_checkout(self, payment: _Payment, operation: str) -> None:
+        """A checkout's payment the payer has not paid yet (the checkout is open): nothing to ``operation``.
+
+        As the Stripe plugin refuses a ``cs_`` with no PaymentIntent yet ("has no payment yet") and
+        PayPal an order with no capture: an ``InvalidRequest``, nothing changed.
+        """
+        checkout = self._checkouts.get(payment.checkout_id or "")
+        if checkout is None:
+            return
+        self._expire_if_due(checkout)
+        if checkout.status is CheckoutStatus.OPEN:
+            raise InvalidRequest(
+                f"fake: checkout {checkout.id} is open: the payer has not paid yet, so there is nothing to {operation}",
+                gateway=self.name,
+            )
 
     def _by_payment_or_checkout(self, object_id: str) -> _Payment:
         checkout = self._checkouts.get(object_id)
