@@ -83,6 +83,10 @@ class StandIn:
             },
         )
 
+    def expire_authorization(self, authorization_id: str) -> None:
+        """The authorization's honor period ends: PayPal reports it ``EXPIRED``."""
+        self._call("POST", f"authorizations/{authorization_id}/expire", {})
+
     def config(self, **values: Any) -> None:
         self._call("POST", "config", values)
 

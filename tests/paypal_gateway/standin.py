@@ -35,6 +35,13 @@ depend on it:
   where PayPal sends them back (``redirect``: that ``return_url`` or ``cancel_url``, ``None``
   without one) and the ``experience_context`` the order was created with.
 
+* A void of an order id (not an authorization) is PayPal's 404 ``INVALID_RESOURCE_ID``: Orders v2
+  has no call that cancels an order, which lapses unapproved. A void after a partial capture
+  (``final_capture`` false) voids the rest and leaves the captures as they are (PayPal's "Void
+  Authorization" guide, developer.paypal.com/beta/payments/void-authorization).
+  ``/_standin/authorizations/{id}/expire`` makes an authorization ``EXPIRED``, as its honor
+  period's end does.
+
 Control endpoints under ``/_standin/`` let a test approve an order as the payer would, inject
 faults (a 500 or 429, or any error answer a test gives, answered before processing; a dropped
 connection, a body cut off mid-transfer, a delay, an unparseable or undecodable 2xx answer, or the
@@ -829,6 +836,14 @@ class Handler(BaseHTTPRequestHandler):
                     if "capture_counts_pending_refunds" in body:
                         state.capture_counts_pending_refunds = bool(body["capture_counts_pending_refunds"])
                     self._reply(200, {"ok": True})
+                case "POST", ["authorizations", auth_id, "expire"]:
+                    # The honor period has passed (as after a partial capture left the rest held):
+                    # PayPal reports the authorization EXPIRED; its captures stay what they were.
+                    if auth_id not in state.auths:
+                        self._reply(404, {"error": "no such authorization"})
+                        return
+                    state.auths[auth_id]["status"] = "EXPIRED"
+                    self._reply(200, state.auth_json(state.auths[auth_id]))
                 case "POST", ["refunds", refund_id, "settle"]:
                     if refund_id not in state.refunds:
                         self._reply(404, {"error": "no such refund"})

@@ -12,7 +12,10 @@ operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
   the id is, is learned first with ``GET /v2/payments/authorizations/{id}``.
 * ``gateway_authorize`` with ``payment_method`` = the **order id** of an approved authorize-only
   checkout completes it (``POST /v2/checkout/orders/{id}/authorize``) and returns the authorization.
-* ``gateway_void``: ``POST /v2/payments/authorizations/{id}/void``.
+* ``gateway_void``: ``POST /v2/payments/authorizations/{id}/void``; the Void's state is what the
+  payment is after it (what a partial capture before it took, else CANCELED). Given an order id
+  (PayPal's 404), the order is read: an authorized authorize-only checkout's authorization is
+  voided; an open checkout is ``CapabilityNotSupported`` (PayPal cannot cancel an order).
 * ``gateway_refund`` with a **capture id** (``Capture.id``, ``PaymentStatus.payment_id`` once paid):
   ``POST /v2/payments/captures/{id}/refund``. Given an **order or authorization id**
   (``CheckoutSession.payment_id``, ``Capture.payment_id``), its single capture is refunded (one
@@ -45,6 +48,7 @@ from gateway_core.config import GatewaySettings
 from gateway_core.errors import (
     AmountOutOfRange,
     AuthenticationRequired,
+    CapabilityNotSupported,
     ConfigurationError,
     GatewayError,
     GatewayUnavailable,
@@ -130,6 +134,10 @@ _REFUND_STATES: Mapping[str, RefundStatus] = {
     "CANCELLED": RefundStatus.CANCELED,
 }
 _CAPTURED = frozenset({"COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"})
+#: Authorization statuses that cannot have a capture: CREATED ("No captured payments have been
+#: made"), PENDING (not yet authorized) and DENIED. Every other one (CAPTURED, PARTIALLY_CAPTURED,
+#: and VOIDED or EXPIRED after a partial capture) is read with its order's captures.
+_UNCAPTURED_AUTH = frozenset({"CREATED", "PENDING", "DENIED"})
 #: The refund statuses ``PaymentStatus.amount_refunded`` counts: refunded or on its way back (the
 #: core's contract), of Payments v2 ``refund_status`` CANCELLED, FAILED, PENDING and COMPLETED.
 #: PayPal books a PENDING refund so too: the recorded sandbox refund (2020, status PENDING,
@@ -236,6 +244,18 @@ def _settled_state(captured: Money, refunded: Money) -> PaymentState:
     if refunded.is_positive:
         return PaymentState.PARTIALLY_REFUNDED
     return PaymentState.SUCCEEDED
+
+
+def _captures_state(
+    captured: Money, refunded: Money, captures: Iterable[Mapping[str, Any]], otherwise: PaymentState
+) -> PaymentState:
+    """An authorization's state from its captures: settled when something was captured, PENDING
+    while a capture is, else ``otherwise`` (the authorization's own state)."""
+    if captured.is_positive:
+        return _settled_state(captured, refunded)
+    if any(c.get("status") == "PENDING" for c in captures):
+        return PaymentState.PENDING
+    return otherwise
 
 
 def _order_amount(
@@ -763,24 +783,119 @@ class PayPalGateway:
     @hookimpl
     @_reads_answers("void")
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
+        """Void an authorization, or, given an order id, the authorization of an authorized checkout.
+
+        An open checkout cannot be closed: PayPal has no call that cancels or expires an order
+        (Orders v2: create, get, patch, confirm, authorize, capture), which lapses unapproved on
+        its own (``APPROVAL_WINDOW``). Its order id is ``CapabilityNotSupported``, never
+        ``NotFound`` (the plugin issued it) nor ``InvalidRequest`` (it is still open).
+        """
+        key = self._key(context)
         try:
-            auth = self.client.void_authorization(request.payment_id, self._key(context))
+            auth = self._void_authorization(request.payment_id, key)
         except NotFound as exc:
-            raise NotFound(
-                f"PayPal has no authorization {request.payment_id} (an unapproved order cannot be voided; it expires)",
-                gateway=self.name,
-                **exc.provider_fields(),
-            ) from exc
+            # Read only on this path: perhaps an order id (CheckoutSession.id / payment_id).
+            try:
+                order = self.client.get_order(request.payment_id)
+            except NotFound:
+                raise NotFound(
+                    f"PayPal has no authorization or order {request.payment_id}",
+                    gateway=self.name,
+                    **exc.provider_fields(),
+                ) from exc
+            auth_id = self._authorization_to_void(request.payment_id, order)
+            # A key of its own: the void of the order id above spent ``key`` (PayPal's 404).
+            auth = self._void_authorization(auth_id, _sub_key(key, "void", auth_id))
+        auth_id = str(auth.get("id") or request.payment_id)
+        return Void(self.name, auth_id, self._state_after_void(auth_id, auth), live=self.live, raw=auth)
+
+    def _void_authorization(self, authorization_id: str, key: str) -> dict[str, Any]:
+        """``POST /v2/payments/authorizations/{id}/void``: the voided authorization PayPal answers."""
+        try:
+            return self.client.void_authorization(authorization_id, key)
         except OutcomeUnknown as exc:
             # PREVIOUSLY_VOIDED: already voided, perhaps by this void's lost first attempt. Voided
             # is what was asked, and a void moves no money: confirmed by reading it, it is the answer.
             if exc.provider_code != "PREVIOUSLY_VOIDED":
                 raise
-            auth = self._read_back(lambda: self.client.get_authorization(request.payment_id), exc)
+            auth = self._read_back(lambda: self.client.get_authorization(authorization_id), exc)
             if auth.get("status") != "VOIDED":
                 raise
-            self._found_before(request.payment_id, request.payment_id, exc)
-        return Void(self.name, request.payment_id, PaymentState.CANCELED, live=self.live, raw=auth)
+            self._found_before(authorization_id, authorization_id, exc)
+            return auth
+
+    def _authorization_to_void(self, order_id: str, order: Mapping[str, Any]) -> str:
+        """The authorization to void for a void of ``order_id``, or why there is none.
+
+        An authorize-only checkout the payer approved and the host authorized holds its money on
+        its one authorization (Orders v2 ``orders.authorize-422``: one per order): that is voided,
+        as Stripe cancels the PaymentIntent of a completed authorize-only session. A captured order
+        is no longer open (``InvalidRequest``: refund it); any other order is still open and PayPal
+        cannot close it (``CapabilityNotSupported``).
+        """
+        authorizations = _payments(order)["authorizations"]
+        status = order.get("status")
+        if order.get("intent") == "AUTHORIZE" and len(authorizations) == 1:
+            auth_id = authorizations[0].get("id")
+            if isinstance(auth_id, str) and auth_id:
+                return auth_id
+        if status in ("COMPLETED", "VOIDED") or _payments(order)["captures"]:
+            raise InvalidRequest(
+                f"PayPal order {order_id} is no longer open ({status}): nothing to void; refund its capture "
+                "to give the money back (payment_status tells what it holds)",
+                gateway=self.name,
+                provider_code="ORDER_NOT_OPEN",
+            )
+        raise CapabilityNotSupported(
+            f"PayPal cannot close order {order_id} ({status}): Orders v2 has no call that cancels or expires an "
+            "order. Nothing was changed; it lapses on its own when its approval window ends (3 hours after creation "
+            "by PayPal's Orders spec, an account setting PayPal may lengthen). Do not capture or authorize it, and "
+            "treat a payment that lands anyway as a late one",
+            gateway=self.name,
+            provider_code="ORDER_CANNOT_BE_CLOSED",
+        )
+
+    def _state_after_void(self, authorization_id: str, auth: Mapping[str, Any]) -> PaymentState:
+        """What the payment is once its authorization is voided: what its captures took, if any.
+
+        A void after a partial capture (``final_capture`` false) voids only what is still held
+        (PayPal's "Void Authorization" guide, developer.paypal.com/beta/payments/void-authorization:
+        "you may also void an authorization after a partial capture provided the final_capture is
+        set to false"), so the captures, read from the order the void's answer names
+        (``supplementary_data.related_ids.order_id``; the authorization says nothing of them), give
+        the state: SUCCEEDED, PARTIALLY_REFUNDED or REFUNDED; CANCELED only when nothing was
+        captured. PayPal voided already, so a read that fails is no error: PENDING (neither "paid"
+        nor "nothing taken"; read the payment's status), logged.
+        """
+        try:
+            amount = from_wire(auth.get("amount"))
+            order_id = _related_order(auth)
+            if order_id is None:
+                raise MalformedAnswer("the voided authorization names no order")
+            order = self.client.get_order(order_id)
+            captured, refunded, captures = self._captured_and_refunded(authorization_id, order, amount.currency)
+            return _captures_state(captured, refunded, captures, PaymentState.CANCELED)
+        except (GatewayError, KeyError, IndexError, TypeError) as exc:
+            log.warning(
+                "paypal.void.captures_unread",
+                gateway=self.name,
+                payment_id=authorization_id,
+                error=type(exc).__name__,
+            )
+            return PaymentState.PENDING
+
+    def _captured_and_refunded(
+        self, authorization_id: str, order: Mapping[str, Any], currency: str
+    ) -> tuple[Money, Money, list[dict[str, Any]]]:
+        """What the order's captures of ``authorization_id`` took and what their refunds gave back."""
+        payments = _payments(order)
+        captures = [c for c in payments["captures"] if _up_id(c, "authorizations") in (None, authorization_id)]
+        ids = {str(c.get("id")) for c in captures}
+        return (
+            _sum(captures, currency, _CAPTURED),
+            _refunded_of(payments["refunds"], ids, currency),
+            captures,
+        )
 
     # -- refund ---------------------------------------------------------------------------
     def refund_body(self, request: RefundRequest) -> dict[str, Any]:
@@ -1016,21 +1131,21 @@ class PayPalGateway:
         )
 
     def _authorization_status(self, auth: Mapping[str, Any]) -> PaymentStatus:
+        """An authorization's status: its captures count whatever its own status says.
+
+        After a partial capture an authorization may be voided or expire with money captured, so
+        VOIDED and EXPIRED read the order's captures too (as CAPTURED and PARTIALLY_CAPTURED do);
+        only the statuses that cannot have a capture (:data:`_UNCAPTURED_AUTH`) skip that read.
+        """
         amount = from_wire(auth.get("amount"))
         status = str(auth.get("status"))
         order_id = _related_order(auth)
         captured = refunded = Money.zero(amount.currency)
-        if status in ("CAPTURED", "PARTIALLY_CAPTURED") and order_id is not None:
-            payments = _payments(self.client.get_order(order_id))
-            captures = [c for c in payments["captures"] if _up_id(c, "authorizations") in (None, auth.get("id"))]
-            captured = _sum(captures, amount.currency, _CAPTURED)
-            ids = {str(c.get("id")) for c in captures}
-            refunded = _refunded_of(payments["refunds"], ids, amount.currency)
-        state = (
-            _settled_state(captured, refunded)
-            if captured.is_positive
-            else _AUTH_STATES.get(status, PaymentState.PENDING)
-        )
+        state = _AUTH_STATES.get(status, PaymentState.PENDING)
+        if status not in _UNCAPTURED_AUTH and order_id is not None:
+            order = self.client.get_order(order_id)
+            captured, refunded, captures = self._captured_and_refunded(str(auth.get("id")), order, amount.currency)
+            state = _captures_state(captured, refunded, captures, state)
         return PaymentStatus(
             self.name,
             str(auth["id"]),
