@@ -2,7 +2,8 @@
 
 A plugin declares a :class:`Capabilities` value: per currency a :class:`CurrencyRule` (the
 provider's wire exponent and step, minimum and maximum), the :class:`Feature` set, card brands,
-how far ahead a hosted checkout's expiry may be set (:class:`CheckoutExpiry`), and the
+how far ahead a hosted checkout's expiry may be set (:class:`CheckoutExpiry`), whether the host
+must capture an approved hosted checkout (``host_completes_checkout``), and the
 :class:`Source` of every figure with the date it was checked. The core never special-cases
 a provider: routing, minimums and currency checks are computed from this metadata alone.
 """
@@ -243,6 +244,12 @@ class Capabilities:
     live: bool = True
     #: How far ahead a hosted checkout's expiry may be set; ``None``: the provider takes none.
     checkout_expiry: CheckoutExpiry | None = None
+    #: ``True``: after the payer approves a hosted checkout made with ``capture=True``, the money
+    #: moves only when the host captures it: ``capture(CaptureRequest(checkout_id))`` (retry-safe
+    #: with the same operation id), on the ``checkout.completed`` event or the payer's return; an
+    #: approval nobody captures lapses (PayPal Orders v2). ``False``: the provider captures when the
+    #: payer pays (Stripe, the fake by default). A live provider's ``configure`` may not change it.
+    host_completes_checkout: bool = False
 
     def supports(self, feature: Feature) -> bool:
         return feature in self.features
@@ -298,6 +305,14 @@ class Capabilities:
                 found.append(f"adds undeclared {label} {', '.join(sorted(mine - theirs))}")
         if self.live != declared.live:
             found.append(f"changes live from {declared.live} to {self.live}")
+        if self.host_completes_checkout != declared.host_completes_checkout and declared.live:
+            # Who captures an approved checkout is a fact of a live provider, not a setting: a host
+            # told wrongly either never captures (and is never paid) or captures what is captured.
+            # A test provider (the fake) may stand in for either kind per gateway.
+            found.append(
+                f"changes host_completes_checkout from {declared.host_completes_checkout} "
+                f"to {self.host_completes_checkout}"
+            )
         window, base_window = self.checkout_expiry, declared.checkout_expiry
         if window is not None and (base_window is None or not window.within(base_window)):
             allowed = "none" if base_window is None else f"{_span(base_window.shortest)}..{_span(base_window.longest)}"

@@ -148,6 +148,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
                                 },
                                 "features": sorted(definition.capabilities.features),
                                 "card_brands": sorted(definition.capabilities.card_brands),
+                                "host_completes_checkout": definition.capabilities.host_completes_checkout,
                             }
                             for name, (definition, info) in sorted(providers.items())
                         ],
@@ -171,7 +172,13 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
                 f"{info.distribution or '-'} {info.version or ''}".strip(),
                 _describe_currencies(d.capabilities),
                 _describe_minimums(d.capabilities),
-                " ".join(sorted(d.capabilities.features)),
+                " ".join(
+                    [
+                        *sorted(d.capabilities.features),
+                        # the host must capture an approved hosted checkout (PayPal): say so where features are read
+                        *(["(host captures checkout)"] if d.capabilities.host_completes_checkout else []),
+                    ]
+                ),
             )
             for name, (d, info) in sorted(providers.items())
         ]

@@ -319,6 +319,7 @@ def test_narrowing_every_field_is_not_widening() -> None:
         ({"features": frozenset({Feature.HOSTED_CHECKOUT, Feature.VOID})}, "adds undeclared features void"),
         ({"card_brands": frozenset({"visa", "amex"})}, "adds undeclared card brands amex"),
         ({"live": False}, "changes live from True to False"),
+        ({"host_completes_checkout": True}, "changes host_completes_checkout from False to True"),
         ({"checkout_expiry": CheckoutExpiry.minutes(29, 1440)}, "widens the checkout expiry window to 29 min..24 h"),
         ({"checkout_expiry": CheckoutExpiry.minutes(30, 1441)}, "widens the checkout expiry window"),
     ],
@@ -327,6 +328,22 @@ def test_widening_names_what_offers_more(changes: dict[str, Any], said: str) -> 
     problems = attrs.evolve(DECLARED, **changes).widening(DECLARED)
     assert len(problems) == 1, problems
     assert said in problems[0]
+
+
+def test_a_live_provider_that_needs_the_host_to_capture_cannot_be_configured_out_of_it() -> None:
+    # A gateway told "the provider captures" on PayPal would never capture, and never be paid.
+    paypal_like = attrs.evolve(DECLARED, host_completes_checkout=True)
+    assert DECLARED.widening(paypal_like) == ["changes host_completes_checkout from True to False"]
+    assert paypal_like.widening(paypal_like) == []
+
+
+def test_a_test_provider_may_stand_in_for_either_capture_behaviour() -> None:
+    fake_like = attrs.evolve(DECLARED, live=False)
+    assert attrs.evolve(fake_like, host_completes_checkout=True).widening(fake_like) == []
+
+
+def test_the_provider_captures_unless_declared_otherwise() -> None:
+    assert DECLARED.host_completes_checkout is False
 
 
 def test_a_window_where_none_is_declared_is_widening() -> None:

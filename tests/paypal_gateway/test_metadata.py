@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from typing import Any
@@ -179,6 +180,34 @@ def test_features() -> None:
     assert {Feature.HOSTED_CHECKOUT, Feature.PARTIAL_CAPTURE, Feature.MULTIPLE_REFUNDS, Feature.WEBHOOKS} <= (
         CAPABILITIES.features
     )
+
+
+def test_the_host_must_capture_an_approved_checkout() -> None:
+    # Orders v2: the payer's approval moves no money; the merchant's capture does.
+    assert CAPABILITIES.host_completes_checkout is True
+    for country in (None, "CN"):
+        assert manager(account_country=country).gateway("pp").capabilities.host_completes_checkout is True
+
+
+def test_gateway_plugins_says_paypal_needs_the_host_to_capture() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "gateway_core.cli", "plugins", "--json"], capture_output=True, text=True, check=True
+    )
+    providers = {p["provider"]: p for p in json.loads(listed.stdout)["providers"]}
+    assert providers["paypal"]["host_completes_checkout"] is True
+    assert providers["fake"]["host_completes_checkout"] is False
+    table = subprocess.run(
+        [sys.executable, "-m", "gateway_core.cli", "plugins"], capture_output=True, text=True, check=True
+    ).stdout
+    rows: dict[str, str] = {}  # provider -> its row with the wrapped lines that follow it
+    for line in table.splitlines()[3:]:
+        if line[:1].strip():
+            name = line.split()[0]
+            rows[name] = line
+        else:
+            rows[name] += " " + line.strip()
+    assert "(host captures checkout)" in rows["paypal"]
+    assert "(host captures checkout)" not in rows["fake"]
 
 
 @pytest.mark.parametrize(

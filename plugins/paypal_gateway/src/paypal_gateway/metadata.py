@@ -151,6 +151,13 @@ def capabilities() -> Capabilities:
         card_brands=frozenset({"visa", "mastercard", "amex"}),
         sources=SOURCES,
         live=True,
+        # The payer's approval of an order moves no money: "To successfully capture payment for an
+        # order, the buyer must first approve the order" and the merchant's server then calls
+        # POST /v2/checkout/orders/{id}/capture (PayPal, Orders v2 "Capture payment for order",
+        # developer.paypal.com/docs/api/orders/v2/#orders_capture; "an approved order that you can
+        # finalize with Orders v2 API calls from your server", "Process the approved order").
+        # This plugin's capture(CaptureRequest(order_id)) makes that call (docs/paypal.md).
+        host_completes_checkout=True,
     )
 
 
