@@ -830,7 +830,11 @@ class PaidEvents:
             with self.store.transaction() as s:
                 reg = self._registration(s, registration_id)
         if reg.checkout_id is not None and reg.gateway is not None:
-            status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
+            status = self._checkout_status(reg, gone_ok=not held)
+            if status is None:  # its hold lapsed and the provider forgot it: nothing left to close
+                self._release(registration_id, "expired")
+                log.info("paid_events.checkout.replaced", registration_id=registration_id)
+                return None
             if status.is_paid and self._settle(reg) == "confirmed":
                 raise AlreadyRegistered(f"this e-mail already has a ticket for event {reg.event_id} (just paid)")
             still_open = status.state in (PaymentState.PENDING, PaymentState.FAILED, PaymentState.REQUIRES_ACTION)
@@ -869,7 +873,9 @@ class PaidEvents:
         except InvalidRequest:
             return False
         except (CapabilityNotSupported, NotFound):
-            pass  # this gateway cannot close a checkout
+            # This gateway cannot close a checkout, or has none left to close (PayPal forgets an
+            # expired order): the status read that follows says what the checkout is.
+            pass
         except GatewayError as exc:
             log.warning("paid_events.checkout.void_failed", registration_id=registration_id, error=type(exc).__name__)
         return True
@@ -1185,15 +1191,19 @@ class PaidEvents:
         stored expiry), release one whose hold lapsed before any checkout was made, ask the
         provider for the payment's status, confirm a paid one, release the seat of a cancelled or
         expired one, and expire (void) a checkout whose hold ran out or whose event is cancelled
-        (none is opened for a cancelled event). A payment the status shows failed is released
-        only then, once its hold lapsed or its event is cancelled (``expired``, with no message):
-        its checkout may still take another attempt; the ``payment.failed`` webhook
-        (:meth:`handle_webhook`) is what releases a final failure at once and tells the payer. A
+        (none is opened for a cancelled event). A checkout the provider no longer has (``NotFound``:
+        PayPal forgets an order never completed once it expires) can never be paid: it is released
+        too (``expired``) once its hold lapsed or its event is cancelled, and left pending before
+        that. A payment the status shows failed is released only then, once its hold lapsed or its
+        event is cancelled (``expired``, with no message): its checkout may still take another
+        attempt; the ``payment.failed`` webhook (:meth:`handle_webhook`) is what releases a final
+        failure at once and tells the payer. A
         payment reported paid when there is no seat for it (its event cancelled, or its hold lapsed
         and the event sold out, its promo code used up or its participant holding another ticket)
         is ``paid_no_seat`` and its payer is told the organizer refunds it. Then settle refunds:
         re-send a refund whose answer was lost (same key) and poll pending ones.
-        A provider error on one registration leaves it pending and the sweep goes on.
+        Any other provider error on one registration (the provider down, rate limiting, a lost
+        answer) leaves it pending and the sweep goes on.
         """
         with self.store.transaction() as s:
             pending = s.scalars(
@@ -1267,29 +1277,59 @@ class PaidEvents:
         """Apply the provider's answer to a pending registration; ``cancelled``: its event is.
 
         The checkout of a lapsed hold, or of a cancelled event (cancel_event could not close it:
-        the provider was down, or the process died), is expired first.
+        the provider was down, or the process died), is expired first. One the provider no longer
+        has (``NotFound``: PayPal forgets an order never completed once it expires) can never be
+        paid: when the hold lapsed or the event is cancelled its seat is released (``expired``) with
+        no void; before that the ``NotFound`` is raised, as any other provider error is, and the
+        registration stays pending (see :meth:`_checkout_status`).
         """
         assert reg.gateway is not None
         assert reg.checkout_id is not None
-        status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
-        if not status.is_paid and status.state is not PaymentState.CANCELED:
-            if cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at):
-                # The hold lapsed (before the provider's checkout did): expire the checkout first, so
-                # nobody pays for a seat that is given back; the status below says what happened.
-                still_open = self._void(reg.id, reg.gateway, reg.checkout_id)
-                status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
-                if not still_open and status.state in _IN_FLIGHT:
-                    # The payer completed the checkout and the money is on its way (a bank debit
-                    # settling later): keep the seat; the settlement (or its failure) decides.
-                    return "pending"
-            else:
+        lapsed = cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at)
+        status = self._checkout_status(reg, gone_ok=lapsed)
+        if status is not None and not status.is_paid and status.state is not PaymentState.CANCELED:
+            if not lapsed:
+                return "pending"
+            # The hold lapsed (before the provider's checkout did): expire the checkout first, so
+            # nobody pays for a seat that is given back; the status below says what happened.
+            still_open = self._void(reg.id, reg.gateway, reg.checkout_id)
+            status = self._checkout_status(reg, gone_ok=True)
+            if status is not None and not still_open and status.state in _IN_FLIGHT:
+                # The payer completed the checkout and the money is on its way (a bank debit
+                # settling later): keep the seat; the settlement (or its failure) decides.
                 return "pending"
         with self.store.transaction() as s:
-            if status.is_paid:
+            if status is not None and status.is_paid:
                 if not self._amount_matches(reg, status.amount):
                     return "pending"
                 return "confirmed" if self._confirm_paid(s, reg.id, status.payment_id) else "pending"
             return "released" if self._release_in(s, reg.id, "expired") else "pending"
+
+    def _checkout_status(self, reg: RegistrationRow, *, gone_ok: bool) -> PaymentStatus | None:
+        """The status of ``reg``'s checkout; ``None`` when the provider has none and ``gone_ok``.
+
+        ``gone_ok``: the hold lapsed or the event is cancelled, so a checkout the provider says it
+        does not have (``NotFound``) is one nobody can pay any more. PayPal forgets an order never
+        completed once it expires: "Any order that doesn't get completed, within a set amount of
+        time, will automatically expire. The default amount of time is 3 hours" (PayPal on
+        paypal/Checkout-PHP-SDK#84), after which ``GET /v2/checkout/orders/{id}`` answers 404
+        ``RESOURCE_NOT_FOUND`` / ``INVALID_RESOURCE_ID`` (shopware/shopware#6850, #5776), the
+        plugin's ``NotFound``. Otherwise the ``NotFound`` is raised: a provider may not know an
+        order just made for a moment (paypal/PayPal-PHP-SDK#1267, a 404 right after the payer's
+        return), and the hold's own lapse decides. Only ``NotFound`` counts: any other error
+        (``GatewayUnavailable``, ``OutcomeUnknown``, ``RateLimited``...) says nothing about the
+        checkout and is raised. A payment that still lands later is a late payment
+        (:meth:`_confirm_paid` takes an ``expired`` registration).
+        """
+        assert reg.gateway is not None
+        assert reg.checkout_id is not None
+        try:
+            return self.gateways.payment_status(reg.gateway, reg.checkout_id)
+        except NotFound:
+            if not gone_ok:
+                raise
+            log.warning("paid_events.checkout.gone", registration_id=reg.id, gateway=reg.gateway)
+            return None
 
     # -- the organizer's view and actions -------------------------------------------------
     def participants(self, event_id: str) -> list[Participant]:
