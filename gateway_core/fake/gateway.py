@@ -54,7 +54,8 @@ What it models:
   ``Fake-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">``.
 * **Capabilities per deployment**: ``checkout_expiry_minutes`` in its settings narrows the
   checkout expiry window and ``features`` the declared features (:meth:`FakeGateway.configure`),
-  so one fake can stand in for Stripe and another for PayPal.
+  so one fake can stand in for Stripe and another for PayPal; ``host_completes_checkout = true``
+  makes it capture an approved checkout only when the host calls ``capture``, as PayPal does.
 """
 
 from __future__ import annotations
@@ -144,7 +145,16 @@ _READ_OUTCOMES = frozenset({Outcome.SUCCESS, Outcome.RATE_LIMITED, Outcome.UNAVA
 
 #: The settings :meth:`FakeGateway.from_settings` and :meth:`FakeGateway.configure` read; ``configure`` refuses any other.
 _SETTINGS = frozenset(
-    {"test_mode", "webhook_secret", "minimums", "checkout_base_url", "tolerance", "checkout_expiry_minutes", "features"}
+    {
+        "test_mode",
+        "webhook_secret",
+        "minimums",
+        "checkout_base_url",
+        "tolerance",
+        "checkout_expiry_minutes",
+        "features",
+        "host_completes_checkout",
+    }
 )
 
 #: Every operation an outcome can be scripted for (the manager's operation names, as in log lines).
@@ -203,6 +213,10 @@ class _Payment:
     reference: str | None = None
     #: Where the payer goes back after 3-D Secure (``AuthorizeRequest.return_url``).
     return_url: str | None = None
+    #: ``host_completes_checkout``: the payer approved the checkout; no money moves until the host captures.
+    awaiting_capture: bool = False
+    #: ... and the capture then waits to settle (``complete_checkout(id, settle=False)``).
+    settle_later: bool = False
 
 
 @attrs.define
@@ -255,8 +269,11 @@ class FakeGateway:
         checkout_base_url: str = "https://checkout.fake-gateway.invalid",
         tolerance: int = DEFAULT_TOLERANCE,
         clock: Callable[[], float] = time.time,
+        host_completes_checkout: bool = False,
     ) -> None:
         self.name = name
+        #: As PayPal: a payer's approval of a ``capture=True`` checkout moves no money until the host captures it.
+        self.host_completes_checkout = host_completes_checkout
         self._secret = webhook_secret
         self._minimums = dict(minimums or {})
         self.checkout_base_url = checkout_base_url.rstrip("/")
@@ -279,8 +296,10 @@ class FakeGateway:
         Settings: ``test_mode = true`` (required: the fake refuses to run without it),
         ``webhook_secret`` (a secret; default a test secret derived from the gateway's name, so
         two fake gateways never believe each other's webhooks), ``minimums`` (``{EUR = "0.50"}``),
-        ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes`` and
-        ``features``, which :meth:`configure` reads into the gateway's capabilities.
+        ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes``,
+        ``features`` and ``host_completes_checkout``, which :meth:`configure` reads into the
+        gateway's capabilities (the last one also into how the gateway behaves: see
+        :meth:`complete_checkout`).
         """
         if settings.get("test_mode") is not True:
             raise ConfigurationError(
@@ -334,6 +353,7 @@ class FakeGateway:
             minimums=minimums,
             checkout_base_url=base_url,
             tolerance=tolerance,
+            host_completes_checkout=_host_completes_checkout(settings),
         )
 
     @staticmethod
@@ -350,8 +370,12 @@ class FakeGateway:
         does not declare (configuration may only narrow). Absent: as declared. A setting the fake
         does not take (a misspelt ``minimum``) is a ``ConfigurationError`` here, before the gateway
         is built; a test provider with a ``configure`` of its own may read settings of its own.
+        ``host_completes_checkout = true`` declares (and makes the gateway behave) as PayPal: the
+        payer's approval of a ``capture=True`` checkout moves no money until the host captures it;
+        it needs the ``authorize_capture`` feature, which ``capture`` is.
         """
         settings.refuse_unknown(_SETTINGS)  # a misspelt "minimum" would drop the minimum a test stands in for
+        declared = _as_host_completing(declared, settings)
         caps = declared
         if "checkout_expiry_minutes" in settings.settings:
             caps = attrs.evolve(caps, checkout_expiry=_checkout_expiry(settings))
@@ -534,6 +558,8 @@ class FakeGateway:
 
         def perform() -> Capture:
             payment = self._payment(request.payment_id)
+            if self.host_completes_checkout and payment.capture_method == "automatic" and payment.checkout_id:
+                return self._complete_approved(payment, request)
             self._refuse_unpaid_checkout(payment, "capture")
             if payment.state is not PaymentState.AUTHORIZED:
                 raise InvalidRequest(
@@ -557,6 +583,48 @@ class FakeGateway:
 
         return self._request(context, request, perform)  # type: ignore[no-any-return]
 
+    def _complete_approved(self, payment: _Payment, request: CaptureRequest) -> Capture:
+        """``host_completes_checkout``: capture the checkout the payer approved, as PayPal's order capture.
+
+        An open checkout (not approved yet) is :class:`~gateway_core.errors.AuthenticationRequired`
+        with the checkout's id and url, as the PayPal plugin reports ``ORDER_NOT_APPROVED``; nothing
+        changes and nothing is stored under the key, so the same capture succeeds once the payer has
+        approved. A checkout is captured whole.
+        """
+        checkout = self._checkouts[payment.checkout_id or ""]
+        self._expire_if_due(checkout)
+        if checkout.status is CheckoutStatus.OPEN:
+            raise AuthenticationRequired(
+                f"fake: checkout {checkout.id} is not approved yet: send the payer to its url",
+                gateway=self.name,
+                action_url=checkout.url,
+                payment_id=checkout.id,
+                provider_code="ORDER_NOT_APPROVED",
+                http_status=422,
+            )
+        if not payment.awaiting_capture:
+            raise InvalidRequest(
+                f"fake: checkout {checkout.id} is {checkout.status} and its payment {payment.state}: nothing to capture",
+                gateway=self.name,
+                provider_code="state",
+            )
+        if request.amount is not None and request.amount != payment.amount:
+            raise InvalidRequest(
+                f"fake: checkout {checkout.id} is captured whole ({payment.amount}), not {request.amount}",
+                gateway=self.name,
+            )
+        payment.awaiting_capture = False
+        payment.captured = payment.amount
+        if payment.settle_later:
+            payment.state = PaymentState.PENDING
+            self._emit(EventType.PAYMENT_PENDING, payment)
+        else:
+            payment.state = PaymentState.SUCCEEDED
+            self._emit(EventType.PAYMENT_SUCCEEDED, payment, amount=payment.captured)
+        return Capture(
+            self.name, _new_id("ch"), payment.id, payment.captured, payment.state, live=False, raw=_raw(payment)
+        )
+
     @hookimpl
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
         """Cancel an authorization, or close a checkout by what it has become, as the Stripe plugin does.
@@ -573,8 +641,8 @@ class FakeGateway:
             if checkout is not None:
                 self._expire_if_due(checkout)
                 payment = self._payments[checkout.payment_id]
-                if checkout.status is CheckoutStatus.OPEN:
-                    self._expire(checkout)
+                if checkout.status is CheckoutStatus.OPEN or payment.awaiting_capture:
+                    self._expire(checkout)  # an approval not captured is released: no money moved
                 elif checkout.status is CheckoutStatus.EXPIRED or payment.state is PaymentState.CANCELED:
                     pass  # nothing left to void: what a void asks is so already
                 elif payment.state is PaymentState.AUTHORIZED:
@@ -804,13 +872,22 @@ class FakeGateway:
         ``settle=False``: the payer finished with a method that settles later (a bank debit).
         The checkout is complete but the payment stays ``PENDING`` (``checkout.completed`` and
         ``payment.pending`` webhooks) until :meth:`settle_payment` or :meth:`fail_payment`.
+
+        With ``host_completes_checkout`` (as PayPal), a ``capture=True`` checkout is only approved:
+        it is complete, its payment ``PENDING`` and uncaptured, and only ``checkout.completed`` is
+        sent; ``capture(CaptureRequest(checkout_id))`` then moves the money (``payment.succeeded``,
+        or with ``settle=False`` ``payment.pending`` until :meth:`settle_payment`). An approval
+        nobody captures lapses at the checkout's ``expires_at``: ``CANCELED``.
         """
         with self._lock:
             checkout = self._open_checkout(checkout_id)
             payment = self._payments[checkout.payment_id]
             checkout.status = CheckoutStatus.COMPLETE
             self._emit(EventType.CHECKOUT_COMPLETED, payment)
-            if settle:
+            if self.host_completes_checkout and payment.capture_method == "automatic":
+                payment.awaiting_capture = True
+                payment.settle_later = not settle
+            elif settle:
                 self._settle(payment)
             else:
                 payment.state = PaymentState.PENDING
@@ -1007,6 +1084,7 @@ class FakeGateway:
         checkout = self._checkouts.get(payment.checkout_id or "")
         if (
             payment.state is not PaymentState.PENDING
+            or payment.awaiting_capture  # approved, not captured: nothing settles before the host captures
             or checkout is None
             or checkout.status is not CheckoutStatus.COMPLETE
         ):
@@ -1046,12 +1124,14 @@ class FakeGateway:
         return checkout
 
     def _expire_if_due(self, checkout: _Checkout) -> None:
-        if checkout.status is CheckoutStatus.OPEN and datetime.fromtimestamp(self.clock(), UTC) >= checkout.expires_at:
+        lapses = checkout.status is CheckoutStatus.OPEN or self._payments[checkout.payment_id].awaiting_capture
+        if lapses and datetime.fromtimestamp(self.clock(), UTC) >= checkout.expires_at:
             self._expire(checkout)
 
     def _expire(self, checkout: _Checkout) -> None:
         checkout.status = CheckoutStatus.EXPIRED
         payment = self._payments[checkout.payment_id]
+        payment.awaiting_capture = False
         payment.state = PaymentState.CANCELED
         self._emit(EventType.CHECKOUT_EXPIRED, payment)
 
@@ -1079,6 +1159,31 @@ def _refunded_state(payment: _Payment) -> PaymentState:
 
 def _is_paid(payment: _Payment) -> bool:
     return payment.state in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED, PaymentState.REFUNDED)
+
+
+def _host_completes_checkout(settings: GatewaySettings) -> bool:
+    """The ``host_completes_checkout`` setting: a boolean (default false)."""
+    value = settings.settings.get("host_completes_checkout", False)
+    if not isinstance(value, bool):
+        raise ConfigurationError(
+            f"gateway {settings.name!r}: host_completes_checkout must be true or false, not {_kind(value)}",
+            gateway=settings.name,
+        )
+    return value
+
+
+def _as_host_completing(declared: Capabilities, settings: GatewaySettings) -> Capabilities:
+    """``declared`` with ``host_completes_checkout`` as the setting says (it needs ``authorize_capture``)."""
+    if not _host_completes_checkout(settings):
+        return declared
+    features = _listed_features(settings) if "features" in settings.settings else declared.features
+    if Feature.AUTHORIZE_CAPTURE not in features:
+        raise ConfigurationError(
+            f"gateway {settings.name!r}: host_completes_checkout = true needs the authorize_capture "
+            "feature: the host completes a checkout with capture",
+            gateway=settings.name,
+        )
+    return attrs.evolve(declared, host_completes_checkout=True)
 
 
 def _checkout_expiry(settings: GatewaySettings) -> CheckoutExpiry | None:
