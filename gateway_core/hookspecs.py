@@ -251,7 +251,9 @@ def gateway_create_checkout(request: CheckoutRequest, context: OperationContext)
     ``context.idempotency_key`` with the creating request. ``request.capture=False`` means
     authorize only. Return a :class:`CheckoutSession` with the provider's id, the redirect URL
     and the expiry. Completion is learned from a webhook or :func:`gateway_payment_status`,
-    never from the payer's browser returning.
+    never from the payer's browser returning; where the provider declares
+    ``Capabilities.host_completes_checkout``, the host then captures the approved checkout
+    (:func:`gateway_capture` with its id) for the money to move.
 
     Mutating; firstresult; dispatched to one gateway. Requires ``Feature.HOSTED_CHECKOUT``. Since 0.1.
     """
