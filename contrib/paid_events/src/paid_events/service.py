@@ -42,7 +42,9 @@ from sqlalchemy.orm import Session
 
 from gateway_core import (
     AmountOutOfRange,
+    AuthenticationRequired,
     CapabilityNotSupported,
+    CaptureRequest,
     CheckoutRequest,
     CheckoutSession,
     ConfigurationError,
@@ -835,6 +837,8 @@ class PaidEvents:
                 self._release(registration_id, "expired")
                 log.info("paid_events.checkout.replaced", registration_id=registration_id)
                 return None
+            if status.state is PaymentState.PENDING and held and self._capture(reg):
+                status = self.gateways.payment_status(reg.gateway, reg.checkout_id)  # approved: captured now
             if status.is_paid and self._settle(reg) == "confirmed":
                 raise AlreadyRegistered(f"this e-mail already has a ticket for event {reg.event_id} (just paid)")
             still_open = status.state in (PaymentState.PENDING, PaymentState.FAILED, PaymentState.REQUIRES_ACTION)
@@ -1093,12 +1097,68 @@ class PaidEvents:
             if event.type is EventType.PAYMENT_SUCCEEDED and event.amount is not None:
                 return event.amount, event.payment_id, False
             if event.checkout_id or event.payment_id:  # "completed" may still be pending: ask the provider
-                status = self.gateways.payment_status(gateway, event.checkout_id or event.payment_id or "")
+                asked = event.checkout_id or event.payment_id or ""
+                status = self.gateways.payment_status(gateway, asked)
+                if (
+                    event.type is EventType.CHECKOUT_COMPLETED
+                    and status.state is PaymentState.PENDING
+                    and self._capture_approved(gateway, event)
+                ):
+                    status = self.gateways.payment_status(gateway, asked)
                 return status.amount if status.is_paid else None, event.payment_id, False
         elif event.type is EventType.PAYMENT_FAILED and (failure := self._failure_status(gateway, event)) is not None:
             final = failure.state in (PaymentState.FAILED, PaymentState.CANCELED)
             return failure.amount if failure.is_paid else None, event.payment_id or failure.payment_id, final
         return None, event.payment_id, False
+
+    def _capture_approved(self, gateway: str, event: WebhookEvent) -> bool:
+        """``checkout.completed`` on a gateway where that moves no money: capture the registration's checkout.
+
+        See :meth:`_capture`. A provider error capturing is raised, as one reading the status is:
+        nothing is recorded and the provider's redelivery captures again, under the same key.
+        """
+        if not self._host_completes(gateway):
+            return False
+        with self.store.transaction() as s:
+            reg = self._find_registration(s, gateway, event.checkout_id, event.payment_id, event.reference)
+        if reg is None or event.checkout_id not in (None, reg.checkout_id):
+            return False
+        return self._capture(reg)
+
+    def _host_completes(self, gateway: str) -> bool:
+        """Whether the payer's approval of a checkout on ``gateway`` moves money only once the host captures it."""
+        return self.gateways.gateway(gateway).capabilities.host_completes_checkout
+
+    def _capture(self, reg: RegistrationRow) -> bool:
+        """Capture ``reg``'s approved checkout where its gateway needs the host to; True when captured.
+
+        On a gateway that declares ``host_completes_checkout`` (PayPal: the payer's approval of an
+        order moves no money until the merchant captures it, and an order nobody captures lapses,
+        about 3 hours after it was made; docs/paypal.md, docs/host-guide.md section 3), a checkout
+        that reads ``PENDING`` is captured with ``CaptureRequest(checkout_id)`` under one operation
+        id per registration, ``capture:<registration id>``: a redelivered or concurrent webhook,
+        reconcile and check_payment all send the same key, so the money is captured once.
+        Only for a registration still ``pending`` whose hold has not lapsed and whose event is
+        active (read again here): no money is taken for a seat given back or a cancelled event; a
+        lapsed hold's approval is left to lapse (a payment that lands anyway is a late payment).
+        ``AuthenticationRequired`` (the payer has not approved yet: PayPal's ``ORDER_NOT_APPROVED``)
+        is False; any other provider error is raised (the caller keeps the registration pending).
+        """
+        gateway, checkout_id = reg.gateway, reg.checkout_id
+        if gateway is None or checkout_id is None or not self._host_completes(gateway):
+            return False
+        with self.store.transaction() as s:
+            current = self._registration(s, reg.id)
+            active = self._event(s, current.event_id).status == "active"
+        held = current.hold_expires_at is None or self.clock() < current.hold_expires_at
+        if current.status != "pending" or not active or not held:
+            return False
+        try:
+            self.gateways.capture(gateway, CaptureRequest(checkout_id), operation_id=f"capture:{reg.id}")
+        except AuthenticationRequired:
+            return False  # not approved yet: the payer may still approve it, the registration stays pending
+        log.info("paid_events.checkout.captured", registration_id=reg.id, checkout_id=checkout_id)
+        return True
 
     def _failure_status(self, gateway: str, event: WebhookEvent) -> PaymentStatus | None:
         """Where a payment reported failed is now, as the provider says (``None``: no registration).
@@ -1287,6 +1347,8 @@ class PaidEvents:
         assert reg.checkout_id is not None
         lapsed = cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at)
         status = self._checkout_status(reg, gone_ok=lapsed)
+        if status is not None and status.state is PaymentState.PENDING and not lapsed and self._capture(reg):
+            status = self._checkout_status(reg, gone_ok=False)  # approved, and now captured
         if status is not None and not status.is_paid and status.state is not PaymentState.CANCELED:
             if not lapsed:
                 return "pending"
