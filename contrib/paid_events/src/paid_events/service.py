@@ -837,7 +837,7 @@ class PaidEvents:
                 self._release(registration_id, "expired")
                 log.info("paid_events.checkout.replaced", registration_id=registration_id)
                 return None
-            if status.state is PaymentState.PENDING and held and self._capture(reg):
+            if _awaits_capture(status) and held and self._capture(reg):
                 status = self.gateways.payment_status(reg.gateway, reg.checkout_id)  # approved: captured now
             if status.is_paid and self._settle(reg) == "confirmed":
                 raise AlreadyRegistered(f"this e-mail already has a ticket for event {reg.event_id} (just paid)")
@@ -1101,7 +1101,7 @@ class PaidEvents:
                 status = self.gateways.payment_status(gateway, asked)
                 if (
                     event.type is EventType.CHECKOUT_COMPLETED
-                    and status.state is PaymentState.PENDING
+                    and _awaits_capture(status)
                     and self._capture_approved(gateway, event)
                 ):
                     status = self.gateways.payment_status(gateway, asked)
@@ -1347,7 +1347,7 @@ class PaidEvents:
         assert reg.checkout_id is not None
         lapsed = cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at)
         status = self._checkout_status(reg, gone_ok=lapsed)
-        if status is not None and status.state is PaymentState.PENDING and not lapsed and self._capture(reg):
+        if status is not None and _awaits_capture(status) and not lapsed and self._capture(reg):
             status = self._checkout_status(reg, gone_ok=False)  # approved, and now captured
         if status is not None and not status.is_paid and status.state is not PaymentState.CANCELED:
             if not lapsed:
@@ -2447,6 +2447,14 @@ def _refused(errors: Sequence[GatewayError]) -> bool:
         and not last.retryable
         and all(isinstance(e, (*_REFUSED, RateLimited)) for e in earlier)
     )
+
+
+def _awaits_capture(status: PaymentStatus) -> bool:
+    """Whether a checkout may be one approved but not captured: ``PENDING`` with nothing captured.
+
+    A capture still settling (``PENDING`` with its amount captured) is not captured again.
+    """
+    return status.state is PaymentState.PENDING and not status.amount_captured.is_positive
 
 
 def _refunded_in_full(status: PaymentStatus, price: Money) -> bool:
