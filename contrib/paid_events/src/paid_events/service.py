@@ -1137,7 +1137,11 @@ class PaidEvents:
         about 3 hours after it was made; docs/paypal.md, docs/host-guide.md section 3), a checkout
         that reads ``PENDING`` is captured with ``CaptureRequest(checkout_id)`` under one operation
         id per registration, ``capture:<registration id>``: a redelivered or concurrent webhook,
-        reconcile and check_payment all send the same key, so the money is captured once.
+        reconcile and check_payment all send the same key, so the money is captured once. PayPal
+        stores a ``PayPal-Request-Id`` "for a period of time" and, of "two simultaneous API requests
+        with same PayPal-Request-Id", "processes the first request and might fail the second"
+        (developer.paypal.com/reference/guidelines/idempotency): the failed one is a provider error
+        here (raised: the webhook comes again, reconcile defers), and the status then reads paid.
         Only for a registration still ``pending`` whose hold has not lapsed and whose event is
         active (read again here): no money is taken for a seat given back or a cancelled event; a
         lapsed hold's approval is left to lapse (a payment that lands anyway is a late payment).
