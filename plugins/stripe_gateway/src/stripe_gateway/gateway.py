@@ -1132,8 +1132,7 @@ def _redirect_url(pi: Mapping[str, Any]) -> str | None:
     if not isinstance(action, Mapping) or action.get("type") != "redirect_to_url":
         return None
     redirect = action.get("redirect_to_url")
-    url = redirect.get("url") if isinstance(redirect, Mapping) else None
-    return url if isinstance(url, str) and url else None
+    return normalize._text(redirect.get("url")) if isinstance(redirect, Mapping) else None
 
 
 #: Whether :func:`_load_webhook_sdk` has run in this process (set once, never unset).
