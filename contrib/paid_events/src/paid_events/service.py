@@ -826,7 +826,7 @@ class PaidEvents:
             and gateway in (None, reg.gateway)
             and accept_price in (None, amount)
         )
-        held = reg.hold_expires_at is None or now < reg.hold_expires_at
+        held = _held(reg, now)
         if reg.checkout_id is None and held:
             self._open_checkout(registration_id)  # the lost answer, finished (CheckoutPending if still lost)
             with self.store.transaction() as s:
@@ -1154,7 +1154,7 @@ class PaidEvents:
         with self.store.transaction() as s:
             current = self._registration(s, reg.id)
             active = self._event(s, current.event_id).status == "active"
-        held = current.hold_expires_at is None or self.clock() < current.hold_expires_at
+        held = _held(current, self.clock())
         if current.status != "pending" or not active or not held:
             return False
         try:
@@ -1299,7 +1299,7 @@ class PaidEvents:
             return ""  # settled meanwhile (a webhook, another reconciler): nothing to count
         prefix = ""
         if reg.checkout_id is None:
-            if cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at):
+            if cancelled or not _held(reg, self.clock()):
                 # Nobody ever saw a checkout for it, so nothing can be paid: just give the seat back
                 # (and open none for a cancelled event).
                 return "released" if self._release(registration_id, "expired") else "still_pending"
@@ -1349,7 +1349,7 @@ class PaidEvents:
         """
         assert reg.gateway is not None
         assert reg.checkout_id is not None
-        lapsed = cancelled or (reg.hold_expires_at is not None and self.clock() >= reg.hold_expires_at)
+        lapsed = cancelled or not _held(reg, self.clock())
         status = self._checkout_status(reg, gone_ok=lapsed)
         if status is not None and _awaits_capture(status) and not lapsed and self._capture(reg):
             status = self._checkout_status(reg, gone_ok=False)  # approved, and now captured
@@ -2471,6 +2471,11 @@ def _refunded_in_full(status: PaymentStatus, price: Money) -> bool:
 def _has_control(text: str, allowed: str = "") -> bool:
     """Whether ``text`` holds a control character (NUL, a line break ...) other than the ``allowed`` ones."""
     return any(unicodedata.category(c) == "Cc" and c not in allowed for c in text)
+
+
+def _held(reg: RegistrationRow, now: datetime) -> bool:
+    """Whether ``reg``'s seat hold still runs at ``now`` (a registration without one, free, always holds)."""
+    return reg.hold_expires_at is None or now < reg.hold_expires_at
 
 
 def _rowcount(result: object) -> int:
