@@ -34,10 +34,11 @@ What it models:
 * **A checkout's id where a payment's is asked for**, as Stripe (``cs_``) and PayPal (an order id):
   ``capture`` and ``refund`` take either, and one idempotency key stays bound to the payment
   whichever id names it; an open checkout has nothing to capture or refund yet
-  (:class:`~gateway_core.errors.InvalidRequest`). ``void`` by a checkout's id does what the
-  checkout has become: an open one expires, a completed authorize-only one has its authorization
-  canceled, an expired one changes nothing and reports ``CANCELED``, a paid or settling one is
-  refused.
+  (:class:`~gateway_core.errors.InvalidRequest`); with ``host_completes_checkout``, as on PayPal,
+  an authorize-only checkout is captured by its authorization's id, not its own. ``void`` by a
+  checkout's id does what the checkout has become: an open one expires, a completed
+  authorize-only one has its authorization canceled, an expired one changes nothing and reports
+  ``CANCELED``, a paid or settling one is refused.
 * **Webhook amounts as the providers send them**: ``payment.succeeded`` carries what was captured
   (after a partial capture, less than authorized), a refund event the refund's amount, a dispute
   the disputed amount; other events what the payment is for.
@@ -55,7 +56,9 @@ What it models:
 * **Capabilities per deployment**: ``checkout_expiry_minutes`` in its settings narrows the
   checkout expiry window and ``features`` the declared features (:meth:`FakeGateway.configure`),
   so one fake can stand in for Stripe and another for PayPal; ``host_completes_checkout = true``
-  makes it capture an approved checkout only when the host calls ``capture``, as PayPal does.
+  makes it capture an approved checkout only when the host calls ``capture``, and hold an approved
+  authorize-only checkout only when the host calls ``authorize`` with the checkout's id as the
+  payment method (then capture the authorization by its id), as PayPal does.
 """
 
 from __future__ import annotations
@@ -215,8 +218,15 @@ class _Payment:
     return_url: str | None = None
     #: ``host_completes_checkout``: the payer approved the checkout; no money moves until the host captures.
     awaiting_capture: bool = False
-    #: ... and the capture then waits to settle (``complete_checkout(id, settle=False)``).
+    #: ... or, for an authorize-only checkout, nothing is held until the host authorizes it.
+    awaiting_authorization: bool = False
+    #: ... and the capture (or authorization) then waits to settle (``complete_checkout(id, settle=False)``).
     settle_later: bool = False
+
+    @property
+    def awaiting_host(self) -> bool:
+        """Approved by the payer, not yet captured or authorized by the host: it lapses with its checkout."""
+        return self.awaiting_capture or self.awaiting_authorization
 
 
 @attrs.define
@@ -272,7 +282,8 @@ class FakeGateway:
         host_completes_checkout: bool = False,
     ) -> None:
         self.name = name
-        #: As PayPal: a payer's approval of a ``capture=True`` checkout moves no money until the host captures it.
+        #: As PayPal: a payer's approval of a checkout moves no money until the host captures it (or,
+        #: authorize-only, authorizes it).
         self.host_completes_checkout = host_completes_checkout
         self._secret = webhook_secret
         self._minimums = dict(minimums or {})
@@ -371,8 +382,9 @@ class FakeGateway:
         does not take (a misspelt ``minimum``) is a ``ConfigurationError`` here, before the gateway
         is built; a test provider with a ``configure`` of its own may read settings of its own.
         ``host_completes_checkout = true`` declares (and makes the gateway behave) as PayPal: the
-        payer's approval of a ``capture=True`` checkout moves no money until the host captures it;
-        it needs the ``authorize_capture`` feature, which ``capture`` is.
+        payer's approval of a ``capture=True`` checkout moves no money until the host captures it,
+        and of an authorize-only one holds none until the host authorizes it; it needs the
+        ``authorize_capture`` feature, which ``capture`` and ``authorize`` are.
         """
         settings.refuse_unknown(_SETTINGS)  # a misspelt "minimum" would drop the minimum a test stands in for
         declared = _as_host_completing(declared, settings)
@@ -530,7 +542,17 @@ class FakeGateway:
 
     @hookimpl
     def gateway_authorize(self, request: AuthorizeRequest, context: OperationContext) -> Authorization:
+        """Authorize ``request.amount`` on a payment method: a new payment, ``AUTHORIZED`` at once.
+
+        With ``host_completes_checkout`` (as PayPal), ``payment_method`` = the id of an approved
+        authorize-only checkout authorizes that checkout instead (see :meth:`_authorize_approved`),
+        as the PayPal plugin's ``POST /v2/checkout/orders/{id}/authorize`` does.
+        """
+
         def perform() -> Authorization:
+            checkout = self._checkouts.get(request.payment_method) if self.host_completes_checkout else None
+            if checkout is not None:
+                return self._authorize_approved(checkout, request)
             payment = _Payment(
                 _new_id("pi"),
                 request.amount,
@@ -545,6 +567,79 @@ class FakeGateway:
 
         return self._request(context, request, perform)  # type: ignore[no-any-return]
 
+    def _authorize_approved(self, checkout: _Checkout, request: AuthorizeRequest) -> Authorization:
+        """``host_completes_checkout``: authorize the authorize-only checkout the payer approved, as PayPal.
+
+        On PayPal an approved order with intent ``AUTHORIZE`` holds no money until the merchant
+        authorizes it (``POST /v2/checkout/orders/{id}/authorize``: "the buyer must first approve
+        the order", developer.paypal.com/api/orders/v2/orders-authorize), and an approval
+        nobody authorizes lapses (the Orders v2 spec, ``links``: the payer has 3 hours "to approve
+        the order and either authorize or capture the order"). Refused as the PayPal plugin refuses,
+        nothing changed and nothing stored under the key: a ``capture=True`` checkout is
+        ``InvalidRequest`` (``ACTION_DOES_NOT_MATCH_INTENT``: complete it with capture); an amount
+        that is not the checkout's is ``AmountOutOfRange``; an open checkout (not approved yet) is
+        :class:`~gateway_core.errors.AuthenticationRequired` with the checkout's id and url
+        (``ORDER_NOT_APPROVED``), so the same authorization succeeds once the payer has approved;
+        a lapsed one is ``InvalidRequest``. Authorized: ``payment.authorized`` (with
+        ``settle=False``, ``payment.pending`` until :meth:`settle_payment`), and the
+        ``Authorization``'s id is the payment's, which a capture then names (PayPal's
+        authorization id). A checkout authorized before, under another key, answers that one
+        authorization as it is now and authorizes nothing twice, as the plugin does with PayPal's
+        ``ORDER_ALREADY_AUTHORIZED``. PayPal holds an authorization for 29 days, best captured in
+        its 3-day honor period (developer.paypal.com/docs/checkout/standard/customize/authorization-honor);
+        the fake does not let an authorization lapse.
+        """
+        payment = self._payments[checkout.payment_id]
+        if payment.capture_method == "automatic":
+            raise InvalidRequest(
+                f"fake: checkout {checkout.id} was made with capture=True: complete it with "
+                "capture(checkout id), not authorize",
+                gateway=self.name,
+                provider_code="ACTION_DOES_NOT_MATCH_INTENT",
+                http_status=422,
+            )
+        if request.amount != payment.amount:
+            raise AmountOutOfRange(
+                f"fake: checkout {checkout.id} is authorized for its amount ({payment.amount}), not {request.amount}",
+                gateway=self.name,
+            )
+        self._expire_if_due(checkout)
+        if checkout.status is CheckoutStatus.OPEN:
+            raise self._not_approved(checkout)
+        if checkout.status is CheckoutStatus.EXPIRED:
+            raise InvalidRequest(
+                f"fake: checkout {checkout.id} is {checkout.status}: nothing to authorize",
+                gateway=self.name,
+                provider_code="state",
+            )
+        if payment.awaiting_authorization:
+            payment.awaiting_authorization = False
+            if payment.settle_later:
+                payment.state = PaymentState.PENDING
+                self._emit(EventType.PAYMENT_PENDING, payment)
+            else:
+                payment.state = PaymentState.AUTHORIZED
+                self._emit(EventType.PAYMENT_AUTHORIZED, payment)
+        elif payment.state is PaymentState.FAILED:  # authorized before, then failed (fail_payment): as a DENIED one
+            raise PaymentDeclined(
+                f"fake: the authorization of checkout {checkout.id} failed",
+                gateway=self.name,
+                decline_code="DENIED",
+                provider_code="DENIED",
+            )
+        return Authorization(self.name, payment.id, payment.amount, payment.state, live=False, raw=_raw(payment))
+
+    def _not_approved(self, checkout: _Checkout) -> AuthenticationRequired:
+        """A checkout the host would complete before the payer approved it, as PayPal's ``ORDER_NOT_APPROVED``."""
+        return AuthenticationRequired(
+            f"fake: checkout {checkout.id} is not approved yet: send the payer to its url",
+            gateway=self.name,
+            action_url=checkout.url,
+            payment_id=checkout.id,
+            provider_code="ORDER_NOT_APPROVED",
+            http_status=422,
+        )
+
     @hookimpl
     def gateway_capture(self, request: CaptureRequest, context: OperationContext) -> Capture:
         """Capture an authorization by the payment's id or its checkout's, as Stripe (``cs_``) and PayPal (order id).
@@ -552,14 +647,23 @@ class FakeGateway:
         The key is bound to the payment, whichever id named it: a retry with the same key by the
         other id replays the capture, as Stripe's key on ``POST /v1/payment_intents/{pi}/capture``
         (where the Stripe plugin sends a ``cs_`` id's capture) replays it.
+
+        With ``host_completes_checkout`` (as PayPal) a ``capture=True`` checkout's id completes it
+        (:meth:`_complete_approved`), and an authorize-only checkout is captured by its
+        authorization's id only: its checkout's id, and its payment's before the host authorized
+        it, are ``InvalidRequest`` (``ACTION_DOES_NOT_MATCH_INTENT``), as the PayPal plugin
+        refuses ``capture(order id)`` of an order with intent ``AUTHORIZE``.
         """
+        named = request.payment_id
         with self._lock:
             request = attrs.evolve(request, payment_id=self._resolved(request.payment_id))
 
         def perform() -> Capture:
             payment = self._payment(request.payment_id)
-            if self.host_completes_checkout and payment.capture_method == "automatic" and payment.checkout_id:
-                return self._complete_approved(payment, request)
+            if self.host_completes_checkout and payment.checkout_id:
+                if payment.capture_method == "automatic":
+                    return self._complete_approved(payment, request)
+                self._refuse_order_capture(payment, named)
             self._refuse_unpaid_checkout(payment, "capture")
             if payment.state is not PaymentState.AUTHORIZED:
                 raise InvalidRequest(
@@ -594,14 +698,7 @@ class FakeGateway:
         checkout = self._checkouts[payment.checkout_id or ""]
         self._expire_if_due(checkout)
         if checkout.status is CheckoutStatus.OPEN:
-            raise AuthenticationRequired(
-                f"fake: checkout {checkout.id} is not approved yet: send the payer to its url",
-                gateway=self.name,
-                action_url=checkout.url,
-                payment_id=checkout.id,
-                provider_code="ORDER_NOT_APPROVED",
-                http_status=422,
-            )
+            raise self._not_approved(checkout)
         if not payment.awaiting_capture:
             raise InvalidRequest(
                 f"fake: checkout {checkout.id} is {checkout.status} and its payment {payment.state}: nothing to capture",
@@ -625,6 +722,26 @@ class FakeGateway:
             self.name, _new_id("ch"), payment.id, payment.captured, payment.state, live=False, raw=_raw(payment)
         )
 
+    def _refuse_order_capture(self, payment: _Payment, named: str) -> None:
+        """``host_completes_checkout``: an authorize-only checkout is captured by its authorization only.
+
+        PayPal refuses ``POST /v2/checkout/orders/{id}/capture`` for an order with intent
+        ``AUTHORIZE`` (``ACTION_DOES_NOT_MATCH_INTENT``) and the plugin says to authorize it first;
+        the authorization's id is what is captured. So the checkout's id is refused, approved or
+        not, authorized or not; and so is the payment's before the host authorized it (PayPal has
+        no authorization to name yet).
+        """
+        checkout = self._checkouts[payment.checkout_id or ""]
+        self._expire_if_due(checkout)
+        if named == checkout.id or checkout.status is CheckoutStatus.OPEN or payment.awaiting_authorization:
+            raise InvalidRequest(
+                f"fake: checkout {checkout.id} is authorize-only: authorize it (payment_method = the checkout id), "
+                "then capture the authorization",
+                gateway=self.name,
+                provider_code="ACTION_DOES_NOT_MATCH_INTENT",
+                http_status=422,
+            )
+
     @hookimpl
     def gateway_void(self, request: VoidRequest, context: OperationContext) -> Void:
         """Cancel an authorization, or close a checkout by what it has become, as the Stripe plugin does.
@@ -641,8 +758,8 @@ class FakeGateway:
             if checkout is not None:
                 self._expire_if_due(checkout)
                 payment = self._payments[checkout.payment_id]
-                if checkout.status is CheckoutStatus.OPEN or payment.awaiting_capture:
-                    self._expire(checkout)  # an approval not captured is released: no money moved
+                if checkout.status is CheckoutStatus.OPEN or payment.awaiting_host:
+                    self._expire(checkout)  # an approval not captured (or authorized) is released: no money moved
                 elif checkout.status is CheckoutStatus.EXPIRED or payment.state is PaymentState.CANCELED:
                     pass  # nothing left to void: what a void asks is so already
                 elif payment.state is PaymentState.AUTHORIZED:
@@ -873,19 +990,27 @@ class FakeGateway:
         The checkout is complete but the payment stays ``PENDING`` (``checkout.completed`` and
         ``payment.pending`` webhooks) until :meth:`settle_payment` or :meth:`fail_payment`.
 
-        With ``host_completes_checkout`` (as PayPal), a ``capture=True`` checkout is only approved:
-        it is complete, its payment ``PENDING`` and uncaptured, and only ``checkout.completed`` is
-        sent; ``capture(CaptureRequest(checkout_id))`` then moves the money (``payment.succeeded``,
-        or with ``settle=False`` ``payment.pending`` until :meth:`settle_payment`). An approval
-        nobody captures lapses at the checkout's ``expires_at``: ``CANCELED``.
+        With ``host_completes_checkout`` (as PayPal), a checkout is only approved: it is complete,
+        its payment ``PENDING`` with nothing captured or authorized, and only ``checkout.completed``
+        is sent. For a ``capture=True`` checkout ``capture(CaptureRequest(checkout_id))`` then moves
+        the money (``payment.succeeded``, or with ``settle=False`` ``payment.pending`` until
+        :meth:`settle_payment`); an authorize-only one (``capture=False``) is held only once the
+        host authorizes it, ``authorize(AuthorizeRequest(amount, payment_method=checkout_id))``
+        (``payment.authorized``, or ``payment.pending`` until :meth:`settle_payment`), and is then
+        captured by the authorization's id (see :meth:`gateway_authorize`). An approval nobody
+        captures or authorizes lapses at the checkout's ``expires_at``: ``CANCELED``.
         """
         with self._lock:
             checkout = self._open_checkout(checkout_id)
             payment = self._payments[checkout.payment_id]
             checkout.status = CheckoutStatus.COMPLETE
             self._emit(EventType.CHECKOUT_COMPLETED, payment)
-            if self.host_completes_checkout and payment.capture_method == "automatic":
-                payment.awaiting_capture = True
+            if self.host_completes_checkout:
+                # Approved only, as a PayPal order: the host's capture (or authorization) moves the money.
+                if payment.capture_method == "automatic":
+                    payment.awaiting_capture = True
+                else:
+                    payment.awaiting_authorization = True
                 payment.settle_later = not settle
             elif settle:
                 self._settle(payment)
@@ -1084,7 +1209,7 @@ class FakeGateway:
         checkout = self._checkouts.get(payment.checkout_id or "")
         if (
             payment.state is not PaymentState.PENDING
-            or payment.awaiting_capture  # approved, not captured: nothing settles before the host captures
+            or payment.awaiting_host  # approved only: nothing settles before the host captures or authorizes
             or checkout is None
             or checkout.status is not CheckoutStatus.COMPLETE
         ):
@@ -1124,14 +1249,14 @@ class FakeGateway:
         return checkout
 
     def _expire_if_due(self, checkout: _Checkout) -> None:
-        lapses = checkout.status is CheckoutStatus.OPEN or self._payments[checkout.payment_id].awaiting_capture
+        lapses = checkout.status is CheckoutStatus.OPEN or self._payments[checkout.payment_id].awaiting_host
         if lapses and datetime.fromtimestamp(self.clock(), UTC) >= checkout.expires_at:
             self._expire(checkout)
 
     def _expire(self, checkout: _Checkout) -> None:
         checkout.status = CheckoutStatus.EXPIRED
         payment = self._payments[checkout.payment_id]
-        payment.awaiting_capture = False
+        payment.awaiting_capture = payment.awaiting_authorization = False
         payment.state = PaymentState.CANCELED
         self._emit(EventType.CHECKOUT_EXPIRED, payment)
 
@@ -1180,7 +1305,7 @@ def _as_host_completing(declared: Capabilities, settings: GatewaySettings) -> Ca
     if Feature.AUTHORIZE_CAPTURE not in features:
         raise ConfigurationError(
             f"gateway {settings.name!r}: host_completes_checkout = true needs the authorize_capture "
-            "feature: the host completes a checkout with capture",
+            "feature: the host completes a checkout with capture (or authorize)",
             gateway=settings.name,
         )
     return attrs.evolve(declared, host_completes_checkout=True)
