@@ -3,9 +3,10 @@
 A plugin declares a :class:`Capabilities` value: per currency a :class:`CurrencyRule` (the
 provider's wire exponent and step, minimum and maximum), the :class:`Feature` set, card brands,
 how far ahead a hosted checkout's expiry may be set (:class:`CheckoutExpiry`), whether the host
-must capture an approved hosted checkout (``host_completes_checkout``), and the
-:class:`Source` of every figure with the date it was checked. The core never special-cases
-a provider: routing, minimums and currency checks are computed from this metadata alone.
+must capture (or, authorize-only, authorize) an approved hosted checkout
+(``host_completes_checkout``), and the :class:`Source` of every figure with the date it was
+checked. The core never special-cases a provider: routing, minimums and currency checks are
+computed from this metadata alone.
 """
 
 from __future__ import annotations
@@ -244,11 +245,17 @@ class Capabilities:
     live: bool = True
     #: How far ahead a hosted checkout's expiry may be set; ``None``: the provider takes none.
     checkout_expiry: CheckoutExpiry | None = None
-    #: ``True``: after the payer approves a hosted checkout made with ``capture=True``, the money
-    #: moves only when the host captures it: ``capture(CaptureRequest(checkout_id))`` (retry-safe
-    #: with the same operation id), on the ``checkout.completed`` event or the payer's return; an
-    #: approval nobody captures lapses (PayPal Orders v2). ``False``: the provider captures when the
-    #: payer pays (Stripe, the fake by default). A live provider's ``configure`` may not change it.
+    #: ``True``: the payer's approval of a hosted checkout moves no money until the host completes
+    #: it, on the ``checkout.completed`` event or the payer's return (retry-safe with the same
+    #: operation id). Made with ``capture=True``, the host captures it:
+    #: ``capture(CaptureRequest(checkout_id))``. Made with ``capture=False`` (authorize-only), the
+    #: host authorizes it, ``authorize(AuthorizeRequest(amount, payment_method=checkout_id))`` with
+    #: the checkout's amount, and captures that authorization later by its own id
+    #: (``Authorization.id``; the checkout's id captures nothing). An approval nobody completes
+    #: lapses (PayPal Orders v2: the order's approval window, 3 hours by default; an authorization
+    #: then holds for 29 days, best captured within its 3-day honor period). ``False``: the
+    #: provider captures (or authorizes) when the payer pays (Stripe, the fake by default). A live
+    #: provider's ``configure`` may not change it.
     host_completes_checkout: bool = False
 
     def supports(self, feature: Feature) -> bool:
