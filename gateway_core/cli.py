@@ -176,7 +176,7 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
                     [
                         *sorted(d.capabilities.features),
                         # the host must capture an approved hosted checkout (PayPal): say so where features are read
-                        *(["(host captures checkout)"] if d.capabilities.host_completes_checkout else []),
+                        *(["(host completes checkout)"] if d.capabilities.host_completes_checkout else []),
                     ]
                 ),
             )

@@ -206,8 +206,8 @@ def test_gateway_plugins_says_paypal_needs_the_host_to_capture() -> None:
             rows[name] = line
         else:
             rows[name] += " " + line.strip()
-    assert "(host captures checkout)" in rows["paypal"]
-    assert "(host captures checkout)" not in rows["fake"]
+    assert "(host completes checkout)" in rows["paypal"]
+    assert "(host completes checkout)" not in rows["fake"]
 
 
 @pytest.mark.parametrize(
