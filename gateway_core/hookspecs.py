@@ -15,7 +15,9 @@ implement :func:`gateway_providers` (to offer providers), :func:`gateway_cli_com
             record(context.gateway, time.perf_counter() - started)
 
 **Gateway objects** are built by a provider's factory, one per configured gateway (two Stripe
-accounts are two gateway objects of one provider). They implement the operation hooks.
+accounts are two gateway objects of one provider). They implement the operation hooks, and
+:func:`gateway_close` if they hold something to release (an HTTP session, pooled connections):
+``GatewayManager.close()`` calls it once on each.
 
 Dispatch rule for operation hooks (``gateway_create_checkout`` ... ``gateway_parse_webhook``): a
 call meant for one gateway reaches *only that gateway object's* implementation, plus every
@@ -111,6 +113,8 @@ OPERATION_HOOKS: tuple[str, ...] = (
 )
 #: Hooks a gateway object may implement to refine its declared metadata at start-up.
 METADATA_HOOKS: tuple[str, ...] = ("gateway_supported_currencies", "gateway_minimum_amount")
+#: Hooks a gateway object may implement to end its life: called once, when the manager closes.
+LIFECYCLE_HOOKS: tuple[str, ...] = ("gateway_close",)
 
 
 @attrs.frozen
@@ -363,4 +367,43 @@ def gateway_check(context: OperationContext) -> Sequence[CheckResult]:  # type: 
     requests, and never put a secret in a finding. Return one :class:`CheckResult` per check.
 
     Read-only; firstresult; dispatched to one gateway. Optional. Since 0.1.
+    """
+
+
+# --------------------------------------------------------------------------------------------
+# Lifecycle hooks (gateway objects; called once, when the manager closes)
+# --------------------------------------------------------------------------------------------
+
+
+@_hookspec(firstresult=True)
+def gateway_close(context: OperationContext) -> None:
+    """Release what this gateway object holds: HTTP sessions, pooled connections, open files.
+
+    Called by ``GatewayManager.close()`` (and so by ``with manager:`` and by
+    ``AsyncGatewayManager.aclose()``), once per gateway object, after the manager has begun
+    refusing operations: no operation hook of the object is called afterwards. It may run on
+    another thread than the operations did (``aclose`` runs it on a worker thread), so release
+    what *every* thread opened, not only the calling thread's. A gateway that holds nothing
+    leaves the hook out.
+
+    * Release only: no request to the provider, nothing to wait for. Closing sockets and sessions
+      is all; a token is dropped, never revoked.
+    * Idempotent: a second call does nothing, and so does a call on an object that never opened
+      anything (no operation ran). Never import the provider's SDK to close a client that was
+      never built; never raise because something is closed already.
+    * Close only what the object built: an HTTP client or session handed to it (a test's seam) is
+      its owner's to close.
+    * Synchronous, even for an ``asyncio_native`` provider: return ``None``. An awaitable returned
+      is closed unawaited and counted as a failure. Connections tied to an event loop should not
+      outlive the ``await`` that opened them.
+    * Open what needs closing lazily, on the first operation, not in the factory: when building
+      the manager fails part-way, nothing is closed.
+
+    A genuine failure to release may raise (any exception): the manager logs
+    ``gateway.close.failed`` with the gateway's name and the error's class (and a
+    ``GatewayError``'s message; no other message is shown), closes the other gateways all the
+    same, then raises one ``GatewayError`` naming the gateways that failed. ``context.operation``
+    is ``"close"``; wrappers receive the call as for any hook.
+
+    firstresult; dispatched to one gateway. Optional. Since 0.1.
     """

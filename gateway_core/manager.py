@@ -12,6 +12,12 @@ and never to ``pm.hook``. Start-up, in order:
 4. ``check_pending()``, so a misspelled hook implementation is an error, not silence;
 5. compute each gateway's effective capabilities and one hook caller per (gateway, hook) that
    reaches only that gateway's implementation plus the wrappers.
+
+Shut-down: :meth:`GatewayManager.close` (or ``with GatewayManager(...) as manager:``) calls
+:func:`~gateway_core.hookspecs.gateway_close` once on every gateway object implementing it, so
+what provider plugins hold (HTTP sessions, pooled connections) is released; from then on the
+manager refuses operations (``InvalidRequest``, logged ``gateway.<operation>.refused``, nothing
+sent), while routing, capabilities and the gateway listing, which do no I/O, keep working.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import hashlib
 import importlib.metadata
 import inspect
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypedDict, TypeVar
 
 import attrs
 import pluggy
@@ -68,6 +75,8 @@ from gateway_core.money import Money
 from gateway_core.routing import Exclusion, RouteDecision, RouteEntry, Router
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     import click
 
 __all__ = ["Exclusion", "GatewayInfo", "GatewayManager", "PluginFailure", "PluginInfo", "RouteDecision"]
@@ -79,6 +88,9 @@ R = TypeVar("R")
 P = ParamSpec("P")
 
 _MAX_KEY_LEN = 255
+
+#: The hooks a gateway object implements (a plugin module may only wrap them).
+_GATEWAY_HOOKS: tuple[str, ...] = hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS + hookspecs.LIFECYCLE_HOOKS
 
 
 @attrs.frozen
@@ -205,6 +217,9 @@ class GatewayManager:
 
     ``plugins`` are extra plugin objects (audit wrappers, in-code providers) registered before
     entry points. Set ``load_entry_points=False`` to use only those.
+
+    Close it when done (:meth:`close`, or ``with``): a provider plugin may hold HTTP sessions
+    and pooled connections until then.
     """
 
     def __init__(
@@ -217,6 +232,9 @@ class GatewayManager:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
+        # Set once by close(), read (a single attribute test) before every operation.
+        self._closed = False
+        self._close_lock = threading.Lock()
         #: The current UTC time, against which a requested checkout expiry is checked (tests that
         #: freeze time pass their clock).
         self.clock: Callable[[], datetime] = clock or _utcnow
@@ -245,6 +263,59 @@ class GatewayManager:
         """Build from a ``gateway.toml`` file (see :mod:`gateway_core.config`)."""
         return cls(DeploymentConfig.from_toml(path, kwargs.get("environ")), **kwargs)
 
+    # -- lifecycle ------------------------------------------------------------------------
+    def __enter__(self) -> GatewayManager:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.close()
+        except GatewayError:
+            if exc is None:
+                raise
+            # The block's own exception goes on (an OutcomeUnknown must not turn into a close
+            # failure); the failed closes were logged, one line each.
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called (operations are then refused)."""
+        return self._closed
+
+    def close(self) -> None:
+        """Release what the gateways hold; see :func:`~gateway_core.hookspecs.gateway_close`.
+
+        From the first call on, operations are refused (:class:`InvalidRequest`, logged
+        ``gateway.<operation>.refused``, no plugin called); then ``gateway_close`` is called once
+        on every gateway object implementing it, in configuration order. Routing, capabilities,
+        the gateway listing and ``gateway_object`` keep working: they do no I/O.
+
+        A gateway whose close fails is logged (``gateway.close.failed``, warning: the gateway, its
+        provider, the error's class) and the others are closed all the same; then one
+        :class:`GatewayError` names every gateway that failed (``from`` the first failure). A
+        second call, or one while another thread is closing (it waits for that one), does nothing
+        and raises nothing: each gateway is closed once, failed or not. Leaving a ``with`` block
+        on an exception raises that exception, never a close failure.
+
+        Operations already running on other threads are not waited for (``AsyncGatewayManager``
+        waits for its own): stop issuing operations first.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True  # refuse new operations before any gateway starts closing
+            failed = [(gw.info.name, exc) for gw in self._gateways.values() if (exc := _close(gw)) is not None]
+        if failed:
+            names = ", ".join(repr(name) for name, _ in failed)
+            reasons = "; ".join(_reason(exc) for _, exc in failed)
+            error = GatewayError(
+                f"{'gateway' if len(failed) == 1 else 'gateways'} {names} failed to close ({reasons}); "
+                "every other gateway was closed",
+                gateway=failed[0][0] if len(failed) == 1 else None,
+            )
+            raise error from failed[0][1]
+
     # -- loading --------------------------------------------------------------------------
     def _register_module(self, obj: object, info: PluginInfo) -> None:
         if info.name in self.plugins:
@@ -255,13 +326,14 @@ class GatewayManager:
             raise PluginLoadError(
                 f"plugin {info.name!r} ({_dist_label(info)}) is invalid: {exc}", **_origin(info)
             ) from exc
-        for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS:
+        for hook in _GATEWAY_HOOKS:
             for impl in getattr(self._pm.hook, hook).get_hookimpls():
                 if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
                     self._pm.unregister(obj)
                     raise PluginLoadError(
-                        f"plugin {info.name!r} implements {hook} at module level; operation hooks belong "
-                        "on the gateway objects a provider's factory builds (or use wrapper=True)",
+                        f"plugin {info.name!r} implements {hook} at module level; operation, metadata and "
+                        "lifecycle hooks belong on the gateway objects a provider's factory builds (or use "
+                        "wrapper=True)",
                         **_origin(info),
                     )
         self.plugins[info.name] = info
@@ -367,7 +439,7 @@ class GatewayManager:
             ) from exc
         implemented = frozenset(
             hook
-            for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS
+            for hook in _GATEWAY_HOOKS
             if any(
                 i.plugin is obj and not (i.wrapper or i.hookwrapper)
                 for i in getattr(self._pm.hook, hook).get_hookimpls()
@@ -432,7 +504,7 @@ class GatewayManager:
             others = [o for o in objects if o is not built.obj]
             callers = {
                 hook: self._pm.subset_hook_caller(hook, others)
-                for hook in hookspecs.OPERATION_HOOKS + hookspecs.METADATA_HOOKS
+                for hook in _GATEWAY_HOOKS
                 if hook in built.info.implemented
             }
             caps = self._refine(_Gateway(built.info, built.obj, callers))
@@ -642,6 +714,8 @@ class GatewayManager:
     def _prepare_checkout(
         self, gateway: str, request: CheckoutRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[CheckoutSession]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         _require_request("create_checkout", request, CheckoutRequest, gateway)
         self._require(gw, "gateway_create_checkout", Feature.HOSTED_CHECKOUT)
@@ -661,6 +735,8 @@ class GatewayManager:
     def _prepare_authorize(
         self, gateway: str, request: AuthorizeRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Authorization]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         _require_request("authorize", request, AuthorizeRequest, gateway)
         self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
@@ -688,6 +764,8 @@ class GatewayManager:
     def _prepare_capture(
         self, gateway: str, request: CaptureRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Capture]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         _require_request("capture", request, CaptureRequest, gateway)
         self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
@@ -703,6 +781,8 @@ class GatewayManager:
     def _prepare_void(
         self, gateway: str, request: VoidRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Void]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         _require_request("void", request, VoidRequest, gateway)
         self._require(gw, "gateway_void", Feature.VOID)
@@ -715,6 +795,8 @@ class GatewayManager:
     def _prepare_refund(
         self, gateway: str, request: RefundRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Refund]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         _require_request("refund", request, RefundRequest, gateway)
         self._require(gw, "gateway_refund", Feature.REFUND)
@@ -728,6 +810,8 @@ class GatewayManager:
 
     @_logs_refusal("status")
     def _prepare_status(self, gateway: str, payment_id: str) -> _Prepared[PaymentStatus]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         self._require(gw, "gateway_payment_status", Feature.PAYMENT_STATUS)
         _require_id(payment_id, gateway)
@@ -736,6 +820,8 @@ class GatewayManager:
 
     @_logs_refusal("webhook")
     def _prepare_webhook(self, gateway: str, headers: WebhookHeaders, body: bytes) -> _Prepared[WebhookEvent]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         self._require(gw, "gateway_parse_webhook", Feature.WEBHOOKS)
         if not isinstance(body, bytes):
@@ -749,6 +835,8 @@ class GatewayManager:
 
     @_logs_refusal("check")
     def _prepare_check(self, gateway: str) -> _Prepared[object]:
+        if self._closed:
+            _refuse_closed(gateway)
         gw = self._get(gateway)
         if "gateway_check" not in gw.callers:
             raise CapabilityNotSupported(
@@ -839,6 +927,40 @@ class GatewayManager:
                 raise
             raise error from exc
         return _succeeded(p, fields, started, result)
+
+
+def _refuse_closed(gateway: str) -> NoReturn:
+    raise InvalidRequest(
+        "this GatewayManager is closed (close() was called): nothing was sent; build a new one to run more operations",
+        gateway=gateway if isinstance(gateway, str) else None,
+    )
+
+
+def _close(gw: _Gateway) -> Exception | None:
+    """Call the gateway's ``gateway_close``, if it has one; what it raised (logged), else ``None``."""
+    caller = gw.callers.get("gateway_close")
+    if caller is None:
+        return None
+    info = gw.info
+    try:
+        result = caller(context=OperationContext(info.name, info.provider, "close"))
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if callable(close):
+                close()  # never to be awaited: close it so that nothing leaks
+            raise GatewayError("gateway_close returned an awaitable; it must release synchronously", gateway=info.name)
+    except Exception as exc:
+        reason = {"reason": exc.message} if isinstance(exc, GatewayError) else {}
+        log.warning(
+            "gateway.close.failed",
+            gateway=info.name,
+            provider=info.provider,
+            operation="close",
+            error=type(exc).__name__,
+            **reason,
+        )
+        return exc
+    return None
 
 
 def _require_request(operation: str, request: object, expected: type, gateway: str) -> None:

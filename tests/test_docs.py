@@ -75,6 +75,8 @@ def _kind(name: str) -> str:
         return "operation hook, implemented by gateway objects"
     if name in hookspecs.METADATA_HOOKS:
         return "metadata hook, implemented by gateway objects, called once at start-up"
+    if name in hookspecs.LIFECYCLE_HOOKS:
+        return "lifecycle hook, implemented by gateway objects, called once when the manager closes"
     return "registration hook, implemented by plugin modules"
 
 
@@ -168,9 +170,9 @@ def _summary(cls: type) -> str:
 
 
 def _used_by(names: list[str]) -> str:
-    everywhere = set(hookspecs.OPERATION_HOOKS) | set(hookspecs.METADATA_HOOKS)
+    everywhere = set(hookspecs.OPERATION_HOOKS) | set(hookspecs.METADATA_HOOKS) | set(hookspecs.LIFECYCLE_HOOKS)
     if set(names) == everywhere:
-        return "every operation and metadata hook"
+        return "every operation, metadata and lifecycle hook"
     return ", ".join(f"`{n}`" for n in names)
 
 

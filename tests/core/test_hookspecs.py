@@ -26,6 +26,7 @@ CONTRACT: dict[str, tuple[list[str], bool]] = {
     "gateway_payment_status": (["request", "context"], True),
     "gateway_parse_webhook": (["request", "context"], True),
     "gateway_check": (["context"], True),
+    "gateway_close": (["context"], True),
 }
 
 
@@ -53,15 +54,17 @@ def test_each_hook_keeps_its_arguments_and_firstresult(name: str) -> None:
 def test_each_hook_documents_its_contract(name: str) -> None:
     doc = inspect.getdoc(specs()[name]) or ""
     assert "Since " in doc, name
-    if name in hookspecs.OPERATION_HOOKS or name in hookspecs.METADATA_HOOKS:
+    if name in hookspecs.OPERATION_HOOKS or name in hookspecs.METADATA_HOOKS or name in hookspecs.LIFECYCLE_HOOKS:
         assert "firstresult" in doc, name
         assert "dispatched to one gateway" in doc, name
     if name in hookspecs.OPERATION_HOOKS:
         assert "Mutating" in doc or "Read-only" in doc, name
 
 
-def test_operation_and_metadata_hooks_are_exactly_the_gateway_object_hooks() -> None:
-    gateway_object_hooks = set(hookspecs.OPERATION_HOOKS) | set(hookspecs.METADATA_HOOKS)
+def test_operation_metadata_and_lifecycle_hooks_are_exactly_the_gateway_object_hooks() -> None:
+    gateway_object_hooks = (
+        set(hookspecs.OPERATION_HOOKS) | set(hookspecs.METADATA_HOOKS) | set(hookspecs.LIFECYCLE_HOOKS)
+    )
     assert gateway_object_hooks == set(CONTRACT) - {"gateway_providers", "gateway_cli_commands"}
     assert all(name.startswith("gateway_") for name in CONTRACT)
 
