@@ -8,8 +8,17 @@ overlap (up to ``max_workers`` for thread-run gateways). ``contextvars`` (e.g.
 ``structlog.contextvars`` bindings) follow the call onto the worker thread.
 
 :meth:`AsyncGatewayManager.aclose` waits for the operations running (on worker threads, and
-those of asyncio-native gateways on this event loop); an operation asked of a closed manager is
+those of asyncio-native gateways on this event loop), releases the worker threads, and then
+closes the wrapped :class:`GatewayManager` (:meth:`GatewayManager.close`: every gateway's
+``gateway_close``, so the plugins' HTTP sessions and pooled connections are released), on a
+worker thread, since a plugin's close may block. An operation asked of a closed manager is
 refused with :class:`~gateway_core.errors.InvalidRequest` and logged like any refusal.
+
+Closing the wrapped manager is the default because the usual host builds the
+``GatewayManager`` for the ``AsyncGatewayManager`` alone (``AsyncGatewayManager(GatewayManager(config))``):
+``async with`` then releases everything. A host that shares one ``GatewayManager`` between
+synchronous code and the asyncio API, or wraps it more than once, passes
+``close_manager=False`` and closes the manager itself when the last user is done.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import NoReturn, TypeVar
 
-from gateway_core.errors import InvalidRequest
+from gateway_core.errors import GatewayError, InvalidRequest
 from gateway_core.manager import GatewayManager, _check_results, _log_fields, _logs_refusal, _Prepared, log
 from gateway_core.models import (
     Authorization,
@@ -47,10 +56,15 @@ R = TypeVar("R")
 
 
 class AsyncGatewayManager:
-    """Async façade over a :class:`GatewayManager`. Use as ``async with`` or call :meth:`aclose`."""
+    """Async façade over a :class:`GatewayManager`. Use as ``async with`` or call :meth:`aclose`.
 
-    def __init__(self, manager: GatewayManager, *, max_workers: int = 32) -> None:
+    ``close_manager`` (default true): :meth:`aclose` closes ``manager`` as well (see the module
+    docstring); pass false when the manager is shared and closed by its owner.
+    """
+
+    def __init__(self, manager: GatewayManager, *, max_workers: int = 32, close_manager: bool = True) -> None:
         self.manager = manager
+        self.close_manager = close_manager
         self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="gateway-core")
         self._closed = False
         #: One future per asyncio-native operation running, done when it ends (aclose waits for them).
@@ -62,13 +76,21 @@ class AsyncGatewayManager:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.aclose()
+        try:
+            await self.aclose()
+        except GatewayError:
+            if exc is None:
+                raise
+            # The block's own exception goes on; the failed closes were logged (as GatewayManager.__exit__).
 
     async def aclose(self) -> None:
-        """Refuse new operations, wait for running ones to finish and release the worker threads.
+        """Refuse new operations, wait for running ones to finish, release the worker threads, close the manager.
 
         "Running" covers the operations on worker threads, and those of asyncio-native gateways
         on this event loop (an operation awaited on another loop cannot be waited for here).
+        Then, with ``close_manager`` (the default), :meth:`GatewayManager.close` runs on a worker
+        thread (a plugin's close may block): it raises the :class:`GatewayError` naming the
+        gateways that failed to close, once, as it does. Calling ``aclose`` again does nothing more.
         """
         self._closed = True
         loop = asyncio.get_running_loop()
@@ -76,6 +98,8 @@ class AsyncGatewayManager:
         if running:
             await asyncio.wait(running)
         await loop.run_in_executor(None, functools.partial(self._executor.shutdown, wait=True))
+        if self.close_manager:
+            await asyncio.to_thread(self.manager.close)
 
     def _require_open(self, operation: str, gateway: str) -> None:
         if self._closed:

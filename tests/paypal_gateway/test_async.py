@@ -39,7 +39,7 @@ def test_concurrent_refunds_with_one_key_refund_once(manager: GatewayManager, st
     capture_id = paid_capture(manager, standin, Money.of("40.00", "EUR"))
 
     async def main() -> list[object]:
-        async with AsyncGatewayManager(manager) as aio:
+        async with AsyncGatewayManager(manager, close_manager=False) as aio:  # read back below, synchronously
             request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
             same = [aio.refund(GATEWAY, request, idempotency_key="async-refund") for _ in range(4)]
             other = [
@@ -75,7 +75,7 @@ def test_a_same_key_refund_paypal_fails_as_in_progress_is_retryable_and_refunds_
     request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
 
     async def main() -> list[object]:
-        async with AsyncGatewayManager(manager) as aio:
+        async with AsyncGatewayManager(manager, close_manager=False) as aio:  # retried below, synchronously
             calls = [aio.refund(GATEWAY, request, idempotency_key="in-progress") for _ in range(4)]
             return list(await asyncio.gather(*calls, return_exceptions=True))
 
@@ -128,7 +128,7 @@ def test_a_cancelled_refund_runs_to_its_end_on_its_thread_is_logged_and_a_retry_
     request = RefundRequest(capture_id, Money.of("5.00", "EUR"))
 
     async def main() -> tuple[list[str], str]:
-        async with AsyncGatewayManager(manager) as aio:
+        async with AsyncGatewayManager(manager, close_manager=False) as aio:  # retried below, synchronously
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(aio.refund(GATEWAY, request, operation_id="refund-cancelled"), 0.3)
             at_cancel = [line["event"] for line in logs]
