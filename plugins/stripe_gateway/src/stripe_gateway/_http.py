@@ -1,7 +1,8 @@
-"""The HTTP client the SDK's ``*_async`` methods use; imported only when a gateway's client is built.
+"""The SDK's HTTP plumbing: the ``*_async`` methods' client, and the sync client's sessions.
 
-Importing this module imports the ``stripe`` SDK (it subclasses ``stripe.HTTPXClient``), so
-:mod:`stripe_gateway.gateway` imports it lazily, from the code that builds a ``StripeClient``.
+Imported only when a gateway's client is built: importing this module imports the ``stripe`` SDK
+(it subclasses ``stripe.HTTPXClient``), so :mod:`stripe_gateway.gateway` imports it lazily, from
+the code that builds a ``StripeClient``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ import asyncio
 import contextlib
 import ssl
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
+import requests
 import stripe
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncHTTPClient"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncHTTPClient", "ThreadSessions"]
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -24,9 +27,10 @@ class AsyncHTTPClient(stripe.HTTPXClient):
     """httpx for the SDK's ``*_async`` methods, with one short-lived connection per request.
 
     The SDK's own ``HTTPXClient`` keeps a pooled ``httpx.AsyncClient`` for its lifetime; pooled
-    connections belong to the event loop that opened them, and the core has no hook to close a
-    gateway, so they would outlive their loop. Opening and closing a client per request keeps
-    every connection inside the ``await`` that made it.
+    connections belong to the event loop that opened them, and a gateway is closed
+    (``gateway_close``) on a worker thread, perhaps after that loop has ended, so they would
+    outlive their loop. Opening and closing a client per request keeps every connection inside
+    the ``await`` that made it, and leaves nothing for ``gateway_close`` to do here.
 
     ``HTTPXClient.__init__`` is skipped on purpose: it builds that pooled ``AsyncClient`` (and a
     TLS context) at once, for every gateway, even one that only ever runs sync operations. Here
@@ -105,3 +109,56 @@ class AsyncHTTPClient(stripe.HTTPXClient):
         except Exception as exc:
             self._handle_request_error(exc)
         return response.content, response.status_code, response.headers
+
+
+class _ThreadEnd:
+    """A marker kept in one thread's locals: collected when the thread ends (see :class:`ThreadSessions`)."""
+
+    __slots__ = ("__weakref__",)
+
+
+def _release(sessions: dict[int, requests.Session], lock: threading.RLock, key: int) -> None:
+    with lock:
+        session = sessions.pop(key, None)
+    if session is not None:
+        session.close()
+
+
+class ThreadSessions:
+    """The sync client's ``requests`` sessions, one per thread as before, that :meth:`close` closes at once.
+
+    ``stripe.RequestsClient`` keeps a ``requests.Session`` per thread (in a ``threading.local``)
+    and its ``close()`` closes the calling thread's alone, so the sessions of the host's worker
+    threads, and of the asyncio API's, kept their pooled connections open until the process
+    ended. Handed to it as its ``session`` (stripe-python 16.1 ``RequestsClient`` calls only
+    ``request`` and ``close`` on it), this object gives each thread a session of its own and
+    keeps them all: :meth:`close` closes every one, from whichever thread calls it, and a
+    thread's session is closed when the thread ends (its locals go, and the marker with them).
+    """
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._open: dict[int, requests.Session] = {}
+
+    def _session(self) -> requests.Session:
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            ended = _ThreadEnd()
+            with self._lock:
+                self._open[id(ended)] = session
+            # _release holds the dict, not this object: a gateway dropped unclosed still closes them
+            weakref.finalize(ended, _release, self._open, self._lock, id(ended))
+            self._local.session, self._local.ended = session, ended
+        return session
+
+    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        return self._session().request(method, url, **kwargs)
+
+    def close(self) -> None:
+        """Close every thread's session: idempotent, and a session used again afterwards reconnects."""
+        with self._lock:
+            sessions = list(self._open.values())
+        for session in sessions:
+            session.close()

@@ -3,7 +3,9 @@
 This module does not import the ``stripe`` SDK when it is imported, nor when a gateway is built
 (``GatewayManager(config)`` builds every configured gateway, and ``gateway route`` reads only
 metadata): the SDK is imported, and the :class:`stripe.StripeClient` built, the first time an
-operation needs it (:attr:`StripeGateway.client`, built once under a lock).
+operation needs it (:attr:`StripeGateway.client`, built once under a lock). ``gateway_close``
+closes the sync client's HTTP sessions (every thread's: :class:`~stripe_gateway._http.ThreadSessions`)
+if the client was built, and imports nothing otherwise.
 
 Each operation is written once as a generator that yields the SDK calls it needs (:class:`_Call`);
 under the sync API it is driven with the SDK's sync methods, and under the asyncio API
@@ -91,6 +93,8 @@ if TYPE_CHECKING:
         SessionListParams,
         SessionRetrieveParams,
     )
+
+    from stripe_gateway._http import ThreadSessions
 
 T = TypeVar("T")
 
@@ -279,6 +283,8 @@ class StripeGateway:
         self._seen_deliveries: OrderedDict[bytes, float] = OrderedDict()
         self._seen_lock = threading.Lock()
         self._client: stripe.StripeClient | None = None
+        # The sync client's sessions, when this gateway built its HTTP client (gateway_close closes them).
+        self._sessions: ThreadSessions | None = None
         # stripe.StripeError, read once with the client: the SDK's module __getattr__ runs
         # importlib.import_module on every attribute read, once per request if read in _drive.
         self._sdk_error: type[stripe.StripeError] | None = None
@@ -300,12 +306,17 @@ class StripeGateway:
     def _build_client(self) -> stripe.StripeClient:
         import stripe  # noqa: PLC0415  (the SDK loads only when an operation needs it)
 
-        from stripe_gateway._http import AsyncHTTPClient  # noqa: PLC0415  (imports the SDK too)
+        from stripe_gateway._http import AsyncHTTPClient, ThreadSessions  # noqa: PLC0415  (imports the SDK too)
 
         _sdklog.install()  # the SDK's own debug lines carry request and response bodies
-        http_client = self._http_client or stripe.RequestsClient(
-            timeout=self._timeout, async_fallback_client=AsyncHTTPClient(timeout=self._timeout)
-        )
+        http_client = self._http_client
+        if http_client is None:  # one handed in (a test's seam) is its owner's to close
+            self._sessions = ThreadSessions()
+            http_client = stripe.RequestsClient(
+                timeout=self._timeout,
+                session=self._sessions,  # type: ignore[arg-type]  # duck-typed: the SDK calls request() and close()
+                async_fallback_client=AsyncHTTPClient(timeout=self._timeout),
+            )
         return stripe.StripeClient(
             self._api_key.reveal(),
             stripe_account=self.connected_account,
@@ -386,6 +397,19 @@ class StripeGateway:
     def gateway_supported_currencies(self) -> Iterable[str] | None:
         """Everything declared except the restricted currencies this gateway has not enabled."""
         return list(self._offered)
+
+    # -- lifecycle hook -------------------------------------------------------------------
+    @hookimpl
+    def gateway_close(self) -> None:
+        """Close the sync client's HTTP sessions, every thread's; nothing (and no SDK import) if never built.
+
+        The async client keeps no connection past its request (``AsyncHTTPClient``), and an HTTP
+        client handed to the gateway is not closed here: its owner closes it.
+        """
+        with self._client_lock:  # a client being built is finished first
+            sessions = self._sessions
+        if sessions is not None:
+            sessions.close()
 
     # -- helpers --------------------------------------------------------------------------
     def _options(self, context: OperationContext) -> stripe.RequestOptions:
