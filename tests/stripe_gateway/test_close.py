@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from stripe_gateway import PROVIDER
+from stripe_gateway._http import ThreadSessions
 
 from gateway_core import AsyncGatewayManager, InvalidRequest, NotFound
 from gateway_core.config import DeploymentConfig, GatewaySettings
@@ -155,3 +156,16 @@ print("after closing an unused gateway:", "stripe" in sys.modules)
 def test_closing_a_gateway_that_never_ran_an_operation_does_not_import_the_sdk() -> None:
     out = subprocess.run([sys.executable, "-c", _NEVER_USED], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["after closing an unused gateway: False"]
+
+
+def test_a_response_still_referenced_keeps_no_connection_open_after_close(
+    standin: StandIn, opened: Callable[[], int]
+) -> None:
+    """urllib3 closes a cleared pool's connections only once the pool is collected; a response keeps it alive."""
+    sessions = ThreadSessions()
+    kept = sessions.request("GET", f"{standin.url}/v1/payment_intents/pi_missing_close", timeout=5)
+    assert opened() == 1
+    sessions.close()
+    assert opened() == 0
+    assert kept.status_code >= 400  # still readable: only the connection went
+    sessions.close()

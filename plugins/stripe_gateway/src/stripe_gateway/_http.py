@@ -18,7 +18,7 @@ from typing import Any
 import requests
 import stripe
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncHTTPClient", "ThreadSessions"]
+__all__ = ["DEFAULT_TIMEOUT", "AsyncHTTPClient", "ThreadSessions", "close_session"]
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -111,6 +111,27 @@ class AsyncHTTPClient(stripe.HTTPXClient):
         return response.content, response.status_code, response.headers
 
 
+def close_session(session: requests.Session) -> None:
+    """Close ``session`` and, now, every idle connection its pools hold.
+
+    ``Session.close()`` only clears each adapter's urllib3 ``PoolManager``, which (urllib3 2.8.0:
+    its ``RecentlyUsedContainer`` has no ``dispose_func``) drops the pools without closing them;
+    a pool's connections are closed when the pool is garbage-collected, and a response kept
+    anywhere (the last answer a thread remembers, an exception's cause) keeps its pool, and the
+    connection, alive. So each pool is closed first. A connection in use is closed when its
+    request hands it back to the closed pool.
+    """
+    for adapter in session.adapters.values():
+        if not isinstance(adapter, requests.adapters.HTTPAdapter):
+            continue
+        for manager in (adapter.poolmanager, *adapter.proxy_manager.values()):
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    pool.close()
+    session.close()
+
+
 class _ThreadEnd:
     """A marker kept in one thread's locals: collected when the thread ends (see :class:`ThreadSessions`)."""
 
@@ -121,7 +142,7 @@ def _release(sessions: dict[int, requests.Session], lock: threading.RLock, key: 
     with lock:
         session = sessions.pop(key, None)
     if session is not None:
-        session.close()
+        close_session(session)
 
 
 class ThreadSessions:
@@ -161,4 +182,4 @@ class ThreadSessions:
         with self._lock:
             sessions = list(self._open.values())
         for session in sessions:
-            session.close()
+            close_session(session)
