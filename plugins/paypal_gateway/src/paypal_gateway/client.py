@@ -24,6 +24,9 @@ Imported lazily, the first time a PayPal operation runs (the SDK takes about 0.4
   the operation was answered 2xx it is :class:`OutcomeUnknown` with ``retryable=False`` (read the
   payment's status), after reads only :class:`GatewayUnavailable`.
 * **Timeouts** are always set (``timeout`` setting, default 30 s).
+* **Closing.** Every call, the SDK's and the plugin's own, goes through one ``requests.Session``
+  (shared by all threads); :meth:`PayPalClient.close` closes it, with its pooled connections,
+  when the client made it. A session handed in is its owner's to close.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from gateway_core.errors import (
 from paypal_gateway.errors import error_from_status, map_errors
 from paypal_gateway.settings import PayPalSettings
 
-__all__ = ["MAX_FETCH_BYTES", "REFRESH_MARGIN", "PayPalClient", "TokenCache"]
+__all__ = ["MAX_FETCH_BYTES", "REFRESH_MARGIN", "PayPalClient", "TokenCache", "close_session"]
 
 log = structlog.get_logger("paypal_gateway")
 
@@ -179,6 +182,27 @@ def _token_refused(exc: AuthenticationFailed) -> bool:
     return exc.http_status == 401 and not isinstance(exc.__cause__, OAuthProviderException)
 
 
+def close_session(session: requests.Session) -> None:
+    """Close ``session`` and, now, every idle connection its pools hold.
+
+    ``Session.close()`` only clears each adapter's urllib3 ``PoolManager``, which (urllib3 2.8.0:
+    its ``RecentlyUsedContainer`` has no ``dispose_func``) drops the pools without closing them;
+    a pool's connections are closed when the pool is garbage-collected, and a response kept
+    anywhere (the last answer a thread remembers, an exception's cause) keeps its pool, and the
+    connection, alive. So each pool is closed first. A connection in use is closed when its
+    request hands it back to the closed pool.
+    """
+    for adapter in session.adapters.values():
+        if not isinstance(adapter, requests.adapters.HTTPAdapter):
+            continue
+        for manager in (adapter.poolmanager, *adapter.proxy_manager.values()):
+            for key in list(manager.pools.keys()):
+                pool = manager.pools.get(key)
+                if pool is not None:
+                    pool.close()
+    session.close()
+
+
 class PayPalClient:
     """Orders and payments calls for one gateway; every POST carries ``PayPal-Request-Id``."""
 
@@ -190,6 +214,7 @@ class PayPalClient:
             o_auth_client_secret=settings.client_secret.reveal(),
             o_auth_token_provider=self.tokens.provide,
         )
+        self._owns_session = session is None
         self._session = session or requests.Session()
         # The last HTTP answer this thread received, so a 2xx the SDK then fails to deserialize is
         # told apart from a failure before or while sending (see _call).
@@ -210,6 +235,15 @@ class PayPalClient:
     def session(self) -> requests.Session:
         """The ``requests.Session`` every call goes through (the SDK's HTTP-client seam)."""
         return self._session
+
+    def close(self) -> None:
+        """Close the session (every pooled connection, whichever thread opened it) if this client made it.
+
+        Idempotent (the pools are closed already, the session holds none); sends nothing: the OAuth
+        token is simply dropped with the client.
+        """
+        if self._owns_session:
+            close_session(self._session)
 
     # -- the request path -----------------------------------------------------------------
     def _token(self, operation: str) -> Any:

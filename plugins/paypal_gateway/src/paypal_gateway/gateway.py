@@ -1,7 +1,8 @@
 """The PayPal gateway object: one per configured gateway; it implements the operation hooks.
 
 It does not import ``paypalserversdk``: :mod:`paypal_gateway.client` is imported the first time an
-operation needs PayPal. How the core's hooks map onto Orders v2 and Payments v2:
+operation needs PayPal (``gateway_close`` closes that client's HTTP session if it was built, and
+imports nothing otherwise). How the core's hooks map onto Orders v2 and Payments v2:
 
 * ``gateway_create_checkout``: ``POST /v2/checkout/orders`` with intent ``CAPTURE`` (or
   ``AUTHORIZE`` when ``capture=False``); the session's ``id`` and ``payment_id`` are the order id and
@@ -347,6 +348,7 @@ class PayPalGateway:
         self.settings = settings
         self.name = settings.name
         self._client = client
+        self._owns_client = client is None  # one handed in (a test's) is its owner's to close
         self._lock = threading.Lock()
         self._certs: webhooks.CertificateStore | None = None
 
@@ -364,6 +366,14 @@ class PayPalGateway:
 
                 self._client = PayPalClient(self.settings)
             return self._client
+
+    @hookimpl
+    def gateway_close(self) -> None:
+        """Close the client's HTTP session if this gateway built the client; nothing (no SDK import) otherwise."""
+        with self._lock:  # a client being built is finished first
+            client = self._client if self._owns_client else None
+        if client is not None:
+            client.close()
 
     @property
     def live(self) -> bool:
