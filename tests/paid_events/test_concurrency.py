@@ -175,6 +175,31 @@ def test_one_webhook_delivered_20_times_concurrently_fulfils_once_and_sends_one_
     assert mailbox.read_text(encoding="utf-8").count("--- message") == 1
 
 
+def test_a_payment_after_rejection_reported_ten_ways_at_once_tells_its_payer_once(
+    service: PaidEvents, store: Store
+) -> None:
+    """Both webhooks of a payment that landed after the rejection, each delivered five times, and
+    the payer's return (check_payment) four times, all at once: one notice that it will be refunded."""
+    event_id = new_event(service, capacity=5)
+    ann = service.checkout(event_id, "ann@example.com")
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.complete_checkout(ann.checkout_id or "")
+    service.reject(ann.registration_id)
+    deliveries = fake.drain_webhooks()
+    assert sorted(d.type for d in deliveries) == ["checkout.completed", "payment.succeeded"]
+    jobs: list[Callable[[], object]] = [
+        *(partial(service.handle_webhook, "stripe-like", d.headers, d.body) for d in deliveries * 5),
+        *(partial(service.check_payment, ann.registration_id) for _ in range(4)),
+    ]
+    results = run_together(len(jobs), jobs)
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert results.count(WebhookOutcome.PROCESSED) <= 1  # none when a status check recorded it first
+    assert results.count(WebhookOutcome.DUPLICATE) == 8
+    with store.transaction() as s:
+        kinds = s.scalars(sa.select(OutboxRow.kind).order_by(OutboxRow.id)).all()
+    assert kinds == ["rejection", "paid_after_rejection"]  # was ["rejection"]: the payer was never told
+
+
 def test_seats_of_abandoned_and_expired_checkouts_come_back(service: PaidEvents, store: Store, clock: Clock) -> None:
     event_id = new_event(service, capacity=10)
     fake = fake_of(service.gateways, "stripe-like")

@@ -3,6 +3,9 @@
 * A payment that lands with no seat for it (``paid_no_seat``: the event cancelled, or the hold
   lapsed and the event sold out, the promo code was used up or the participant holds another
   ticket) tells its payer once that the organizer refunds it, however often it is reported.
+* So does a payment that lands after the organizer rejected the registration (the checkout could
+  not be closed in time): it stays ``rejected``, paid and refundable, and its payer is told once
+  (``paid_after_rejection``). One refunded before it was reported tells nobody: nothing is owed.
 * ``payment.failed`` is not believed on its own: the provider is asked about the registration's
   checkout. A final failure (a bank debit that bounced after the checkout completed) releases
   the seat and tells the payer once; a declined card on a checkout still open for another
@@ -19,6 +22,7 @@ from collections.abc import Generator
 import attrs
 import pytest
 import sqlalchemy as sa
+import structlog
 from paid_events import config as pe_config
 from paid_events import outbox
 from paid_events.service import PaidEvents, WebhookOutcome
@@ -33,6 +37,7 @@ from gateway_core import (
     OperationContext,
     PaymentState,
     PaymentStatus,
+    RefundRequest,
     StatusRequest,
     hookimpl,
 )
@@ -146,6 +151,132 @@ def test_a_late_payment_of_a_participant_who_registered_again_says_so_not_sold_o
     ]  # the event has 49 seats left: "sold out" would not be true
     assert service.refund(first.registration_id).state == "refunded"
     assert row(store, again.registration_id).status == "confirmed"
+
+
+# -- paid after the organizer rejected the registration -----------------------------------------
+
+
+@pytest.mark.parametrize("first", ["webhook", "check_payment"])
+def test_a_payment_that_lands_after_rejection_tells_its_payer_once_that_it_will_be_refunded(
+    service: PaidEvents, store: Store, first: str
+) -> None:
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    fake.complete_checkout(ann.checkout_id or "")  # the payer pays as the organizer rejects her ...
+    service.reject(ann.registration_id, "not a member")  # ... too late to close the checkout: it is paid
+    assert fake.checkout(ann.checkout_id or "").status is CheckoutStatus.COMPLETE
+    if first == "check_payment":  # the payer comes back from the checkout before any webhook
+        fake.script(Scripted(Outcome.UNAVAILABLE, "status"))  # the provider's status API is down once
+        assert service.check_payment(ann.registration_id) == "rejected"  # the status stands
+        assert row(store, ann.registration_id).paid_at is None
+        assert service.check_payment(ann.registration_id) == "rejected"  # back again
+        assert row(store, ann.registration_id).paid_at is not None  # was None: only a webhook recorded it
+    # reported by both its webhooks, each delivered twice, then by a status check and a sweep
+    outcomes = handle(service, "stripe-like", fake.drain_webhooks(duplicate=True))
+    found = WebhookOutcome.PROCESSED if first == "webhook" else WebhookOutcome.IGNORED
+    assert outcomes == [found, WebhookOutcome.DUPLICATE, WebhookOutcome.IGNORED, WebhookOutcome.DUPLICATE]
+    assert service.check_payment(ann.registration_id) == "rejected"
+    service.reconcile()
+    ann_row = row(store, ann.registration_id)
+    assert (ann_row.status, ann_row.paid_at is not None, ann_row.token_hash) == ("rejected", True, None)
+    assert queued(store, "paid_after_rejection") == 1  # was 0: the payer was never told
+    messages = [m for m in drained(store) if m.recipient == "ann@example.com"]
+    assert [m.kind for m in messages] == ["rejection", "paid_after_rejection"]  # in that order
+    notice = messages[1]
+    assert (notice.subject, notice.body) == (
+        f"Your payment for {TITLE} will be refunded",
+        f"Your payment of 20.00 EUR for {TITLE} arrived after the organizer declined your registration, "
+        "so there is no ticket for this payment. The organizer will refund your payment.",
+    )
+    assert not notice.has_secret
+    assert "not a member" not in notice.body  # the reason went with the rejection
+    # the organizer's view: paid, no ticket, refundable; refund_all returns it and it stays rejected
+    [ann_seen] = service.participants(event_id)
+    assert (ann_seen.status, ann_seen.paid, ann_seen.refundable) == ("rejected", True, True)
+    assert service.event(event_id).seats_taken == 0
+    assert [line.registration_id for line in service.fee_report(event_id).lines] == [ann.registration_id]
+    assert [(o.state, o.amount) for o in service.refund_all(event_id)] == [("refunded", eur("20"))]
+    deliver(service, "stripe-like")  # the refund's webhook
+    [ann_seen] = service.participants(event_id)
+    assert (ann_seen.status, ann_seen.paid, ann_seen.refund_state, ann_seen.refundable) == (
+        "rejected",
+        True,
+        "refunded",
+        False,
+    )
+    assert queued(store, "paid_after_rejection") == 1
+
+
+@pytest.mark.parametrize("before", ["reject", "confirm"])
+def test_a_payment_refunded_before_it_was_reported_tells_nobody_and_raises_no_alarm(
+    service: PaidEvents, store: Store, before: str
+) -> None:
+    """Rejected (or confirmed by hand) while its checkout was open, paid, refunded at once in the
+    provider's dashboard, the refund's webhook first: nothing is owed, so nothing is promised."""
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(ann.checkout_id or "")
+    getattr(service, before)(ann.registration_id)
+    drained(store)  # the rejection (or the ticket) is out
+    service.gateways.refund("stripe-like", RefundRequest(status.payment_id), operation_id="dashboard-1")
+    deliveries = fake.drain_webhooks(reverse=True)
+    assert deliveries[0].type == "refund.succeeded"
+    with structlog.testing.capture_logs() as logs:
+        handle(service, "stripe-like", deliveries)
+    ann_row = row(store, ann.registration_id)
+    expected = "rejected" if before == "reject" else "refunded"
+    assert (ann_row.status, ann_row.refund_state, ann_row.paid_at is not None) == (expected, "refunded", True)
+    assert drained(store) == []  # no "will be refunded" for a payment refunded already
+    events = [entry["event"] for entry in logs]
+    assert "paid_events.registration.paid_after_refund" in events  # was paid_after_close, an error
+    assert [e for e in logs if e["log_level"] == "error"] == []
+    assert service.refund_all(event_id) == []
+
+
+def test_a_payment_reported_after_its_refund_failed_is_owed_and_flagged(service: PaidEvents, store: Store) -> None:
+    """Confirmed by hand, refunded in the dashboard (reported first), the refund failed, then the
+    payment reported: no ticket and no money back, so an error for the organizer, and refund_all."""
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    fake = fake_of(service.gateways, "stripe-like")
+    status = fake.complete_checkout(ann.checkout_id or "")
+    service.confirm(ann.registration_id)
+    dashboard = service.gateways.refund("stripe-like", RefundRequest(status.payment_id), operation_id="dashboard-1")
+    late = {"checkout.completed", "payment.succeeded"}
+    assert handle(service, "stripe-like", fake.drain_webhooks(hold=late)) == [WebhookOutcome.PROCESSED]
+    fake.fail_refund(dashboard.id)  # the payer's bank sends the money back
+    assert handle(service, "stripe-like", fake.drain_webhooks(hold=late)) == [WebhookOutcome.PROCESSED]
+    assert (row(store, ann.registration_id).status, row(store, ann.registration_id).refund_state) == (
+        "refunded",
+        "failed",
+    )
+    with structlog.testing.capture_logs() as logs:
+        deliver(service, "stripe-like")  # the payment's webhooks, late
+    errors = [entry["event"] for entry in logs if entry["log_level"] == "error"]
+    assert errors == ["paid_events.registration.paid_without_ticket"]  # was paid_after_close
+    [ann_seen] = service.participants(event_id)
+    assert (ann_seen.status, ann_seen.paid, ann_seen.refundable) == ("refunded", True, True)
+    assert queued(store, "paid_after_rejection") + queued(store, "paid_no_seat") == 0
+    assert [o.state for o in service.refund_all(event_id)] == ["refunded"]
+
+
+def test_a_payment_for_a_ticket_confirmed_by_hand_is_its_ticket_s_payment(service: PaidEvents, store: Store) -> None:
+    """``confirm`` leaves a pending registration's checkout open; its payment is the ticket's, not an alarm."""
+    event_id = make_event(service)
+    ann = service.checkout(event_id, "ann@example.com", gateway="stripe-like")
+    service.confirm(ann.registration_id)
+    with structlog.testing.capture_logs() as logs:
+        pay(service, "stripe-like", ann.checkout_id)
+    ann_row = row(store, ann.registration_id)
+    assert (ann_row.status, ann_row.paid_at is not None) == ("confirmed", True)
+    assert [e for e in logs if e["log_level"] == "error"] == []  # was paid_after_close
+    assert "paid_events.registration.paid_after_manual_confirm" in [entry["event"] for entry in logs]
+    assert [m.kind for m in drained(store)] == ["confirmation"]  # her ticket; nothing else
+    [ann_seen] = service.participants(event_id)
+    assert (ann_seen.paid, ann_seen.refundable) == (True, True)
+    assert service.event(event_id).seats_taken == 1
 
 
 # -- payment.failed ---------------------------------------------------------------------------

@@ -168,7 +168,10 @@ def test_a_payment_that_lands_after_rejection_is_paid_and_refundable(store: Stor
     assert pay(service, "novoid", result.checkout_id).count(WebhookOutcome.PROCESSED) == 1
     row = reg(store, result.registration_id)
     assert (row.status, row.paid_at is not None) == ("rejected", True)
-    outbox.drain(store, Mailbox())
+    mailbox = Mailbox()
+    outbox.drain(store, mailbox)
+    # told it will be refunded (was: the rejection only, with no word about the money)
+    assert [m.kind for m in mailbox.messages] == ["rejection", "paid_after_rejection"]
     with pytest.raises(InvalidTransition, match="unrefunded"):
         service.delete_event(event_id)
     assert [o.state for o in service.refund_all(event_id)] == ["refunded"]

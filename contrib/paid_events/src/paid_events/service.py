@@ -227,6 +227,13 @@ class Participant:
     def paid(self) -> bool:
         return self.paid_at is not None
 
+    @property
+    def refundable(self) -> bool:
+        """A payment the provider confirmed that is not refunded (yet): what :meth:`PaidEvents.refund_all`
+        refunds. With a status other than ``confirmed`` (``rejected``, ``paid_no_seat``) it is
+        money the organizer owes back for no ticket."""
+        return self.paid and self.amount.is_positive and self.refund_state != "refunded"
+
 
 class WebhookOutcome(enum.StrEnum):
     """What a verified webhook did: fulfilled or changed a registration, was a repeat, or was ignored."""
@@ -1322,10 +1329,17 @@ class PaidEvents:
 
         Returns the registration's status afterwards. The payer's return alone proves nothing;
         this status check is what may confirm.
+
+        A registration the organizer rejected while its checkout was open, with no payment recorded
+        yet, is asked about too: the payer may have paid at that very moment (or on a gateway that
+        cannot close a checkout). A payment found is recorded (``paid_at``, refundable) and its
+        payer told once that the organizer refunds it; the registration stays ``rejected``.
         """
         with self.store.transaction() as s:
             reg = self._registration(s, registration_id)
-        if reg.status == "pending" and reg.gateway is not None:
+        if reg.status == "rejected" and reg.paid_at is None:
+            self._paid_since_rejection(reg)
+        elif reg.status == "pending" and reg.gateway is not None:
             if reg.checkout_id is None:
                 # Closed at once (the event was cancelled meanwhile): the status returned says so.
                 with contextlib.suppress(EventClosed, InvalidTransition):
@@ -1336,6 +1350,28 @@ class PaidEvents:
                 self._settle(reg)
         with self.store.transaction() as s:
             return self._registration(s, registration_id).status
+
+    def _paid_since_rejection(self, reg: RegistrationRow) -> None:
+        """Record the payment of a rejected registration's checkout, if the provider says it was paid.
+
+        A checkout the provider no longer has (``NotFound``: PayPal forgets an order never
+        completed) was never paid. Any other provider error is logged and left: the registration is
+        ``rejected`` whatever the answer, and the payment's webhook (or the next check) records it.
+        On a gateway where the host completes the checkout (PayPal) a rejected one is never
+        captured, so its approval moves no money and lapses.
+        """
+        if reg.gateway is None or reg.checkout_id is None:
+            return  # no checkout was ever made: nothing could be paid
+        try:
+            status = self.gateways.payment_status(reg.gateway, reg.checkout_id)
+        except NotFound:
+            return
+        except GatewayError as exc:
+            log.warning("paid_events.rejected.status_unavailable", registration_id=reg.id, error=type(exc).__name__)
+            return
+        if status.is_paid and self._amount_matches(reg, status.amount):
+            with self.store.transaction() as s:
+                self._confirm_paid(s, reg.id, status.payment_id)
 
     def _settle(self, reg: RegistrationRow, *, cancelled: bool = False) -> str:
         """Apply the provider's answer to a pending registration; ``cancelled``: its event is.
@@ -1481,7 +1517,10 @@ class PaidEvents:
 
         No automatic refund: a payment the provider confirmed stays refundable (:meth:`refund`);
         a registration rejected before it was paid has nothing to refund, and its open checkout is
-        closed so it cannot be paid afterwards.
+        closed so it cannot be paid afterwards. A payment that lands anyway (the payer paid at that
+        very moment, or the gateway cannot close a checkout) is recorded (``paid_at``, refundable)
+        when a webhook or :meth:`check_payment` reports it; the registration stays ``rejected`` and
+        its payer is told once that the organizer refunds it (``paid_after_rejection``).
         """
         if not isinstance(reason, str):
             raise InvalidInput(f"reason must be text, not {type(reason).__name__}")
@@ -1509,7 +1548,8 @@ class PaidEvents:
             gateway, checkout_id = reg.gateway, reg.checkout_id
         if open_checkout and gateway is not None and checkout_id is not None:
             # Close the checkout so the participant cannot pay for a rejected seat; a payment that
-            # lands anyway is recorded as paid (paid_at) and appears in refund_all.
+            # lands anyway is recorded as paid (paid_at), appears in refund_all, and its payer is
+            # told the organizer refunds it (_paid_after_rejection).
             self._void(registration_id, gateway, checkout_id)
         log.info("paid_events.registration.rejected", registration_id=registration_id)
 
@@ -1835,7 +1875,17 @@ class PaidEvents:
 
     # -- internals: state changes (inside a transaction) -----------------------------------
     def _confirm_paid(self, s: Session, registration_id: str, payment_id: str | None) -> bool:
-        """Record a payment the provider reported paid, and confirm its registration. True when it changed."""
+        """Record a payment the provider reported paid, and confirm its registration. True when it changed.
+
+        By the registration's status (read under its row lock): ``pending`` is confirmed;
+        ``expired`` or ``failed`` (a late payment) re-takes a seat, or is ``paid_no_seat``
+        (:meth:`_no_seat`); any of the three is ``paid_no_seat`` when its event is cancelled and
+        ``refunded`` when its refund was reported first (``paid_after_refund``). A payment first
+        reported for any other status only records ``paid_at``: ``rejected`` tells its payer the
+        organizer refunds it (:meth:`_paid_after_rejection`), ``confirmed`` (by hand) is its
+        ticket's payment, and one refunded already is logged ``paid_after_refund``, promising
+        nothing. A payment reported again changes nothing.
+        """
         reg = self._registration(s, registration_id, lock=True)
         if payment_id is not None and reg.payment_id is None:
             reg.payment_id = payment_id
@@ -1890,10 +1940,58 @@ class PaidEvents:
                 reason = "already_registered" if other is not None else "promo_code_exhausted" if seat else "sold_out"
                 self._no_seat(s, event, reg, reason)
             return True
-        if newly_paid:
-            # Paid although rejected or cancelled meanwhile (the checkout could not be closed in time).
-            log.error("paid_events.registration.paid_after_close", registration_id=reg.id, status=reg.status)
-        return newly_paid
+        if not newly_paid:
+            return False  # reported again (a redelivery, its sibling event, a status check): recorded before
+        if reg.refund_state == "refunded":
+            # Refunded before its payment was reported (the refund's webhook overtook the payment's,
+            # or the organizer refunded it in the provider's dashboard at once): nothing is owed, and
+            # nobody is promised a refund already made.
+            log.info(
+                "paid_events.registration.paid_after_refund",
+                registration_id=reg.id,
+                event_id=reg.event_id,
+                status=reg.status,
+            )
+        elif reg.status == "rejected":
+            # Paid although the organizer rejected it meanwhile (the checkout could not be closed in
+            # time, or the gateway cannot close one): no ticket; the organizer refunds it.
+            self._paid_after_rejection(s, self._event(s, reg.event_id), reg)
+        elif reg.status == "confirmed":
+            # Confirmed by hand (confirm() leaves a pending registration's checkout open, and
+            # re-admits a rejected one): this is its ticket's payment, recorded and refundable.
+            log.info("paid_events.registration.paid_after_manual_confirm", registration_id=reg.id)
+        else:
+            # No ticket and no refund made: ``refunded`` whose refund failed since (refund.failed),
+            # or ``paid_no_seat`` from before paid_at was recorded (0002). refund_all returns it.
+            log.error("paid_events.registration.paid_without_ticket", registration_id=reg.id, status=reg.status)
+        return True
+
+    def _paid_after_rejection(self, s: Session, event: EventRow, reg: RegistrationRow) -> None:
+        """Paid after the organizer rejected it: the payer is told the organizer refunds it.
+
+        The registration stays ``rejected`` (the organizer's decision, which ``confirm`` can still
+        reverse), its payment recorded (``paid_at``): refundable, in ``refund_all`` and the fee
+        report until refunded, and shown ``paid`` and ``refundable`` by :meth:`participants`. Its
+        own kind, ``paid_after_rejection``: the payer was told the registration was declined, not
+        that a seat ran out (``paid_no_seat``, a status this one does not take). It follows the
+        rejection in the outbox (a participant's messages go out in order) and does not repeat the
+        organizer's reason.
+
+        Told once: it is written only when the payment is first recorded (``paid_at`` moves from
+        none under the row lock and is never cleared), so the payment reported again (a webhook's
+        redelivery or its sibling, check_payment, reconcile) finds it recorded.
+        """
+        amount = Money.from_minor(reg.price_minor, reg.currency)
+        self._message(
+            s,
+            "paid_after_rejection",
+            event,
+            reg,
+            f"Your payment for {event.title} will be refunded",
+            f"Your payment of {amount} for {event.title} arrived after the organizer declined your registration, "
+            "so there is no ticket for this payment. The organizer will refund your payment.",
+        )
+        log.error("paid_events.registration.paid_after_rejection", registration_id=reg.id, event_id=reg.event_id)
 
     def _no_seat(self, s: Session, event: EventRow, reg: RegistrationRow, reason: str) -> None:
         """Paid, but no seat: ``paid_no_seat``, and the payer is told the organizer refunds it.

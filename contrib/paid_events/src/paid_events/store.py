@@ -153,9 +153,10 @@ class RegistrationRow(Base):
     email: Mapped[str] = mapped_column(sa.String(254))
     #: The whole address lowercased: one live registration per ``email_key`` and event.
     email_key: Mapped[str] = mapped_column(sa.String(254))
-    #: pending (seat held, awaiting payment), confirmed, rejected, expired, failed, refunded,
-    #: paid_no_seat (paid after the hold lapsed and the event filled, or after the event was
-    #: cancelled: no ticket; the organizer refunds).
+    #: pending (seat held, awaiting payment), confirmed, rejected (by the organizer; a payment
+    #: that lands afterwards is recorded, ``paid_at``, and the status stays: no ticket, the
+    #: organizer refunds), expired, failed, refunded, paid_no_seat (paid after the hold lapsed and
+    #: the event filled, or after the event was cancelled: no ticket; the organizer refunds).
     status: Mapped[str] = mapped_column(sa.String(16))
     currency: Mapped[str] = mapped_column(sa.String(3))
     price_minor: Mapped[int] = mapped_column(sa.BigInteger)
