@@ -89,6 +89,7 @@ from gateway_core.models import (
     CheckoutSession,
     CheckoutStatus,
     EventType,
+    OperationContext,
     PaymentState,
     RefundRequest,
     VoidRequest,
@@ -106,6 +107,7 @@ __all__ = [
     "ErrorConformance",
     "GatewayConformance",
     "IdempotencyConformance",
+    "LifecycleConformance",
     "MetadataConformance",
     "MoneyConformance",
     "ReadRecordedAmount",
@@ -1518,6 +1520,52 @@ class SecretsConformance:
             yield lambda: h.manager.parse_webhook(h.gateway, {}, b"{}")
 
 
+class LifecycleConformance:
+    """Closing the manager (``gateway_close``): it succeeds, sends the provider nothing, and is idempotent.
+
+    The manager calls a gateway's ``gateway_close`` once; the contract asks more of it (a second
+    call does nothing and raises nothing), so the suite calls the plugin's implementation once
+    more itself. A gateway without the hook holds nothing and passes as it is.
+    """
+
+    def test_closing_after_an_operation_sends_nothing_and_can_be_repeated(
+        self, conformance_harness: ConformanceHarness
+    ) -> None:
+        h = conformance_harness
+        charge(h, typical_amount(h.rule()))  # whatever the gateway opens lazily is open now
+        before = h.requests_sent()
+        close_twice(h, h.manager)
+        assert h.requests_sent() == before, "closing the manager sent a request to the provider"
+
+    def test_closing_a_gateway_that_never_ran_an_operation_sends_nothing(
+        self, conformance_harness: ConformanceHarness
+    ) -> None:
+        h = conformance_harness
+        manager = optional_seam(h.second_worker, "second_worker")()  # a fresh gateway object: nothing opened
+        before = h.requests_sent()
+        close_twice(h, manager)
+        assert h.requests_sent() == before, "closing an unused gateway sent a request to the provider"
+
+
+def close_twice(h: ConformanceHarness, manager: GatewayManager) -> None:
+    """Close ``manager``, then call the gateway object's own ``gateway_close`` once more (it must do nothing)."""
+    try:
+        manager.close()
+    except GatewayError as exc:
+        pytest.fail(f"closing the manager failed: {exc}")
+    assert manager.closed
+    obj = manager.gateway_object(h.gateway)
+    info = manager.gateway(h.gateway)
+    context = OperationContext(h.gateway, info.provider, "close")
+    for impl in manager.plugin_manager.hook.gateway_close.get_hookimpls():
+        if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
+            try:
+                result = impl.function(**{name: context for name in impl.argnames if name == "context"})
+            except Exception as exc:  # what a second close raised is the finding
+                pytest.fail(f"a second gateway_close raised {type(exc).__name__}: it must do nothing once closed")
+            assert result is None, f"gateway_close returned {type(result).__name__}; it must return None"
+
+
 def takes_payment_id(sign: SignWebhook) -> SignWebhook:
     """``sign``, once it is seen to take ``payment_id=``; fail, naming the change, for a harness without it."""
     try:
@@ -1550,5 +1598,6 @@ class GatewayConformance(
     WebhookConformance,
     ErrorConformance,
     SecretsConformance,
+    LifecycleConformance,
 ):
     """The whole suite. Subclass it as ``Test...`` and override the ``conformance_harness`` fixture."""

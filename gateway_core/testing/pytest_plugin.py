@@ -15,7 +15,8 @@ Fixtures:
     default none.
 ``gateway_manager``
     A :class:`~gateway_core.manager.GatewayManager` built from the two above, plugins found
-    through their entry points as in production.
+    through their entry points as in production, and closed after the test (``close()``: the
+    plugins' HTTP sessions are released; a test that closed it already changes nothing).
 ``fake_gateway``
     The first configured fake gateway's :class:`~gateway_core.fake.FakeGateway`: script outcomes
     on it (``fake_gateway.script(Outcome.DECLINE)``), count ``payments_made()``, and so on.
@@ -44,7 +45,7 @@ from __future__ import annotations
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol
 
 import pytest
@@ -187,9 +188,10 @@ def gateway_plugins() -> Sequence[object]:
 
 
 @pytest.fixture
-def gateway_manager(gateway_config: DeploymentConfig, gateway_plugins: Sequence[object]) -> GatewayManager:
-    """A manager over ``gateway_config``; plugins come from entry points, as in production."""
-    return GatewayManager(gateway_config, plugins=gateway_plugins)
+def gateway_manager(gateway_config: DeploymentConfig, gateway_plugins: Sequence[object]) -> Iterator[GatewayManager]:
+    """A manager over ``gateway_config``; plugins come from entry points, as in production. Closed afterwards."""
+    with GatewayManager(gateway_config, plugins=gateway_plugins) as manager:
+        yield manager
 
 
 @pytest.fixture

@@ -37,6 +37,8 @@ from gateway_core import (
 
 from .conftest import build_manager, fake, fake_table, provider_plugin
 
+pytest_plugins = ["pytester"]
+
 SAFETY_TIMEOUT = 30.0  # never reached when the code is right; turns a hang into a failure
 #: What a failing close's exception carries; it must reach no log line and no error message.
 LEAKY = "sk_live_close_failure_secret_0000"
@@ -341,3 +343,26 @@ def test_gateway_close_at_module_level_is_refused() -> None:
 
     with pytest.raises(PluginLoadError, match="implements gateway_close at module level"):
         build_manager({"f": fake_table()}, plugins=[ModuleLevelClose()])
+
+
+HOST_SUITE = """
+from gateway_core.testing.pytest_plugin import fake_config
+
+pytest_plugins = ["gateway_core.testing.pytest_plugin"]
+MANAGERS = []
+
+
+def test_uses_the_manager(gateway_manager):
+    MANAGERS.append(gateway_manager)
+    assert not gateway_manager.closed
+
+
+def test_the_previous_tests_manager_was_closed():
+    assert [m.closed for m in MANAGERS] == [True]
+"""
+
+
+def test_the_host_pytest_plugins_gateway_manager_is_closed_after_its_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_host=HOST_SUITE)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

@@ -31,6 +31,7 @@ def test_conformance_exports() -> None:
         "TransportFault",
         "VoidConformance",
         "WebhookConformance",
+        "LifecycleConformance",
         "new_key",  # a fresh idempotency key, for harnesses (the example's signed_webhook uses it)
     }
     for name in conformance.__all__:
