@@ -1557,7 +1557,8 @@ def close_twice(h: ConformanceHarness, manager: GatewayManager) -> None:
     obj = manager.gateway_object(h.gateway)
     info = manager.gateway(h.gateway)
     context = OperationContext(h.gateway, info.provider, "close")
-    for impl in manager.plugin_manager.hook.gateway_close.get_hookimpls():
+    callers = manager.plugin_manager.get_hookcallers(obj) or []
+    for impl in [i for c in callers if c.name == "gateway_close" for i in c.get_hookimpls()]:
         if impl.plugin is obj and not (impl.wrapper or impl.hookwrapper):
             try:
                 result = impl.function(**{name: context for name in impl.argnames if name == "context"})
