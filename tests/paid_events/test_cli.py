@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,10 +40,16 @@ def test_gateway_events_demo_runs_the_story_end_to_end(tmp_path: Path) -> None:
     assert f"the participants' messages are in {mailbox}" in out
     mail = mailbox.read_text(encoding="utf-8")
     assert mail.count("Your access token: ") == 5  # ann, bob, cat, dan and hal (the series)
-    for kind in ("rejection", "date_change", "cancellation", "session_added"):
+    for kind in ("rejection", "paid_after_rejection", "date_change", "cancellation", "session_added"):
         assert f"({kind})" in mail
     assert "Ann@Example.com comes back before paying: same registration True, same checkout True" in out
     assert "fay: rejected, paid: False (nothing to refund)" in out
+    # ivy paid as she was rejected: the organizer's list shows the payment owed back, and she is told
+    assert "ivy paid as she was rejected: rejected, paid: True" in out
+    assert re.search(r"ivy@example\.com +rejected +20\.00 EUR via stripe-like paid, refund due \(no ticket\)", out)
+    assert re.search(r"fay@example\.com +rejected +20\.00 EUR via stripe-like not paid\n", out)
+    assert re.search(r"ivy@example\.com +rejected +20\.00 EUR via stripe-like paid, refund refunded\n", out)
+    assert "arrived after the organizer declined your registration" in mail
     assert "to the session added later: True" in out
     assert "delete refused while messages are unsent: InvalidTransition" in out
     assert "the organizer deletes the event" in out
@@ -54,9 +61,9 @@ def test_gateway_events_demo_runs_the_story_end_to_end(tmp_path: Path) -> None:
     assert "refused look-alike promo code: InvalidPromoCode" in out
     assert "ann's access token admits her: True" in out
     assert "bob: rejected" in out
-    assert "[3/3]" in out
+    assert "[4/4]" in out
     assert "refunding ann again: already_refunded" in out
-    assert "stripe-like: 2 refunds made" in out
+    assert "stripe-like: 3 refunds made" in out
     assert "paypal-like: 1 refunds made" in out
     assert "Traceback" not in result.stderr
 

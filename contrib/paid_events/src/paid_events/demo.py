@@ -2,7 +2,8 @@
 
 An organizer creates a paid event with promo codes; participants register with and without
 codes (one rounded up to a gateway minimum, one free), pay through hosted checkouts confirmed by
-verified webhooks; the organizer rejects one who paid and one who had not, changes the date,
+verified webhooks; the organizer rejects one who paid, one who had not and one who pays at that
+very moment (told her payment will be refunded), changes the date,
 runs a permanent series with sessions, cancels, refunds everyone and deletes the event. Messages
 go through the outbox to a mailbox file (``--outbox PATH`` keeps it). Nothing leaves the machine.
 """
@@ -161,6 +162,7 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
         dan = _register(service, echo, event.id, "dan@example.com", code="SPEAKER")
         eve = _register(service, echo, event.id, "eve@example.com")
         fay = _register(service, echo, event.id, "fay@example.com")
+        ivy = _register(service, echo, event.id, "ivy@example.com")
         again = service.checkout(event.id, "Ann@Example.com")
         echo(
             f"   Ann@Example.com comes back before paying: same registration {again.registration_id == ann.registration_id}, "
@@ -182,7 +184,7 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
             _fake(manager, gateway).complete_checkout(result.checkout_id)
         assert eve.checkout_id is not None
         _fake(manager, "stripe-like").abandon_checkout(eve.checkout_id)
-        echo("   ann, bob and cat pay on the hosted pages; eve walks away; fay has not paid yet")
+        echo("   ann, bob and cat pay on the hosted pages; eve walks away; fay and ivy have not paid yet")
         echo(f"   seats taken before any webhook: {service.event(event.id).seats_taken} (held, not yet paid)")
         for gateway in ("stripe-like", "paypal-like"):
             outcomes = deliver_webhooks(service, gateway, duplicate=True)
@@ -207,13 +209,24 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
         token = mailbox.tokens["ann@example.com"]
         echo(f"   ann's access token admits her: {service.admit(event.id, token)} (the token is never printed)")
 
-        step("The organizer rejects bob, who paid, and fay, who had not (no automatic refund)")
+        step("The organizer rejects bob, who paid, fay, who had not, and ivy, who pays at that very moment")
         service.reject(bob.registration_id, "registered twice")
         service.reject(fay.registration_id, "not a member")
+        assert ivy.checkout_id is not None
+        ivy_gateway = ivy.quote.gateway or ""
+        _fake(manager, ivy_gateway).complete_checkout(ivy.checkout_id)  # she pays at that very moment
+        service.reject(ivy.registration_id, "not a member")  # too late to close her checkout
+        deliver_webhooks(service, ivy_gateway)
         echo(f"   bob: {_status(service, event.id, bob.registration_id)}, paid: {_paid(service, event.id, bob)}")
         echo(
             f"   fay: {_status(service, event.id, fay.registration_id)}, paid: {_paid(service, event.id, fay)} (nothing to refund)"
         )
+        echo(
+            f"   ivy paid as she was rejected: {_status(service, event.id, ivy.registration_id)}, "
+            f"paid: {_paid(service, event.id, ivy)} (she is told the organizer refunds it)"
+        )
+        echo("   no refund is automatic: the list shows what the organizer owes back")
+        _participants(service, echo, event.id)
 
         step("The organizer moves the date; everyone is told")
         new_date = now + timedelta(days=21)
@@ -236,7 +249,8 @@ def _story(url: str, mailbox_path: Path, config_path: Path | None, echo: Callabl
         second = service.add_session(series.id, now + timedelta(days=14))
         first = service.sessions(series.id)[0]
         echo(
-            f"   sent {outbox.drain(store, mailbox)} messages (rejections, date changes, hal's ticket, the new session)"
+            f"   sent {outbox.drain(store, mailbox)} messages (rejections, ivy's refund notice, date changes, "
+            "hal's ticket, the new session)"
         )
         hal_token = mailbox.tokens["hal@example.com"]
         echo(f"   sessions: {', '.join(str(s.starts_at.date()) for s in service.sessions(series.id))}")
@@ -312,10 +326,14 @@ def _register(
 
 
 def _participants(service: PaidEvents, echo: Callable[[str], object], event_id: str) -> None:
+    """The organizer's list: a payment the provider confirmed shows ``paid``; one owed back for no
+    ticket (rejected, or paid with no seat) ``refund due``."""
     echo("   participants:")
     for p in service.participants(event_id):
+        paid = "paid" if p.paid else "not paid" if p.amount.is_positive else "free"
         refund = f", refund {p.refund_state}" if p.refund_state != "none" else ""
-        echo(f"     {p.email:<18} {p.status:<10} {p.amount!s:>10} via {p.gateway or '-'}{refund}")
+        due = ", refund due (no ticket)" if p.refundable and p.status != "confirmed" else ""
+        echo(f"     {p.email:<18} {p.status:<12} {p.amount!s:>10} via {p.gateway or '-':<11} {paid}{refund}{due}")
 
 
 def _status(service: PaidEvents, event_id: str, registration_id: str) -> str:
