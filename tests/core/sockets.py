@@ -1,8 +1,10 @@
-"""What the operating system says this process holds open: TCP connections to a port, counted from /proc.
+"""What the operating system says this process holds open: its TCP connections to a port, from /proc.
 
-The plugins' close tests ask the kernel, not the HTTP library: a connection counts while this
+The plugins' close tests ask the kernel, not the HTTP library: a connection is open while this
 process has a file descriptor on a TCP socket whose remote end is ``127.0.0.1:port``, in any
 state (one the server has closed, ``CLOSE_WAIT``, still holds the descriptor: still a leak).
+Sockets are told apart by inode, so a test follows the ones it opened, whatever other tests
+left behind closes meanwhile.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ PROC_TCP = Path("/proc/net/tcp")
 PROC_FDS = Path("/proc/self/fd")
 
 
-def connections_to(port: int) -> int:
-    """How many TCP sockets this process holds open to ``127.0.0.1:port`` (Linux; skips elsewhere)."""
+def connections_to(port: int) -> frozenset[str]:
+    """The TCP sockets (inodes) this process holds open to ``127.0.0.1:port`` (Linux; skips elsewhere)."""
     if not PROC_TCP.exists() or not PROC_FDS.exists():
         pytest.skip("counting open sockets needs Linux's /proc")
     inodes = set()
@@ -28,12 +30,12 @@ def connections_to(port: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target.removeprefix("socket:[").removesuffix("]"))
-    count = 0
+    found = set()
     for line in PROC_TCP.read_text().splitlines()[1:]:
         fields = line.split()
         remote, inode = fields[2], fields[9]
         address, _, remote_port = remote.partition(":")
         # 0100007F: 127.0.0.1 as /proc writes it (little-endian hex)
         if address == "0100007F" and int(remote_port, 16) == port and inode in inodes:
-            count += 1
-    return count
+            found.add(inode)
+    return frozenset(found)

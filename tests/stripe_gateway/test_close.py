@@ -52,12 +52,12 @@ def real_manager(standin: StandIn) -> Iterator[Callable[[], GatewayManager]]:
 
 @pytest.fixture
 def opened(standin: StandIn) -> Callable[[], int]:
-    """How many more connections to the stand-in this process holds open than when the test began."""
+    """How many of the connections to the stand-in this process opened since the test began are open."""
     found = urlsplit(standin.url).port
     assert found is not None
     port = found
     before = connections_to(port)
-    return lambda: connections_to(port) - before
+    return lambda: len(connections_to(port) - before)
 
 
 def read(manager: GatewayManager, gateway: str = NAME) -> None:
