@@ -256,8 +256,10 @@ def gateway_create_checkout(request: CheckoutRequest, context: OperationContext)
     authorize only. Return a :class:`CheckoutSession` with the provider's id, the redirect URL
     and the expiry. Completion is learned from a webhook or :func:`gateway_payment_status`,
     never from the payer's browser returning; where the provider declares
-    ``Capabilities.host_completes_checkout``, the host then captures the approved checkout
-    (:func:`gateway_capture` with its id) for the money to move.
+    ``Capabilities.host_completes_checkout``, the host then completes the approved checkout for
+    the money to move: :func:`gateway_capture` with its id (``capture=True``), or
+    :func:`gateway_authorize` with its id as ``payment_method`` (``capture=False``), whose
+    authorization it captures later.
 
     Mutating; firstresult; dispatched to one gateway. Requires ``Feature.HOSTED_CHECKOUT``. Since 0.1.
     """
