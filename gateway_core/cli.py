@@ -267,7 +267,8 @@ def check(ctx: click.Context, gateway: str, as_json: bool) -> None:
         config = _load_config(ctx.obj["config"])
         if config is None:
             _fail(f"no configuration: pass --config or create {DEFAULT_CONFIG}", as_json, "configuration")
-        results = GatewayManager(config).check(gateway)
+        with GatewayManager(config) as manager:  # closed: the check's connections are released
+            results = manager.check(gateway)
         if as_json:
             click.echo(json.dumps([{"name": r.name, "ok": r.ok, "detail": r.detail} for r in results], indent=2))
         else:

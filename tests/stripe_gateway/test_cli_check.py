@@ -6,6 +6,7 @@ with ``--spec-check`` and validates each one against Stripe's spec itself.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -14,9 +15,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from click.testing import CliRunner
 
+from gateway_core.cli import cli
+from tests.core.sockets import connections_to
 from tests.stripe_gateway.conftest import StandIn, start_process, stop_process
 
 GATEWAY = Path(sys.executable).with_name("gateway")
@@ -89,6 +94,36 @@ def test_check_passes_for_a_key_without_products_write_and_says_so(tmp_path: Pat
     assert all(r["ok"] for r in found)
     products = next(r for r in found if r["name"] == "permission: Products write")
     assert str(products["detail"]).startswith("advisory, not a failure: missing: the key lacks Products write")
+
+
+def test_check_run_in_process_leaves_no_connection_open(
+    tmp_path: Path, checked_standin: StandIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tool (or a test) running the command in its own process gets its sockets back when it returns.
+
+    The check's manager is closed, not left to the garbage collector (disabled here, so that only
+    a close can release the connection the check pooled).
+    """
+    port = urlsplit(checked_standin.url).port
+    assert port is not None
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        "[gateways.stripe_eu]\n"
+        'provider = "stripe"\n'
+        "[gateways.stripe_eu.settings]\n"
+        'api_key = { env = "STRIPE_EU_API_KEY" }\n'
+        f'api_base = "{checked_standin.url}"\n'
+    )
+    monkeypatch.setenv("STRIPE_EU_API_KEY", "sk_test_cli_full")
+    before = connections_to(port)
+    gc.disable()
+    try:
+        done = CliRunner().invoke(cli, ["--config", str(config), "check", "stripe_eu", "--json"])
+        left = connections_to(port) - before
+    finally:
+        gc.enable()
+    assert done.exit_code == 0, done.output
+    assert left == frozenset()  # was one: the manager was never closed
 
 
 def test_the_stand_ins_spec_check_refuses_an_unknown_parameter(checked_standin: StandIn) -> None:
