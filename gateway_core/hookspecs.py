@@ -383,7 +383,11 @@ def gateway_close(context: OperationContext) -> None:
 
     Called by ``GatewayManager.close()`` (and so by ``with manager:`` and by
     ``AsyncGatewayManager.aclose()``), once per gateway object, after the manager has begun
-    refusing operations: no operation hook of the object is called afterwards. It may run on
+    refusing operations: no operation starts on the object afterwards. ``aclose`` first waits
+    for the operations it runs; ``GatewayManager.close()`` does not wait for one already running
+    on another thread, which may still finish (and, with a pooled client, reconnect: what it
+    opens is released when its thread ends or the process does), so hosts stop issuing
+    operations before they close. It may run on
     another thread than the operations did (``aclose`` runs it on a worker thread), so release
     what *every* thread opened, not only the calling thread's. A gateway that holds nothing
     leaves the hook out.
