@@ -121,7 +121,8 @@ def reconcile(database: str, config_path: Path | None) -> None:
         platform, deployment = config.load(config_path)
         store = Store.open(database)
         try:
-            report = PaidEvents(store, GatewayManager(deployment), platform).reconcile()
+            with GatewayManager(deployment) as gateways:  # its plugins' sessions closed on the way out
+                report = PaidEvents(store, gateways, platform).reconcile()
         finally:
             store.close()
     click.echo(
