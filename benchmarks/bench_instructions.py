@@ -7,7 +7,12 @@ counts do not (the same count twice, whatever else the machine is doing). They a
 before and after a change to the hot path. Each path runs in a fresh interpreter under
 ``valgrind --tool=callgrind`` twice, both times with the same warm-up calls and then with 0 or
 ``--calls`` counted calls; the difference divided by ``--calls`` is the path's instructions per
-call. ``PYTHONHASHSEED=0`` keeps dict and set layouts the same between the two.
+call. ``PYTHONHASHSEED=0`` keeps dict and set layouts the same between the two. A full garbage
+collection after the warm-up starts the counted calls with every generation empty: an operation
+frees what it allocates, so none runs among them, where one full collection (its cost set by the
+whole heap, so by how much code is loaded) would otherwise land in the counted window or not
+depending on where the warm-up left the collector's counters, and add 10,000 to 20,000
+instructions per call to one path and not another.
 
 The paths are the other benchmarks' own, in process and without I/O:
 
@@ -24,6 +29,7 @@ and exits 0.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import re
@@ -108,6 +114,7 @@ def _child(path: str, calls: int, level: int) -> None:
     fn = (_fake_paths() if path.startswith("fake.") else _stripe_paths())[path]
     for _ in range(WARMUP):
         fn()
+    gc.collect()  # counted calls start with empty generations (see the module docstring)
     for _ in range(calls):
         fn()
 
