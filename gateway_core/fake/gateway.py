@@ -59,6 +59,14 @@ What it models:
   makes it capture an approved checkout only when the host calls ``capture``, and hold an approved
   authorize-only checkout only when the host calls ``authorize`` with the checkout's id as the
   payment method (then capture the authorization by its id), as PayPal does.
+  ``closes_checkouts = false`` makes ``void`` of a checkout still open (not paid or approved, or
+  approved and not captured or authorized by the host) ``CapabilityNotSupported`` with nothing
+  changed, as the PayPal plugin answers (PayPal cannot cancel an order; it lapses), while an
+  authorized authorize-only checkout still has its authorization voided. ``forgets_lapsed_checkouts
+  = true`` makes a checkout that lapses with nothing captured or authorized forgotten, as PayPal
+  forgets an expired order: a status read, capture, authorize, void or refund by its id or its
+  payment's is then ``NotFound`` (the test-side helpers, :meth:`FakeGateway.checkout`, still show
+  it ``EXPIRED``). No capability declares either: the core has none a host could read beforehand.
 """
 
 from __future__ import annotations
@@ -84,6 +92,7 @@ from gateway_core.config import GatewaySettings, Secret
 from gateway_core.errors import (
     AmountOutOfRange,
     AuthenticationRequired,
+    CapabilityNotSupported,
     ConfigurationError,
     GatewayUnavailable,
     IdempotencyConflict,
@@ -157,6 +166,8 @@ _SETTINGS = frozenset(
         "checkout_expiry_minutes",
         "features",
         "host_completes_checkout",
+        "closes_checkouts",
+        "forgets_lapsed_checkouts",
     }
 )
 
@@ -237,6 +248,9 @@ class _Checkout:
     payment_id: str
     expires_at: datetime
     url: str
+    #: ``forgets_lapsed_checkouts``: it lapsed with nothing captured or authorized, and the provider
+    #: has forgotten it (as PayPal an order never completed): the hooks answer ``NotFound`` for it.
+    forgotten: bool = False
 
 
 @attrs.define
@@ -280,11 +294,17 @@ class FakeGateway:
         tolerance: int = DEFAULT_TOLERANCE,
         clock: Callable[[], float] = time.time,
         host_completes_checkout: bool = False,
+        closes_checkouts: bool = True,
+        forgets_lapsed_checkouts: bool = False,
     ) -> None:
         self.name = name
         #: As PayPal: a payer's approval of a checkout moves no money until the host captures it (or,
         #: authorize-only, authorizes it).
         self.host_completes_checkout = host_completes_checkout
+        #: ``False``, as PayPal: ``void`` cannot close a checkout still open (``CapabilityNotSupported``).
+        self.closes_checkouts = closes_checkouts
+        #: ``True``, as PayPal: a checkout that lapses with nothing captured or authorized is forgotten.
+        self.forgets_lapsed_checkouts = forgets_lapsed_checkouts
         self._secret = webhook_secret
         self._minimums = dict(minimums or {})
         self.checkout_base_url = checkout_base_url.rstrip("/")
@@ -310,7 +330,9 @@ class FakeGateway:
         ``checkout_base_url``, ``tolerance`` (seconds), and ``checkout_expiry_minutes``,
         ``features`` and ``host_completes_checkout``, which :meth:`configure` reads into the
         gateway's capabilities (the last one also into how the gateway behaves: see
-        :meth:`complete_checkout`).
+        :meth:`complete_checkout`), and ``closes_checkouts`` (default true; false: see
+        :meth:`gateway_void`) and ``forgets_lapsed_checkouts`` (default false; true: see
+        :meth:`_refuse_forgotten`), booleans that change how it behaves and declare nothing.
         """
         if settings.get("test_mode") is not True:
             raise ConfigurationError(
@@ -365,6 +387,8 @@ class FakeGateway:
             checkout_base_url=base_url,
             tolerance=tolerance,
             host_completes_checkout=_host_completes_checkout(settings),
+            closes_checkouts=_boolean(settings, "closes_checkouts", default=True),
+            forgets_lapsed_checkouts=_boolean(settings, "forgets_lapsed_checkouts", default=False),
         )
 
     @staticmethod
@@ -387,6 +411,8 @@ class FakeGateway:
         ``authorize_capture`` feature, which ``capture`` and ``authorize`` are.
         """
         settings.refuse_unknown(_SETTINGS)  # a misspelt "minimum" would drop the minimum a test stands in for
+        _boolean(settings, "closes_checkouts", default=True)  # refused here, before the gateway is built
+        _boolean(settings, "forgets_lapsed_checkouts", default=False)
         declared = _as_host_completing(declared, settings)
         caps = declared
         if "checkout_expiry_minutes" in settings.settings:
@@ -552,6 +578,7 @@ class FakeGateway:
         def perform() -> Authorization:
             checkout = self._checkouts.get(request.payment_method) if self.host_completes_checkout else None
             if checkout is not None:
+                self._refuse_forgotten(checkout.id)
                 return self._authorize_approved(checkout, request)
             payment = _Payment(
                 _new_id("pi"),
@@ -659,6 +686,7 @@ class FakeGateway:
             request = attrs.evolve(request, payment_id=self._resolved(request.payment_id))
 
         def perform() -> Capture:
+            self._refuse_forgotten(named)
             payment = self._payment(request.payment_id)
             if self.host_completes_checkout and payment.checkout_id:
                 if payment.capture_method == "automatic":
@@ -751,14 +779,22 @@ class FakeGateway:
         (``payment.canceled``), since only an open checkout can be expired; an expired one (or one
         whose payment is canceled already) changes nothing, sends nothing and reports
         ``CANCELED``; one whose payment was captured or is still settling is refused.
+
+        With ``closes_checkouts = false`` (as PayPal, which has no call that cancels an order) a
+        checkout still open, or approved and not captured or authorized, is not closed:
+        ``CapabilityNotSupported`` (``ORDER_CANNOT_BE_CLOSED``), nothing changed and nothing stored
+        under the key, as the PayPal plugin answers; the rest is as above.
         """
 
         def perform() -> Void:
+            self._refuse_forgotten(request.payment_id)
             checkout = self._checkouts.get(request.payment_id)
             if checkout is not None:
                 self._expire_if_due(checkout)
                 payment = self._payments[checkout.payment_id]
                 if checkout.status is CheckoutStatus.OPEN or payment.awaiting_host:
+                    if not self.closes_checkouts:
+                        raise self._cannot_close(checkout)
                     self._expire(checkout)  # an approval not captured (or authorized) is released: no money moved
                 elif checkout.status is CheckoutStatus.EXPIRED or payment.state is PaymentState.CANCELED:
                     pass  # nothing left to void: what a void asks is so already
@@ -797,10 +833,12 @@ class FakeGateway:
         The key is bound to the payment, whichever id named it (see :meth:`gateway_capture`), so
         the same key never refunds twice.
         """
+        named = request.payment_id
         with self._lock:
             request = attrs.evolve(request, payment_id=self._resolved(request.payment_id))
 
         def perform(status: RefundStatus = RefundStatus.SUCCEEDED) -> Refund:
+            self._refuse_forgotten(named)
             payment = self._payment(request.payment_id)
             self._refuse_unpaid_checkout(payment, "refund")
             if payment.state not in (PaymentState.SUCCEEDED, PaymentState.PARTIALLY_REFUNDED):
@@ -842,7 +880,9 @@ class FakeGateway:
     @hookimpl
     def gateway_payment_status(self, request: StatusRequest) -> PaymentStatus:
         self._read("status")
-        return self.status(request.payment_id)
+        with self._lock:
+            self._refuse_forgotten(request.payment_id)
+            return self.status(request.payment_id)
 
     def status(self, payment_id: str) -> PaymentStatus:
         """A payment's (or checkout's) state as the fake holds it: no request, so no scripted outage applies."""
@@ -1252,6 +1292,52 @@ class FakeGateway:
         lapses = checkout.status is CheckoutStatus.OPEN or self._payments[checkout.payment_id].awaiting_host
         if lapses and datetime.fromtimestamp(self.clock(), UTC) >= checkout.expires_at:
             self._expire(checkout)
+            checkout.forgotten = self.forgets_lapsed_checkouts
+
+    def _refuse_forgotten(self, object_id: str) -> None:
+        """``forgets_lapsed_checkouts``: ``NotFound`` for a lapsed checkout, by its id or its payment's.
+
+        PayPal forgets an order never completed once its approval window ends: "Any order that
+        doesn't get completed, within a set amount of time, will automatically expire. The default
+        amount of time is 3 hours" (PayPal on paypal/Checkout-PHP-SDK#84), after which
+        ``GET /v2/checkout/orders/{id}`` answers 404 ``RESOURCE_NOT_FOUND`` / ``INVALID_RESOURCE_ID``
+        (shopware/SwagPayPal#679: an order past its ~3 hours "PayPal no longer recognises";
+        shopware/shopware#6850), and so does its capture (go-pay/gopay#409). The PayPal plugin
+        raises a 404 as ``NotFound`` (tests/paypal_gateway/test_errors.py, the recorded 404 of
+        test_recorded.py), for a status read, capture, authorize, void and refund alike. A checkout
+        whose money was captured or authorized never lapses, so it is never forgotten.
+        """
+        checkout = self._checkouts.get(object_id)
+        if checkout is None:
+            payment = self._payments.get(object_id)
+            checkout = self._checkouts.get(payment.checkout_id or "") if payment is not None else None
+        if checkout is None:
+            return
+        self._expire_if_due(checkout)
+        if checkout.forgotten:
+            raise NotFound(
+                f"fake: no checkout or payment {_shown(object_id)} (it lapsed uncompleted and is forgotten)",
+                gateway=self.name,
+                http_status=404,
+                provider_code="RESOURCE_NOT_FOUND",
+            )
+
+    def _cannot_close(self, checkout: _Checkout) -> CapabilityNotSupported:
+        """``closes_checkouts = false``: a void of a checkout still open, as the PayPal plugin refuses it.
+
+        PayPal has no call that cancels or expires an order (Orders v2: create, get, patch,
+        confirm, authorize, capture); the plugin's ``gateway_void`` raises this, nothing changed,
+        for an order not approved, or approved and not captured or authorized (docs/paypal.md,
+        ``void(VoidRequest(order_id))``).
+        """
+        return CapabilityNotSupported(
+            f"fake: cannot close checkout {checkout.id} ({checkout.status}): this gateway, as PayPal, has no call "
+            "that cancels or expires a checkout. Nothing was changed; it lapses on its own when its expiry passes "
+            f"({checkout.expires_at.isoformat()}). Do not capture or authorize it, and treat a payment that lands "
+            "anyway as a late one",
+            gateway=self.name,
+            provider_code="ORDER_CANNOT_BE_CLOSED",
+        )
 
     def _expire(self, checkout: _Checkout) -> None:
         checkout.status = CheckoutStatus.EXPIRED
@@ -1288,10 +1374,15 @@ def _is_paid(payment: _Payment) -> bool:
 
 def _host_completes_checkout(settings: GatewaySettings) -> bool:
     """The ``host_completes_checkout`` setting: a boolean (default false)."""
-    value = settings.settings.get("host_completes_checkout", False)
+    return _boolean(settings, "host_completes_checkout", default=False)
+
+
+def _boolean(settings: GatewaySettings, name: str, *, default: bool) -> bool:
+    """A boolean setting (``true`` or ``false``; anything else, a ``"false"`` string too, is refused)."""
+    value = settings.settings.get(name, default)
     if not isinstance(value, bool):
         raise ConfigurationError(
-            f"gateway {settings.name!r}: host_completes_checkout must be true or false, not {_kind(value)}",
+            f"gateway {settings.name!r}: {name} must be true or false, not {_kind(value)}",
             gateway=settings.name,
         )
     return value
