@@ -616,6 +616,12 @@ class GatewayManager:
         except TypeError:  # unhashable: not a name at all
             raise InvalidRequest(f"a gateway name must be a str, not {type(name).__name__}") from None
 
+    def _operable(self, name: str) -> _Gateway:
+        """The gateway an operation is sent to: refused once the manager is closed, then :meth:`_get`."""
+        if self._closed:  # a single attribute test on the hot path
+            _refuse_closed(name)
+        return self._get(name)
+
     # -- routing --------------------------------------------------------------------------
     @property
     def router(self) -> Router:
@@ -714,9 +720,7 @@ class GatewayManager:
     def _prepare_checkout(
         self, gateway: str, request: CheckoutRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[CheckoutSession]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         _require_request("create_checkout", request, CheckoutRequest, gateway)
         self._require(gw, "gateway_create_checkout", Feature.HOSTED_CHECKOUT)
         if not request.capture:
@@ -735,9 +739,7 @@ class GatewayManager:
     def _prepare_authorize(
         self, gateway: str, request: AuthorizeRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Authorization]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         _require_request("authorize", request, AuthorizeRequest, gateway)
         self._require(gw, "gateway_authorize", Feature.AUTHORIZE_CAPTURE)
         method: object = request.payment_method  # untyped callers pass anything: check what arrived
@@ -764,9 +766,7 @@ class GatewayManager:
     def _prepare_capture(
         self, gateway: str, request: CaptureRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Capture]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         _require_request("capture", request, CaptureRequest, gateway)
         self._require(gw, "gateway_capture", Feature.AUTHORIZE_CAPTURE)
         _require_id(request.payment_id, gateway)
@@ -781,9 +781,7 @@ class GatewayManager:
     def _prepare_void(
         self, gateway: str, request: VoidRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Void]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         _require_request("void", request, VoidRequest, gateway)
         self._require(gw, "gateway_void", Feature.VOID)
         _require_id(request.payment_id, gateway)
@@ -795,9 +793,7 @@ class GatewayManager:
     def _prepare_refund(
         self, gateway: str, request: RefundRequest, idempotency_key: str | None, operation_id: str | None
     ) -> _Prepared[Refund]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         _require_request("refund", request, RefundRequest, gateway)
         self._require(gw, "gateway_refund", Feature.REFUND)
         _require_id(request.payment_id, gateway)
@@ -810,9 +806,7 @@ class GatewayManager:
 
     @_logs_refusal("status")
     def _prepare_status(self, gateway: str, payment_id: str) -> _Prepared[PaymentStatus]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         self._require(gw, "gateway_payment_status", Feature.PAYMENT_STATUS)
         _require_id(payment_id, gateway)
         ctx = OperationContext(gateway, gw.info.provider, "status")
@@ -820,9 +814,7 @@ class GatewayManager:
 
     @_logs_refusal("webhook")
     def _prepare_webhook(self, gateway: str, headers: WebhookHeaders, body: bytes) -> _Prepared[WebhookEvent]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         self._require(gw, "gateway_parse_webhook", Feature.WEBHOOKS)
         if not isinstance(body, bytes):
             raise InvalidRequest("webhook body must be the raw bytes as received", gateway=gateway)
@@ -835,9 +827,7 @@ class GatewayManager:
 
     @_logs_refusal("check")
     def _prepare_check(self, gateway: str) -> _Prepared[object]:
-        if self._closed:
-            _refuse_closed(gateway)
-        gw = self._get(gateway)
+        gw = self._operable(gateway)
         if "gateway_check" not in gw.callers:
             raise CapabilityNotSupported(
                 f"gateway {gateway!r} ({gw.info.provider}) has no configuration check", gateway=gateway
@@ -896,9 +886,7 @@ class GatewayManager:
                 raise
             raise error from exc
         if type(result) is not p.expected and inspect.isawaitable(result):  # the expected result type: no awaitable
-            close = getattr(result, "close", None)
-            if callable(close):
-                close()  # never to be awaited: close it (and what it wraps) so nothing leaks
+            _discard(result)
             error = GatewayError(f"{p.hook} returned an awaitable to a synchronous call", gateway=p.ctx.gateway)
             raise _failed(p, fields, started, error)
         return _succeeded(p, fields, started, result)
@@ -936,6 +924,14 @@ def _refuse_closed(gateway: str) -> NoReturn:
     )
 
 
+def _discard(awaitable: object) -> None:
+    """Close an awaitable a hook returned where none belongs: never to be awaited, so close it
+    (and what it wraps) so that nothing leaks."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
 def _close(gw: _Gateway) -> Exception | None:
     """Call the gateway's ``gateway_close``, if it has one; what it raised (logged), else ``None``."""
     caller = gw.callers.get("gateway_close")
@@ -945,9 +941,7 @@ def _close(gw: _Gateway) -> Exception | None:
     try:
         result = caller(context=OperationContext(info.name, info.provider, "close"))
         if inspect.isawaitable(result):
-            close = getattr(result, "close", None)
-            if callable(close):
-                close()  # never to be awaited: close it so that nothing leaks
+            _discard(result)
             raise GatewayError("gateway_close returned an awaitable; it must release synchronously", gateway=info.name)
     except Exception as exc:
         reason = {"reason": exc.message} if isinstance(exc, GatewayError) else {}
