@@ -81,6 +81,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -387,8 +388,8 @@ class FakeGateway:
             checkout_base_url=base_url,
             tolerance=tolerance,
             host_completes_checkout=_host_completes_checkout(settings),
-            closes_checkouts=_boolean(settings, "closes_checkouts", default=True),
-            forgets_lapsed_checkouts=_boolean(settings, "forgets_lapsed_checkouts", default=False),
+            closes_checkouts=_boolean(settings, "closes_checkouts"),
+            forgets_lapsed_checkouts=_boolean(settings, "forgets_lapsed_checkouts"),
         )
 
     @staticmethod
@@ -411,8 +412,8 @@ class FakeGateway:
         ``authorize_capture`` feature, which ``capture`` and ``authorize`` are.
         """
         settings.refuse_unknown(_SETTINGS)  # a misspelt "minimum" would drop the minimum a test stands in for
-        _boolean(settings, "closes_checkouts", default=True)  # refused here, before the gateway is built
-        _boolean(settings, "forgets_lapsed_checkouts", default=False)
+        _boolean(settings, "closes_checkouts")  # refused here, before the gateway is built
+        _boolean(settings, "forgets_lapsed_checkouts")
         declared = _as_host_completing(declared, settings)
         caps = declared
         if "checkout_expiry_minutes" in settings.settings:
@@ -1374,12 +1375,18 @@ def _is_paid(payment: _Payment) -> bool:
 
 def _host_completes_checkout(settings: GatewaySettings) -> bool:
     """The ``host_completes_checkout`` setting: a boolean (default false)."""
-    return _boolean(settings, "host_completes_checkout", default=False)
+    return _boolean(settings, "host_completes_checkout")
 
 
-def _boolean(settings: GatewaySettings, name: str, *, default: bool) -> bool:
+#: The boolean settings and their defaults (as Stripe: the provider closes, captures and keeps checkouts).
+_BOOLEAN_DEFAULTS: Mapping[str, bool] = MappingProxyType(
+    {"host_completes_checkout": False, "closes_checkouts": True, "forgets_lapsed_checkouts": False}
+)
+
+
+def _boolean(settings: GatewaySettings, name: str) -> bool:
     """A boolean setting (``true`` or ``false``; anything else, a ``"false"`` string too, is refused)."""
-    value = settings.settings.get(name, default)
+    value = settings.settings.get(name, _BOOLEAN_DEFAULTS[name])
     if not isinstance(value, bool):
         raise ConfigurationError(
             f"gateway {settings.name!r}: {name} must be true or false, not {_kind(value)}",
