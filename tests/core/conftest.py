@@ -24,11 +24,14 @@ import pytest
 import gateway_core.fake
 from gateway_core import (
     Capabilities,
+    CheckoutRequest,
+    CheckoutSession,
     CurrencyRule,
     DeploymentConfig,
     Feature,
     GatewayManager,
     GatewaySettings,
+    Money,
     ProviderDefinition,
     Source,
     hookimpl,
@@ -69,6 +72,14 @@ def fake(manager: GatewayManager, name: str) -> FakeGateway:
     obj = manager.gateway_object(name)
     assert isinstance(obj, FakeGateway)
     return obj
+
+
+def ticket_checkout(manager: GatewayManager, *, capture: bool = True) -> CheckoutSession:
+    """A 10.00 EUR checkout on the gateway named ``fake`` (``capture=False``: authorize-only), key ``co``."""
+    request = CheckoutRequest.single(
+        "Ticket", Money.of("10.00", "EUR"), "https://shop.example/ok", "https://shop.example/no", capture=capture
+    )
+    return manager.create_checkout("fake", request, idempotency_key="co")
 
 
 @pytest.fixture

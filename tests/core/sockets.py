@@ -10,7 +10,9 @@ left behind closes meanwhile.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,3 +41,11 @@ def connections_to(port: int) -> frozenset[str]:
         if address == "0100007F" and int(remote_port, 16) == port and inode in inodes:
             found.add(inode)
     return frozenset(found)
+
+
+def opened_since_now(url: str) -> Callable[[], int]:
+    """A counter: how many of the connections to ``url``'s port this process opens from now on are open."""
+    port = urlsplit(url).port
+    assert port is not None, f"{url} names no port"
+    before = connections_to(port)
+    return lambda: len(connections_to(port) - before)

@@ -21,7 +21,6 @@ from gateway_core import (
     Authorization,
     AuthorizeRequest,
     CaptureRequest,
-    CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
     ConfigurationError,
@@ -36,7 +35,7 @@ from gateway_core import (
 )
 from gateway_core.fake import FakeGateway
 
-from .conftest import build_manager, fake, fake_table
+from .conftest import build_manager, fake, fake_table, ticket_checkout
 
 
 def eur(amount: str) -> Money:
@@ -55,13 +54,6 @@ def manager() -> GatewayManager:
 @pytest.fixture
 def f(manager: GatewayManager) -> FakeGateway:
     return fake(manager, "fake")
-
-
-def checkout(manager: GatewayManager, *, capture: bool = True) -> CheckoutSession:
-    request = CheckoutRequest.single(
-        "Ticket", eur("10.00"), "https://shop.example/ok", "https://shop.example/no", capture=capture
-    )
-    return manager.create_checkout("fake", request, idempotency_key="co")
 
 
 def event_types(manager: GatewayManager, f: FakeGateway) -> list[EventType]:
@@ -86,7 +78,7 @@ def test_without_capture_the_host_could_not_complete_a_checkout() -> None:
 
 
 def test_approval_moves_no_money(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     assert f.checkout(session.id).status is CheckoutStatus.COMPLETE
     status = manager.payment_status("fake", session.id)
@@ -95,7 +87,7 @@ def test_approval_moves_no_money(manager: GatewayManager, f: FakeGateway) -> Non
 
 
 def test_the_hosts_capture_moves_it_once(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     f.drain_webhooks()
     captured = manager.capture("fake", CaptureRequest(session.id), operation_id="capture:o-1")
@@ -116,7 +108,7 @@ def test_the_hosts_capture_moves_it_once(manager: GatewayManager, f: FakeGateway
 
 
 def test_a_capture_before_approval_sends_the_payer_to_approve(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     with pytest.raises(AuthenticationRequired) as raised:
         manager.capture("fake", CaptureRequest(session.id), operation_id="capture:o-1")
     assert (raised.value.payment_id, raised.value.action_url) == (session.id, session.url)
@@ -128,7 +120,7 @@ def test_a_capture_before_approval_sends_the_payer_to_approve(manager: GatewayMa
 
 
 def test_an_approval_nobody_captures_lapses(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     assert session.expires_at is not None
     lapsed = session.expires_at.timestamp() + 1
@@ -141,7 +133,7 @@ def test_an_approval_nobody_captures_lapses(manager: GatewayManager, f: FakeGate
 
 
 def test_a_settling_payment_settles_only_after_the_capture(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id, settle=False)
     with pytest.raises(InvalidRequest):
         f.settle_payment(session.id)  # nothing was captured: nothing can settle
@@ -156,7 +148,7 @@ def authorize(
 
 
 def test_an_approved_authorize_only_checkout_holds_nothing(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     assert f.checkout(session.id).status is CheckoutStatus.COMPLETE
     status = manager.payment_status("fake", session.id)
@@ -165,7 +157,7 @@ def test_an_approved_authorize_only_checkout_holds_nothing(manager: GatewayManag
 
 
 def test_the_hosts_authorization_holds_it_once(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     f.drain_webhooks()
     authorization = authorize(manager, session)
@@ -186,7 +178,7 @@ def test_the_hosts_authorization_holds_it_once(manager: GatewayManager, f: FakeG
 
 
 def test_an_authorization_before_approval_sends_the_payer_to_approve(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     with pytest.raises(AuthenticationRequired) as raised:
         authorize(manager, session)
     assert (raised.value.payment_id, raised.value.action_url) == (session.id, session.url)
@@ -198,7 +190,7 @@ def test_an_authorization_before_approval_sends_the_payer_to_approve(manager: Ga
 
 
 def test_a_capture_checkout_is_not_authorized(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     with pytest.raises(InvalidRequest, match="complete it with capture") as raised:
         authorize(manager, session)
@@ -209,7 +201,7 @@ def test_a_capture_checkout_is_not_authorized(manager: GatewayManager, f: FakeGa
 
 @pytest.mark.parametrize("amount", ["9.99", "10.01"])
 def test_an_authorization_of_another_amount_is_refused(manager: GatewayManager, f: FakeGateway, amount: str) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     with pytest.raises(AmountOutOfRange):
         authorize(manager, session, amount)
@@ -218,7 +210,7 @@ def test_an_authorization_of_another_amount_is_refused(manager: GatewayManager, 
 
 
 def test_an_approval_nobody_authorizes_lapses(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     f.drain_webhooks()
     assert session.expires_at is not None
@@ -233,7 +225,7 @@ def test_an_approval_nobody_authorizes_lapses(manager: GatewayManager, f: FakeGa
 
 
 def test_an_authorization_holds_on_after_the_checkouts_expiry(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     authorization = authorize(manager, session)
     assert session.expires_at is not None
@@ -248,7 +240,7 @@ def test_an_authorization_holds_on_after_the_checkouts_expiry(manager: GatewayMa
 def test_an_authorize_only_checkout_is_captured_by_its_authorization_only(
     manager: GatewayManager, f: FakeGateway
 ) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     with pytest.raises(InvalidRequest, match="authorize-only") as raised:  # open
         manager.capture("fake", CaptureRequest(session.id), idempotency_key="c")
     assert raised.value.provider_code == "ACTION_DOES_NOT_MATCH_INTENT"
@@ -266,7 +258,7 @@ def test_an_authorize_only_checkout_is_captured_by_its_authorization_only(
 
 
 def test_a_settling_authorization_settles_only_after_the_hosts(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id, settle=False)
     with pytest.raises(InvalidRequest):
         f.settle_payment(session.id)  # nothing was authorized: nothing can settle
@@ -277,7 +269,7 @@ def test_a_settling_authorization_settles_only_after_the_hosts(manager: GatewayM
 
 
 def test_an_authorization_that_failed_is_declined_when_asked_again(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id, settle=False)
     authorize(manager, session)
     f.fail_payment(session.id)
@@ -287,14 +279,14 @@ def test_an_authorization_that_failed_is_declined_when_asked_again(manager: Gate
 
 
 def test_a_void_releases_an_approval_not_authorized(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     assert manager.void("fake", VoidRequest(session.id), idempotency_key="v").state is PaymentState.CANCELED
     assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
 
 
 def test_a_void_releases_an_approval_not_captured(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     assert manager.void("fake", VoidRequest(session.id), idempotency_key="v").state is PaymentState.CANCELED
     assert f.checkout(session.id).status is CheckoutStatus.EXPIRED
@@ -302,7 +294,7 @@ def test_a_void_releases_an_approval_not_captured(manager: GatewayManager, f: Fa
 
 def test_without_the_setting_the_payer_pays(one_fake: GatewayManager) -> None:
     f = fake(one_fake, "fake")
-    session = checkout(one_fake)
+    session = ticket_checkout(one_fake)
     f.complete_checkout(session.id)
     assert one_fake.payment_status("fake", session.id).state is PaymentState.SUCCEEDED
     assert event_types(one_fake, f) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_SUCCEEDED]
@@ -310,7 +302,7 @@ def test_without_the_setting_the_payer_pays(one_fake: GatewayManager) -> None:
 
 def test_without_the_setting_the_payer_authorizes(one_fake: GatewayManager) -> None:
     f = fake(one_fake, "fake")
-    session = checkout(one_fake, capture=False)
+    session = ticket_checkout(one_fake, capture=False)
     f.complete_checkout(session.id)
     assert one_fake.payment_status("fake", session.id).state is PaymentState.AUTHORIZED
     assert event_types(one_fake, f) == [EventType.CHECKOUT_COMPLETED, EventType.PAYMENT_AUTHORIZED]

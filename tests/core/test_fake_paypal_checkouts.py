@@ -27,7 +27,6 @@ from gateway_core import (
     AuthorizeRequest,
     CapabilityNotSupported,
     CaptureRequest,
-    CheckoutRequest,
     CheckoutSession,
     CheckoutStatus,
     ConfigurationError,
@@ -42,7 +41,7 @@ from gateway_core import (
 )
 from gateway_core.fake import FakeGateway
 
-from .conftest import build_manager, fake, fake_table
+from .conftest import build_manager, fake, fake_table, ticket_checkout
 
 
 def eur(amount: str) -> Money:
@@ -74,13 +73,6 @@ def f(manager: GatewayManager) -> FakeGateway:
     return fake(manager, "fake")
 
 
-def checkout(manager: GatewayManager, *, capture: bool = True) -> CheckoutSession:
-    request = CheckoutRequest.single(
-        "Ticket", eur("10.00"), "https://shop.example/ok", "https://shop.example/no", capture=capture
-    )
-    return manager.create_checkout("fake", request, idempotency_key="co")
-
-
 def lapse(f: FakeGateway, session: CheckoutSession) -> None:
     assert session.expires_at is not None
     later = session.expires_at.timestamp() + 1
@@ -100,7 +92,7 @@ def test_a_setting_that_is_not_a_boolean_is_refused(setting: str, value: object)
 def test_a_void_of_an_open_checkout_is_not_supported_and_changes_nothing(
     manager: GatewayManager, f: FakeGateway, capture: bool, approved: bool
 ) -> None:
-    session = checkout(manager, capture=capture)
+    session = ticket_checkout(manager, capture=capture)
     if approved:
         f.complete_checkout(session.id)
     f.drain_webhooks()
@@ -129,7 +121,7 @@ def test_a_void_of_an_open_checkout_is_not_supported_and_changes_nothing(
 def test_a_void_of_an_authorized_checkout_still_voids_its_authorization(
     manager: GatewayManager, f: FakeGateway
 ) -> None:
-    session = checkout(manager, capture=False)
+    session = ticket_checkout(manager, capture=False)
     f.complete_checkout(session.id)
     manager.authorize("fake", AuthorizeRequest(eur("10.00"), session.id), idempotency_key="a")
     f.drain_webhooks()
@@ -141,7 +133,7 @@ def test_a_void_of_an_authorized_checkout_still_voids_its_authorization(
 
 
 def test_a_void_of_a_paid_checkout_is_still_refused(manager: GatewayManager, f: FakeGateway) -> None:
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     manager.capture("fake", CaptureRequest(session.id), idempotency_key="c")
     with pytest.raises(InvalidRequest, match="refund"):
@@ -150,7 +142,7 @@ def test_a_void_of_a_paid_checkout_is_still_refused(manager: GatewayManager, f: 
 
 def test_by_default_a_void_closes_an_open_checkout() -> None:
     manager = like_paypal(closes_checkouts=True)
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     assert manager.void("fake", VoidRequest(session.id), idempotency_key="v").state is PaymentState.CANCELED
     assert fake(manager, "fake").checkout(session.id).status is CheckoutStatus.EXPIRED
 
@@ -159,7 +151,7 @@ def test_by_default_a_void_closes_an_open_checkout() -> None:
 @pytest.mark.parametrize("approved", [False, True])
 @pytest.mark.parametrize("capture", [True, False])
 def test_a_lapsed_checkout_is_forgotten(manager: GatewayManager, f: FakeGateway, capture: bool, approved: bool) -> None:
-    session = checkout(manager, capture=capture)
+    session = ticket_checkout(manager, capture=capture)
     if approved:
         f.complete_checkout(session.id)
     lapse(f, session)
@@ -180,7 +172,7 @@ def test_a_lapsed_checkout_is_forgotten(manager: GatewayManager, f: FakeGateway,
 
 
 def test_a_completed_checkout_is_not_forgotten(manager: GatewayManager, f: FakeGateway) -> None:
-    paid = checkout(manager)
+    paid = ticket_checkout(manager)
     f.complete_checkout(paid.id)
     manager.capture("fake", CaptureRequest(paid.id), idempotency_key="c")
     lapse(f, paid)
@@ -188,7 +180,7 @@ def test_a_completed_checkout_is_not_forgotten(manager: GatewayManager, f: FakeG
 
 
 def test_an_authorized_checkout_is_not_forgotten(manager: GatewayManager, f: FakeGateway) -> None:
-    held = checkout(manager, capture=False)
+    held = ticket_checkout(manager, capture=False)
     f.complete_checkout(held.id)
     auth = manager.authorize("fake", AuthorizeRequest(eur("10.00"), held.id), idempotency_key="a")
     lapse(f, held)
@@ -199,7 +191,7 @@ def test_an_authorized_checkout_is_not_forgotten(manager: GatewayManager, f: Fak
 def test_by_default_a_lapsed_checkout_stays_readable_and_canceled() -> None:
     manager = like_paypal(forgets_lapsed_checkouts=False)
     f = fake(manager, "fake")
-    session = checkout(manager)
+    session = ticket_checkout(manager)
     f.complete_checkout(session.id)
     lapse(f, session)
     assert manager.payment_status("fake", session.id).state is PaymentState.CANCELED

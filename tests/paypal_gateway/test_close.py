@@ -13,7 +13,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -23,7 +22,7 @@ from paypal_gateway.settings import PayPalSettings
 from gateway_core import AsyncGatewayManager, InvalidRequest, NotFound
 from gateway_core.config import GatewaySettings
 from gateway_core.manager import GatewayManager
-from tests.core.sockets import connections_to
+from tests.core.sockets import opened_since_now
 from tests.paypal_gateway.conftest import GATEWAY, StandIn, paypal_settings
 
 
@@ -44,11 +43,7 @@ def managers(make_manager: Callable[..., GatewayManager]) -> Iterator[Callable[[
 @pytest.fixture
 def opened(standin: StandIn) -> Callable[[], int]:
     """How many of the connections to the stand-in this process opened since the test began are open."""
-    found = urlsplit(standin.base_url).port
-    assert found is not None
-    port = found
-    before = connections_to(port)
-    return lambda: len(connections_to(port) - before)
+    return opened_since_now(standin.base_url)
 
 
 def read(manager: GatewayManager) -> None:

@@ -16,7 +16,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import pytest
 from stripe_gateway import PROVIDER
@@ -25,7 +24,7 @@ from stripe_gateway._http import ThreadSessions
 from gateway_core import AsyncGatewayManager, InvalidRequest, NotFound
 from gateway_core.config import DeploymentConfig, GatewaySettings
 from gateway_core.manager import GatewayManager
-from tests.core.sockets import connections_to
+from tests.core.sockets import opened_since_now
 from tests.stripe_gateway.conftest import StandIn, make_manager, settings
 from tests.stripe_gateway.transport import CheckedClient
 
@@ -53,11 +52,7 @@ def real_manager(standin: StandIn) -> Iterator[Callable[[], GatewayManager]]:
 @pytest.fixture
 def opened(standin: StandIn) -> Callable[[], int]:
     """How many of the connections to the stand-in this process opened since the test began are open."""
-    found = urlsplit(standin.url).port
-    assert found is not None
-    port = found
-    before = connections_to(port)
-    return lambda: len(connections_to(port) - before)
+    return opened_since_now(standin.url)
 
 
 def read(manager: GatewayManager, gateway: str = NAME) -> None:
